@@ -1,0 +1,152 @@
+"""The WSGI application factory: core configuration, then each enabled service plugin."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyramid.config import Configurator
+from pyramid.request import Request
+from pyramid.session import SignedCookieSessionFactory
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from . import db, plugins
+from .settings import CORE_SETTINGS, ConfigError, parse_settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Site:
+    """Everything a service needs from the core, at ``request.registry.kohaweb``."""
+
+    settings: dict[str, dict[str, Any]]  # prefix -> typed settings ("kohaweb", "oai", ...)
+    engine: Engine
+    session_factory: sessionmaker[Session]
+    services: list[str]
+    bearer_validator: Callable | None = None
+    formats: Any = None  # kohaweb.formats.FormatRegistry
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def core(self) -> dict[str, Any]:
+        return self.settings["kohaweb"]
+
+    def new_session(self) -> Session:
+        return self.session_factory()
+
+
+def build_site(raw: Mapping[str, Any], engine: Engine | None = None) -> tuple[Site, dict[str, Any]]:
+    """Parse and check every setting of the core and the enabled services; create the engine.
+    Returns the site and the loaded service modules. Raises ConfigError listing every problem."""
+    problems: list[str] = []
+    parsed: dict[str, dict[str, Any]] = {}
+    try:
+        parsed["kohaweb"] = parse_settings(raw, "kohaweb", CORE_SETTINGS)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        parsed["kohaweb"] = {}
+    services = parsed["kohaweb"].get("services") or str(raw.get("kohaweb.services", "")).replace(",", " ").split()
+    modules: dict[str, Any] = {}
+    for name in services:
+        try:
+            modules[name] = plugins.load_service(name)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            continue
+        try:
+            parsed[name] = parse_settings(raw, name, plugins.service_settings(modules[name]))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+    if not problems and not parsed["kohaweb"]["secret"]:
+        problems.append("kohaweb.secret: required (a long random string; `env:NAME` reads it "
+                        "from the environment)")
+    if problems:
+        raise ConfigError(problems)
+    engine = engine or db.make_engine(parsed["kohaweb"]["database_url"])
+    site = Site(parsed, engine, db.make_session_factory(engine), list(modules))
+    return site, modules
+
+
+def make_app(raw: Mapping[str, Any], engine: Engine | None = None):
+    """Build the WSGI app from settings (raises ConfigError); used by tests and ``main``."""
+    site, modules = build_site(raw, engine)
+    config = Configurator(settings=dict(raw))
+    config.registry.kohaweb = site
+    config.include(_core)
+    for module in modules.values():
+        config.include(module)
+    config.commit()
+    log.info("kohaweb started with services: %s", ", ".join(modules) or "(none)")
+    return config.make_wsgi_app()
+
+
+def main(global_config: Mapping[str, Any], **settings: Any):
+    """PasteDeploy entry point (``pserve development.ini``): configuration errors end start-up
+    with one line per problem instead of a traceback."""
+    try:
+        return make_app(settings)
+    except ConfigError as exc:
+        sys.stderr.write("kohaweb: configuration error\n" + "".join(f"  {p}\n" for p in exc.problems))
+        raise SystemExit(2) from None
+
+
+def _core(config: Configurator) -> None:
+    site: Site = config.registry.kohaweb
+    core = site.core
+    config.set_session_factory(SignedCookieSessionFactory(
+        core["secret"], cookie_name="kohaweb_session", httponly=True, samesite="Lax",
+        secure=core["session.secure"], max_age=core["session.max_age"], timeout=core["session.max_age"],
+        reissue_time=600))
+    config.add_request_method(_dbsession, "dbsession", reify=True)
+    config.add_request_method(_catalog, "catalog", reify=True)
+    config.add_tween("kohaweb.app.transaction_tween_factory")
+    config.include("pyramid_jinja2")
+    config.add_jinja2_renderer(".html")
+    config.add_jinja2_search_path("kohaweb:templates", name=".html")
+    config.include("kohaweb.auth")
+    config.include("kohaweb.formats")
+    config.include("kohaweb.views")
+
+
+def _dbsession(request: Request) -> Session:
+    return request.registry.kohaweb.new_session()
+
+
+def _catalog(request: Request):
+    from .catalog import Catalog
+
+    return Catalog(request.dbsession, request.registry.kohaweb.core["marcflavour"])
+
+
+def transaction_tween_factory(handler, registry):
+    """Commit ``request.dbsession`` when the view returns, roll back when it raises.
+
+    Streaming responses must not read through ``request.dbsession`` after the view returns;
+    they open their own session from ``registry.kohaweb.new_session()``.
+    """
+
+    def tween(request: Request):
+        try:
+            response = handler(request)
+        except BaseException:
+            if "dbsession" in request.__dict__:
+                request.dbsession.rollback()
+                request.dbsession.close()
+            raise
+        if "dbsession" in request.__dict__:
+            session = request.dbsession
+            try:
+                if request.exception is None:
+                    session.commit()
+                else:
+                    session.rollback()
+            finally:
+                session.close()
+        return response
+
+    return tween

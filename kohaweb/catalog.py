@@ -1,0 +1,297 @@
+"""The data layer: the only place that writes bibliographic records and items.
+
+Every change goes through a ``Catalog`` bound to a session, so that in one transaction the
+denormalised columns, the record and OAI datestamps, the deleted-record history, the search
+index and OAI set membership all stay right. Services call it; nothing writes these rows behind
+its back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import pymarc
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from . import ids, marc, search, sets
+from .models import (
+    Biblio,
+    BiblioMetadata,
+    Checkout,
+    DeletedBiblio,
+    DeletedBiblioMetadata,
+    DeletedItem,
+    Item,
+    ItemType,
+    Library,
+    utcnow,
+)
+
+ITEM_COLUMNS = [c.key for c in Item.__table__.columns]
+_ITEM_EDITABLE = set(ITEM_COLUMNS) - {"itemnumber", "biblionumber", "created_on", "timestamp"}
+_BIBLIO_COPY = [c.key for c in Biblio.__table__.columns]
+
+
+class CatalogError(Exception):
+    """A change the catalogue refuses; ``code`` is a stable machine-readable reason."""
+
+    def __init__(self, message: str, code: str = "invalid"):
+        super().__init__(message)
+        self.code = code
+
+
+class NotFound(CatalogError):
+    def __init__(self, message: str):
+        super().__init__(message, "not_found")
+
+
+class Catalog:
+    def __init__(self, session: Session, flavour: str = marc.MARC21):
+        self.session = session
+        self.flavour = flavour
+        self._sets = None
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def get(self, biblionumber: int) -> Biblio | None:
+        return self.session.get(Biblio, biblionumber)
+
+    def require(self, biblionumber: int) -> Biblio:
+        biblio = self.get(biblionumber)
+        if biblio is None:
+            raise NotFound(f"no record with id {biblionumber}")
+        return biblio
+
+    def marc(self, biblionumber: int, *, with_items: bool = False) -> pymarc.Record:
+        biblio = self.require(biblionumber)
+        record = marc.parse_xml(biblio.metadata_row.metadata_xml)
+        if with_items:
+            marc.embed_items(record, biblio.flavour, (item_dict(i) for i in biblio.items))
+        return record
+
+    def iter_biblios(self, batch: int = 1000) -> Iterator[Biblio]:
+        """All live records in id order, loaded in batches (constant memory)."""
+        last = 0
+        while True:
+            rows = list(self.session.scalars(
+                select(Biblio).options(selectinload(Biblio.metadata_row))
+                .where(Biblio.biblionumber > last).order_by(Biblio.biblionumber).limit(batch)))
+            if not rows:
+                return
+            yield from rows
+            last = rows[-1].biblionumber
+            self.session.expunge_all()
+
+    # --- records -------------------------------------------------------------------------------
+
+    def add_record(self, record: pymarc.Record | str | bytes, *, flavour: str | None = None,
+                   frameworkcode: str = "", items: Iterable[dict[str, Any]] | None = None) -> Biblio:
+        """Store a new record. Items embedded in 952/995 become item rows unless ``items`` is given."""
+        return self.add_records([record], flavour=flavour, frameworkcode=frameworkcode,
+                                items=[items] if items is not None else None)[0]
+
+    def add_records(self, records: list, *, flavour: str | None = None, frameworkcode: str = "",
+                    items: list | None = None) -> list[Biblio]:
+        """Store several new records with one id allocation (the import and harvest path)."""
+        parsed = [self._coerce(r) for r in records]
+        numbers = ids.allocate(self.session, "biblio", len(parsed))
+        now = utcnow()
+        created = []
+        for index, (record, number) in enumerate(zip(parsed, numbers, strict=True)):
+            rec_flavour = flavour or marc.detect_flavour(record, self.flavour)
+            embedded = marc.strip_items(record, rec_flavour)
+            item_values = items[index] if items is not None and items[index] is not None else embedded
+            biblio = Biblio(biblionumber=number, frameworkcode=frameworkcode, flavour=rec_flavour,
+                            datecreated=now, timestamp=now, datestamp=now, **marc.summary(record, rec_flavour))
+            biblio.metadata_row = BiblioMetadata(schema=rec_flavour, timestamp=now,
+                                                 metadata_xml=marc.record_to_xml(record).decode("utf-8"))
+            self.session.add(biblio)
+            created.append((biblio, record, list(item_values)))
+        self.session.flush()
+        for biblio, record, item_values in created:
+            if item_values:
+                self._insert_items(biblio, item_values, now)
+            self._derive(biblio, record)
+        return [b for b, _, _ in created]
+
+    def update_record(self, biblionumber: int, record: pymarc.Record | str | bytes) -> Biblio:
+        """Replace a record's MARC; embedded item fields are ignored (items change separately)."""
+        biblio = self.require(biblionumber)
+        record = self._coerce(record)
+        marc.strip_items(record, biblio.flavour)
+        now = utcnow()
+        for key, value in marc.summary(record, biblio.flavour).items():
+            setattr(biblio, key, value)
+        biblio.metadata_row.metadata_xml = marc.record_to_xml(record).decode("utf-8")
+        biblio.metadata_row.timestamp = now
+        biblio.timestamp = now
+        biblio.datestamp = now
+        self.session.flush()
+        self._derive(biblio, record)
+        return biblio
+
+    def delete_record(self, biblionumber: int) -> DeletedBiblio:
+        """Move a record and its items to the deleted tables (refused while an item is on loan)."""
+        biblio = self.require(biblionumber)
+        if self.session.scalar(select(Checkout.issue_id).join(Item, Item.itemnumber == Checkout.itemnumber)
+                               .where(Item.biblionumber == biblionumber).limit(1)) is not None:
+            raise CatalogError(f"record {biblionumber} has items on loan", "checked_out")
+        now = utcnow()
+        for item in list(biblio.items):
+            self._archive_item(item, now)
+        values = {k: getattr(biblio, k) for k in _BIBLIO_COPY}
+        values.update(timestamp=now, datestamp=now)
+        deleted = DeletedBiblio(deleted_on=now, **values)
+        deleted_meta = DeletedBiblioMetadata(biblionumber=biblionumber, schema=biblio.metadata_row.schema,
+                                             metadata_xml=biblio.metadata_row.metadata_xml, timestamp=now)
+        self.session.delete(biblio)
+        self.session.flush()
+        self.session.add(deleted)
+        self.session.flush()
+        self.session.add(deleted_meta)
+        search.remove_record(self.session, biblionumber)
+        self.session.flush()
+        return deleted
+
+    # --- items ---------------------------------------------------------------------------------
+
+    def add_item(self, biblionumber: int, **values: Any) -> Item:
+        biblio = self.require(biblionumber)
+        now = utcnow()
+        item = self._insert_items(biblio, [values], now)[0]
+        biblio.datestamp = now
+        self.session.flush()
+        self._derive(biblio)
+        return item
+
+    def update_item(self, itemnumber: int, **values: Any) -> Item:
+        item = self.session.get(Item, itemnumber)
+        if item is None:
+            raise NotFound(f"no item with id {itemnumber}")
+        unknown = set(values) - _ITEM_EDITABLE
+        if unknown:
+            raise CatalogError(f"unknown item field(s): {', '.join(sorted(unknown))}")
+        for key, value in _typed_item_values(values).items():
+            setattr(item, key, value)
+        now = utcnow()
+        item.timestamp = now
+        item.biblio.datestamp = now
+        self.session.flush()
+        self._derive(item.biblio)
+        return item
+
+    def delete_item(self, itemnumber: int) -> DeletedItem:
+        item = self.session.get(Item, itemnumber)
+        if item is None:
+            raise NotFound(f"no item with id {itemnumber}")
+        if self.session.scalar(select(Checkout.issue_id).where(Checkout.itemnumber == itemnumber)):
+            raise CatalogError(f"item {itemnumber} is on loan", "checked_out")
+        biblio = item.biblio
+        now = utcnow()
+        deleted = self._archive_item(item, now)
+        biblio.items.remove(item)
+        biblio.datestamp = now
+        self.session.flush()
+        self._derive(biblio)
+        return deleted
+
+    # --- internals -----------------------------------------------------------------------------
+
+    def _coerce(self, record: pymarc.Record | str | bytes) -> pymarc.Record:
+        if isinstance(record, (str, bytes)):
+            record = marc.parse_xml(record)
+        problem = marc._validate(record)
+        if problem:
+            raise CatalogError(f"invalid MARC record: {problem}", "invalid_marc")
+        return record
+
+    def _insert_items(self, biblio: Biblio, values_list: list[dict[str, Any]], now: dt.datetime) -> list[Item]:
+        self._ensure_codes(values_list)
+        numbers = ids.allocate(self.session, "item", len(values_list))
+        created = []
+        for values, number in zip(values_list, numbers, strict=True):
+            values = {k: v for k, v in values.items() if k in _ITEM_EDITABLE}
+            values = _typed_item_values(values)
+            values.setdefault("permanent_location", values.get("location"))
+            item = Item(itemnumber=number, biblionumber=biblio.biblionumber, created_on=now, timestamp=now,
+                        **values)
+            self.session.add(item)
+            created.append(item)
+        self.session.flush()
+        self.session.expire(biblio, ["items"])
+        return created
+
+    def _ensure_codes(self, values_list: list[dict[str, Any]]) -> None:
+        """Libraries and item types named by imported items are created if unknown, with the
+        code as their name, so an import never fails on a foreign key."""
+        for column, model, key, label in (("homebranch", Library, "branchcode", "branchname"),
+                                          ("holdingbranch", Library, "branchcode", "branchname"),
+                                          ("itype", ItemType, "itemtype", "description")):
+            for values in values_list:
+                value = values.get(column)
+                if value and self.session.get(model, value) is None:
+                    self.session.add(model(**{key: value, label: value}))
+                    self.session.flush()
+
+    def _archive_item(self, item: Item, now: dt.datetime) -> DeletedItem:
+        values = {k: getattr(item, k) for k in ITEM_COLUMNS}
+        values["timestamp"] = now
+        deleted = DeletedItem(deleted_on=now, **values)
+        self.session.add(deleted)
+        self.session.delete(item)
+        return deleted
+
+    def _derive(self, biblio: Biblio, record: pymarc.Record | None = None) -> None:
+        """Refresh what is derived from a record: search index and OAI set membership."""
+        if record is None:
+            record = marc.parse_xml(biblio.metadata_row.metadata_xml)
+        search.index_record(self.session, biblio, record)
+        if self._sets is None:
+            self._sets = sets.load_sets(self.session)
+        if any(s.mappings for s in self._sets):
+            with_items = marc.embed_items(marc.parse_xml(marc.record_to_xml(record)), biblio.flavour,
+                                          (item_dict(i) for i in biblio.items))
+            sets.update_membership(self.session, biblio.biblionumber, with_items, self._sets)
+
+
+def item_dict(item: Item) -> dict[str, Any]:
+    return {k: getattr(item, k) for k in ITEM_COLUMNS}
+
+
+_INT_COLUMNS = {"notforloan", "damaged", "itemlost", "withdrawn", "restricted", "issues", "renewals", "reserves"}
+_DATE_COLUMNS = {"onloan", "dateaccessioned", "datelastborrowed"}
+
+
+def _typed_item_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Coerce values read from MARC subfields (all strings) to the column types."""
+    typed = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            value = value.strip()
+            if key in _INT_COLUMNS:
+                try:
+                    value = int(value or 0)
+                except ValueError:
+                    raise CatalogError(f"item field {key} must be a number, got {value!r}") from None
+            elif key in _DATE_COLUMNS:
+                try:
+                    value = dt.date.fromisoformat(value[:10]) if value else None
+                except ValueError:
+                    value = None
+            elif key == "datelastseen":
+                try:
+                    value = dt.datetime.fromisoformat(value) if value else None
+                except ValueError:
+                    value = None
+            elif key in ("price", "replacementprice"):
+                try:
+                    value = float(value.replace(",", ".")) if value else None
+                except ValueError:
+                    value = None
+            elif value == "":
+                value = None
+        typed[key] = value
+    return typed

@@ -1,0 +1,121 @@
+"""The ``kohaweb`` command. Sub-commands come from the ``kohaweb.commands`` entry points, the
+core's own included, so a plugin adds ``kohaweb oai build-sets`` exactly as the core adds
+``kohaweb import``. Each sub-command's handler receives the parsed arguments and a ``Cli`` object
+that loads the site (ini settings, database) only when asked."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import TextIO
+
+from . import plugins
+from .settings import ConfigError
+
+
+class Cli:
+    def __init__(self, config_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+        self.config_path = config_path
+        self.out = out
+        self.err = err
+
+    @cached_property
+    def raw_settings(self) -> dict:
+        import plaster
+
+        if not os.path.exists(self.config_path):
+            raise ConfigError([f"{self.config_path}: no such configuration file (use -c FILE)"])
+        return dict(plaster.get_settings(self.config_path, "app:main"))
+
+    @cached_property
+    def site(self):
+        from .app import build_site
+
+        return build_site(self.raw_settings)[0]
+
+    def transaction(self):
+        from .db import transaction
+
+        return transaction(self.site.session_factory)
+
+    def catalog(self, session):
+        from .catalog import Catalog
+
+        return Catalog(session, self.site.core["marcflavour"])
+
+    def progress(self, total: int | None = None, label: str = "records") -> Progress:
+        return Progress(self.err, total, label)
+
+
+class Progress:
+    """A one-line progress bar with a rate, redrawn at most every 0.2 s on a terminal."""
+
+    def __init__(self, stream: TextIO, total: int | None, label: str):
+        self.stream, self.total, self.label = stream, total, label
+        self.done = 0
+        self.started = self._last = time.monotonic()
+        self.tty = hasattr(stream, "isatty") and stream.isatty()
+
+    def update(self, count: int = 1) -> None:
+        self.done += count
+        now = time.monotonic()
+        if self.tty and now - self._last >= 0.2:
+            self._last = now
+            self.stream.write("\r" + self.line())
+            self.stream.flush()
+
+    @property
+    def rate(self) -> float:
+        return self.done / max(time.monotonic() - self.started, 1e-9)
+
+    def line(self) -> str:
+        if self.total:
+            width = 30
+            filled = int(width * self.done / self.total)
+            bar = "#" * filled + "-" * (width - filled)
+            return f"[{bar}] {self.done}/{self.total} {self.label} {self.rate:,.0f}/s"
+        return f"{self.done} {self.label} {self.rate:,.0f}/s"
+
+    def finish(self) -> None:
+        self.stream.write(("\r" if self.tty else "") + self.line() + "\n")
+        self.stream.flush()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="kohaweb", description="kohaweb library web services")
+    parser.add_argument("-c", "--config", default=os.environ.get("KOHAWEB_INI", "development.ini"),
+                        help="ini file (default: $KOHAWEB_INI or development.ini)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for register in plugins.load_all(plugins.COMMANDS).values():
+        register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    cli = Cli(args.config)
+    try:
+        return args.func(args, cli) or 0
+    except ConfigError as exc:
+        sys.stderr.write("kohaweb: configuration error\n" + "".join(f"  {p}\n" for p in exc.problems))
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("\ninterrupted\n")
+        return 130
+    except CommandError as exc:
+        sys.stderr.write(f"kohaweb: {exc}\n")
+        return 1
+
+
+class CommandError(Exception):
+    """A failure a command reports in one line (exit status 1)."""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,39 @@
+"""kohaweb plugins / kohaweb settings"""
+
+from __future__ import annotations
+
+from .. import plugins
+from ..settings import CORE_SETTINGS, ConfigError, settings_table
+
+
+def register(sub) -> None:
+    sub.add_parser("plugins", help="list installed and enabled services and formats").set_defaults(
+        func=list_plugins)
+    parser = sub.add_parser("settings", help="print every declared setting as a Markdown table")
+    parser.set_defaults(func=print_settings)
+
+
+def list_plugins(args, cli) -> int:
+    try:
+        enabled = set(cli.raw_settings.get("kohaweb.services", "").replace(",", " ").split())
+    except ConfigError:
+        enabled = set()
+    cli.out.write("services:\n")
+    services = plugins.installed(plugins.SERVICES)
+    for name, ep in services.items():
+        state = "enabled" if name in enabled else "installed"
+        cli.out.write(f"  {name:<12} {state:<10} {ep.distribution} {ep.version}\n")
+    for name in sorted(enabled - set(services)):
+        cli.out.write(f"  {name:<12} {'MISSING':<10} install kohaweb-{name}\n")
+    cli.out.write("formats:\n")
+    for name, ep in plugins.installed(plugins.FORMATS).items():
+        cli.out.write(f"  {name:<12} {'installed':<10} {ep.distribution} {ep.version}\n")
+    return 0
+
+
+def print_settings(args, cli) -> int:
+    groups = {"kohaweb": CORE_SETTINGS}
+    for name in plugins.installed(plugins.SERVICES):
+        groups[name] = plugins.service_settings(plugins.load_service(name))
+    cli.out.write(settings_table(groups) + "\n")
+    return 0

@@ -1,0 +1,371 @@
+"""MARC handling used by every service: reading files, MARCXML in and out, flavour detection,
+the denormalised summary stored beside each record, and embedding items (952/995).
+
+Records are pymarc ``Record`` objects; storage is MARCXML text in the slim namespace.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+import pymarc
+from lxml import etree
+
+MARC_NS = "http://www.loc.gov/MARC21/slim"
+_SLIM = f"{{{MARC_NS}}}"
+MARC21 = "MARC21"
+UNIMARC = "UNIMARC"
+
+# Koha's default item field mappings: items column -> subfield code.
+ITEM_SUBFIELDS = {
+    MARC21: ("952", {
+        "homebranch": "a", "holdingbranch": "b", "location": "c", "dateaccessioned": "d", "price": "g",
+        "enumchron": "h", "stocknumber": "i", "issues": "l", "renewals": "m", "reserves": "n",
+        "itemcallnumber": "o", "barcode": "p", "onloan": "q", "datelastseen": "r", "datelastborrowed": "s",
+        "copynumber": "t", "uri": "u", "replacementprice": "v", "itemnotes_nonpublic": "x", "itype": "y",
+        "itemnotes": "z", "withdrawn": "0", "itemlost": "1", "damaged": "4", "restricted": "5",
+        "notforloan": "7", "ccode": "8", "itemnumber": "9",
+    }),
+    UNIMARC: ("995", {
+        "homebranch": "b", "holdingbranch": "c", "location": "e", "barcode": "f", "ccode": "h",
+        "itemcallnumber": "k", "onloan": "n", "notforloan": "o", "itype": "r", "itemnotes": "u",
+        "itemlost": "2", "dateaccessioned": "5", "itemnumber": "9",
+    }),
+}
+
+
+class MarcError(ValueError):
+    """A record that cannot be read or stored; the message says why."""
+
+
+@dataclass
+class ReadResult:
+    """One record read from a file: its 1-based position and either the record or the error."""
+
+    position: int
+    record: pymarc.Record | None
+    error: str | None = None
+
+
+# --- MARCXML -----------------------------------------------------------------------------------
+
+def record_to_xml(record: pymarc.Record) -> bytes:
+    """Serialise one record as a namespaced MARCXML <record> (UTF-8, no XML declaration)."""
+    return etree.tostring(record_to_element(record), encoding="utf-8")
+
+
+def record_to_element(record: pymarc.Record) -> etree._Element:
+    root = etree.Element(_SLIM + "record", nsmap={None: MARC_NS})
+    leader = etree.SubElement(root, _SLIM + "leader")
+    leader.text = _clean(str(record.leader))
+    for field in record.fields:
+        if field.is_control_field():
+            el = etree.SubElement(root, _SLIM + "controlfield", tag=field.tag)
+            el.text = _clean(field.data or "")
+        else:
+            ind = list(field.indicators) + [" ", " "]
+            el = etree.SubElement(root, _SLIM + "datafield", tag=field.tag,
+                                  ind1=_indicator(ind[0]), ind2=_indicator(ind[1]))
+            for sub in field.subfields:
+                sf = etree.SubElement(el, _SLIM + "subfield", code=_clean(sub.code or " ")[:1] or " ")
+                sf.text = _clean(sub.value or "")
+    return root
+
+
+def _indicator(value: Any) -> str:
+    text = str(value) if value is not None else " "
+    return text[:1] if text and re.match(r"[\da-z ]", text[:1]) else " "
+
+
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _clean(text: str) -> str:
+    """Drop characters XML 1.0 cannot carry (found in real-world MARC)."""
+    return _XML_BAD.sub("", text)
+
+
+def parse_xml(data: str | bytes) -> pymarc.Record:
+    """Parse one stored MARCXML record (with or without the slim namespace)."""
+    try:
+        root = etree.fromstring(data.encode("utf-8") if isinstance(data, str) else data)
+    except etree.XMLSyntaxError as exc:
+        raise MarcError(f"invalid XML: {exc}") from None
+    if etree.QName(root).localname == "collection":
+        root = next((el for el in root if etree.QName(el).localname == "record"), None)
+        if root is None:
+            raise MarcError("empty MARCXML collection")
+    return element_to_record(root)
+
+
+def element_to_record(el: etree._Element) -> pymarc.Record:
+    record = pymarc.Record(leader=" " * 24)
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        name = etree.QName(child).localname
+        if name == "leader":
+            text = (child.text or "").ljust(24)[:24]
+            record.leader = pymarc.Leader(text)
+        elif name == "controlfield":
+            tag = child.get("tag")
+            if not tag:
+                raise MarcError("controlfield without a tag")
+            record.add_field(pymarc.Field(tag=tag, data=child.text or ""))
+        elif name == "datafield":
+            tag = child.get("tag")
+            if not tag:
+                raise MarcError("datafield without a tag")
+            subfields = []
+            for sf in child:
+                if not isinstance(sf.tag, str) or etree.QName(sf).localname != "subfield":
+                    continue
+                code = sf.get("code")
+                if code is None:
+                    raise MarcError(f"subfield without a code in field {tag}")
+                subfields.append(pymarc.Subfield(code=code, value=sf.text or ""))
+            record.add_field(pymarc.Field(tag=tag, indicators=pymarc.Indicators(
+                child.get("ind1", " ") or " ", child.get("ind2", " ") or " "), subfields=subfields))
+    return record
+
+
+# --- reading files -----------------------------------------------------------------------------
+
+def read_records(source: str | IO[bytes]) -> Iterator[ReadResult]:
+    """Every record of an ISO 2709 or MARCXML file, in order; bad records come back as errors
+    with their position instead of stopping the read. MARC-8 and UTF-8 are both decoded."""
+    stream = open(source, "rb") if isinstance(source, str) else source
+    try:
+        head = stream.read(512)
+        stream.seek(0)
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            yield from _read_marcxml(stream)
+        else:
+            yield from _read_iso2709(stream)
+    finally:
+        if isinstance(source, str):
+            stream.close()
+
+
+def _read_iso2709(stream: IO[bytes]) -> Iterator[ReadResult]:
+    reader = pymarc.MARCReader(stream, to_unicode=True, force_utf8=False, utf8_handling="replace",
+                               permissive=True)
+    position = 0
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except Exception as exc:  # pymarc raises for unrecoverable framing; stop there
+            position += 1
+            yield ReadResult(position, None, f"unreadable data: {exc}")
+            return
+        position += 1
+        if record is None:
+            yield ReadResult(position, None, _describe(reader.current_exception))
+            continue
+        problem = _validate(record)
+        yield ReadResult(position, None if problem else record, problem)
+
+
+def _describe(exc: BaseException | None) -> str:
+    if exc is None:
+        return "unreadable record"
+    return f"{type(exc).__name__}: {exc}".strip()
+
+
+def _read_marcxml(stream: IO[bytes]) -> Iterator[ReadResult]:
+    position = 0
+    try:
+        for _, el in etree.iterparse(stream, events=("end",), recover=False, huge_tree=True):
+            if not isinstance(el.tag, str) or etree.QName(el).localname != "record":
+                continue
+            parent = el.getparent()
+            if parent is not None and etree.QName(parent).localname not in ("collection",) and \
+                    etree.QName(el).namespace != MARC_NS and parent.getparent() is not None:
+                continue  # a <record> wrapper of another vocabulary (e.g. OAI), not MARC
+            position += 1
+            try:
+                record = element_to_record(el)
+                problem = _validate(record)
+                yield ReadResult(position, None if problem else record, problem)
+            except (MarcError, ValueError) as exc:
+                yield ReadResult(position, None, str(exc))
+            el.clear(keep_tail=True)
+    except etree.XMLSyntaxError as exc:
+        yield ReadResult(position + 1, None, f"invalid XML: {exc}")
+
+
+def _validate(record: pymarc.Record) -> str | None:
+    leader = str(record.leader)
+    if len(leader) != 24:
+        return f"leader has {len(leader)} characters instead of 24"
+    for field in record.fields:
+        if not re.fullmatch(r"[0-9A-Za-z]{3}", field.tag or ""):
+            return f"invalid tag {field.tag!r}"
+        if not field.is_control_field():
+            for sub in field.subfields:
+                if not sub.code or len(sub.code) != 1:
+                    return f"invalid subfield code {sub.code!r} in field {field.tag}"
+    if not record.fields:
+        return "record has no fields"
+    return None
+
+
+def read_bytes(data: bytes) -> list[ReadResult]:
+    return list(read_records(io.BytesIO(data)))
+
+
+# --- flavour and summary -----------------------------------------------------------------------
+
+def detect_flavour(record: pymarc.Record, default: str = MARC21) -> str:
+    """MARC21 or UNIMARC, from the fields present (245 vs 200 with $a, 100 as coded data)."""
+    tags = {f.tag for f in record.fields}
+    if "245" in tags:
+        return MARC21
+    if "200" in tags:
+        f200 = record.get_fields("200")[0]
+        if not f200.is_control_field() and f200.get_subfields("a"):
+            return UNIMARC
+    return default
+
+
+def first(record: pymarc.Record, tag: str, code: str) -> str | None:
+    for field in record.get_fields(tag):
+        if not field.is_control_field():
+            for value in field.get_subfields(code):
+                if value and value.strip():
+                    return value.strip()
+    return None
+
+
+def all_values(record: pymarc.Record, tag: str, code: str) -> list[str]:
+    return [v.strip() for f in record.get_fields(tag) if not f.is_control_field()
+            for v in f.get_subfields(code) if v and v.strip()]
+
+
+_TRAILING = re.compile(r"[\s/:;,=.]+$")
+# non-sorting markers (C1 NSB/NSE and their Unicode forms) carried by many UNIMARC titles
+_NON_SORTING = re.compile("[\x88\x89\x98\x9c]")
+
+
+def strip_punctuation(text: str | None) -> str | None:
+    """ISBD punctuation at the end of a subfield ("Title /" -> "Title")."""
+    if text is None:
+        return None
+    text = _NON_SORTING.sub("", text)
+    stripped = _TRAILING.sub("", text)
+    if stripped.endswith(("..",)):
+        return stripped
+    return stripped or text.strip()
+
+
+def _year(text: str | None) -> int | None:
+    match = re.search(r"(1[0-9]{3}|20[0-9]{2})", text or "")
+    return int(match.group(1)) if match else None
+
+
+def summary(record: pymarc.Record, flavour: str) -> dict[str, Any]:
+    """The denormalised columns of ``biblio`` for listing and the REST API."""
+    if flavour == UNIMARC:
+        author = strip_punctuation(first(record, "700", "a"))
+        if author and first(record, "700", "b"):
+            author = f"{author}, {first(record, '700', 'b')}"
+        author = author or first(record, "710", "a") or first(record, "200", "f")
+        coded = record.get_fields("100")
+        year = _year(first(record, "210", "d") or first(record, "214", "d"))
+        if year is None and coded and not coded[0].is_control_field():
+            year = _year((coded[0].get_subfields("a") or [""])[0][9:13])
+        return {
+            "title": strip_punctuation(first(record, "200", "a")),
+            "subtitle": strip_punctuation(first(record, "200", "e")),
+            "author": strip_punctuation(author),
+            "isbn": " | ".join(all_values(record, "010", "a")) or None,
+            "issn": " | ".join(all_values(record, "011", "a")) or None,
+            "publishercode": strip_punctuation(first(record, "210", "c") or first(record, "214", "c")),
+            "copyrightdate": year,
+            "itemtype": first(record, "099", "t"),
+            "serial": str(record.leader)[7:8] == "s",
+        }
+    author = first(record, "100", "a") or first(record, "110", "a") or first(record, "111", "a")
+    year = _year(first(record, "264", "c") or first(record, "260", "c"))
+    f008 = record.get_fields("008")
+    if year is None and f008 and f008[0].is_control_field():
+        year = _year((f008[0].data or "")[7:11])
+    return {
+        "title": strip_punctuation(first(record, "245", "a")),
+        "subtitle": strip_punctuation(first(record, "245", "b")),
+        "author": strip_punctuation(author),
+        "isbn": " | ".join(all_values(record, "020", "a")) or None,
+        "issn": " | ".join(all_values(record, "022", "a")) or None,
+        "publishercode": strip_punctuation(first(record, "264", "b") or first(record, "260", "b")),
+        "copyrightdate": year,
+        "itemtype": first(record, "942", "c"),
+        "serial": str(record.leader)[7:8] == "s",
+    }
+
+
+# --- items -------------------------------------------------------------------------------------
+
+def item_tag(flavour: str) -> str:
+    return ITEM_SUBFIELDS[flavour][0]
+
+
+def strip_items(record: pymarc.Record, flavour: str) -> list[dict[str, str]]:
+    """Remove embedded item fields from ``record``; return them as items-column dicts."""
+    tag, mapping = ITEM_SUBFIELDS[flavour]
+    by_code = {code: column for column, code in mapping.items()}
+    items = []
+    for field in record.get_fields(tag):
+        values = {}
+        for sub in field.subfields:
+            column = by_code.get(sub.code)
+            if column and sub.value not in (None, ""):
+                values[column] = sub.value
+        items.append(values)
+        record.remove_field(field)
+    return items
+
+
+def embed_items(record: pymarc.Record, flavour: str, items: Iterable[dict[str, Any]]) -> pymarc.Record:
+    """Add one item field per item (952 MARC21, 995 UNIMARC) in subfield-code order, as Koha does."""
+    tag, mapping = ITEM_SUBFIELDS[flavour]
+    for item in items:
+        subfields = []
+        for column, code in sorted(mapping.items(), key=lambda kv: _code_order(kv[1])):
+            value = item.get(column)
+            if value is None or value == "":
+                continue
+            if hasattr(value, "isoformat"):
+                value = value.isoformat()[:10] if column not in ("datelastseen",) else value.isoformat()
+            subfields.append(pymarc.Subfield(code=code, value=str(value)))
+        if subfields:
+            record.add_ordered_field(pymarc.Field(tag=tag, indicators=pymarc.Indicators(" ", " "),
+                                                  subfields=subfields))
+    return record
+
+
+def _code_order(code: str) -> tuple[int, str]:
+    """Letters before digits, as Koha's frameworks order item subfields."""
+    return (1 if code.isdigit() else 0, code)
+
+
+# --- identifiers -------------------------------------------------------------------------------
+
+def normalize_isbn(text: str) -> str | None:
+    """ISBN-13 digits for an ISBN-10 or ISBN-13 (hyphens, spaces and qualifiers ignored)."""
+    match = re.search(r"[0-9][0-9\- ]{8,16}[0-9Xx]", text or "")
+    if not match:
+        return None
+    digits = re.sub(r"[^0-9Xx]", "", match.group(0)).upper()
+    if len(digits) == 10:
+        core = "978" + digits[:9]
+        total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(core))
+        return core + str((10 - total % 10) % 10)
+    if len(digits) == 13 and digits.isdigit():
+        return digits
+    return None

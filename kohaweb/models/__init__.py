@@ -1,0 +1,36 @@
+"""The shared catalogue: SQLAlchemy models following Koha's table and column names,
+so that saved SQL reports written for Koha run here unchanged."""
+
+from .base import Base, LongText, utcnow
+from .biblio import Authority, Biblio, BiblioMetadata, DeletedBiblio, DeletedBiblioMetadata, DeletedItem, Item
+from .circulation import Checkout, CirculationRule, Hold, OldCheckout, OldHold
+from .library import AuthorisedValue, IdCounter, ItemType, Library, PatronCategory, SystemPreference
+from .patrons import (
+    AccountLine,
+    ApiKey,
+    OAuthAccessToken,
+    Patron,
+    PatronAttribute,
+    PatronAttributeType,
+    PatronPermission,
+    PatronRestriction,
+)
+from .system import (
+    HarvestedRecord,
+    HarvestRun,
+    HarvestSource,
+    OaiSet,
+    OaiSetBiblio,
+    OaiSetDescription,
+    OaiSetMapping,
+    SavedReport,
+)
+
+__all__ = [
+    "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Base", "Biblio", "BiblioMetadata", "Checkout",
+    "CirculationRule", "DeletedBiblio", "DeletedBiblioMetadata", "DeletedItem", "HarvestRun",
+    "HarvestSource", "HarvestedRecord", "Hold", "IdCounter", "Item", "ItemType", "Library", "LongText",
+    "OAuthAccessToken", "OaiSet", "OaiSetBiblio", "OaiSetDescription", "OaiSetMapping", "OldCheckout",
+    "OldHold", "Patron", "PatronAttribute", "PatronAttributeType", "PatronCategory", "PatronPermission",
+    "PatronRestriction", "SavedReport", "SystemPreference", "utcnow",
+]

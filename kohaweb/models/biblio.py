@@ -1,0 +1,138 @@
+"""Bibliographic records, their MARCXML, items, and the deleted-record history tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, LongText, code, utcnow
+
+
+class _BiblioColumns:
+    """Columns shared by live and deleted records (denormalised from MARC for listing)."""
+
+    biblionumber: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    frameworkcode: Mapped[str] = mapped_column(String(4), default="")
+    flavour: Mapped[str] = mapped_column(String(8), default="MARC21")
+    title: Mapped[str | None] = mapped_column(Text)
+    subtitle: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str | None] = mapped_column(Text)
+    isbn: Mapped[str | None] = mapped_column(Text)
+    issn: Mapped[str | None] = mapped_column(Text)
+    publishercode: Mapped[str | None] = mapped_column(Text)
+    copyrightdate: Mapped[int | None] = mapped_column(Integer)
+    itemtype: Mapped[str | None] = mapped_column(code())
+    serial: Mapped[bool] = mapped_column(Boolean, default=False)
+    opac_suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    datecreated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # last change of the record itself
+    timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # OAI-PMH datestamp: last change of the record or any of its items (or its deletion)
+    datestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Biblio(_BiblioColumns, Base):
+    __tablename__ = "biblio"
+    __table_args__ = (Index("ix_biblio_datestamp_id", "datestamp", "biblionumber"),)
+    metadata_row: Mapped[BiblioMetadata] = relationship(
+        back_populates="biblio", uselist=False, cascade="all, delete-orphan", passive_deletes=True
+    )
+    items: Mapped[list[Item]] = relationship(
+        back_populates="biblio", cascade="all, delete-orphan", passive_deletes=True, order_by="Item.itemnumber"
+    )
+
+
+class BiblioMetadata(Base):
+    """The MARC record itself, as MARCXML with embedded items stripped (Koha's biblio_metadata)."""
+
+    __tablename__ = "biblio_metadata"
+    biblionumber: Mapped[int] = mapped_column(
+        ForeignKey("biblio.biblionumber", ondelete="CASCADE"), primary_key=True
+    )
+    format: Mapped[str] = mapped_column(String(16), default="marcxml")
+    schema: Mapped[str] = mapped_column(String(16), default="MARC21")
+    metadata_xml: Mapped[str] = mapped_column("metadata", LongText)
+    timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    biblio: Mapped[Biblio] = relationship(back_populates="metadata_row")
+
+
+class DeletedBiblio(_BiblioColumns, Base):
+    __tablename__ = "deletedbiblio"
+    __table_args__ = (Index("ix_deletedbiblio_datestamp_id", "datestamp", "biblionumber"),)
+    deleted_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DeletedBiblioMetadata(Base):
+    __tablename__ = "deletedbiblio_metadata"
+    biblionumber: Mapped[int] = mapped_column(
+        ForeignKey("deletedbiblio.biblionumber", ondelete="CASCADE"), primary_key=True
+    )
+    format: Mapped[str] = mapped_column(String(16), default="marcxml")
+    schema: Mapped[str] = mapped_column(String(16), default="MARC21")
+    metadata_xml: Mapped[str] = mapped_column("metadata", LongText)
+    timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class _ItemColumns:
+    itemnumber: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    barcode: Mapped[str | None] = mapped_column(String(64))
+    itemcallnumber: Mapped[str | None] = mapped_column(String(255))
+    location: Mapped[str | None] = mapped_column(String(80))
+    permanent_location: Mapped[str | None] = mapped_column(String(80))
+    ccode: Mapped[str | None] = mapped_column(String(80))
+    notforloan: Mapped[int] = mapped_column(Integer, default=0)
+    damaged: Mapped[int] = mapped_column(Integer, default=0)
+    itemlost: Mapped[int] = mapped_column(Integer, default=0)
+    withdrawn: Mapped[int] = mapped_column(Integer, default=0)
+    restricted: Mapped[int] = mapped_column(Integer, default=0)
+    onloan: Mapped[dt.date | None] = mapped_column(Date)
+    dateaccessioned: Mapped[dt.date | None] = mapped_column(Date)
+    price: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    replacementprice: Mapped[Decimal | None] = mapped_column(Numeric(8, 2))
+    issues: Mapped[int] = mapped_column(Integer, default=0)
+    renewals: Mapped[int] = mapped_column(Integer, default=0)
+    reserves: Mapped[int] = mapped_column(Integer, default=0)
+    itemnotes: Mapped[str | None] = mapped_column(Text)
+    itemnotes_nonpublic: Mapped[str | None] = mapped_column(Text)
+    enumchron: Mapped[str | None] = mapped_column(Text)
+    copynumber: Mapped[str | None] = mapped_column(String(32))
+    stocknumber: Mapped[str | None] = mapped_column(String(32))
+    uri: Mapped[str | None] = mapped_column(Text)
+    datelastborrowed: Mapped[dt.date | None] = mapped_column(Date)
+    datelastseen: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Item(_ItemColumns, Base):
+    __tablename__ = "items"
+    biblionumber: Mapped[int] = mapped_column(
+        ForeignKey("biblio.biblionumber", ondelete="CASCADE"), index=True
+    )
+    barcode: Mapped[str | None] = mapped_column(String(64), unique=True)
+    homebranch: Mapped[str | None] = mapped_column(ForeignKey("branches.branchcode"))
+    holdingbranch: Mapped[str | None] = mapped_column(ForeignKey("branches.branchcode"))
+    itype: Mapped[str | None] = mapped_column(ForeignKey("itemtypes.itemtype"))
+    biblio: Mapped[Biblio] = relationship(back_populates="items")
+
+
+class DeletedItem(_ItemColumns, Base):
+    __tablename__ = "deleteditems"
+    biblionumber: Mapped[int] = mapped_column(Integer, index=True)
+    homebranch: Mapped[str | None] = mapped_column(code())
+    holdingbranch: Mapped[str | None] = mapped_column(code())
+    itype: Mapped[str | None] = mapped_column(code())
+    deleted_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Authority(Base):
+    __tablename__ = "auth_header"
+    authid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    authtypecode: Mapped[str] = mapped_column(String(10), default="")
+    origincode: Mapped[str | None] = mapped_column(String(20))
+    datecreated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    modification_time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    marcxml: Mapped[str] = mapped_column(LongText)

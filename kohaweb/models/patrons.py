@@ -1,0 +1,141 @@
+"""Patrons, their permissions, attributes, restrictions, fines and API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Integer, Numeric, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, utcnow
+
+
+class Patron(Base):
+    __tablename__ = "borrowers"
+    borrowernumber: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cardnumber: Mapped[str | None] = mapped_column(String(32), unique=True)
+    userid: Mapped[str | None] = mapped_column(String(75), unique=True)
+    password: Mapped[str | None] = mapped_column(String(255))  # bcrypt hash, never serialised
+    surname: Mapped[str | None] = mapped_column(Text)
+    firstname: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    othernames: Mapped[str | None] = mapped_column(Text)
+    initials: Mapped[str | None] = mapped_column(Text)
+    streetnumber: Mapped[str | None] = mapped_column(String(10))
+    address: Mapped[str | None] = mapped_column(Text)
+    address2: Mapped[str | None] = mapped_column(Text)
+    city: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str | None] = mapped_column(Text)
+    zipcode: Mapped[str | None] = mapped_column(String(25))
+    country: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(Text)
+    phone: Mapped[str | None] = mapped_column(Text)
+    mobile: Mapped[str | None] = mapped_column(String(50))
+    dateofbirth: Mapped[dt.date | None] = mapped_column(Date)
+    dateenrolled: Mapped[dt.date | None] = mapped_column(Date)
+    dateexpiry: Mapped[dt.date | None] = mapped_column(Date)
+    branchcode: Mapped[str] = mapped_column(ForeignKey("branches.branchcode"))
+    categorycode: Mapped[str] = mapped_column(ForeignKey("categories.categorycode"))
+    debarred: Mapped[dt.date | None] = mapped_column(Date)
+    debarredcomment: Mapped[str | None] = mapped_column(Text)
+    lost: Mapped[bool] = mapped_column(Boolean, default=False)
+    gonenoaddress: Mapped[bool] = mapped_column(Boolean, default=False)
+    borrowernotes: Mapped[str | None] = mapped_column(Text)
+    opacnote: Mapped[str | None] = mapped_column(Text)
+    sex: Mapped[str | None] = mapped_column(String(1))
+    lang: Mapped[str] = mapped_column(String(25), default="default")
+    privacy: Mapped[int] = mapped_column(Integer, default=1)
+    login_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    lastseen: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    updated_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    permissions: Mapped[list[PatronPermission]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    @property
+    def permission_codes(self) -> frozenset[str]:
+        return frozenset(p.code for p in self.permissions)
+
+
+class PatronPermission(Base):
+    """A named staff permission (catalogue, reports, borrowers, superlibrarian...)."""
+
+    __tablename__ = "user_permissions"
+    borrowernumber: Mapped[int] = mapped_column(
+        ForeignKey("borrowers.borrowernumber", ondelete="CASCADE"), primary_key=True
+    )
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class PatronAttributeType(Base):
+    __tablename__ = "borrower_attribute_types"
+    code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    description: Mapped[str] = mapped_column(String(255))
+    opac_display: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PatronAttribute(Base):
+    __tablename__ = "borrower_attributes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    borrowernumber: Mapped[int] = mapped_column(
+        ForeignKey("borrowers.borrowernumber", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(ForeignKey("borrower_attribute_types.code", ondelete="CASCADE"))
+    attribute: Mapped[str | None] = mapped_column(String(255))
+
+
+class PatronRestriction(Base):
+    __tablename__ = "borrower_debarments"
+    borrower_debarment_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    borrowernumber: Mapped[int] = mapped_column(
+        ForeignKey("borrowers.borrowernumber", ondelete="CASCADE"), index=True
+    )
+    expiration: Mapped[dt.date | None] = mapped_column(Date)
+    type: Mapped[str] = mapped_column(String(50), default="MANUAL")
+    comment: Mapped[str | None] = mapped_column(Text)
+    created: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AccountLine(Base):
+    """Fines and payments (ILS-DI show_fines)."""
+
+    __tablename__ = "accountlines"
+    accountlines_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    borrowernumber: Mapped[int | None] = mapped_column(
+        ForeignKey("borrowers.borrowernumber", ondelete="SET NULL"), index=True
+    )
+    itemnumber: Mapped[int | None] = mapped_column(Integer)
+    date: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    amount: Mapped[Decimal] = mapped_column(Numeric(28, 6), default=0)
+    amountoutstanding: Mapped[Decimal] = mapped_column(Numeric(28, 6), default=0)
+    description: Mapped[str | None] = mapped_column(Text)
+    debit_type_code: Mapped[str | None] = mapped_column(String(64))
+    credit_type_code: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str | None] = mapped_column(String(16))
+    timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ApiKey(Base):
+    """OAuth2 client credentials owned by a patron; the secret is stored only as a slow hash."""
+
+    __tablename__ = "api_keys"
+    client_id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    secret: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(String(255))
+    patron_id: Mapped[int] = mapped_column(
+        ForeignKey("borrowers.borrowernumber", ondelete="CASCADE"), index=True
+    )
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_on: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class OAuthAccessToken(Base):
+    """Issued bearer tokens, stored as SHA-256 hashes so a leaked table grants nothing."""
+
+    __tablename__ = "oauth_access_tokens"
+    access_token: Mapped[str] = mapped_column(String(191), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(191), index=True)
+    scope: Mapped[str | None] = mapped_column(String(255))
+    expires: Mapped[int] = mapped_column(Integer)

@@ -1,0 +1,66 @@
+"""OAI set membership computed from mapping rules on MARC values (Koha's OAI sets rules).
+
+Rules of a set are evaluated in rule order; each rule is ``field$subfield equal|notequal value``
+and is combined with the result so far by its ``rule_operator`` (``and`` binds tighter than
+``or``, as in Koha's AND-rules). The data layer calls ``update_membership`` whenever a record or
+one of its items changes (Koha's AutoUpdateSets, always on here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pymarc
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session, selectinload
+
+from .models import OaiSet, OaiSetBiblio, OaiSetMapping
+
+
+def rule_matches(record: pymarc.Record, rule: OaiSetMapping) -> bool:
+    values = []
+    for field in record.get_fields(rule.marcfield):
+        if field.is_control_field():
+            values.append(field.data or "")
+        else:
+            values.extend(field.get_subfields(rule.marcsubfield))
+    if rule.operator == "notequal":
+        return all(v != rule.marcvalue for v in values)
+    return any(v == rule.marcvalue for v in values)
+
+
+def set_matches(record: pymarc.Record, rules: Sequence[OaiSetMapping]) -> bool:
+    """OR of AND-groups: a rule whose operator is 'or' (or the first rule) starts a new group."""
+    if not rules:
+        return False
+    ordered = sorted(rules, key=lambda r: (r.rule_order if r.rule_order is not None else r.id or 0))
+    groups: list[list[OaiSetMapping]] = []
+    for index, rule in enumerate(ordered):
+        if index == 0 or (rule.rule_operator or "or").lower() != "and":
+            groups.append([rule])
+        else:
+            groups[-1].append(rule)
+    return any(all(rule_matches(record, r) for r in group) for group in groups)
+
+
+def load_sets(session: Session) -> list[OaiSet]:
+    return list(session.scalars(select(OaiSet).options(selectinload(OaiSet.mappings))))
+
+
+def update_membership(session: Session, biblionumber: int, record: pymarc.Record,
+                      sets: Sequence[OaiSet] | None = None) -> set[int]:
+    """Recompute which mapped sets contain the record; sets without rules are left as they are
+    (their membership is managed by hand)."""
+    sets = load_sets(session) if sets is None else sets
+    mapped = [s for s in sets if s.mappings]
+    if not mapped:
+        return set()
+    wanted = {s.id for s in mapped if set_matches(record, s.mappings)}
+    current = set(session.scalars(select(OaiSetBiblio.set_id).where(
+        OaiSetBiblio.biblionumber == biblionumber, OaiSetBiblio.set_id.in_([s.id for s in mapped]))))
+    if current - wanted:
+        session.execute(delete(OaiSetBiblio).where(OaiSetBiblio.biblionumber == biblionumber,
+                                                   OaiSetBiblio.set_id.in_(current - wanted)))
+    for set_id in wanted - current:
+        session.add(OaiSetBiblio(biblionumber=biblionumber, set_id=set_id))
+    return wanted

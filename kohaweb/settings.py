@@ -1,0 +1,128 @@
+"""Declared, typed settings.
+
+Every setting is declared once (name, type, default, help) by the core or by a plugin.
+`parse_settings` turns the raw ini strings into typed values and reports every bad or unknown
+key at start-up; `kohaweb settings` prints the same declarations as the README table.
+Values of the form ``env:NAME`` are read from the environment, so production.ini holds no secrets.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+class ConfigError(Exception):
+    """Raised with one line per problem found in the configuration."""
+
+    def __init__(self, problems: Sequence[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # full ini key, e.g. "oai.max_count"
+    type: str  # str, bool, int, path, list, choice, url
+    default: Any
+    help: str
+    choices: tuple[str, ...] = field(default=())
+    minimum: int | None = None
+
+    def parse(self, raw: str) -> Any:
+        text = raw.strip()
+        if text.startswith("env:"):
+            env_name = text[4:]
+            if env_name not in os.environ:
+                raise ValueError(f"environment variable {env_name} is not set")
+            text = os.environ[env_name].strip()
+        if self.type == "bool":
+            if text.lower() in TRUE:
+                return True
+            if text.lower() in FALSE:
+                return False
+            raise ValueError(f"expected true or false, got {raw!r}")
+        if self.type == "int":
+            try:
+                value = int(text)
+            except ValueError:
+                raise ValueError(f"expected an integer, got {raw!r}") from None
+            if self.minimum is not None and value < self.minimum:
+                raise ValueError(f"must be at least {self.minimum}, got {value}")
+            return value
+        if self.type == "list":
+            return [part for part in text.replace(",", " ").split() if part]
+        if self.type == "choice":
+            if text not in self.choices:
+                raise ValueError(f"expected one of {', '.join(self.choices)}, got {raw!r}")
+            return text
+        if self.type == "path":
+            if text and not os.path.exists(text):
+                raise ValueError(f"no such file or directory: {text}")
+            return text
+        return text
+
+
+def parse_settings(raw: Mapping[str, Any], prefix: str, declared: Iterable[Setting]) -> dict[str, Any]:
+    """Typed values of every setting under ``prefix.``, keyed by the name without the prefix.
+
+    Raises ConfigError naming every unknown key and every value that does not parse.
+    """
+    declared = {s.name: s for s in declared}
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    for name, setting in declared.items():
+        short = name[len(prefix) + 1 :]
+        if name in raw and not isinstance(raw[name], str):
+            values[short] = raw[name]  # already typed (tests pass Python values)
+        elif name in raw:
+            try:
+                values[short] = setting.parse(raw[name])
+            except ValueError as exc:
+                problems.append(f"{name}: {exc}")
+        else:
+            values[short] = setting.default
+    for key in raw:
+        if key.startswith(prefix + ".") and key not in declared:
+            problems.append(f"{key}: unknown setting (known: {', '.join(sorted(declared)) or 'none'})")
+    if problems:
+        raise ConfigError(problems)
+    return values
+
+
+def settings_table(groups: Mapping[str, Sequence[Setting]]) -> str:
+    """A Markdown table of every declared setting (for the README and `kohaweb settings`)."""
+    lines = ["| setting | type | default | what it does |", "|---|---|---|---|"]
+    for _, declared in sorted(groups.items()):
+        for s in declared:
+            default = " ".join(s.default) if isinstance(s.default, list) else s.default
+            kind = f"choice: {'/'.join(s.choices)}" if s.choices else s.type
+            lines.append(f"| `{s.name}` | {kind} | `{default}` | {s.help} |")
+    return "\n".join(lines)
+
+
+CORE_SETTINGS: list[Setting] = [
+    Setting("kohaweb.services", "list", [], "Web services to enable (entry points in `kohaweb.services`)."),
+    Setting("kohaweb.database_url", "str", "sqlite:///var/kohaweb.sqlite",
+            "SQLAlchemy URL of the catalogue. `env:NAME` reads it from the environment."),
+    Setting("kohaweb.secret", "str", "", "Secret for signing sessions, CSRF tokens, signed URLs and "
+            "resumption tokens. Required; `env:NAME` reads it from the environment."),
+    Setting("kohaweb.marcflavour", "choice", "MARC21", "Default MARC flavour of new records.",
+            choices=("MARC21", "UNIMARC")),
+    Setting("kohaweb.library_name", "str", "kohaweb library", "Library name shown by the services."),
+    Setting("kohaweb.admin_email", "list", ["root@localhost"], "Administrator e-mail address(es)."),
+    Setting("kohaweb.base_url", "str", "", "Public base URL (scheme://host[:port]) when behind a proxy; "
+            "empty means taken from each request."),
+    Setting("kohaweb.auth.basic", "bool", False, "Accept HTTP Basic authentication (Koha's RESTBasicAuth)."),
+    Setting("kohaweb.session.max_age", "int", 8 * 3600, "Lifetime in seconds of a staff login.", minimum=60),
+    Setting("kohaweb.session.secure", "bool", False, "Send the session cookie over HTTPS only."),
+    Setting("kohaweb.formats.conf", "path", "", "YAML file of site-defined metadata formats (Koha's "
+            "OAI-PMH:ConfFile layout)."),
+    Setting("kohaweb.trusted_proxies", "list", [], "Addresses/networks of reverse proxies whose "
+            "X-Forwarded-For is believed."),
+]

@@ -1,0 +1,316 @@
+"""Pytest fixtures for the core's and every plugin's tests (loaded through the ``pytest11``
+entry point, so any test directory gets them).
+
+The database comes from ``KOHAWEB_TEST_DATABASE``: ``sqlite`` (default), ``postgresql`` or
+``mariadb``. For the server databases a throwaway database is created for the run on
+127.0.0.1 (user postgres / root) and dropped afterwards; when the server is unreachable the
+tests are skipped with a message, except under CI (``CI`` set), where that is a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.orm import Session
+
+from .auth import grant, hash_password
+from .catalog import Catalog
+from .db import make_engine, make_session_factory
+from .models import Base, Patron
+
+HERE = Path(__file__).resolve().parent
+SHARED = Path(os.environ.get("KOHAWEB_SHARED", HERE.parent.parent / "shared"))
+TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+SERVER_URLS = {
+    "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/",
+    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/",
+}
+
+
+def test_backend() -> str:
+    return os.environ.get("KOHAWEB_TEST_DATABASE", "sqlite")
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (required under CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+@contextmanager
+def throwaway_database(backend: str, tmp_dir: Path) -> Iterator[str]:
+    """A new empty database URL for this run, dropped afterwards."""
+    if backend == "sqlite":
+        yield f"sqlite:///{tmp_dir / 'kohaweb-test.sqlite'}"
+        return
+    if backend not in SERVER_URLS:
+        raise pytest.UsageError(f"KOHAWEB_TEST_DATABASE={backend}: use sqlite, postgresql or mariadb")
+    name = f"kohaweb_test_{uuid.uuid4().hex[:10]}"
+    server = SERVER_URLS[backend]
+    try:
+        admin = create_engine(server + ("postgres" if backend == "postgresql" else ""),
+                              isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            if backend == "postgresql":
+                conn.execute(text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+            else:
+                conn.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    except Exception as exc:  # noqa: BLE001  (any connection failure means "server absent")
+        _unavailable(f"{backend} server at {server} is unreachable: {exc.__class__.__name__}")
+    try:
+        yield server + name
+    finally:
+        with admin.connect() as conn:
+            if backend == "postgresql":
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            else:
+                conn.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory) -> Iterator[str]:
+    """A migrated, empty catalogue database for the whole test session."""
+    from .migrate import upgrade
+
+    with throwaway_database(test_backend(), tmp_path_factory.mktemp("db")) as url:
+        upgrade(url)
+        yield url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url) -> Iterator[Engine]:
+    engine = make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def clean_database(engine: Engine) -> None:
+    """Delete every row of every table (children first) and reset id counters."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "mysql":
+            conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))
+        for table in reversed(Base.metadata.sorted_tables):
+            conn.execute(table.delete())
+        extra = [t for t in _extra_tables(conn) if t not in Base.metadata.tables and t != "alembic_version"]
+        for name in extra:
+            conn.execute(text(f"DELETE FROM {name}"))
+        if engine.dialect.name == "mysql":
+            conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+
+
+def _extra_tables(conn) -> list[str]:
+    """Tables created by migrations outside the models (e.g. the search index)."""
+    from sqlalchemy import inspect
+
+    names = inspect(conn).get_table_names()
+    # SQLite FTS shadow tables are maintained by their virtual table
+    return [n for n in names if not any(n.endswith(s) for s in ("_data", "_idx", "_docsize", "_config", "_content"))]
+
+
+@pytest.fixture
+def clean_db(engine) -> Iterator[Engine]:
+    """The test database, emptied after the test."""
+    yield engine
+    clean_database(engine)
+
+
+@pytest.fixture
+def session_factory(clean_db):
+    return make_session_factory(clean_db)
+
+
+@pytest.fixture
+def dbsession(session_factory) -> Iterator[Session]:
+    """A session on the emptied database; the test commits what it wants others to see."""
+    session = session_factory()
+    yield session
+    session.rollback()
+    session.close()
+
+
+@pytest.fixture
+def catalog(dbsession) -> Catalog:
+    return Catalog(dbsession)
+
+
+@pytest.fixture
+def reference_data(dbsession):
+    """Libraries, item types, categories and circulation rules of the sample catalogue."""
+    from .sampledata import ensure_reference_data
+
+    ensure_reference_data(dbsession)
+    dbsession.commit()
+
+
+@pytest.fixture
+def sample_records(dbsession, reference_data) -> Callable[..., list[int]]:
+    """``sample_records(n, flavour="MARC21", seed=1)`` stores n generated records, returns their ids."""
+    from .sampledata import generate_records
+
+    def load(count: int, flavour: str = "MARC21", seed: int = 1) -> list[int]:
+        generated = list(generate_records(count, seed, flavour))
+        biblios = Catalog(dbsession).add_records([g.record for g in generated], flavour=flavour,
+                                                 items=[g.items for g in generated])
+        dbsession.commit()
+        return [b.biblionumber for b in biblios]
+
+    return load
+
+
+def make_settings(database_url: str, services: list[str] | tuple[str, ...] = (), **overrides: Any) -> dict:
+    settings = {
+        "kohaweb.services": " ".join(services),
+        "kohaweb.database_url": database_url,
+        "kohaweb.secret": TEST_SECRET,
+        "kohaweb.library_name": "Test library",
+    }
+    settings.update({k.replace("__", "."): v for k, v in overrides.items()})
+    return settings
+
+
+@pytest.fixture
+def make_app(clean_db, database_url) -> Callable[..., Any]:
+    """``make_app(services=[...], **{"oai.max_count": "10"})`` -> a webtest.TestApp on the test
+    database (settings keys may also be passed with ``__`` for dots)."""
+    import webtest
+
+    from .app import make_app as build
+
+    def factory(services=(), settings: dict | None = None, **overrides):
+        raw = make_settings(database_url, services, **overrides)
+        raw.update(settings or {})
+        return webtest.TestApp(build(raw, engine=clean_db))
+
+    return factory
+
+
+@pytest.fixture
+def staff_user(dbsession, reference_data) -> Callable[..., tuple[str, str, int]]:
+    """``staff_user("alice", "reports")`` creates a patron with those permissions;
+    returns (userid, password, borrowernumber)."""
+
+    def create(userid: str = "staff", *permissions: str, password: str = "correct horse battery"):
+        patron = Patron(userid=userid, cardnumber=f"c-{userid}", surname=userid.title(), branchcode="CPL",
+                        categorycode="S", password=hash_password(password))
+        dbsession.add(patron)
+        grant(dbsession, patron, *permissions)
+        dbsession.commit()
+        return userid, password, patron.borrowernumber
+
+    return create
+
+
+def basic_auth(userid: str, password: str) -> dict[str, str]:
+    import base64
+
+    token = base64.b64encode(f"{userid}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def serve(wsgi_app, threads: int = 4) -> Iterator[str]:
+    """Serve a WSGI app with waitress on a free loopback port; yields the base URL."""
+    from waitress.server import create_server
+
+    server = create_server(wsgi_app, host="127.0.0.1", port=free_port(), threads=threads)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        server.close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def live_server(clean_db, database_url):
+    """``with live_server(services=[...], **settings) as base_url:`` real HTTP via waitress."""
+    from .app import make_app as build
+
+    @contextmanager
+    def start(services=(), settings: dict | None = None, **overrides):
+        raw = make_settings(database_url, services, **overrides)
+        raw.update(settings or {})
+        with serve(build(raw, engine=clean_db)) as url:
+            yield url
+
+    return start
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data (real MARC files and server samples); skipped where absent."""
+    path = SHARED / "data"
+    if not path.is_dir():
+        pytest.skip(f"shared test data not found at {path} (set KOHAWEB_SHARED)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def xml_schema() -> Callable[..., Any]:
+    """``xml_schema("OAI-PMH", "oai_dc")`` -> an lxml XMLSchema from ../shared/schemas that imports
+    all the named schemas, resolved offline. Skipped where the schemas are absent."""
+    from lxml import etree
+
+    folder = SHARED / "schemas"
+    if not folder.is_dir():
+        pytest.skip(f"official schemas not found at {folder} (set KOHAWEB_SHARED)")
+    cache: dict[tuple[str, ...], Any] = {}
+
+    def load(*names: str):
+        if names in cache:
+            return cache[names]
+        parser = etree.XMLParser(no_network=True)
+        parser.resolvers.add(_SchemaResolver(folder))
+        imports = []
+        for name in names:
+            path = folder / (name if name.endswith(".xsd") else name + ".xsd")
+            ns = etree.parse(str(path), parser).getroot().get("targetNamespace")
+            imports.append(f'<xs:import namespace="{ns}" schemaLocation="{path.as_uri()}"/>')
+        driver = ('<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema">' + "".join(imports) + "</xs:schema>")
+        schema = etree.XMLSchema(etree.fromstring(driver.encode(), parser, base_url=str(folder) + "/"))
+        cache[names] = schema
+        return schema
+
+    return load
+
+
+def assert_valid(schema, document) -> None:
+    """Validate bytes or an element, failing with the schema's messages."""
+    from lxml import etree
+
+    root = etree.fromstring(document) if isinstance(document, (bytes, str)) else document
+    if not schema.validate(root):
+        errors = "\n".join(str(e) for e in list(schema.error_log)[:10])
+        raise AssertionError(f"XML not valid against schema:\n{errors}")
+
+
+def _SchemaResolver(folder: Path):
+    """Maps remote schema URLs to the local copies; anything else stays unresolved (offline)."""
+    from lxml import etree
+
+    class Resolver(etree.Resolver):
+        def resolve(self, url, pubid, context):
+            if url.startswith(("http://", "https://")):
+                local = folder / url.rsplit("/", 1)[-1]
+                if local.exists():
+                    return self.resolve_filename(str(local), context)
+            return None
+
+    return Resolver()
