@@ -53,6 +53,7 @@ class Catalog:
         self.session = session
         self.flavour = flavour
         self._sets = None
+        self._codes: dict[str, set[str]] | None = None
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -111,9 +112,10 @@ class Catalog:
             self.session.add(biblio)
             created.append((biblio, record, list(item_values)))
         self.session.flush()
-        for biblio, record, item_values in created:
-            if item_values:
-                self._insert_items(biblio, item_values, now)
+        all_items = [(biblio, values) for biblio, _, item_values in created for values in item_values]
+        if all_items:
+            self._insert_items(all_items, now)
+        for biblio, record, _ in created:
             self._derive(biblio, record)
         return [b for b, _, _ in created]
 
@@ -161,7 +163,7 @@ class Catalog:
     def add_item(self, biblionumber: int, **values: Any) -> Item:
         biblio = self.require(biblionumber)
         now = utcnow()
-        item = self._insert_items(biblio, [values], now)[0]
+        item = self._insert_items([(biblio, values)], now)[0]
         biblio.datestamp = now
         self.session.flush()
         self._derive(biblio)
@@ -208,33 +210,39 @@ class Catalog:
             raise CatalogError(f"invalid MARC record: {problem}", "invalid_marc")
         return record
 
-    def _insert_items(self, biblio: Biblio, values_list: list[dict[str, Any]], now: dt.datetime) -> list[Item]:
-        self._ensure_codes(values_list)
-        numbers = ids.allocate(self.session, "item", len(values_list))
+    def _insert_items(self, pairs: list[tuple[Biblio, dict[str, Any]]], now: dt.datetime) -> list[Item]:
+        """Insert items for (record, column values) pairs with one id allocation and one flush."""
+        self._ensure_codes([values for _, values in pairs])
+        numbers = ids.allocate(self.session, "item", len(pairs))
         created = []
-        for values, number in zip(values_list, numbers, strict=True):
-            values = {k: v for k, v in values.items() if k in _ITEM_EDITABLE}
-            values = _typed_item_values(values)
+        for (biblio, values), number in zip(pairs, numbers, strict=True):
+            values = _typed_item_values({k: v for k, v in values.items() if k in _ITEM_EDITABLE})
             values.setdefault("permanent_location", values.get("location"))
-            item = Item(itemnumber=number, biblionumber=biblio.biblionumber, created_on=now, timestamp=now,
-                        **values)
-            self.session.add(item)
-            created.append(item)
+            created.append(Item(itemnumber=number, biblionumber=biblio.biblionumber, created_on=now,
+                                timestamp=now, **values))
+        self.session.add_all(created)
         self.session.flush()
-        self.session.expire(biblio, ["items"])
+        for biblio in {id(b): b for b, _ in pairs}.values():
+            self.session.expire(biblio, ["items"])
         return created
 
     def _ensure_codes(self, values_list: list[dict[str, Any]]) -> None:
         """Libraries and item types named by imported items are created if unknown, with the
         code as their name, so an import never fails on a foreign key."""
-        for column, model, key, label in (("homebranch", Library, "branchcode", "branchname"),
-                                          ("holdingbranch", Library, "branchcode", "branchname"),
-                                          ("itype", ItemType, "itemtype", "description")):
+        if self._codes is None:
+            self._codes = {"branch": set(self.session.scalars(select(Library.branchcode))),
+                           "itype": set(self.session.scalars(select(ItemType.itemtype)))}
+        for column, kind, model, key, label in (
+                ("homebranch", "branch", Library, "branchcode", "branchname"),
+                ("holdingbranch", "branch", Library, "branchcode", "branchname"),
+                ("itype", "itype", ItemType, "itemtype", "description")):
             for values in values_list:
                 value = values.get(column)
-                if value and self.session.get(model, value) is None:
-                    self.session.add(model(**{key: value, label: value}))
-                    self.session.flush()
+                if value and value not in self._codes[kind]:
+                    if self.session.get(model, value) is None:
+                        self.session.add(model(**{key: value, label: value}))
+                        self.session.flush()
+                    self._codes[kind].add(value)
 
     def _archive_item(self, item: Item, now: dt.datetime) -> DeletedItem:
         values = {k: getattr(item, k) for k in ITEM_COLUMNS}
