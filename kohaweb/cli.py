@@ -18,10 +18,10 @@ from .settings import ConfigError
 
 
 class Cli:
-    def __init__(self, config_path: str, out: TextIO = sys.stdout, err: TextIO = sys.stderr):
+    def __init__(self, config_path: str, out: TextIO | None = None, err: TextIO | None = None):
         self.config_path = config_path
-        self.out = out
-        self.err = err
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
 
     @cached_property
     def raw_settings(self) -> dict:

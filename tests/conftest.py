@@ -1,0 +1,37 @@
+"""Fixtures of the core's own tests (the shared ones come from kohaweb.testing)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kohaweb.testing import TEST_SECRET
+
+
+def write_ini(path: Path, database_url: str, services: str = "status") -> Path:
+    path.write_text(f"""[app:main]
+use = egg:kohaweb
+kohaweb.services = {services}
+kohaweb.database_url = {database_url}
+kohaweb.secret = {TEST_SECRET}
+""")
+    return path
+
+
+@pytest.fixture
+def ini_file(tmp_path, database_url, clean_db) -> Path:
+    return write_ini(tmp_path / "test.ini", database_url)
+
+
+@pytest.fixture
+def run_cli(ini_file, capsys):
+    """``run_cli("import", "file.mrc")`` -> (exit status, stdout, stderr), in-process."""
+    from kohaweb.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        status = main(["-c", str(ini_file), *args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run
