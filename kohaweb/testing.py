@@ -36,7 +36,7 @@ SERVER_URLS = {
 }
 
 
-def test_backend() -> str:
+def selected_backend() -> str:
     return os.environ.get("KOHAWEB_TEST_DATABASE", "sqlite")
 
 
@@ -82,7 +82,7 @@ def database_url(tmp_path_factory) -> Iterator[str]:
     """A migrated, empty catalogue database for the whole test session."""
     from .migrate import upgrade
 
-    with throwaway_database(test_backend(), tmp_path_factory.mktemp("db")) as url:
+    with throwaway_database(selected_backend(), tmp_path_factory.mktemp("db")) as url:
         upgrade(url)
         yield url
 
