@@ -1,0 +1,101 @@
+"""Shared helpers of the benchmarks: throwaway databases, generated catalogues, figures."""
+
+from __future__ import annotations
+
+import contextlib
+import resource
+import statistics
+import time
+import uuid
+from collections.abc import Iterator
+
+from sqlalchemy import create_engine, text
+
+SERVERS = {
+    "postgresql": ("postgresql+psycopg://postgres@127.0.0.1:5432/", "postgres"),
+    "mariadb": ("mysql+pymysql://root@127.0.0.1:3306/", ""),
+}
+
+
+@contextlib.contextmanager
+def database(backend: str, workdir: str = "var/bench") -> Iterator[str]:
+    """A new migrated database URL for one benchmark run, dropped afterwards."""
+    import os
+
+    from kohaweb.migrate import upgrade
+
+    if backend == "sqlite":
+        os.makedirs(workdir, exist_ok=True)
+        path = os.path.abspath(os.path.join(workdir, f"bench-{uuid.uuid4().hex[:8]}.sqlite"))
+        url = f"sqlite:///{path}"
+        upgrade(url)
+        try:
+            yield url
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path + suffix)
+        return
+    server, admin_db = SERVERS[backend]
+    name = f"kohaweb_bench_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(server + admin_db, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}" + (" CHARACTER SET utf8mb4" if backend == "mariadb" else "")))
+    try:
+        upgrade(server + name)
+        yield server + name
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if backend == "postgresql" else "")))
+        admin.dispose()
+
+
+def load_catalogue(url: str, records: int, flavour: str = "MARC21", seed: int = 1, batch: int = 2000) -> float:
+    """Fill a database with generated records; returns records/s."""
+    from kohaweb.db import make_engine, make_session_factory, transaction
+    from kohaweb.sampledata import ensure_reference_data, generate_records
+
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    with transaction(factory) as session:
+        ensure_reference_data(session)
+    started = time.perf_counter()
+    pending = []
+    for generated in generate_records(records, seed, flavour):
+        pending.append(generated)
+        if len(pending) >= batch:
+            _store(factory, pending, flavour)
+            pending = []
+    if pending:
+        _store(factory, pending, flavour)
+    rate = records / (time.perf_counter() - started)
+    engine.dispose()
+    return rate
+
+
+def _store(factory, pending, flavour) -> None:
+    from kohaweb.catalog import Catalog
+    from kohaweb.db import transaction
+
+    with transaction(factory) as session:
+        Catalog(session).add_records([g.record for g in pending], flavour=flavour, items=[g.items for g in pending])
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    if not ordered:
+        return {}
+
+    def pick(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"p50": statistics.median(ordered), "p95": pick(0.95), "p99": pick(0.99), "max": ordered[-1]}
+
+
+def report(title: str, **figures) -> None:
+    parts = [f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()]
+    print(f"{title}: " + "  ".join(parts), flush=True)
