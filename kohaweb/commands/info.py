@@ -9,7 +9,11 @@ from ..settings import CORE_SETTINGS, ConfigError, settings_table
 def register(sub) -> None:
     sub.add_parser("plugins", help="list installed and enabled services and formats").set_defaults(
         func=list_plugins)
+
+
+def register_settings(sub) -> None:
     parser = sub.add_parser("settings", help="print every declared setting as a Markdown table")
+    parser.add_argument("--readme", metavar="FILE", help="rewrite the table between the markers in FILE")
     parser.set_defaults(func=print_settings)
 
 
@@ -32,8 +36,30 @@ def list_plugins(args, cli) -> int:
 
 
 def print_settings(args, cli) -> int:
+    table = settings_table(all_settings())
+    if args.readme:
+        _replace_between_markers(args.readme, table)
+        cli.out.write(f"updated the settings table in {args.readme}\n")
+    else:
+        cli.out.write(table + "\n")
+    return 0
+
+
+START, END = "<!-- settings-table:start -->", "<!-- settings-table:end -->"
+
+
+def _replace_between_markers(path: str, table: str) -> None:
+    with open(path, encoding="utf-8") as fh:
+        text = fh.read()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(f"{head}{START}\n{table}\n{END}{tail}")
+
+
+def all_settings() -> dict:
+    """Every declared setting of the core and every installed service, by prefix."""
     groups = {"kohaweb": CORE_SETTINGS}
     for name in plugins.installed(plugins.SERVICES):
         groups[name] = plugins.service_settings(plugins.load_service(name))
-    cli.out.write(settings_table(groups) + "\n")
-    return 0
+    return groups
