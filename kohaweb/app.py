@@ -111,6 +111,7 @@ def _core(config: Configurator) -> None:
     config.include("kohaweb.auth")
     config.include("kohaweb.formats")
     config.include("kohaweb.views")
+    config.include("kohaweb.api")
 
 
 def _dbsession(request: Request) -> Session:

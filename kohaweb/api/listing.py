@@ -1,0 +1,239 @@
+"""Resources with Koha's API field names, and Koha's listing conventions.
+
+A ``Resource`` maps API field names to model columns. It serialises rows (``to_api``), gives
+the JSON Schema of the object and the query parameters of a list operation, and runs a list:
+``_page``/``_per_page`` (-1 = all), ``_order_by`` (``+field``/``-field``, csv or repeated),
+``_match`` for simple ``?field=value`` filters and ``q``: Koha's JSON filters
+(SQL::Abstract style, see ``kohaweb.api.query``), always translated to SQLAlchemy expressions.
+Answers carry ``X-Total-Count`` (after filtering), ``X-Base-Total-Count`` (before) and ``Link``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlencode
+
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import Select, and_, func, select
+from sqlalchemy.orm import InstrumentedAttribute
+
+from .errors import ApiError
+from .service import Param, query
+
+DEFAULT_PER_PAGE = 20
+TYPES = {"integer", "string", "boolean", "number", "date", "date-time"}
+
+
+@dataclass(frozen=True)
+class Field:
+    """One API field: its name, the column it reads, its type and whether it may be null."""
+
+    name: str
+    column: InstrumentedAttribute
+    type: str  # integer, string, boolean, number, date, date-time
+    nullable: bool = True
+    writable: bool = False
+    max_length: int | None = None
+
+    def schema(self) -> dict[str, Any]:
+        if self.type in ("date", "date-time"):
+            base: dict[str, Any] = {"type": "string", "format": self.type}
+        else:
+            base = {"type": self.type}
+        if self.type == "integer":
+            base.update(minimum=-(2**31), maximum=2**31 - 1)  # what every database's INTEGER holds
+        if self.max_length and self.type == "string":
+            base["maxLength"] = self.max_length
+        if self.nullable:
+            base["type"] = [base["type"], "null"]
+        return base
+
+    def to_api(self, value: Any) -> Any:
+        if value is None:
+            return None
+        if self.type == "date-time" and isinstance(value, dt.datetime):
+            return value.replace(microsecond=0).isoformat() + ("+00:00" if value.tzinfo is None else "")
+        if self.type == "date" and isinstance(value, dt.date):
+            return value.isoformat()[:10]
+        if self.type == "number" and isinstance(value, Decimal):
+            return float(value)
+        if self.type == "boolean":
+            return bool(value)
+        if self.type == "integer":
+            return int(value)
+        return value
+
+    def from_api(self, value: Any) -> Any:
+        """A JSON value (already schema-checked) to the column's Python type."""
+        if value is None:
+            return None
+        if self.type == "date":
+            try:
+                return dt.date.fromisoformat(value[:10])
+            except ValueError:
+                raise ApiError(400, f"{self.name}: not a date: {value!r}", "invalid_value") from None
+        if self.type == "date-time":
+            return parse_datetime(self.name, value)
+        if self.type == "number":
+            return Decimal(str(value))
+        return value
+
+
+def parse_datetime(name: str, value: str) -> dt.datetime:
+    """RFC 3339 / ISO 8601 -> naive UTC (how the database stores times)."""
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except (ValueError, AttributeError):
+        raise ApiError(400, f"{name}: not a date-time: {value!r}", "invalid_value") from None
+    if parsed.tzinfo is not None:
+        parsed = parsed.astimezone(dt.UTC).replace(tzinfo=None)
+    return parsed
+
+
+@dataclass
+class Resource:
+    """An API view of one model: ordered fields, the id field, and optional extra properties."""
+
+    name: str
+    model: type
+    fields: list[Field]
+    id_field: str
+    extra: Callable[[Any], dict[str, Any]] | None = None
+    extra_schema: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.by_name = {f.name: f for f in self.fields}
+
+    def to_api(self, row: Any) -> dict[str, Any]:
+        data = {f.name: f.to_api(getattr(row, f.column.key)) for f in self.fields}
+        if self.extra is not None:
+            data.update(self.extra(row))
+        return data
+
+    def schema(self) -> dict[str, Any]:
+        properties = {f.name: f.schema() for f in self.fields}
+        properties.update(self.extra_schema)
+        return {"type": "object", "properties": properties, "required": list(properties),
+                "additionalProperties": False}
+
+    def write_schema(self, required: Iterable[str] = ()) -> dict[str, Any]:
+        """JSON Schema of a request body setting the writable fields."""
+        writable = {f.name: f.schema() for f in self.fields if f.writable}
+        return {"type": "object", "properties": writable, "required": list(required),
+                "additionalProperties": False}
+
+    def columns_from_api(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {self.by_name[k].column.key: self.by_name[k].from_api(v) for k, v in body.items()}
+
+    def list_params(self) -> list[Param]:
+        """Koha's reserved list parameters plus one simple filter per field."""
+        params = [
+            query("_page", {"type": "integer", "minimum": 1}, "Page number (1-based)"),
+            query("_per_page", {"type": "integer", "minimum": -1, "not": {"const": 0}},
+                  f"Page size (default {DEFAULT_PER_PAGE}); -1 returns everything"),
+            query("_order_by", {"type": "array", "items": {"type": "string", "pattern": _order_pattern(self)}},
+                  "Sort fields: +field / -field, comma separated or repeated"),
+            query("_match", {"type": "string", "enum": ["contains", "exact", "starts_with", "ends_with"]},
+                  "How simple field filters match strings (default contains)"),
+            query("q", {"type": "array", "items": {"type": "string"}},
+                  "JSON filter with API field names (Koha's operators); repeated filters are ANDed"),
+        ]
+        for f in self.fields:
+            schema = dict(f.schema())
+            schema["type"] = schema["type"][0] if isinstance(schema["type"], list) else schema["type"]
+            schema.pop("maxLength", None)
+            params.append(query(f.name, schema, f"Filter on {f.name}"))
+        return params
+
+    def list(self, request: Request, base: Select | None = None,
+             serialise: Callable[[Any], Any] | None = None) -> Response:
+        """Run a list operation on ``base`` (default: every row) with the request's parameters."""
+        from .query import translate
+
+        values = request.validated
+        base = base if base is not None else select(self.model)
+        conditions = []
+        match = values.get("_match", "contains")
+        for f in self.fields:
+            if f.name in values:
+                conditions.append(_simple_filter(f, values[f.name], match))
+        for text in values.get("q", []):
+            conditions.append(translate(self, text))
+        filtered = base.where(and_(*conditions)) if conditions else base
+        session = request.dbsession
+        base_total = session.scalar(select(func.count()).select_from(base.order_by(None).subquery()))
+        total = base_total if not conditions else session.scalar(
+            select(func.count()).select_from(filtered.order_by(None).subquery()))
+        page = values.get("_page", 1)
+        per_page = values.get("_per_page", DEFAULT_PER_PAGE)
+        ordered = filtered.order_by(*self.order_by(values.get("_order_by", [])))
+        if per_page != -1:
+            ordered = ordered.limit(per_page).offset((page - 1) * per_page)
+        rows = session.scalars(ordered).all()
+        body = [(serialise or self.to_api)(row) for row in rows]
+        response = Response(json_body=body)
+        response.headers["X-Total-Count"] = str(total)
+        response.headers["X-Base-Total-Count"] = str(base_total)
+        if per_page != -1:
+            links = _links(request, page, per_page, total)
+            if links:
+                response.headers["Link"] = links
+        if "x-koha-request-id" in request.headers:
+            response.headers["x-koha-request-id"] = request.headers["x-koha-request-id"]
+        return response
+
+    def order_by(self, specs: list[str]) -> list[Any]:
+        clauses = []
+        for spec in (part.strip() for item in specs for part in item.split(",")):
+            if not spec:
+                continue
+            descending = spec.startswith("-")
+            name = spec.lstrip("+-")
+            f = self.by_name.get(name)
+            if f is None:
+                raise ApiError(400, f"_order_by: unknown field {name!r}", "invalid_query")
+            clauses.append(f.column.desc() if descending else f.column.asc())
+        clauses.append(self.by_name[self.id_field].column.asc())  # a stable order across pages
+        return clauses
+
+    def headers_schema(self) -> dict[int, dict[str, Any]]:
+        return {200: {"X-Total-Count": {"type": "integer"}, "X-Base-Total-Count": {"type": "integer"},
+                      "Link": {"type": "string"}}}
+
+
+def _order_pattern(resource: Resource) -> str:
+    names = "|".join(f.name for f in resource.fields)
+    return rf"^\s*[+-]?({names})(\s*,\s*[+-]?({names}))*\s*$"
+
+
+def _simple_filter(f: Field, value: Any, match: str):
+    if f.type != "string":
+        return f.column == f.from_api(value) if f.type in ("date", "date-time", "number") else f.column == value
+    if match == "exact":
+        return f.column == value
+    if match == "starts_with":
+        return f.column.istartswith(value, autoescape=True)
+    if match == "ends_with":
+        return f.column.iendswith(value, autoescape=True)
+    return f.column.icontains(value, autoescape=True)
+
+
+def _links(request: Request, page: int, per_page: int, total: int) -> str:
+    last = max(1, -(-total // per_page))
+    params = [(k, v) for k, v in request.GET.items() if k not in ("_page", "_per_page")]
+
+    def url(number: int) -> str:
+        return request.path_url + "?" + urlencode([*params, ("_page", number), ("_per_page", per_page)])
+
+    links = [f'<{url(1)}>; rel="first"']
+    if page > 1:
+        links.append(f'<{url(min(page - 1, last))}>; rel="prev"')
+    if page < last:
+        links.append(f'<{url(page + 1)}>; rel="next"')
+    links.append(f'<{url(last)}>; rel="last"')
+    return ", ".join(links)

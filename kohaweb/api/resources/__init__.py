@@ -1,0 +1,14 @@
+"""The core's API resources; each module defines its ApiService objects and SERVICES."""
+
+from pyramid.config import Configurator
+
+MODULES = ("libraries",)
+
+
+def includeme(config: Configurator) -> None:
+    from importlib import import_module
+
+    for name in MODULES:
+        module = import_module(f"{__name__}.{name}")
+        for service in module.SERVICES:
+            config.add_cornice_service(service)

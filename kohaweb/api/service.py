@@ -1,0 +1,267 @@
+"""API services: a cornice ``Service`` whose operations carry their own OpenAPI pieces.
+
+An operation declares, next to its view, the permission it needs and its parameters,
+request body and responses as JSON Schema (OpenAPI 3.1). The same declaration is used twice:
+``kohaweb.api.openapi`` puts it in the document served at ``/api/v1/``, and the validator
+below checks every request against it before the view runs (unknown query parameters are
+refused, as Koha does), so the document and the behaviour cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cornice import Service
+from jsonschema import Draft202012Validator
+from pyramid.request import Request
+from pyramid.response import Response
+
+from .errors import api_error
+
+API_PREFIX = "/api/v1"
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Param:
+    """One OpenAPI parameter (``in`` = query, path or header) with its JSON Schema."""
+
+    name: str
+    location: str
+    schema: dict[str, Any]
+    description: str = ""
+    required: bool = False
+
+    def to_openapi(self) -> dict[str, Any]:
+        spec: dict[str, Any] = {"name": self.name, "in": self.location, "schema": self.schema}
+        if self.description:
+            spec["description"] = self.description
+        if self.required or self.location == "path":
+            spec["required"] = True
+        if self.schema.get("type") == "array" and self.location == "query":
+            spec["explode"] = True
+        return spec
+
+
+def query(name: str, schema: dict[str, Any] | str, description: str = "", required: bool = False) -> Param:
+    """A query parameter; ``schema`` may be a JSON Schema or just a type name ("integer")."""
+    return Param(name, "query", {"type": schema} if isinstance(schema, str) else schema, description, required)
+
+
+INT32 = {"type": "integer", "minimum": -(2**31), "maximum": 2**31 - 1}
+
+
+def path(name: str, schema: dict[str, Any] | str = "integer", description: str = "") -> Param:
+    """A path parameter; integers are limited to what every database's INTEGER holds."""
+    if schema == "integer":
+        schema = dict(INT32)
+    return Param(name, "path", {"type": schema} if isinstance(schema, str) else schema, description, True)
+
+
+def header(name: str, schema: dict[str, Any] | str = "string", description: str = "") -> Param:
+    return Param(name, "header", {"type": schema} if isinstance(schema, str) else schema, description)
+
+
+@dataclass
+class Operation:
+    """Everything the document and the validator need to know about one method of a service."""
+
+    method: str
+    permission: str | None
+    summary: str
+    parameters: list[Param] = field(default_factory=list)
+    body: dict[str, Any] | None = None  # JSON Schema of a JSON request body
+    body_media_types: tuple[str, ...] = ()  # raw (non-JSON) request bodies, e.g. MARC formats
+    responses: dict[int, Any] = field(default_factory=dict)  # status -> schema | {media type: schema}
+    response_headers: dict[int, dict[str, Any]] = field(default_factory=dict)
+    description: str = ""
+    operation_id: str = ""
+    tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        self._validators = {p.name: Draft202012Validator(p.schema) for p in self.parameters}
+        self._body_validator = Draft202012Validator(self.body) if self.body is not None else None
+
+    # --- request validation ----------------------------------------------------------------
+
+    def validate(self, request: Request, **_kw: Any) -> None:
+        """Cornice validator: fill ``request.validated`` or report every problem in ``request.errors``."""
+        by_place: dict[str, dict[str, Param]] = {"query": {}, "path": {}, "header": {}}
+        for param in self.parameters:
+            by_place[param.location][param.name] = param
+        try:
+            request.GET.keys()
+        except UnicodeDecodeError:
+            request.errors.add("querystring", "", "Malformed query string: not UTF-8")
+            return
+        for name in request.GET.keys():
+            if name not in by_place["query"]:
+                request.errors.add("querystring", name, "Malformed query string")
+        for param in by_place["query"].values():
+            values = request.GET.getall(param.name)
+            if not values:
+                if param.required:
+                    request.errors.add("querystring", param.name, "Missing property.")
+                continue
+            if param.schema.get("type") != "array" and len(values) > 1:
+                request.errors.add("querystring", param.name, "Not an array: give this parameter once.")
+                continue
+            raw = values if param.schema.get("type") == "array" else values[0]
+            self._check(request, param, raw)
+        for param in by_place["path"].values():
+            self._check(request, param, request.matchdict.get(param.name, ""))
+        for param in by_place["header"].values():
+            if param.name in request.headers:
+                self._check(request, param, request.headers[param.name])
+        if self._body_validator is not None:
+            self._check_body(request)
+        elif self.body_media_types:
+            media_type = (request.content_type or "").lower()
+            if media_type not in self.body_media_types:
+                request.errors.add("header", "Content-Type",
+                                   f"Content-Type must be one of {', '.join(self.body_media_types)}")
+                request.errors.status = 415
+
+    def _check(self, request: Request, param: Param, raw: Any) -> None:
+        try:
+            value = coerce(raw, param.schema)
+        except ValueError as exc:
+            request.errors.add(_CORNICE_PLACE[param.location], param.name, str(exc))
+            return
+        problems = [e.message for e in self._validators[param.name].iter_errors(value)]
+        if problems:
+            request.errors.add(_CORNICE_PLACE[param.location], param.name, "; ".join(problems))
+        else:
+            request.validated[param.name] = value
+
+    def _check_body(self, request: Request) -> None:
+        if (request.content_type or "").lower() != JSON:
+            request.errors.add("header", "Content-Type", "Content-Type must be application/json")
+            request.errors.status = 415
+            return
+        try:
+            body = json.loads(request.body or b"null")
+            _check_text(body)
+        except (ValueError, UnicodeError):
+            request.errors.add("body", "", "Request body is not valid JSON text (UTF-8, no NUL)")
+            return
+        problems = sorted(self._body_validator.iter_errors(body), key=lambda e: list(e.absolute_path))
+        for problem in problems:
+            where = "/".join(str(p) for p in problem.absolute_path)
+            request.errors.add("body", where, problem.message)
+        if not problems:
+            request.validated["body"] = body
+
+
+def coerce(raw: Any, schema: dict[str, Any]) -> Any:
+    """Turn query/path/header strings into the JSON type the schema expects (OpenAPI's
+    ``style: form``); the schema itself is checked afterwards."""
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = next((k for k in kind if k != "null"), None)
+    if kind == "array":
+        return [coerce(v, schema.get("items", {})) for v in raw]
+    if "\x00" in raw:
+        raise ValueError("NUL characters are not allowed")
+    if kind == "integer":
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ValueError(f"Expected integer - got {raw!r}.") from None
+    if kind == "number":
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"Expected number - got {raw!r}.") from None
+    if kind == "boolean":
+        lowered = raw.strip().lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        raise ValueError(f"Expected boolean - got {raw!r}.")
+    return raw
+
+
+def _check_text(value: Any) -> None:
+    """Strings every database can store: valid UTF-8 (no lone surrogates), no NUL."""
+    if isinstance(value, str):
+        value.encode("utf-8")
+        if "\x00" in value:
+            raise ValueError("NUL character")
+    elif isinstance(value, list):
+        for item in value:
+            _check_text(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_text(key)
+            _check_text(item)
+
+
+_CORNICE_PLACE = {"query": "querystring", "path": "path", "header": "header"}
+_OPENAPI_PLACE = {"querystring": "query"}
+
+
+def _error_handler(request: Request) -> Response:
+    """Validation failures in Koha's shape plus the project's ``error``/``error_code`` pair."""
+    status = request.errors.status or 400
+    errors = [{"path": f"/{_OPENAPI_PLACE.get(e['location'], e['location'])}/{e['name']}".rstrip("/"), "message": _text(e["description"])}
+              for e in request.errors]
+    if status == 415:
+        return api_error(request, 415, errors[0]["message"], "unsupported_media_type", errors=errors)
+    message = "; ".join(f"{e['path']}: {e['message']}" for e in errors)
+    return api_error(request, 400, message, "invalid_parameters", errors=errors)
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+class ApiService(Service):
+    """A cornice Service mounted under ``/api/v1``; its operations are declared with
+    :meth:`operation` and appear in the aggregated OpenAPI document."""
+
+    def __init__(self, name: str, path: str, *, tag: str | None = None, description: str = "",
+                 **kwargs: Any):
+        super().__init__(name=f"api:{name}", path=API_PREFIX + path, description=description,
+                         error_handler=_error_handler, **kwargs)
+        self.api_path = path
+        self.tag = tag or name.split(".")[0]
+        self.operations: dict[str, Operation] = {}
+
+    def operation(self, method: str, *, permission: str | None, summary: str,
+                  parameters: Iterable[Param] = (), body: dict[str, Any] | None = None,
+                  body_media_types: Iterable[str] = (), responses: dict[int, Any] | None = None,
+                  response_headers: dict[int, dict[str, Any]] | None = None,
+                  description: str = "") -> Callable:
+        """Decorator declaring one operation. ``permission=None`` makes it public.
+
+        ``responses`` maps a status to a JSON Schema (for application/json), to
+        ``{media type: schema}``, or to None (no body). Error responses (400/401/403/404/...)
+        are added to the document automatically from what the operation declares.
+        The view returns a Response, or JSON-able data sent as 200 (or the only 2xx declared).
+        """
+        method = method.upper()
+
+        def register(view: Callable) -> Callable:
+            op = Operation(method, permission, summary, list(parameters), body, tuple(body_media_types),
+                           dict(responses or {200: None}), dict(response_headers or {}), description,
+                           f"{view.__name__}", (self.tag,))
+            self.operations[method] = op
+            success = min((s for s in op.responses if 200 <= s < 300), default=200)
+
+            def api_view(request: Request) -> Response:
+                result = view(request)
+                if isinstance(result, Response):
+                    return result
+                return Response(status=success, json_body=result)
+
+            api_view.__name__ = view.__name__
+            self.add_view(method, api_view, permission=permission, validators=[op.validate],
+                          require_csrf=False)
+            return view
+
+        return register
