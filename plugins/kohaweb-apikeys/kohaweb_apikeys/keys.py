@@ -1,0 +1,153 @@
+"""Patron API keys: creation, lookup, revocation and who may manage them.
+
+A key is an OAuth2 client: ``client_id`` is a random UUID, the secret is 32 random bytes
+(URL-safe base64) that exist in plain text only in the return value of :func:`create_key`;
+the table keeps a bcrypt hash, so a leaked database grants nothing. Revoking or deleting a
+key also deletes its access tokens, so they stop working at once and a re-activated key
+does not bring old tokens back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from kohaweb.auth import SUPERLIBRARIAN, Identity, hash_password, verify_password
+from kohaweb.models import ApiKey, OAuthAccessToken
+
+DESCRIPTION_MAX = 255
+SECRET_BYTES = 32
+
+
+class ApiKeyError(Exception):
+    """A refused key operation; ``code`` is the API error_code, ``status`` the HTTP status."""
+
+    def __init__(self, message: str, code: str, status: int = 400):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class NewKey:
+    """A freshly created key with its secret: the only moment the secret is known."""
+
+    key: ApiKey
+    secret: str
+
+
+def clean_description(raw: Any) -> str:
+    if not isinstance(raw, str) or not raw.strip():
+        raise ApiKeyError("A description is required.", "description_required")
+    text = " ".join(raw.split())  # one line: it is shown in tables
+    if len(text) > DESCRIPTION_MAX:
+        raise ApiKeyError(f"The description is longer than {DESCRIPTION_MAX} characters.", "description_too_long")
+    return text
+
+
+def create_key(session: Session, patron_id: int, description: Any) -> NewKey:
+    description = clean_description(description)
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    key = ApiKey(client_id=str(uuid.uuid4()), secret=hash_password(secret), description=description,
+                 patron_id=patron_id, active=True)
+    session.add(key)
+    session.flush()
+    return NewKey(key, secret)
+
+
+def list_keys(session: Session, patron_id: int) -> list[ApiKey]:
+    return list(session.scalars(select(ApiKey).where(ApiKey.patron_id == patron_id)
+                                .order_by(ApiKey.created_on, ApiKey.client_id)))
+
+
+def get_key(session: Session, patron_id: int, client_id: str) -> ApiKey | None:
+    key = session.get(ApiKey, client_id)
+    return key if key is not None and key.patron_id == patron_id else None
+
+
+def revoke(session: Session, key: ApiKey) -> None:
+    if not key.active:
+        raise ApiKeyError("This API key is already revoked.", "already_revoked", 409)
+    key.active = False
+    drop_tokens(session, key.client_id)
+
+
+def activate(session: Session, key: ApiKey) -> None:
+    if key.active:
+        raise ApiKeyError("This API key is already active.", "already_active", 409)
+    key.active = True
+
+
+def delete_key(session: Session, key: ApiKey) -> None:
+    drop_tokens(session, key.client_id)
+    session.delete(key)
+    session.flush()
+
+
+def drop_tokens(session: Session, client_id: str) -> None:
+    session.execute(delete(OAuthAccessToken).where(OAuthAccessToken.client_id == client_id))
+
+
+def check_secret(key: ApiKey | None, secret: str) -> bool:
+    """Constant work whether or not the client exists, so response times do not reveal
+    which client ids are real."""
+    if key is None:
+        verify_password(secret, _dummy_hash())
+        return False
+    return verify_password(secret, key.secret)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    return hash_password(secrets.token_urlsafe(SECRET_BYTES))
+
+
+def can_manage(identity: Identity | None, patron_id: int, borrowers_may_manage: bool) -> bool:
+    """Koha's rule: the patron themself or a superlibrarian (optionally anyone with
+    ``borrowers``). A token narrowed by scopes acts for its owner only through those scopes,
+    so it may not create or change keys as "the patron themself"."""
+    if identity is None:
+        return False
+    if identity.patron_id == patron_id and identity.scopes is None:
+        return True
+    return may_manage_others(identity, borrowers_may_manage)
+
+
+def may_manage_others(identity: Identity, borrowers_may_manage: bool) -> bool:
+    return identity.has(SUPERLIBRARIAN) or (borrowers_may_manage and identity.has("borrowers"))
+
+
+def required_permission(borrowers_may_manage: bool) -> str:
+    return "borrowers" if borrowers_may_manage else SUPERLIBRARIAN
+
+
+def touch(key: ApiKey, now: dt.datetime, interval: int) -> None:
+    """Record use, at most once per ``interval`` seconds (a write per API call would
+    serialise busy clients on one row)."""
+    if key.last_used_on is None or (now - key.last_used_on).total_seconds() >= interval:
+        key.last_used_on = now
+
+
+def to_api(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "client_id": key.client_id,
+        "description": key.description,
+        "patron_id": key.patron_id,
+        "active": bool(key.active),
+        "created_on": _iso(key.created_on),
+        "last_used_on": _iso(key.last_used_on),
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.replace(microsecond=0).isoformat() + "Z" if value is not None else None
