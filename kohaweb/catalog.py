@@ -158,6 +158,15 @@ class Catalog:
         self.session.flush()
         return deleted
 
+    def set_suppressed(self, biblionumber: int, suppressed: bool = True) -> Biblio:
+        """Hide a record from public services (OPAC suppression) without deleting it."""
+        biblio = self.require(biblionumber)
+        if biblio.opac_suppressed != suppressed:
+            biblio.opac_suppressed = suppressed
+            biblio.datestamp = utcnow()
+            self.session.flush()
+        return biblio
+
     # --- items ---------------------------------------------------------------------------------
 
     def add_item(self, biblionumber: int, **values: Any) -> Item:
