@@ -239,8 +239,8 @@ class Harvester:
 
 def _set_035(record: pymarc.Record, identifier: str) -> None:
     value = f"(OAI){identifier}"
-    for field in record.get_fields("035"):
-        if value in field.get_subfields("a"):
+    for existing in record.get_fields("035"):
+        if value in existing.get_subfields("a"):
             return
     record.add_ordered_field(pymarc.Field(tag="035", indicators=pymarc.Indicators(" ", " "),
                                           subfields=[pymarc.Subfield(code="a", value=value)]))

@@ -1,10 +1,10 @@
 """The documented oai_dc -> MARC21 / UNIMARC crosswalk produces valid MARCXML."""
 
+from kohaweb_harvester.dublincore import dc_to_marc
 from lxml import etree
 
 from kohaweb import marc
 from kohaweb.testing import assert_valid
-from kohaweb_harvester.dublincore import dc_to_marc
 
 DC = b"""<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" xmlns:dc="http://purl.org/dc/elements/1.1/">
 <dc:title>Coral reefs of the world</dc:title><dc:title>Alternative title</dc:title>

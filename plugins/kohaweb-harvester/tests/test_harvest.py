@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from kohaweb_harvester.runner import Harvester
+from kohaweb_harvester.sources import add_source
+from oai_fixture import FixtureRecord, FixtureRepository, stamp
 from oaipmh import error as oai_error
 from oaipmh.client import Client
-from oai_fixture import FixtureRecord, FixtureRepository, stamp
 from sqlalchemy import func, select
 
 from kohaweb import marc
 from kohaweb.models import Biblio, DeletedBiblio, HarvestedRecord, HarvestRun, HarvestSource
 from kohaweb.sampledata import generate_records
 from kohaweb.testing import serve
-from kohaweb_harvester.runner import Harvester
-from kohaweb_harvester.sources import add_source
 
 
 def marc_payload(n: int, title: str | None = None) -> str:
