@@ -133,21 +133,3 @@ def touch(key: ApiKey, now: dt.datetime, interval: int) -> None:
     serialise busy clients on one row)."""
     if key.last_used_on is None or (now - key.last_used_on).total_seconds() >= interval:
         key.last_used_on = now
-
-
-def to_api(key: ApiKey, secret: str | None = None) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "client_id": key.client_id,
-        "description": key.description,
-        "patron_id": key.patron_id,
-        "active": bool(key.active),
-        "created_on": _iso(key.created_on),
-        "last_used_on": _iso(key.last_used_on),
-    }
-    if secret is not None:
-        body["secret"] = secret
-    return body
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return value.replace(microsecond=0).isoformat() + "Z" if value is not None else None
