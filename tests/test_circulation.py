@@ -1,0 +1,293 @@
+"""Circulation in the core: loans, renewals, holds and their refusals, by the circulation rules."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pymarc
+import pytest
+from sqlalchemy import func, select
+
+from kohaweb import circulation as circ
+from kohaweb.circulation import CirculationError
+from kohaweb.models import Biblio, Checkout, CirculationRule, Hold, Item, OldCheckout, OldHold, Patron
+from kohaweb.models.base import utcnow
+from kohaweb.preferences import set_preference
+
+
+def _record(title: str) -> pymarc.Record:
+    record = pymarc.Record()
+    record.add_field(pymarc.Field(tag="001", data=title.replace(" ", "")))
+    record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("1", "0"),
+                                  subfields=[pymarc.Subfield("a", title)]))
+    record.add_field(pymarc.Field(tag="942", indicators=pymarc.Indicators(" ", " "),
+                                  subfields=[pymarc.Subfield("c", "BK")]))
+    return record
+
+
+@pytest.fixture
+def world(dbsession, catalog, reference_data):
+    """Two records (books with two items, a DVD with one), two patrons of category PT."""
+    book = catalog.add_record(_record("Coral reefs"), items=[
+        {"barcode": "B1", "homebranch": "CPL", "holdingbranch": "CPL", "itype": "BK", "itemcallnumber": "577.7 COR"},
+        {"barcode": "B2", "homebranch": "FFL", "holdingbranch": "FFL", "itype": "BK"}])
+    dvd = catalog.add_record(_record("Ocean film"), items=[
+        {"barcode": "D1", "homebranch": "CPL", "holdingbranch": "CPL", "itype": "DVD"}])
+    alice = Patron(cardnumber="A1", userid="alice", surname="Smith", branchcode="CPL", categorycode="PT",
+                   dateexpiry=dt.date.today() + dt.timedelta(days=300))
+    bob = Patron(cardnumber="B1X", userid="bob", surname="Jones", branchcode="FFL", categorycode="PT",
+                 dateexpiry=dt.date.today() + dt.timedelta(days=300))
+    dbsession.add_all([alice, bob])
+    dbsession.commit()
+    return {"book": book.biblionumber, "dvd": dvd.biblionumber, "alice": alice, "bob": bob,
+            "b1": book.items[0], "b2": book.items[1], "d1": dvd.items[0]}
+
+
+def test_most_specific_rule_wins(dbsession, reference_data):
+    dbsession.add_all([CirculationRule(categorycode="ST", rule_name="issuelength", rule_value="28"),
+                       CirculationRule(branchcode="FFL", rule_name="issuelength", rule_value="10"),
+                       CirculationRule(categorycode="ST", itemtype="DVD", rule_name="issuelength", rule_value="3")])
+    dbsession.flush()
+    assert circ.get_rule(dbsession, "issuelength", branchcode="CPL", categorycode="PT", itemtype="BK") == "21"
+    assert circ.get_rule(dbsession, "issuelength", branchcode="CPL", categorycode="PT", itemtype="DVD") == "7"
+    assert circ.get_rule(dbsession, "issuelength", branchcode="CPL", categorycode="ST", itemtype="BK") == "28"
+    assert circ.get_rule(dbsession, "issuelength", branchcode="CPL", categorycode="ST", itemtype="DVD") == "3"
+    # the library outranks category and item type
+    assert circ.get_rule(dbsession, "issuelength", branchcode="FFL", categorycode="ST", itemtype="DVD") == "10"
+    assert circ.get_rule(dbsession, "no_such_rule") is None
+
+
+def test_checkout_sets_due_date_and_item_and_checkin_moves_to_history(dbsession, world):
+    item = world["d1"]
+    before = dbsession.get(Biblio, world["dvd"]).datestamp
+    loan = circ.checkout(dbsession, world["alice"], "D1")
+    # DVDs: issuelength 7 days, due at 23:59 of the last day
+    assert loan.date_due == dt.datetime.combine(utcnow().date() + dt.timedelta(days=7), dt.time(23, 59))
+    dbsession.refresh(item)
+    assert item.onloan == loan.date_due.date() and item.issues == 1 and item.datelastborrowed == utcnow().date()
+    assert dbsession.get(Biblio, world["dvd"]).datestamp >= before
+    assert not circ.item_availability(dbsession, item).available
+    assert circ.item_availability(dbsession, item).message == "Checked out"
+    old = circ.checkin(dbsession, item)
+    assert old.issue_id == loan.issue_id and old.returndate is not None
+    assert dbsession.scalar(select(func.count()).select_from(Checkout)) == 0
+    assert dbsession.get(OldCheckout, loan.issue_id).borrowernumber == world["alice"].borrowernumber
+    dbsession.refresh(item)
+    assert item.onloan is None and circ.item_availability(dbsession, item).available
+    with pytest.raises(CirculationError) as exc:
+        circ.checkin(dbsession, item)
+    assert exc.value.code == "not_checked_out"
+    # ids are never reused: the next loan gets a new id even though issues is empty
+    assert circ.checkout(dbsession, world["bob"], item).issue_id == loan.issue_id + 1
+
+
+@pytest.mark.parametrize("change, code", [
+    ({"itemlost": 1}, "ITEM_LOST"), ({"withdrawn": 1}, "WTHDRAWN"), ({"notforloan": 1}, "NOT_FOR_LOAN"),
+    ({"itype": "REF"}, "NOT_FOR_LOAN"),
+])
+def test_checkout_refuses_unavailable_items(dbsession, catalog, world, change, code):
+    catalog.update_item(world["b1"].itemnumber, **change)
+    with pytest.raises(CirculationError) as exc:
+        circ.checkout(dbsession, world["alice"], "B1")
+    assert exc.value.code == code
+    assert dbsession.scalar(select(func.count()).select_from(Checkout)) == 0
+
+
+def test_checkout_refuses_patrons_and_double_loans(dbsession, world):
+    alice, bob = world["alice"], world["bob"]
+    circ.checkout(dbsession, alice, "B1")
+    for patron, code in ((alice, "ALREADY_ISSUED"), (bob, "ISSUED_TO_ANOTHER")):
+        with pytest.raises(CirculationError) as exc:
+            circ.checkout(dbsession, patron, "B1")
+        assert exc.value.code == code
+    bob.dateexpiry = dt.date.today() - dt.timedelta(days=1)
+    with pytest.raises(CirculationError, match="expired") as exc:
+        circ.checkout(dbsession, bob, "B2")
+    assert exc.value.code == "EXPIRED"
+    bob.dateexpiry = None
+    circ.restrict(dbsession, bob, comment="overdue fines")
+    assert bob.debarred == dt.date(9999, 12, 31)
+    with pytest.raises(CirculationError) as exc:
+        circ.checkout(dbsession, bob, "B2")
+    assert exc.value.code == "DEBARRED"
+    with pytest.raises(CirculationError) as exc:
+        circ.checkout(dbsession, alice, "NOPE")
+    assert exc.value.code == "UNKNOWN_BARCODE"
+
+
+def test_maxissueqty_limits_loans(dbsession, world):
+    dbsession.add(CirculationRule(categorycode="PT", rule_name="maxissueqty", rule_value="1"))
+    dbsession.flush()
+    circ.checkout(dbsession, world["alice"], "B1")
+    with pytest.raises(CirculationError) as exc:
+        circ.checkout(dbsession, world["alice"], "B2")
+    assert exc.value.code == "TOO_MANY" and exc.value.limit == 1
+
+
+def test_renew_until_the_limit(dbsession, world):
+    loan = circ.checkout(dbsession, world["alice"], "B1")  # books: 2 renewals of 14 days
+    first_due = loan.date_due
+    circ.renew(dbsession, "B1")
+    assert loan.renewals_count == 1 and loan.date_due == first_due + dt.timedelta(days=14)
+    circ.renew(dbsession, loan)
+    assert loan.renewals_count == 2 and dbsession.get(Item, loan.itemnumber).renewals == 2
+    with pytest.raises(CirculationError) as exc:
+        circ.renew(dbsession, loan)
+    assert exc.value.code == "too_many" and exc.value.limit == 2
+    assert loan.renewals_count == 2
+    # a DVD allows one renewal only
+    dvd = circ.checkout(dbsession, world["alice"], "D1")
+    circ.renew(dbsession, dvd)
+    with pytest.raises(CirculationError, match="no more renewals"):
+        circ.renew(dbsession, dvd)
+
+
+def test_renew_refusals(dbsession, world):
+    alice, bob = world["alice"], world["bob"]
+    loan = circ.checkout(dbsession, alice, "B1")
+    with pytest.raises(CirculationError) as exc:
+        circ.renew(dbsession, "B2")
+    assert exc.value.code == "no_checkout"
+    with pytest.raises(CirculationError) as exc:
+        circ.renew(dbsession, "B1", patron=bob)
+    assert exc.value.code == "no_checkout"
+    hold = circ.place_hold(dbsession, bob, world["book"], pickup_branch="FFL")
+    with pytest.raises(CirculationError) as exc:
+        circ.renew(dbsession, loan)
+    assert exc.value.code == "on_reserve"
+    circ.cancel_hold(dbsession, hold)
+    alice.dateexpiry = dt.date.today() - dt.timedelta(days=2)
+    with pytest.raises(CirculationError) as exc:
+        circ.renew(dbsession, loan)
+    assert exc.value.code == "card_expired"
+    set_preference(dbsession, "BlockExpiredPatronOpacActions", "hold")
+    circ.can_renew(dbsession, loan)  # now allowed
+    alice.dateexpiry = None
+    circ.restrict(dbsession, alice, expiration=dt.date.today() + dt.timedelta(days=3))
+    with pytest.raises(CirculationError) as exc:
+        circ.renew(dbsession, loan)
+    assert exc.value.code == "restriction"
+    set_preference(dbsession, "RestrictionBlockRenewing", "0")
+    circ.can_renew(dbsession, loan)
+    dbsession.add(CirculationRule(rule_name="norenewalbefore", rule_value="5"))
+    dbsession.flush()
+    with pytest.raises(CirculationError) as exc:
+        circ.renew(dbsession, loan)
+    assert exc.value.code == "too_soon"
+    loan.date_due = utcnow() - dt.timedelta(days=1)
+    set_preference(dbsession, "OverduesBlockRenewing", "block")
+    with pytest.raises(CirculationError) as exc:
+        circ.renew(dbsession, loan)
+    assert exc.value.code == "overdue"
+
+
+def test_holds_queue_and_cancellation(dbsession, world):
+    alice, bob = world["alice"], world["bob"]
+    first = circ.place_hold(dbsession, alice, world["book"], pickup_branch="FFL")
+    second = circ.place_hold(dbsession, bob, world["book"])
+    assert (first.priority, second.priority) == (1, 2)
+    assert second.branchcode == "FFL" and first.itemnumber is None and not first.item_level_hold
+    with pytest.raises(CirculationError) as exc:
+        circ.cancel_hold(dbsession, first, patron=bob)
+    assert exc.value.code == "BorrowerCannotCancelHold"
+    old = circ.cancel_hold(dbsession, first, patron=alice, reason="changed my mind")
+    assert isinstance(old, OldHold) and old.cancellationdate is not None
+    assert dbsession.get(Hold, first.reserve_id) is None
+    assert dbsession.get(OldHold, first.reserve_id).cancellation_reason == "changed my mind"
+    assert second.priority == 1  # the queue moved up
+    # an item-level hold makes that item "On hold"
+    held = circ.place_hold(dbsession, alice, world["dvd"], item=world["d1"].itemnumber)
+    assert held.item_level_hold and held.reserve_id > second.reserve_id
+    assert circ.item_availability(dbsession, world["d1"]).message == "On hold"
+    assert circ.holds_count(dbsession, itemnumber=world["d1"].itemnumber) == 1
+    # the holder borrowing the item fills the hold
+    circ.checkout(dbsession, alice, "D1")
+    assert dbsession.get(Hold, held.reserve_id) is None
+    assert dbsession.get(OldHold, held.reserve_id).found == "F"
+
+
+def test_hold_refusals(dbsession, catalog, world):
+    alice, bob = world["alice"], world["bob"]
+    circ.place_hold(dbsession, alice, world["book"])
+    with pytest.raises(CirculationError) as exc:
+        circ.place_hold(dbsession, alice, world["book"])
+    assert exc.value.code == "tooManyHoldsForThisRecord"
+    for code, kwargs in (("libraryNotFound", {"pickup_branch": "NOPE"}),):
+        with pytest.raises(CirculationError) as exc:
+            circ.place_hold(dbsession, bob, world["dvd"], **kwargs)
+        assert exc.value.code == code
+    bob.dateexpiry = dt.date.today() - dt.timedelta(days=1)
+    with pytest.raises(CirculationError) as exc:
+        circ.place_hold(dbsession, bob, world["dvd"])
+    assert exc.value.code == "expired"
+    bob.dateexpiry = None
+    circ.restrict(dbsession, bob)
+    with pytest.raises(CirculationError) as exc:
+        circ.place_hold(dbsession, bob, world["dvd"])
+    assert exc.value.code == "debarred"
+    # items that cannot be held
+    catalog.update_item(world["d1"].itemnumber, itemlost=1)
+    with pytest.raises(CirculationError) as exc:
+        circ.can_place_hold(dbsession, alice, world["dvd"])
+    assert exc.value.code == "notReservable"
+    catalog.update_item(world["d1"].itemnumber, itemlost=0)
+    dbsession.add(CirculationRule(itemtype="DVD", rule_name="holdallowed", rule_value="from_home_library"))
+    dbsession.add(CirculationRule(categorycode="PT", rule_name="max_holds", rule_value="1"))
+    dbsession.flush()
+    with pytest.raises(CirculationError) as exc:
+        circ.can_place_hold(dbsession, alice, world["dvd"])
+    assert exc.value.code == "tooManyReserves"
+    dbsession.execute(CirculationRule.__table__.delete().where(CirculationRule.rule_name == "max_holds"))
+    dbsession.add(CirculationRule(itemtype="DVD", rule_name="reservesallowed", rule_value="0"))
+    dbsession.flush()
+    with pytest.raises(CirculationError) as exc:
+        circ.can_place_hold(dbsession, alice, world["dvd"])
+    assert exc.value.code == "noReservesAllowed"
+    with pytest.raises(CirculationError) as exc:  # books are not limited by the DVD rule, but by holds_per_record
+        circ.can_place_hold(dbsession, alice, world["book"], item=world["b1"])
+    assert exc.value.code == "tooManyHoldsForThisRecord"
+
+
+def test_cannot_reserve_from_other_branches_and_pickup_checks(dbsession, world):
+    dbsession.add(CirculationRule(itemtype="DVD", rule_name="holdallowed", rule_value="from_home_library"))
+    dbsession.flush()
+    with pytest.raises(CirculationError) as exc:
+        circ.can_place_hold(dbsession, world["bob"], world["dvd"])  # bob is from FFL, the DVD from CPL
+    assert exc.value.code == "cannotReserveFromOtherBranches"
+    circ.can_place_hold(dbsession, world["alice"], world["dvd"])
+    from kohaweb.models import Library
+    dbsession.get(Library, "MPL").pickup_location = False
+    with pytest.raises(CirculationError) as exc:
+        circ.place_hold(dbsession, world["alice"], world["dvd"], pickup_branch="MPL")
+    assert exc.value.code == "libraryNotPickupLocation"
+    with pytest.raises(CirculationError) as exc:
+        circ.place_hold(dbsession, world["alice"], world["dvd"], item=world["b1"])
+    assert exc.value.code == "itemNotInRecord"
+
+
+def test_availability_order(dbsession, catalog, world):
+    item = world["b1"]
+    assert circ.item_availability(dbsession, item) == circ.Availability(True)
+    catalog.update_item(item.itemnumber, damaged=1)
+    assert circ.item_availability(dbsession, item).message == "Item damaged"
+    catalog.update_item(item.itemnumber, withdrawn=1)
+    assert circ.item_availability(dbsession, item).message == "Item withdrawn"
+    catalog.update_item(item.itemnumber, itemlost=2)
+    assert circ.item_availability(dbsession, item).message == "Item lost"
+    catalog.update_item(item.itemnumber, notforloan=-1)
+    assert circ.item_availability(dbsession, item).message == "Not for loan"
+
+
+def test_services_for(dbsession, world):
+    alice = world["alice"]
+    loan = circ.checkout(dbsession, alice, "B1")
+    services = circ.services_for(dbsession, alice, world["b1"])
+    assert (services.title_hold, services.item_hold, services.hold_cancellation, services.renewal) == \
+        (True, True, False, True)
+    circ.place_hold(dbsession, alice, world["book"], item=world["b1"])
+    loan.renewals_count = 2
+    services = circ.services_for(dbsession, alice, world["b1"])
+    assert (services.title_hold, services.item_hold, services.hold_cancellation, services.renewal) == \
+        (False, False, True, False)
+    assert services.reasons == {"title_hold": "tooManyHoldsForThisRecord", "item_hold": "itemAlreadyOnHold",
+                                "renewal": "too_many"}
