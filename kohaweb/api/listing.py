@@ -39,6 +39,7 @@ class Field:
     nullable: bool = True
     writable: bool = False
     max_length: int | None = None
+    extra: dict[str, Any] | None = None  # more JSON Schema keywords (e.g. minimum/maximum)
 
     def schema(self) -> dict[str, Any]:
         if self.type in ("date", "date-time"):
@@ -49,6 +50,8 @@ class Field:
             base.update(minimum=-(2**31), maximum=2**31 - 1)  # what every database's INTEGER holds
         if self.max_length and self.type == "string":
             base["maxLength"] = self.max_length
+        if self.extra:
+            base.update(self.extra)
         if self.nullable:
             base["type"] = [base["type"], "null"]
         return base
@@ -74,14 +77,22 @@ class Field:
             return None
         if self.type == "date":
             try:
-                return dt.date.fromisoformat(value[:10])
+                parsed = dt.date.fromisoformat(value)
             except ValueError:
                 raise ApiError(400, f"{self.name}: not a date: {value!r}", "invalid_value") from None
+            return _in_range(self.name, parsed)
         if self.type == "date-time":
-            return parse_datetime(self.name, value)
+            return _in_range(self.name, parse_datetime(self.name, value))
         if self.type == "number":
             return Decimal(str(value))
         return value
+
+
+def _in_range(name: str, value: Any) -> Any:
+    # MariaDB's DATE/DATETIME start at year 1000
+    if not 1000 <= value.year <= 9999:
+        raise ApiError(400, f"{name}: year out of range (1000-9999)", "invalid_value")
+    return value
 
 
 def parse_datetime(name: str, value: str) -> dt.datetime:
@@ -130,8 +141,8 @@ class Resource:
     def columns_from_api(self, body: dict[str, Any]) -> dict[str, Any]:
         return {self.by_name[k].column.key: self.by_name[k].from_api(v) for k, v in body.items()}
 
-    def list_params(self) -> list[Param]:
-        """Koha's reserved list parameters plus one simple filter per field."""
+    def list_params(self, exclude: Iterable[str] = ()) -> list[Param]:
+        """Koha's reserved list parameters plus one simple filter per field (but ``exclude``)."""
         params = [
             query("_page", {"type": "integer", "minimum": 1}, "Page number (1-based)"),
             query("_per_page", {"type": "integer", "minimum": -1, "not": {"const": 0}},
@@ -144,6 +155,8 @@ class Resource:
                   "JSON filter with API field names (Koha's operators); repeated filters are ANDed"),
         ]
         for f in self.fields:
+            if f.name in exclude:
+                continue
             schema = dict(f.schema())
             schema["type"] = schema["type"][0] if isinstance(schema["type"], list) else schema["type"]
             schema.pop("maxLength", None)

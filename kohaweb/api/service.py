@@ -16,10 +16,11 @@ from typing import Any
 
 from cornice import Service
 from jsonschema import Draft202012Validator
+from pyramid.csrf import check_csrf_token
 from pyramid.request import Request
 from pyramid.response import Response
 
-from .errors import api_error
+from .errors import ApiError, api_error
 
 API_PREFIX = "/api/v1"
 JSON = "application/json"
@@ -186,6 +187,17 @@ def coerce(raw: Any, schema: dict[str, Any]) -> Any:
     return raw
 
 
+def _check_csrf(request: Request) -> None:
+    """A browser's session cookie is sent automatically, so cookie-authenticated writes must also
+    prove they come from our pages (bearer and Basic credentials are never sent implicitly)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    identity = request.kohaweb_identity
+    if identity is not None and identity.method == "session" and \
+            not check_csrf_token(request, header="X-CSRF-Token", raises=False):
+        raise ApiError(403, "Missing or wrong X-CSRF-Token header", "csrf_token_invalid")
+
+
 def _check_text(value: Any) -> None:
     """Strings every database can store: valid UTF-8 (no lone surrogates), no NUL."""
     if isinstance(value, str):
@@ -254,6 +266,7 @@ class ApiService(Service):
             success = min((s for s in op.responses if 200 <= s < 300), default=200)
 
             def api_view(request: Request) -> Response:
+                _check_csrf(request)
                 result = view(request)
                 if isinstance(result, Response):
                     return result

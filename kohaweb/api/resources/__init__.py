@@ -2,7 +2,7 @@
 
 from pyramid.config import Configurator
 
-MODULES = ("libraries",)
+MODULES = ("libraries", "biblios", "items", "patrons", "holds", "checkouts")
 
 
 def includeme(config: Configurator) -> None:
