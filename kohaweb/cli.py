@@ -91,7 +91,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ini file (default: $KOHAWEB_INI or development.ini)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for register in plugins.load_all(plugins.COMMANDS).values():
+    for name, entry in plugins.installed(plugins.COMMANDS).items():
+        try:
+            register = plugins.load(plugins.COMMANDS, name)
+        except Exception as exc:  # noqa: BLE001  (a broken plugin must not take the whole CLI down)
+            sys.stderr.write(f"kohaweb: command {name!r} from {entry.distribution} is unavailable: {exc}\n")
+            continue
         register(sub)
     return parser
 
