@@ -81,23 +81,28 @@ def _commit(cli, path, batch, args, imported, rejected, progress):
 
 
 def export(args, cli) -> int:
-    from ..marc import embed_items, parse_xml, record_to_xml
-
     out = open(args.output, "wb") if args.output else sys.stdout.buffer
     try:
-        out.write(b'<?xml version="1.0" encoding="UTF-8"?>\n'
-                  b'<collection xmlns="http://www.loc.gov/MARC21/slim">\n')
-        with cli.transaction() as session:
-            from ..catalog import item_dict
-
-            for biblio in cli.catalog(session).iter_biblios():
-                xml = biblio.metadata_row.metadata_xml.encode("utf-8")
-                if args.with_items and biblio.items:
-                    record = embed_items(parse_xml(xml), biblio.flavour, (item_dict(i) for i in biblio.items))
-                    xml = record_to_xml(record)
-                out.write(xml + b"\n")
-        out.write(b"</collection>\n")
+        _write_collection(cli, args, out)
+    except BrokenPipeError:  # `kohaweb export | head` is not an error
+        return 0
     finally:
         if args.output:
             out.close()
     return 0
+
+
+def _write_collection(cli, args, out) -> None:
+    from ..catalog import item_dict
+    from ..marc import embed_items, parse_xml, record_to_xml
+
+    out.write(b'<?xml version="1.0" encoding="UTF-8"?>\n'
+              b'<collection xmlns="http://www.loc.gov/MARC21/slim">\n')
+    with cli.transaction() as session:
+        for biblio in cli.catalog(session).iter_biblios():
+            xml = biblio.metadata_row.metadata_xml.encode("utf-8")
+            if args.with_items and biblio.items:
+                record = embed_items(parse_xml(xml), biblio.flavour, (item_dict(i) for i in biblio.items))
+                xml = record_to_xml(record)
+            out.write(xml + b"\n")
+    out.write(b"</collection>\n")
