@@ -1,0 +1,42 @@
+"""The ``oai`` service: an OAI-PMH 2.0 data provider at ``/oai`` and at Koha's
+``/cgi-bin/koha/oai.pl`` (GET and POST), serving the formats of the core's format registry, the
+OAI sets of ``kohaweb.sets`` and deleted records from the deleted-record tables.
+"""
+
+from __future__ import annotations
+
+from pyramid.config import Configurator
+
+from kohaweb.settings import Setting
+
+SETTINGS = [
+    Setting("oai.repository_name", "str", "", "repositoryName in Identify; empty means kohaweb.library_name."),
+    Setting("oai.admin_email", "list", [], "adminEmail(s) in Identify (user@host.domain); empty means "
+            "kohaweb.admin_email."),
+    Setting("oai.identifier_scheme", "choice", "oai", "Record identifiers: `oai` gives "
+            "oai:<repository_identifier>:<biblionumber> (the oai-identifier scheme); `koha` gives Koha's "
+            "<archive_id>:<biblionumber> for sites migrating from Koha.", choices=("oai", "koha")),
+    Setting("oai.repository_identifier", "str", "", "repositoryIdentifier of the oai-identifier scheme "
+            "(a domain name); empty means the host of kohaweb.base_url, or kohaweb.localhost."),
+    Setting("oai.archive_id", "str", "KOHA-OAI-TEST", "Koha's OAI-PMH:archiveID, the identifier prefix "
+            "when oai.identifier_scheme = koha."),
+    Setting("oai.max_count", "int", 50, "Records, headers or sets per response (Koha's OAI-PMH:MaxCount).",
+            minimum=1),
+    Setting("oai.deleted_record", "choice", "persistent", "Deleted-record policy declared in Identify: "
+            "persistent and transient list deleted records with status=\"deleted\"; no leaves them out.",
+            choices=("persistent", "transient", "no")),
+    Setting("oai.token_lifetime", "int", 86400, "Seconds a resumption token stays valid.", minimum=60),
+    Setting("oai.compression", "bool", True, "Offer gzip and deflate content encoding."),
+    Setting("oai.stylesheet", "str", "", "URL of an XSLT stylesheet referenced from every response "
+            "(Koha uses /opac-tmpl/xslt/OAI.xslt); empty for none."),
+]
+
+
+def includeme(config: Configurator) -> None:
+    from .repository import Repository
+
+    config.registry.kohaweb.extras["oai"] = Repository.from_site(config.registry.kohaweb)
+    config.add_route("oai", "/oai")
+    config.add_route("oai_koha", "/cgi-bin/koha/oai.pl")
+    for route in ("oai", "oai_koha"):
+        config.add_view("kohaweb_oai.views.oai_view", route_name=route, request_method=("GET", "POST", "HEAD"))
