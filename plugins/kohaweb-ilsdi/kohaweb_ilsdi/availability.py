@@ -1,0 +1,79 @@
+"""GetAvailability: DLF "simple availability" XML (namespace http://diglib.org/ilsdi/1.1), the one
+ILS-DI answer Koha does not build with XML::Simple."""
+
+from __future__ import annotations
+
+from lxml import etree
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from kohaweb import circulation as circ
+from kohaweb.models import Biblio, Item, Library
+
+from .xmlout import DECLARATION, text_value
+
+DLF_NS = "http://diglib.org/ilsdi/1.1"
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+SCHEMA_LOCATION = f"{DLF_NS} http://diglib.org/architecture/ilsdi/schemas/1.1/dlfexpanded.xsd"
+UNKNOWN_MESSAGE = "Error: could not retrieve availability for this ID"
+
+
+def _el(parent, name: str, text=None, **attrs) -> etree._Element:
+    el = etree.SubElement(parent, f"{{{DLF_NS}}}{name}", {k: text_value(v) for k, v in attrs.items()})
+    if text is not None:
+        el.text = text_value(text)
+    return el
+
+
+def get_availability(session: Session, params: dict[str, str]) -> bytes:
+    """One dlf:record per requested id; ``id_type=item`` takes itemnumbers, anything else
+    biblionumbers (as Koha). A record without items gives nothing, as in Koha; an unknown id
+    gives availability "unknown"."""
+    from .services import _ids, _number
+
+    names = dict(session.execute(select(Library.branchcode, Library.branchname)).tuples().all())
+    root = etree.Element(f"{{{DLF_NS}}}collection", nsmap={"dlf": DLF_NS, "xsi": XSI_NS})
+    root.set(f"{{{XSI_NS}}}schemaLocation", SCHEMA_LOCATION)
+    by_item = params.get("id_type") == "item"
+    for text in _ids(params["id"]):
+        number = _number(text)
+        if by_item:
+            item = session.get(Item, number) if number is not None else None
+            record = _el(root, "record")
+            _el(record, "bibliographic", id=item.biblionumber if item else text)
+            items = _el(record, "items")
+            _item(session, items, item, text, names)
+            continue
+        biblio = session.get(Biblio, number) if number is not None else None
+        if biblio is None:
+            record = _el(root, "record")
+            _el(record, "bibliographic", id=text)
+            _item(session, _el(record, "items"), None, text, names)
+            continue
+        if not biblio.items:
+            continue
+        record = _el(root, "record")
+        _el(record, "bibliographic", id=biblio.biblionumber)
+        items = _el(record, "items")
+        for item in biblio.items:
+            _item(session, items, item, str(item.itemnumber), names)
+    return DECLARATION + etree.tostring(root, encoding="utf-8", pretty_print=True)
+
+
+def _item(session: Session, parent, item: Item | None, requested: str, names: dict[str, str]) -> None:
+    element = _el(parent, "item", id=item.itemnumber if item else requested)
+    simple = _el(element, "simpleavailability")
+    _el(simple, "identifier", item.itemnumber if item else requested)
+    if item is None:
+        _el(simple, "availabilitystatus", "unknown")
+        _el(simple, "availabilitymsg", UNKNOWN_MESSAGE)
+        return
+    status = circ.item_availability(session, item)
+    _el(simple, "availabilitystatus", "available" if status.available else "not available")
+    if not status.available:
+        _el(simple, "availabilitymsg", status.message)
+    location = names.get(item.holdingbranch or item.homebranch or "")
+    if location:
+        _el(simple, "location", location)
+    if item.itemcallnumber:
+        _el(simple, "itemcallnumber", item.itemcallnumber)
