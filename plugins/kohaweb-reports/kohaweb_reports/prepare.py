@@ -1,0 +1,49 @@
+"""From a saved report and request values to SQL a driver can run: bind the placeholders, parse
+and check the tree, cap the rows, and generate the SQL from the checked tree."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .placeholders import bind
+from .safety import DIALECTS, Guard, check, limit_rows, parse_query
+
+# driver parameter styles: sqlite3 is "qmark"; psycopg and pymysql take "%s" and need a
+# literal % doubled
+QMARK_BACKENDS = frozenset({"sqlite"})
+
+
+@dataclass(frozen=True)
+class Prepared:
+    sql: str
+    params: tuple[object, ...]
+
+
+def prepare(sql: str, backend: str, guard: Guard, max_rows: int, sql_params: Sequence[str] = (),
+            param_names: Sequence[str] = (), *, sample: bool = False) -> Prepared:
+    """Raises placeholders.ParameterError or safety.Refused (both mean HTTP 400)."""
+    dialect = DIALECTS[backend]
+    bound = bind(sql.strip().rstrip(";"), sql_params, param_names, dates_as_text=backend == "sqlite",
+                 sample=sample)
+    root = parse_query(bound.sql, dialect)
+    check(root, guard, bound.nonce)
+    limit_rows(root, max_rows)
+    # identifiers keep the report's own quoting (quoting changes meaning: SQLite reads an unknown
+    # "name" as a string); comments are dropped because MariaDB runs /*! ... */
+    generated = root.sql(dialect=dialect, comments=False)
+    qmark = backend in QMARK_BACKENDS
+    if not qmark:
+        generated = generated.replace("%", "%%")
+    marker = re.compile(r"%%\((kwp_" + bound.nonce + r"_[0-9_]+)\)s|%\((kwp_" + bound.nonce
+                        + r"_[0-9_]+)\)s|:(kwp_" + bound.nonce + r"_[0-9_]+)")
+    params: list[object] = []
+
+    def replace(match: re.Match) -> str:
+        name = next(g for g in match.groups() if g)
+        params.append(bound.values[name])
+        return "?" if qmark else "%s"
+
+    generated = marker.sub(replace, generated)
+    return Prepared(generated, tuple(params))

@@ -1,0 +1,192 @@
+"""Which report SQL may run: parsed with sqlglot in the site's dialect, never matched by keyword.
+
+A report is accepted only if it is exactly one query (SELECT, WITH … SELECT, or a UNION /
+INTERSECT / EXCEPT of them) whose syntax tree contains no statement that writes, no
+``SELECT … INTO``, no locking clause, no dangerous function, no system catalogue and no
+identifier naming a secret. What runs is SQL *generated from the checked tree* (comments
+dropped), so a construct the database reads differently from sqlglot — a MariaDB ``/*! … */``
+executable comment, say — cannot slip past the check. The read-only transaction and the
+statement timeout of ``runner`` are the second line of defence, not the first.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError, TokenError
+
+DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "mariadb": "mysql"}
+
+# Koha's Koha::Report FORBIDDEN_COLUMN_MATCHES and its allowlist of harmless names.
+SECRET_NAME = re.compile(r"password|token|uuid|secret", re.IGNORECASE)
+HARMLESS_NAMES = frozenset({
+    "password_expiration_date", "password_expiry_days", "reset_password", "change_password",
+    "min_password_length", "require_strong_password", "force_password_reset_when_set_by_staff",
+})
+
+# Statements and clauses that write, lock, or change the session, wherever they appear
+# (a PostgreSQL CTE may hold a DELETE … RETURNING).
+WRITING_NODES: tuple[type[exp.Expression], ...] = tuple(getattr(exp, name) for name in (
+    "Insert", "Update", "Delete", "Merge", "Create", "Drop", "Alter", "TruncateTable", "Command",
+    "Pragma", "Attach", "Detach", "Set", "Use", "Copy", "LoadData", "Transaction", "Commit",
+    "Rollback", "Grant", "Revoke", "Analyze", "Kill", "Cache", "Uncache", "Refresh", "Declare",
+    "Execute", "Describe", "Show",
+) if hasattr(exp, name))
+
+# Functions that sleep, lock, touch files or the server, run SQL from a string (which would
+# bypass this check), or change state. Prefixes cover whole families.
+DENIED_FUNCTIONS = frozenset({
+    "sleep", "benchmark", "load_extension", "load_file", "get_lock", "release_lock",
+    "release_all_locks", "is_free_lock", "is_used_lock", "master_pos_wait", "master_gtid_wait",
+    "source_pos_wait", "sys_exec", "sys_eval", "set_config", "nextval", "setval", "lastval",
+    "readfile", "writefile", "edit", "fts3_tokenizer", "dblink", "version_compile_os",
+})
+DENIED_PREFIXES = ("pg_", "lo_", "dblink", "query_to_xml", "cursor_to_xml", "table_to_xml",
+                   "schema_to_xml", "database_to_xml", "txid_", "pragma_", "sqlite_")
+SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys", "pg_catalog",
+                            "pg_toast"})
+SYSTEM_TABLE_PREFIXES = ("pg_", "sqlite_")
+
+
+class Refused(Exception):
+    """The report may not run; ``reason`` is safe to show to anyone (-> HTTP 400)."""
+
+    def __init__(self, reason: str, code: str = "refused"):
+        super().__init__(reason)
+        self.reason = reason
+        self.code = code
+
+
+def is_secret_name(name: str) -> bool:
+    lowered = name.lower()
+    return lowered not in HARMLESS_NAMES and bool(SECRET_NAME.search(lowered))
+
+
+@dataclass(frozen=True)
+class Guard:
+    """What the checker knows about the database: the tables whose rows hold secrets (so that
+    ``*`` or a whole-row reference on them is refused) and tables no report may read at all."""
+
+    sensitive_tables: Mapping[str, frozenset[str]]  # table name -> its secret columns
+    forbidden_tables: frozenset[str]
+
+    @classmethod
+    def from_columns(cls, tables: Mapping[str, Iterable[str]], forbidden: Iterable[str] = ()) -> Guard:
+        sensitive = {}
+        for table, columns in tables.items():
+            secret = frozenset(c.lower() for c in columns if is_secret_name(c))
+            if secret:
+                sensitive[table.lower()] = secret
+        return cls(sensitive, frozenset(t.lower() for t in forbidden))
+
+
+def parse_query(sql: str, dialect: str) -> exp.Query:
+    """Exactly one read-only query, or Refused."""
+    try:
+        statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
+    except (ParseError, TokenError) as exc:
+        raise Refused(f"the SQL cannot be parsed: {_first_line(exc)}", "syntax_error") from None
+    if not statements:
+        raise Refused("the report has no SQL statement", "empty")
+    if len(statements) > 1:
+        raise Refused(f"a report must be exactly one statement, found {len(statements)}", "multiple_statements")
+    root = statements[0]
+    while isinstance(root, (exp.Subquery, exp.Paren)) and isinstance(root.this, exp.Query):
+        root = root.this
+    if not isinstance(root, (exp.Select, exp.SetOperation)):
+        kind = root.key.upper() if not isinstance(root, exp.Command) else str(root.this).upper()
+        raise Refused(f"only SELECT queries may run, this is {kind}", "not_select")
+    return root
+
+
+def check(root: exp.Query, guard: Guard, nonce: str | None = None) -> None:
+    """Walk every node of the tree; raise Refused at the first thing a report may not do."""
+    aliases = {}  # table alias or name -> table name, for `t.*` and whole-row references
+    for table in root.find_all(exp.Table):
+        if table.name:
+            aliases[table.alias_or_name.lower()] = table.name.lower()
+    for node in root.walk():
+        if isinstance(node, WRITING_NODES):
+            raise Refused(f"{node.key.upper()} is not allowed in a report", "write")
+        if isinstance(node, exp.Into):
+            raise Refused("SELECT … INTO is not allowed in a report", "write")
+        if isinstance(node, exp.Lock):
+            raise Refused("locking clauses (FOR UPDATE / FOR SHARE) are not allowed in a report", "lock")
+        if isinstance(node, exp.PropertyEQ) and isinstance(node.this, exp.Parameter):
+            raise Refused("assigning variables is not allowed in a report", "write")
+        if isinstance(node, exp.Func):
+            _check_function(node)
+        elif isinstance(node, exp.Identifier) and is_secret_name(node.name):
+            raise Refused(f"{node.name} holds secrets and cannot be used in a report", "secret_column")
+        elif isinstance(node, exp.Table):
+            _check_table(node, guard)
+        elif isinstance(node, exp.Star):
+            _check_star(node, guard, aliases)
+        elif isinstance(node, exp.Column) and not node.table and isinstance(node.this, exp.Identifier):
+            # PostgreSQL reads `SELECT b FROM borrowers b` as the whole row, password included
+            table = aliases.get(node.name.lower())
+            if table in guard.sensitive_tables:
+                raise Refused(f"whole rows of {table} hold secrets; name the columns you need", "secret_column")
+        elif isinstance(node, exp.Placeholder) and not (nonce and str(node.name).startswith(f"kwp_{nonce}_")):
+            raise Refused("use <<Label>> placeholders for report parameters", "placeholder")
+
+
+def _check_function(node: exp.Func) -> None:
+    name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
+    if name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES):
+        raise Refused(f"the function {name} is not allowed in a report", "function")
+
+
+def _check_table(node: exp.Table, guard: Guard) -> None:
+    name, schema = node.name.lower(), (node.db or "").lower()
+    if schema in SYSTEM_SCHEMAS or name.startswith(SYSTEM_TABLE_PREFIXES) or name in SYSTEM_SCHEMAS:
+        raise Refused(f"system tables ({schema + '.' if schema else ''}{name}) cannot be read by a report",
+                      "system_table")
+    if name in guard.forbidden_tables:
+        raise Refused(f"the table {name} cannot be read by a report", "forbidden_table")
+
+
+def _check_star(node: exp.Star, guard: Guard, aliases: Mapping[str, str]) -> None:
+    parent = node.parent
+    if isinstance(parent, exp.Column):  # t.*
+        table = aliases.get(parent.table.lower(), parent.table.lower())
+        if table in guard.sensitive_tables:
+            raise Refused(_star_message(table, guard), "secret_column")
+        return
+    if isinstance(parent, exp.Count):
+        return
+    select = node.find_ancestor(exp.Select)
+    if select is None:
+        return
+    sources = [select.args.get("from_")] + list(select.args.get("joins") or [])
+    for source in sources:
+        table = source.this if source is not None else None
+        if isinstance(table, exp.Table) and table.name.lower() in guard.sensitive_tables:
+            raise Refused(_star_message(table.name.lower(), guard), "secret_column")
+
+
+def _star_message(table: str, guard: Guard) -> str:
+    columns = ", ".join(sorted(guard.sensitive_tables[table]))
+    return f"* on {table} would include secret columns ({columns}); name the columns you need"
+
+
+def limit_rows(root: exp.Query, max_rows: int) -> None:
+    """Cap the outermost LIMIT at max_rows + 1 (one more tells the caller it was cut off);
+    a smaller LIMIT of the report's own is kept."""
+    current = root.args.get("limit")
+    if current is not None:
+        value = current.args.get("expression")
+        if not (isinstance(value, exp.Literal) and not value.is_string):
+            return  # not a plain number (e.g. a placeholder): the fetch itself stops at the cap
+        if int(value.this) <= max_rows:
+            return
+    root.set("limit", exp.Limit(expression=exp.Literal.number(max_rows + 1)))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)[:300]
