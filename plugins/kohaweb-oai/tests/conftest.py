@@ -63,6 +63,28 @@ def _install_formats(app) -> None:
 
 
 @pytest.fixture
+def add_records(dbsession, reference_data):
+    """``add_records(n, flavour="MARC21")`` stores n more generated records (with items) at the
+    clock's time; later calls continue the sequence, so barcodes never collide."""
+    from kohaweb.catalog import Catalog
+    from kohaweb.sampledata import generate_records
+
+    counter = itertools.count(1)
+
+    def add(count: int, flavour: str = "MARC21") -> list[int]:
+        start = next(counter)
+        for _ in range(count - 1):
+            next(counter)
+        generated = list(generate_records(count, 7, flavour, start=start))
+        biblios = Catalog(dbsession).add_records([g.record for g in generated], flavour=flavour,
+                                                 items=[g.items for g in generated])
+        dbsession.commit()
+        return [b.biblionumber for b in biblios]
+
+    return add
+
+
+@pytest.fixture
 def oai_app(clean_db, database_url):
     """``oai_app(**settings)`` -> webtest.TestApp of the oai service."""
     import webtest
