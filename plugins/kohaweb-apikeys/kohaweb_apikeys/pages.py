@@ -5,6 +5,7 @@ signed but readable cookie)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from pyramid.config import Configurator
@@ -17,6 +18,9 @@ from kohaweb.auth import find_patron
 from kohaweb.models import ApiKey, Patron
 
 from . import keys
+
+SUBMITTED_FORMS = "apikeys.submitted_forms"  # session key: ids of generate forms already used
+REMEMBERED_FORMS = 10
 
 
 def includeme(config: Configurator) -> None:
@@ -85,7 +89,7 @@ def _render_manage(request: Request, patron: Patron, status: int = 200, **extra:
         "keys": keys.list_keys(request.dbsession, patron.borrowernumber),
         "messages": request.session.pop_flash(),
         "grant_enabled": request.registry.kohaweb.settings["apikeys"]["client_credentials"],
-        "fresh": None, "error": None, "description": "",
+        "fresh": None, "error": None, "description": "", "form_id": uuid.uuid4().hex,
     }
     values.update(extra)
     return _page(request, "manage.html", status, **values)
@@ -124,10 +128,19 @@ def generate(request: Request) -> Response:
     if isinstance(patron, Response):
         return patron
     description = request.POST.get("description", "")
+    form_id = request.POST.get("form_id", "")
+    submitted = request.session.get(SUBMITTED_FORMS, [])
+    if form_id and form_id in submitted:
+        # a reload of the answer page re-posts the form: never make a second key for it
+        return _render_manage(request, patron, 409, messages=[
+            "This form was already sent and its key generated; the secret was shown only once. "
+            "If it was not copied, delete that key and generate a new pair."])
     try:
         fresh = keys.create_key(request.dbsession, patron.borrowernumber, description)
     except keys.ApiKeyError as exc:
         return _render_manage(request, patron, 400, error=str(exc), description=description)
+    if form_id:
+        request.session[SUBMITTED_FORMS] = [*submitted[-(REMEMBERED_FORMS - 1):], form_id]
     return _render_manage(request, patron, 201, fresh=fresh)
 
 

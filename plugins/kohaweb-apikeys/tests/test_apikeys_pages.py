@@ -65,6 +65,18 @@ def test_generate_shows_the_secret_once(app, own_page, patron, dbsession):
     assert row.find(class_="status").text == "Active"
 
 
+def test_resubmitted_form_makes_no_second_key(app, own_page, dbsession):
+    form = app.get(own_page).forms["generate"]
+    form["description"] = "Once"
+    first = form.submit(status=201)
+    again = form.submit(status=409)
+    assert "already sent" in again.text
+    assert first.html.find(id="fresh-secret")["value"] not in again.text
+    assert len(dbsession.scalars(select(ApiKey)).all()) == 1
+    # a fresh form (new page) generates again
+    generate(app, own_page, "Twice")
+
+
 def test_description_is_required(app, own_page, dbsession):
     response = generate(app, own_page, "   ", status=400)
     assert response.html.find(id="description-error").text == "A description is required."
