@@ -1,18 +1,61 @@
 """The search index, kept in step with the catalogue by kohaweb.catalog in the same transaction.
 
-(Implemented by the search-index work; these entry points are what the data layer calls.)
+- Writing: ``index_record(session, biblio, record)`` and ``remove_record(session, biblionumber)``
+  (called by the data layer), ``rebuild(session_factory)`` (``kohaweb index rebuild``).
+- Reading: build a tree of ``Clause`` / ``Boolean`` on the index names of ``INDEXES`` and run
+  ``search(session, node, offset=, limit=, sort=)`` or ``scan(session, index, term)``;
+  ``QueryError.code`` says why a query cannot be answered.
+- ``is_ready(session)``: false while a rebuild runs or died half-way; services must then refuse
+  to answer rather than serve a partial index.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import pymarc
 from sqlalchemy.orm import Session
 
+from .mapping import INDEXES, Index
+from .query import (
+    ANCHOR,
+    MASK_ANY,
+    MASK_ONE,
+    Boolean,
+    Clause,
+    QueryError,
+    ScanTerm,
+    SearchResult,
+    SortKey,
+    count_rows,
+    matching,
+    scan,
+    search,
+)
+from .state import is_ready, status
 
-def index_record(session: Session, biblio: Any, record: Any) -> None:
+
+def index_record(session: Session, biblio: Any, record: pymarc.Record) -> None:
     """(Re)index one record; called after every add or update."""
+    from .indexer import index_record as run
+
+    run(session, biblio, record)
 
 
 def remove_record(session: Session, biblionumber: int) -> None:
     """Drop one record from the index; called when it is deleted."""
+    from .indexer import remove_record as run
+
+    run(session, biblionumber)
+
+
+def rebuild(session_factory, **kwargs) -> int:
+    """Re-index every record (see kohaweb.search.indexer.rebuild)."""
+    from .indexer import rebuild as run
+
+    return run(session_factory, **kwargs)
+
+
+__all__ = ["ANCHOR", "Boolean", "Clause", "INDEXES", "Index", "MASK_ANY", "MASK_ONE", "QueryError", "ScanTerm",
+           "SearchResult", "SortKey", "count_rows", "index_record", "is_ready", "matching", "rebuild",
+           "remove_record", "scan", "search", "status"]

@@ -1,0 +1,41 @@
+"""kohaweb index rebuild | status"""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("index", help="the search index")
+    actions = parser.add_subparsers(dest="index_action", metavar="ACTION")
+    actions.required = True
+    rebuild = actions.add_parser("rebuild", help="re-index every record from its stored MARC (services refuse "
+                                 "to search until it has finished)")
+    rebuild.add_argument("--batch-size", type=int, default=500, help="records per transaction")
+    rebuild.set_defaults(func=run_rebuild)
+    status = actions.add_parser("status", help="show whether the index is ready and how many records it holds")
+    status.set_defaults(func=run_status)
+
+
+def run_rebuild(args, cli) -> int:
+    from sqlalchemy import func, select
+
+    from ..cli import CommandError
+    from ..models import Biblio
+    from . import rebuild
+
+    if args.batch_size < 1:
+        raise CommandError("--batch-size must be positive")
+    with cli.transaction() as session:
+        total = session.scalar(select(func.count()).select_from(Biblio)) or 0
+    progress = cli.progress(total, "records")
+    done = rebuild(cli.site.session_factory, batch=args.batch_size, progress=progress.update)
+    progress.finish()
+    cli.out.write(f"indexed {done} records; the index is ready\n")
+    return 0
+
+
+def run_status(args, cli) -> int:
+    from . import count_rows, status
+
+    with cli.transaction() as session:
+        cli.out.write(f"status: {status(session)}\nrecords indexed: {count_rows(session)}\n")
+    return 0
