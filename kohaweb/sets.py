@@ -64,3 +64,34 @@ def update_membership(session: Session, biblionumber: int, record: pymarc.Record
     for set_id in wanted - current:
         session.add(OaiSetBiblio(biblionumber=biblionumber, set_id=set_id))
     return wanted
+
+
+OPERATORS = ("equal", "notequal")
+RULE_OPERATORS = ("and", "or")
+
+
+def rebuild(session: Session, only: Sequence[OaiSet] | None = None, *, clear: bool = False,
+            batch: int = 500, progress=None) -> int:
+    """Recompute membership of every live record in the mapped sets (``only``: just those),
+    as Koha's build_oai_sets.pl does after mappings change; items are embedded first so item
+    fields (952/995) can be matched. ``clear`` first empties the membership of those sets,
+    rows of deleted records included. Returns the number of records examined."""
+    from . import marc
+    from .catalog import Catalog, item_dict
+
+    sets = load_sets(session) if only is None else list(only)
+    mapped = [s for s in sets if s.mappings]
+    if clear and mapped:
+        session.execute(delete(OaiSetBiblio).where(OaiSetBiblio.set_id.in_([s.id for s in mapped])))
+    if not mapped:
+        return 0
+    examined = 0
+    for biblio in Catalog(session).iter_biblios(batch):
+        record = marc.embed_items(marc.parse_xml(biblio.metadata_row.metadata_xml), biblio.flavour,
+                                  (item_dict(i) for i in biblio.items))
+        update_membership(session, biblio.biblionumber, record, mapped)
+        session.flush()  # iter_biblios expunges the session between batches
+        examined += 1
+        if progress is not None:
+            progress.update()
+    return examined
