@@ -44,10 +44,12 @@ def library(dbsession, reference_data):
     bob = Patron(cardnumber="B0001", userid="bob", surname="Jones", firstname="Bob", branchcode="FFL",
                  categorycode="PT", dateexpiry=future, password=hash_password(PASSWORD))
     dbsession.add_all([alice, bob])
-    dbsession.commit()
-    return {"book": book.biblionumber, "dvd": dvd.biblionumber, "empty": empty.biblionumber,
+    dbsession.flush()
+    numbers = {"book": book.biblionumber, "dvd": dvd.biblionumber, "empty": empty.biblionumber,
             "b1": book.items[0].itemnumber, "b2": book.items[1].itemnumber, "d1": dvd.items[0].itemnumber,
             "alice": alice.borrowernumber, "bob": bob.borrowernumber}
+    dbsession.commit()  # after reading the ids, so the test's session holds no read snapshot
+    return numbers
 
 
 @pytest.fixture
@@ -69,12 +71,16 @@ def app(ilsdi):
 
 
 @pytest.fixture
-def call(app):
-    """``call(service, method="GET", **params)`` -> the parsed root element (HTTP 200 checked)."""
+def call(app, dbsession):
+    """``call(service, method="GET", **params)`` -> the parsed root element (HTTP 200 checked).
+    The test's session is committed first (the app sees the setup, and no read snapshot stays
+    open) and expired after, so the test then reads what the app wrote."""
 
     def request(service: str, method: str = "GET", path: str = "/ilsdi", **params):
         params = {"service": service, **{k: str(v) for k, v in params.items()}}
+        dbsession.commit()
         response = app.get(path, params) if method == "GET" else app.post(path, params)
+        dbsession.expire_all()
         assert response.status_int == 200
         assert response.content_type == "text/xml" and response.charset.lower() == "utf-8"
         assert response.body.startswith(b'<?xml version="1.0" encoding="UTF-8" ?>')
