@@ -1,0 +1,317 @@
+"""The SRU 1.1/1.2 operations: explain, searchRetrieve and scan, over GET and POST.
+
+Every problem with a request becomes an SRU diagnostic in a schema-valid response of the
+requested operation; nothing here answers with an HTTP error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from pyramid.request import Request
+from pyramid.response import Response
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from kohaweb import search
+from kohaweb.models import Biblio
+
+from . import cql, explain, translate, xmlout
+from .diagnostics import QUERY_ERRORS, Diagnostic
+
+log = logging.getLogger(__name__)
+
+VERSIONS = ("1.1", "1.2")
+COMMON = {"operation", "version", "stylesheet"}
+ALLOWED = {
+    "explain": COMMON | {"recordPacking"},
+    "searchRetrieve": COMMON | {"query", "startRecord", "maximumRecords", "recordPacking", "recordSchema",
+                                "recordXPath", "resultSetTTL", "sortKeys"},
+    "scan": COMMON | {"scanClause", "responsePosition", "maximumTerms"},
+}
+
+
+@dataclass
+class SruRequest:
+    params: dict[str, str]
+    extras: dict[str, str] = field(default_factory=dict)
+    operation: str = "explain"
+    version: str = "1.2"
+
+
+def handle(request: Request) -> Response:
+    settings = request.registry.kohaweb.settings["sru"]
+    params, extras = _params(request)
+    sru = SruRequest(params, extras, params.get("operation") or "explain",
+                     params.get("version") or settings["default_version"])
+    builders = {"explain": explain_response, "searchRetrieve": search_retrieve, "scan": scan}
+    builder = builders.get(sru.operation, search_retrieve)
+    try:
+        _check_request(sru, settings)
+        doc = builder(request, sru, settings)
+    except Diagnostic as diag:
+        doc = _failed(request, sru, settings, diag)
+    except Exception:  # a bug must still give the client a diagnostic, never a traceback
+        log.exception("SRU request failed: %s", params)
+        doc = _failed(request, sru, settings, Diagnostic(1, "internal error (logged)"))
+    body = xmlout.serialize(doc, params.get("stylesheet") or settings["stylesheet"] or None)
+    return Response(body=body, content_type="text/xml", charset="utf-8")
+
+
+def _params(request: Request) -> tuple[dict[str, str], dict[str, str]]:
+    params: dict[str, str] = {}
+    for key, value in request.params.items():
+        params.setdefault(key, value)  # a repeated parameter: the first one counts
+    extras = {k: v for k, v in params.items() if k.startswith("x-")}
+    return {k: v for k, v in params.items() if not k.startswith("x-")}, extras
+
+
+def _check_request(sru: SruRequest, settings: dict[str, Any]) -> None:
+    if sru.version not in VERSIONS:
+        bad = sru.version
+        sru.version = settings["default_version"]
+        raise Diagnostic(5, "1.2", f"Unsupported version {bad}; supported: {', '.join(VERSIONS)}")
+    if sru.params and "version" not in sru.params:
+        raise Diagnostic(7, "version")
+    if sru.operation not in ALLOWED:
+        raise Diagnostic(4, sru.operation)
+    allowed = ALLOWED[sru.operation]
+    if sru.version == "1.2":
+        allowed = allowed - {"sortKeys"}  # SRU 1.2 sorts with CQL sortBy
+    for name in sru.params:
+        if name not in allowed:
+            raise Diagnostic(8, name)
+
+
+def _failed(request: Request, sru: SruRequest, settings: dict[str, Any], diag: Diagnostic) -> etree._Element:
+    if sru.operation == "explain" and diag.number not in (4,):
+        doc = explain_response(request, sru, settings, check=False)
+        xmlout.diagnostics(doc, [diag])
+        return doc
+    if sru.operation == "scan":
+        doc = xmlout.root("scanResponse", sru.version)
+    else:
+        doc = xmlout.root("searchRetrieveResponse", sru.version)
+        xmlout.sub(doc, "numberOfRecords", 0)
+    xmlout.diagnostics(doc, [diag])
+    return doc
+
+
+def _int(params: dict[str, str], name: str, default: int, minimum: int) -> int:
+    if name not in params:
+        return default
+    text = params[name].strip()
+    if not text.isdigit() or int(text) < minimum:
+        raise Diagnostic(6, name, f"Unsupported parameter value: {name}={params[name]!r}")
+    return int(text)
+
+
+def _require_index(request: Request) -> None:
+    if not search.is_ready(request.dbsession):
+        raise Diagnostic(2, "the search index is being rebuilt (kohaweb index rebuild)")
+
+
+def _query_error(exc: search.QueryError) -> Diagnostic:
+    return Diagnostic(QUERY_ERRORS.get(exc.code, 47), exc.details or str(exc))
+
+
+# --- explain -----------------------------------------------------------------------------------
+
+def explain_response(request: Request, sru: SruRequest, settings: dict[str, Any], check: bool = True):
+    packing = sru.params.get("recordPacking", "xml")
+    if check and packing not in ("xml", "string"):
+        raise Diagnostic(71, packing)
+    doc = xmlout.root("explainResponse", sru.version)
+    record = xmlout.sub(doc, "record")
+    xmlout.sub(record, "recordSchema", explain.ZEEREX_NS)
+    xmlout.sub(record, "recordPacking", packing if packing in ("xml", "string") else "xml")
+    data = xmlout.sub(record, "recordData")
+    zeerex = explain.zeerex(request, settings, _formats(request))
+    if packing == "string":
+        data.text = etree.tostring(zeerex, encoding="unicode")
+    else:
+        data.append(zeerex)
+    xmlout.sub(record, "recordPosition", 1)
+    if check:
+        echo = xmlout.sub(doc, "echoedExplainRequest")
+        xmlout.sub(echo, "version", sru.version)
+        if "recordPacking" in sru.params:
+            xmlout.sub(echo, "recordPacking", packing)
+        if "stylesheet" in sru.params:
+            xmlout.sub(echo, "stylesheet", sru.params["stylesheet"])
+        xmlout.extra_request_data(echo, sru.extras)
+    return doc
+
+
+# --- searchRetrieve ----------------------------------------------------------------------------
+
+def _formats(request: Request) -> list:
+    registry = request.registry.kohaweb.formats
+    return [f for f in registry.sru_formats() if f.is_xml] if registry is not None else []
+
+
+def find_format(request: Request, name: str):
+    registry = request.registry.kohaweb.formats
+    fmt = registry.sru(name) if registry is not None else None
+    if fmt is None or not fmt.is_xml:
+        raise Diagnostic(66, name)
+    return fmt
+
+
+def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any]) -> etree._Element:
+    params = sru.params
+    if "query" not in params:
+        raise Diagnostic(7, "query")
+    start = _int(params, "startRecord", 1, 1)
+    maximum = min(_int(params, "maximumRecords", settings["default_records"], 0), settings["maximum_records"])
+    _int(params, "resultSetTTL", 0, 0)  # accepted; results are not kept between requests
+    packing = params.get("recordPacking", "xml")
+    if packing not in ("xml", "string"):
+        raise Diagnostic(71, packing)
+    if params.get("recordXPath"):
+        raise Diagnostic(72, params["recordXPath"])
+    schema_name = params.get("recordSchema") or settings["default_schema"]
+    try:
+        parsed = cql.parse(params["query"])
+    except cql.CQLSyntaxError as exc:
+        raise Diagnostic(10, params["query"], f"Query syntax error: {exc}") from None
+    translated = translate.translate(parsed)
+    sort = translated.sort
+    if params.get("sortKeys"):
+        if sort:
+            raise Diagnostic(82, "sortKeys and sortBy together")
+        sort = translate.sort_keys_parameter(params["sortKeys"])
+    _require_index(request)
+    session = request.dbsession
+    try:
+        result = search.search(session, translated.node, offset=start - 1, limit=maximum, sort=sort,
+                               public=not settings["show_suppressed"])
+    except search.QueryError as exc:
+        raise _query_error(exc) from None
+    if result.total and start > result.total:
+        raise Diagnostic(61, str(start))
+    # like Zebra, the schema is resolved when records are to be returned (a count needs none)
+    fmt = find_format(request, schema_name) if result.ids or params.get("recordSchema") and \
+        request.registry.kohaweb.formats is not None else None
+    doc = xmlout.root("searchRetrieveResponse", sru.version)
+    xmlout.sub(doc, "numberOfRecords", result.total)
+    if result.ids:
+        records = xmlout.sub(doc, "records")
+        for position, element in enumerate(_render(session, result.ids, fmt), start=start):
+            _record(records, fmt, packing, element, position)
+    if result.total > start - 1 + len(result.ids) and result.ids:
+        xmlout.sub(doc, "nextRecordPosition", start + len(result.ids))
+    _echo_search(doc, sru, parsed)
+    return doc
+
+
+def _render(session, ids: list[int], fmt) -> list[etree._Element | Diagnostic]:
+    from kohaweb.formats import RecordSource, RenderError
+
+    options = [selectinload(Biblio.metadata_row)]
+    if fmt.include_items:
+        options.append(selectinload(Biblio.items))
+    found = {b.biblionumber: b for b in session.scalars(select(Biblio).options(*options)
+                                                        .where(Biblio.biblionumber.in_(ids)))}
+    out: list[etree._Element | Diagnostic] = []
+    for number in ids:
+        biblio = found.get(number)
+        if biblio is None:
+            out.append(Diagnostic(65, str(number), "Record does not exist"))
+            continue
+        if not fmt.accepts(biblio.flavour):
+            out.append(Diagnostic(67, f"{number} is {biblio.flavour}"))
+            continue
+        try:
+            out.append(fmt.render(RecordSource.from_biblio(biblio, with_items=fmt.include_items, session=session)))
+        except RenderError as exc:
+            log.warning("record %s cannot be rendered as %s: %s", number, fmt.prefix, exc)
+            out.append(Diagnostic(67, f"record {number}: {exc}"))
+    return out
+
+
+def _record(parent, fmt, packing: str, element, position: int) -> None:
+    record = xmlout.sub(parent, "record")
+    if isinstance(element, Diagnostic):
+        xmlout.sub(record, "recordSchema", xmlout.DIAGNOSTIC_SCHEMA)
+        xmlout.sub(record, "recordPacking", "xml")
+        xmlout.sub(record, "recordData").append(xmlout.diagnostic_element(element))
+    else:
+        xmlout.sub(record, "recordSchema", fmt.sru_uri or fmt.sru_names[0])
+        xmlout.sub(record, "recordPacking", packing)
+        data = xmlout.sub(record, "recordData")
+        if packing == "string":
+            data.text = etree.tostring(element, encoding="unicode")
+        else:
+            data.append(element)
+    xmlout.sub(record, "recordPosition", position)
+
+
+def _echo_search(doc, sru: SruRequest, parsed: cql.Query) -> None:
+    params = sru.params
+    echo = xmlout.sub(doc, "echoedSearchRetrieveRequest")
+    xmlout.sub(echo, "version", sru.version)
+    xmlout.sub(echo, "query", params["query"])
+    cql.xcql_operand(xmlout.sub(echo, "xQuery"), parsed.root)
+    for name in ("startRecord", "maximumRecords", "recordPacking", "recordSchema", "resultSetTTL", "sortKeys",
+                 "stylesheet"):
+        if name in params:
+            xmlout.sub(echo, name, params[name])
+    xmlout.extra_request_data(echo, sru.extras)
+
+
+# --- scan --------------------------------------------------------------------------------------
+
+def scan(request: Request, sru: SruRequest, settings: dict[str, Any]) -> etree._Element:
+    params = sru.params
+    if "scanClause" not in params:
+        raise Diagnostic(7, "scanClause")
+    position = _int(params, "responsePosition", 1, 0)
+    count = min(_int(params, "maximumTerms", settings["default_terms"], 1), settings["maximum_terms"])
+    if position > count + 1:
+        raise Diagnostic(120, str(position))
+    try:
+        parsed = cql.parse(params["scanClause"])
+    except cql.CQLSyntaxError as exc:
+        raise Diagnostic(10, params["scanClause"], f"Query syntax error: {exc}") from None
+    if not isinstance(parsed.root, cql.SearchClause) or parsed.sort:
+        raise Diagnostic(10, params["scanClause"], "A scan clause is one index, relation and term")
+    clause = translate.clause(parsed.root, parsed.root.prefixes)
+    if clause.relation not in ("=", "exact", "=="):
+        raise Diagnostic(19, parsed.root.relation.value if parsed.root.relation else "=")
+    _require_index(request)
+    term = clause.term.replace(search.MASK_ANY, "").replace(search.MASK_ONE, "").replace(search.ANCHOR, "")
+    try:
+        terms = search.scan(request.dbsession, clause.index, term, position=position, count=count,
+                            public=not settings["show_suppressed"])
+    except search.QueryError as exc:
+        raise _query_error(exc) from None
+    doc = xmlout.root("scanResponse", sru.version)
+    if terms:
+        holder = xmlout.sub(doc, "terms")
+        for i, found in enumerate(terms):
+            el = xmlout.sub(holder, "term")
+            xmlout.sub(el, "value", found.value)
+            xmlout.sub(el, "numberOfRecords", found.count)
+            xmlout.sub(el, "displayTerm", found.value)
+            where = "only" if len(terms) == 1 else "first" if i == 0 else "last" if i == len(terms) - 1 else "inner"
+            xmlout.sub(el, "whereInList", where)
+    echo = xmlout.sub(doc, "echoedScanRequest")
+    xmlout.sub(echo, "version", sru.version)
+    xmlout.sub(echo, "scanClause", params["scanClause"])
+    _xscan(echo, parsed.root)
+    for name in ("responsePosition", "maximumTerms", "stylesheet"):
+        if name in params:
+            xmlout.sub(echo, name, params[name])
+    xmlout.extra_request_data(echo, sru.extras)
+    return doc
+
+
+def _xscan(echo, clause: cql.SearchClause) -> None:
+    """xScanClause is itself of searchClauseType: its children are index, relation, term."""
+    holder = xmlout.sub(echo, "xScanClause")
+    for child in list(cql.xcql_search_clause(etree.Element("scratch"), clause)):
+        holder.append(child)
