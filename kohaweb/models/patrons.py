@@ -17,6 +17,7 @@ class Patron(Base):
     cardnumber: Mapped[str | None] = mapped_column(String(32), unique=True)
     userid: Mapped[str | None] = mapped_column(String(75), unique=True)
     password: Mapped[str | None] = mapped_column(String(255))  # bcrypt hash, never serialised
+    password_expiration_date: Mapped[dt.date | None] = mapped_column(Date)  # ILS-DI PasswordExpired
     surname: Mapped[str | None] = mapped_column(Text)
     firstname: Mapped[str | None] = mapped_column(Text)
     title: Mapped[str | None] = mapped_column(Text)

@@ -208,7 +208,8 @@ def authenticate_patron(session: Session, params: Params) -> dict[str, Any]:
     patron = find_patron(session, params["username"])
     if patron is None or not verify_password(params["password"], patron.password):
         return {"code": "PatronNotFound"}
-    expires = getattr(patron, "password_expiration_date", None)
+    # checked only once the password is right, so it does not tell strangers which accounts exist
+    expires = patron.password_expiration_date
     if expires is not None and expires < circ.today():
         return {"code": "PasswordExpired"}
     patron.lastseen = utcnow()

@@ -46,6 +46,17 @@ def test_authenticate_patron(call, library, dbsession):
         assert root.findtext("code") == "PatronNotFound" and root.find("id") is None
 
 
+def test_authenticate_patron_password_expired(call, library, dbsession):
+    dbsession.get(Patron, library["bob"]).password_expiration_date = dt.date.today() - dt.timedelta(days=1)
+    root = call("AuthenticatePatron", username="bob", password=PASSWORD)
+    assert root.findtext("code") == "PasswordExpired" and root.find("id") is None
+    # a wrong password does not reveal the expiry
+    assert call("AuthenticatePatron", username="bob", password="nope").findtext("code") == "PatronNotFound"
+    assert dbsession.get(Patron, library["bob"]).lastseen is None
+    dbsession.get(Patron, library["bob"]).password_expiration_date = dt.date.today()
+    assert call("AuthenticatePatron", username="bob", password=PASSWORD).findtext("id") == str(library["bob"])
+
+
 def test_get_patron_info_base_and_contact(call, library, dbsession):
     dbsession.add(AccountLine(borrowernumber=library["alice"], amount=Decimal("2.5"),
                               amountoutstanding=Decimal("2.5"), description="Overdue", debit_type_code="OVERDUE"))
