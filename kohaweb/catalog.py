@@ -165,6 +165,7 @@ class Catalog:
             biblio.opac_suppressed = suppressed
             biblio.datestamp = utcnow()
             self.session.flush()
+            self._derive(biblio)  # the search index hides suppressed records from public searches
         return biblio
 
     # --- items ---------------------------------------------------------------------------------
