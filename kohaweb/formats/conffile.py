@@ -1,0 +1,123 @@
+"""Site-defined formats from a YAML file in Koha's OAI-PMH:ConfFile layout::
+
+    format:
+      vs:                          # the entry's key
+        metadataPrefix: vs         # advertised AND accepted (Koha accepts the key; here they agree)
+        metadataNamespace: http://example.org/vs
+        schema: http://example.org/vs.xsd
+        xsl_file: /path/vs.xsl     # any XSLT 1.0 applied to the MARCXML; relative to this file
+        include_items: 1
+        expanded_avs: 1
+
+An entry without ``xsl_file`` reuses the installed format named by its key or prefix (``marcxml``,
+``marc21``, ``oai_dc``, ``mods``...) with the entry's names and options; otherwise it serves the
+MARCXML as stored. A missing stylesheet whose file name is one of Koha's bundled ones
+(MARC21slim2OAIDC.xsl, UNIMARCslim2OAIDC.xsl) is replaced by kohaweb's own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+
+import yaml
+
+from ..settings import ConfigError
+from .base import MetadataFormat
+from .builtin import DC_STYLESHEETS, MarcXmlFormat, XsltFormat
+from .xslt import StylesheetError, stylesheet
+
+KEYS = {"metadataPrefix", "metadataNamespace", "schema", "xsl_file", "include_items", "expanded_avs"}
+KOHA_STYLESHEETS = {os.path.basename(path): path for path in DC_STYLESHEETS.values()}
+
+
+def load(path: str, installed: Mapping[str, MetadataFormat]) -> list[MetadataFormat]:
+    """The formats of a conf file; ConfigError naming the file, entry and reason for every problem."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = yaml.safe_load(fh)
+    except OSError as exc:
+        raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
+    except yaml.YAMLError as exc:
+        raise ConfigError([f"{path}: not valid YAML: {exc}"]) from None
+    if not isinstance(document, dict) or not isinstance(document.get("format"), dict) or not document["format"]:
+        raise ConfigError([f"{path}: expected a top-level 'format:' mapping of formats"])
+    problems: list[str] = []
+    formats: list[MetadataFormat] = []
+    seen: dict[str, str] = {}
+    for key, entry in document["format"].items():
+        where = f"{path}: format {key!r}"
+        if not isinstance(entry, dict):
+            problems.append(f"{where}: expected a mapping of settings")
+            continue
+        unknown = set(entry) - KEYS
+        if unknown:
+            problems.append(f"{where}: unknown key(s) {', '.join(sorted(map(str, unknown)))} "
+                            f"(known: {', '.join(sorted(KEYS))})")
+            continue
+        prefix = str(entry.get("metadataPrefix") or key).strip()
+        if prefix in seen:
+            problems.append(f"{where}: metadataPrefix {prefix!r} already used by format {seen[prefix]!r}")
+            continue
+        seen[prefix] = key
+        try:
+            formats.append(_format(path, key, prefix, entry, installed))
+        except (StylesheetError, ValueError) as exc:
+            problems.append(f"{where}: {exc}")
+    if problems:
+        raise ConfigError(problems)
+    return formats
+
+
+def _first_uri(value: object, suffix: str = "") -> str | None:
+    """Koha's sample writes 'namespace schemaLocation' pairs; an anyURI is one token."""
+    if value is None:
+        return None
+    tokens = str(value).split()
+    if suffix:
+        for token in tokens:
+            if token.endswith(suffix):
+                return token
+    return tokens[0] if tokens else None
+
+
+def _flag(value: object) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "on")
+
+
+def _format(path: str, key: str, prefix: str, entry: dict, installed: Mapping[str, MetadataFormat]) -> MetadataFormat:
+    options = {
+        "prefix": prefix,
+        "include_items": _flag(entry.get("include_items", 0)),
+        "expanded_avs": _flag(entry.get("expanded_avs", 0)),
+    }
+    namespace = _first_uri(entry.get("metadataNamespace"))
+    schema = _first_uri(entry.get("schema"), ".xsd")
+    if entry.get("xsl_file"):
+        xsl = _stylesheet_path(path, str(entry["xsl_file"]))
+        stylesheet(xsl)  # compile now: a broken stylesheet stops start-up, not a harvest
+        if not namespace or not schema:
+            raise ValueError("metadataNamespace and schema are required with xsl_file")
+        return XsltFormat(namespace=namespace, schema=schema, xsl_file=xsl, sru_names=(prefix,),
+                          description=f"{prefix} (site stylesheet {os.path.basename(xsl)})", **options)
+    base = installed.get(key) or installed.get(prefix)
+    if base is None or not base.is_xml:
+        base = installed.get("marcxml") or MarcXmlFormat("marcxml")
+    replaced = dataclasses.replace(base, sru_names=base.sru_names, **options)
+    if namespace:
+        replaced.namespace = namespace
+    if schema:
+        replaced.schema = schema
+    return replaced
+
+
+def _stylesheet_path(conf_path: str, xsl_file: str) -> str:
+    resolved = xsl_file if os.path.isabs(xsl_file) else os.path.join(os.path.dirname(os.path.abspath(conf_path)),
+                                                                     xsl_file)
+    if os.path.exists(resolved):
+        return resolved
+    bundled = KOHA_STYLESHEETS.get(os.path.basename(xsl_file))
+    if bundled:
+        return bundled
+    raise ValueError(f"stylesheet {xsl_file} does not exist")
