@@ -9,6 +9,8 @@ from pyramid.config import Configurator
 from kohaweb.settings import Setting
 
 SETTINGS = [
+    Setting("reports.database_url", "str", "",
+            "Database URL reports run on, e.g. a role that may only SELECT (empty: the site's database)."),
     Setting("reports.timeout_ms", "int", 10000, "Statement timeout of a report, in milliseconds.", minimum=1),
     Setting("reports.max_rows", "int", 10,
             "Most rows a report returns (Koha's SvcMaxReportRows; a smaller LIMIT of the report is kept).",

@@ -1,10 +1,18 @@
 """Running checked report SQL so that it cannot write and cannot run for ever.
 
-- SQLite: a separate connection opened ``mode=ro`` with ``PRAGMA query_only``; a progress
-  handler interrupts the statement at the deadline.
-- PostgreSQL: ``SET TRANSACTION READ ONLY`` and ``SET LOCAL statement_timeout``.
-- MariaDB: ``START TRANSACTION READ ONLY`` and ``SET STATEMENT max_statement_time=… FOR``.
-Every transaction is rolled back, never committed.
+Reports get connections of their own (never the application's pool), read-only for the whole
+session, and each run is also a read-only transaction:
+
+- SQLite: the file opened ``mode=ro`` with ``PRAGMA query_only``; a progress handler interrupts
+  the statement at the deadline.
+- PostgreSQL: ``default_transaction_read_only`` for the session, ``SET TRANSACTION READ ONLY``
+  and ``SET LOCAL statement_timeout`` per run.
+- MariaDB: ``SET SESSION TRANSACTION READ ONLY`` (a READ ONLY transaction alone does not stop
+  DDL, which commits implicitly and runs outside it), ``START TRANSACTION READ ONLY`` and
+  ``SET STATEMENT max_statement_time=… FOR`` per run.
+
+Every transaction is rolled back, never committed. ``reports.database_url`` can point reports at
+a database role that can only read, which is better still.
 """
 
 from __future__ import annotations
@@ -19,9 +27,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
+
+from kohaweb.db import make_engine
 
 from .prepare import Prepared
 
@@ -55,14 +65,15 @@ class Result:
 
 
 class Runner:
-    def __init__(self, engine: Engine, backend: str, timeout_ms: int, max_rows: int, max_running: int = 0):
+    def __init__(self, url: URL, backend: str, timeout_ms: int, max_rows: int, max_running: int = 0):
         self.backend = backend
         self.timeout_ms = timeout_ms
         self.max_rows = max_rows
-        self._engine = engine
+        self._url = url
         self._readonly: Engine | None = None
         self._lock = threading.Lock()
         self._running = threading.BoundedSemaphore(max_running) if max_running > 0 else None
+        self._pool_size = max_running if max_running > 0 else 4
 
     def run(self, prepared: Prepared) -> Result:
         if self._running is not None and not self._running.acquire(blocking=False):
@@ -95,12 +106,11 @@ class Runner:
                 conn.close()
 
     def _engine_for_reports(self) -> Engine:
-        if self.backend != "sqlite":
-            return self._engine
         with self._lock:
             if self._readonly is None:
-                self._readonly = sqlite_readonly_engine(self._engine)
+                self._readonly = readonly_engine(self._url, self.backend, self._pool_size)
             return self._readonly
+
 
     # --- execution ----------------------------------------------------------------------------
 
@@ -154,9 +164,31 @@ def sqlite_value(value: object) -> object:
     return value
 
 
-def sqlite_readonly_engine(engine: Engine) -> Engine:
+def readonly_engine(url: URL, backend: str, pool_size: int) -> Engine:
+    """An engine of the reports' own whose every connection is read-only for its whole session."""
+    if backend == "sqlite":
+        return sqlite_readonly_engine(url, pool_size)
+    engine = make_engine(url.render_as_string(hide_password=False), pool_size=pool_size, max_overflow=2)
+    event.listen(engine, "connect", _postgres_read_only if backend == "postgresql" else _mariadb_read_only)
+    return engine
+
+
+def _postgres_read_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+    cursor.close()
+    dbapi_connection.commit()
+
+
+def _mariadb_read_only(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET SESSION TRANSACTION READ ONLY")
+    cursor.close()
+
+
+def sqlite_readonly_engine(url: URL, pool_size: int) -> Engine:
     """A second engine on the same SQLite file that can only read it."""
-    database = engine.url.database
+    database = url.database
     if not database or database == ":memory:":
         raise DatabaseUnavailable("reports need a file SQLite database (an in-memory one cannot be "
                                   "opened read-only a second time)")
@@ -169,7 +201,7 @@ def sqlite_readonly_engine(engine: Engine) -> Engine:
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
 
-    return create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=4, max_overflow=8)
+    return create_engine("sqlite://", creator=connect, poolclass=QueuePool, pool_size=pool_size, max_overflow=2)
 
 
 def _message(exc: DBAPIError) -> str:

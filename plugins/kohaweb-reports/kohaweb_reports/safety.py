@@ -110,6 +110,10 @@ def check(root: exp.Query, guard: Guard, nonce: str | None = None) -> None:
         if table.name:
             aliases[table.alias_or_name.lower()] = table.name.lower()
     for node in root.walk():
+        if any(comment.startswith("!") for comment in node.comments or ()):
+            # MariaDB runs the inside of /*! … */; the generated SQL would drop it, but a report
+            # that tries this is refused rather than silently changed
+            raise Refused("executable comments (/*! … */) are not allowed in a report", "executable_comment")
         if isinstance(node, WRITING_NODES):
             raise Refused(f"{node.key.upper()} is not allowed in a report", "write")
         if isinstance(node, exp.Into):

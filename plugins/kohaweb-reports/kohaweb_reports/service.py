@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, inspect, select, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -40,8 +41,8 @@ class ReportService:
         self.backend = backend_name(engine)
         self.settings = settings
         self.max_rows: int = settings["max_rows"]
-        self.runner = Runner(engine, self.backend, settings["timeout_ms"], self.max_rows,
-                             settings["max_running"])
+        url = make_url(settings["database_url"]) if settings["database_url"] else engine.url
+        self.runner = Runner(url, self.backend, settings["timeout_ms"], self.max_rows, settings["max_running"])
         self.cache = ResultCache(settings["cache_entries"])
         self._guard: Guard | None = None
         self._guard_time = 0.0
