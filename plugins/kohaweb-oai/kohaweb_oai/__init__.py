@@ -40,3 +40,7 @@ def includeme(config: Configurator) -> None:
     config.add_route("oai_koha", "/cgi-bin/koha/oai.pl")
     for route in ("oai", "oai_koha"):
         config.add_view("kohaweb_oai.views.oai_view", route_name=route, request_method=("GET", "POST", "HEAD"))
+    from .api import SERVICES
+
+    for service in SERVICES:
+        config.add_cornice_service(service)
