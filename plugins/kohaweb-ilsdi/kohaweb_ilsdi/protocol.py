@@ -21,6 +21,8 @@ class Service:
 
 
 _XML = '<?xml version="1.0" encoding="UTF-8" ?>\n'
+# Koha up to ~20.x named the hold dates so, and VuFind's KohaILSDI driver still sends them.
+LEGACY_HOLD_DATES = ("needed_before_date", "pickup_expiry_date")
 
 SERVICES: dict[str, Service] = {s.name: s for s in (
     Service("GetAvailability", ("id", "id_type"), ("return_type", "return_fmt", "language"),
@@ -89,14 +91,17 @@ SERVICES: dict[str, Service] = {s.name: s for s in (
             _XML + "<RenewLoan>\n  <renewals>1</renewals>\n  <date_due>2027-01-02 23:59</date_due>\n"
             "  <success>1</success>\n</RenewLoan>"),
     Service("HoldTitle", ("patron_id", "bib_id", "request_location"),
-            ("pickup_location", "start_date", "expiry_date"),
+            ("pickup_location", "start_date", "expiry_date") + LEGACY_HOLD_DATES,
             "Places a hold on a record (the next available item) for pickup at pickup_location (default: "
-            "the patron's library). request_location is required but unused, as in Koha. Dates are YYYY-MM-DD.",
+            "the patron's library). request_location is required but unused, as in Koha. Dates are YYYY-MM-DD; "
+            "needed_before_date (= expiry_date) and pickup_expiry_date (ignored) of Koha before 20.11 are "
+            "accepted for older clients.",
             "service=HoldTitle&patron_id=1&bib_id=1&request_location=127.0.0.1&pickup_location=CPL",
             _XML + "<HoldTitle>\n  <title>Coral reefs</title>\n  <pickup_location>Centerville</pickup_location>\n"
             "</HoldTitle>"),
-    Service("HoldItem", ("patron_id", "bib_id", "item_id"), ("pickup_location", "start_date", "expiry_date"),
-            "Places a hold on one item of a record.",
+    Service("HoldItem", ("patron_id", "bib_id", "item_id"),
+            ("pickup_location", "start_date", "expiry_date") + LEGACY_HOLD_DATES,
+            "Places a hold on one item of a record (parameters as HoldTitle).",
             "service=HoldItem&patron_id=1&bib_id=1&item_id=1&pickup_location=CPL",
             _XML + "<HoldItem>\n  <pickup_location>Centerville</pickup_location>\n</HoldItem>"),
     Service("CancelHold", ("patron_id", "item_id"), (),

@@ -88,6 +88,13 @@ def _date(params: Params, name: str) -> dt.date | None:
         raise ParameterError(name) from None
 
 
+def _hold_dates(params: Params) -> tuple[dt.date | None, dt.date | None]:
+    """start_date and expiry_date; older clients' needed_before_date stands for expiry_date and
+    pickup_expiry_date (how long a waiting hold is kept, not modelled) is checked, then ignored."""
+    _date(params, "pickup_expiry_date")
+    return _date(params, "start_date"), _date(params, "expiry_date") or _date(params, "needed_before_date")
+
+
 def _flag(params: Params, name: str) -> bool:
     return params.get(name) == "1"
 
@@ -376,7 +383,7 @@ def hold_title(session: Session, params: Params) -> dict[str, Any]:
         return {"code": "RecordNotFound"}
     if not biblio.items:
         return {"code": "NoItems"}
-    start, expiry = _date(params, "start_date"), _date(params, "expiry_date")
+    start, expiry = _hold_dates(params)
     try:
         circ.can_hold_title(session, patron, biblio)
     except CirculationError as exc:
@@ -402,7 +409,7 @@ def hold_item(session: Session, params: Params) -> dict[str, Any]:
     item = session.get(Item, item_number) if item_number is not None else None
     if biblio is None or item is None or item.biblionumber != biblio.biblionumber:
         return {"code": "RecordNotFound"}
-    start, expiry = _date(params, "start_date"), _date(params, "expiry_date")
+    start, expiry = _hold_dates(params)
     library, refused = _pickup(session, params, patron)
     if refused:
         return refused

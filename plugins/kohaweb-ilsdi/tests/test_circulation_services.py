@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from lxml import etree
 from sqlalchemy import func, select
 
 from kohaweb import circulation as circ
@@ -142,3 +143,26 @@ def test_cancel_hold(call, library, dbsession):
     # a hold waiting for pickup cannot be cancelled from the OPAC
     dbsession.get(Hold, theirs).found = "W"
     assert cancel(library["bob"], theirs) == "BorrowerCannotCancelHold"
+
+
+def test_requests_as_vufind_kohailsdi_sends_them(app, call, library, dbsession):
+    """VuFind's KohaILSDI driver builds query strings by hand with Koha's older date names and
+    reads code, success, date_due and the loans/holds lists."""
+    expiry = (dt.date.today() + dt.timedelta(days=20)).isoformat()
+    query = (f"/cgi-bin/koha/ilsdi.pl?service=HoldTitle&patron_id={library['alice']}&bib_id={library['book']}"
+             f"&request_location=127.0.0.1&pickup_location=CPL&pickup_expiry_date={expiry}")
+    root = etree.fromstring(app.get(query).body)
+    assert root.findtext("code") is None and root.findtext("pickup_location") == "Centerville"
+    query = (f"/cgi-bin/koha/ilsdi.pl?service=HoldItem&patron_id={library['alice']}&bib_id={library['dvd']}"
+             f"&item_id={library['d1']}&pickup_location=CPL&needed_before_date={expiry}&pickup_expiry_date={expiry}")
+    assert etree.fromstring(app.get(query).body).findtext("code") is None
+    dbsession.rollback()
+    item_hold = dbsession.scalar(select(Hold).where(Hold.itemnumber == library["d1"]))
+    assert item_hold.expirationdate.isoformat() == expiry
+    # an empty date, as the driver sends when the patron gave none
+    query = (f"/cgi-bin/koha/ilsdi.pl?service=HoldItem&patron_id={library['bob']}&bib_id={library['book']}"
+             f"&item_id={library['b2']}&pickup_location=FFL&needed_before_date=&pickup_expiry_date=")
+    assert etree.fromstring(app.get(query).body).findtext("pickup_location") == "Fairfield"
+    holds = call("GetPatronInfo", patron_id=library["alice"], show_contact="0", show_holds="1").findall("holds/hold")
+    assert sorted((h.findtext("biblionumber"), h.findtext("found")) for h in holds) == \
+        sorted([(str(library["book"]), None), (str(library["dvd"]), None)])
