@@ -56,7 +56,9 @@ TOKEN_SCHEMA: dict[str, Any] = {
     },
 }
 
-PATRON_ID = path("patron_id", {"type": "integer", "minimum": 1}, "The patron who owns the keys")
+# bounded like the borrowers.borrowernumber column, so no database sees an out-of-range number
+PATRON_ID = path("patron_id", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                 "The patron who owns the keys")
 CLIENT_ID = path("client_id", {"type": "string", "maxLength": 191}, "The key's client id")
 MANAGE = ("The patron themself or a superlibrarian may manage a patron's API keys (staff with "
           "`borrowers` too when the site sets `apikeys.borrowers_manage_keys`). "

@@ -23,6 +23,7 @@ from kohaweb.auth import SUPERLIBRARIAN, Identity, hash_password, verify_passwor
 from kohaweb.models import ApiKey, OAuthAccessToken
 
 DESCRIPTION_MAX = 255
+CLIENT_ID_MAX = 191  # the api_keys.client_id column
 SECRET_BYTES = 32
 
 
@@ -47,6 +48,9 @@ def clean_description(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
         raise ApiKeyError("A description is required.", "description_required")
     text = " ".join(raw.split())  # one line: it is shown in tables
+    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+        # control characters and lone surrogates: no database stores them all alike
+        raise ApiKeyError("The description contains characters that are not allowed.", "invalid_description")
     if len(text) > DESCRIPTION_MAX:
         raise ApiKeyError(f"The description is longer than {DESCRIPTION_MAX} characters.", "description_too_long")
     return text
@@ -67,7 +71,15 @@ def list_keys(session: Session, patron_id: int) -> list[ApiKey]:
                                 .order_by(ApiKey.created_on, ApiKey.client_id)))
 
 
+def plausible_client_id(client_id: str) -> bool:
+    """Worth a database lookup: PostgreSQL refuses NUL and no database stores lone surrogates,
+    so such strings (which are never client ids) must not reach a query."""
+    return 0 < len(client_id) <= CLIENT_ID_MAX and client_id.isprintable()
+
+
 def get_key(session: Session, patron_id: int, client_id: str) -> ApiKey | None:
+    if not plausible_client_id(client_id):
+        return None
     key = session.get(ApiKey, client_id)
     return key if key is not None and key.patron_id == patron_id else None
 

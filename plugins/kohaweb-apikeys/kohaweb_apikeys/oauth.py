@@ -26,10 +26,9 @@ from sqlalchemy.orm import Session
 from kohaweb.auth import PERMISSIONS, SUPERLIBRARIAN
 from kohaweb.models import ApiKey, OAuthAccessToken, Patron, utcnow
 
-from .keys import check_secret, touch
+from .keys import check_secret, plausible_client_id, touch
 
 TOKEN_BYTES = 32
-CLIENT_ID_MAX = 191  # the api_keys.client_id column
 
 
 def hash_token(token: str) -> str:
@@ -67,7 +66,7 @@ class ApiKeyValidator(RequestValidator):
         client_id, secret = basic if basic is not None else (request.client_id, request.client_secret)
         if not client_id or not secret:
             return False
-        key = self.session.get(ApiKey, client_id) if len(client_id) <= CLIENT_ID_MAX else None
+        key = self.session.get(ApiKey, client_id) if plausible_client_id(client_id) else None
         if not check_secret(key, secret):
             return False
         request.client = key

@@ -195,3 +195,25 @@ def test_openapi_document(app):
     assert {"/patrons/{patron_id}/api_keys/{client_id}", "/patrons/{patron_id}/api_keys/{client_id}/revoke",
             "/patrons/{patron_id}/api_keys/{client_id}/activate"} <= set(paths)
     assert "409" in paths["/patrons/{patron_id}/api_keys/{client_id}/revoke"]["post"]["responses"]
+
+
+def test_out_of_range_and_odd_values(app, staff_user):
+    boss = staff_user("boss4", "superlibrarian")
+    as_boss = {**basic_auth(boss[0], boss[1]), **JSON}
+    app.get("/api/v1/patrons/99999999999999999999/api_keys", headers=as_boss, status=400)
+    app.get("/api/v1/patrons/0/api_keys", headers=as_boss, status=400)
+    app.get("/api/v1/patrons/abc/api_keys", headers=as_boss, status=(400, 404))
+    app.get(keys_url(boss[2], "x" * 300), headers=as_boss, status=400)
+    app.get(keys_url(boss[2], "%C3%A9t%C3%A9"), headers=as_boss, status=404)
+    for description in ["nul\x00byte", "tab\there ok?", "\ud800"]:
+        response = app.post(keys_url(boss[2]), json_body_bytes(description), headers=as_boss,
+                            content_type="application/json", expect_errors=True)
+        assert response.status_int in (201, 400), response.text
+        if "\x00" in description or "\ud800" in description:
+            assert response.status_int == 400
+
+
+def json_body_bytes(description: str) -> bytes:
+    import json
+
+    return json.dumps({"description": description}).encode()

@@ -34,9 +34,9 @@ def test_backend_application_client(live_server, staff_user, new_key, key_row):
                                  include_client_id=True)
         assert body_session.get(keys_url).status_code == 200
 
-        with pytest.raises(InvalidClientError):
-            OAuth2Session(client=BackendApplicationClient(client_id=client_id)).fetch_token(
-                token_url=token_url, client_id=client_id, client_secret=secret[:-1])
+        with OAuth2Session(client=BackendApplicationClient(client_id=client_id)) as wrong, \
+                pytest.raises(InvalidClientError):
+            wrong.fetch_token(token_url=token_url, client_id=client_id, client_secret=secret[:-1])
 
         # the token revokes its own key; from then on both tokens are refused
         revoked = session.post(f"{keys_url}/{client_id}/revoke")
@@ -44,3 +44,6 @@ def test_backend_application_client(live_server, staff_user, new_key, key_row):
         refused = session.get(keys_url)
         assert refused.status_code == 401 and refused.headers["WWW-Authenticate"].startswith("Bearer")
         assert body_session.get(keys_url).status_code == 401
+        # idle keep-alive connections would hold the server's threads at shutdown
+        session.close()
+        body_session.close()

@@ -201,3 +201,14 @@ def test_token_endpoint_refuses_query_and_other_methods(app, admin_key):
                         {"grant_type": "client_credentials", "client_id": client_id}, status=400)
     assert response.json["errors"][0]["path"] == "/query/client_secret"
     assert app.get(TOKEN_URL, status=405).json["error_code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("client_id", ["%00", "a%00b", "%ED%A0%80", "%ff%fe", "x" * 300, "%F0%9F%94%91"])
+def test_odd_client_ids_are_invalid_client(app, client_id):
+    body = f"grant_type=client_credentials&client_id={client_id}&client_secret=s%00"
+    response = app.post(TOKEN_URL, body, content_type="application/x-www-form-urlencoded", status=(400, 401))
+    assert response.json["error"] in ("invalid_client", "invalid_request")
+    encoded = base64.b64encode(b"\x00\xff:\x00").decode()
+    response = app.post(TOKEN_URL, {"grant_type": "client_credentials"},
+                        headers={"Authorization": f"Basic {encoded}"}, status=401)
+    assert response.json["error"] == "invalid_client"

@@ -170,3 +170,33 @@ def test_page_markup_is_accessible(app, own_page, new_key, patron):
     for button in page.html.select("td.actions button"):
         assert "Campus system" in button["aria-label"]
     assert re.search(r'<script src="[^"]+apikeys\.js" defer>', page.text)
+
+
+def test_bad_form_input_is_a_4xx(app, own_page, dbsession):
+    csrf = app.get(own_page).forms["generate"]["csrf_token"].value
+    for description in ["nul\x00byte", "bell\x07", "x" * 300]:
+        response = app.post(own_page, {"csrf_token": csrf, "description": description}, status=400)
+        assert response.html.find(id="description-error") is not None
+    broken = app.post(own_page, b"csrf_token=" + csrf.encode() + b"&description=%ff%fe",
+                      content_type="application/x-www-form-urlencoded", expect_errors=True)
+    # WebOb decodes broken UTF-8 with replacement characters, which every database stores
+    assert broken.status_int in (201, 400)
+    assert all("\x00" not in k.description for k in dbsession.scalars(select(ApiKey)))
+
+
+def test_start_page_for_staff_and_disabled_grant_notice(make_app, staff_user, patron, login):
+    boss = staff_user("boss3", "superlibrarian")
+    app = make_app(services=SERVICES, **{"apikeys.client_credentials": "false"})
+    login(app, boss[0], boss[1])
+    start = app.get("/api-keys")
+    assert start.html.find("label", attrs={"for": "patron"}).text.startswith("Card number")
+    assert app.get("/api-keys", {"patron": str(patron[2])}, status=303).location.endswith(
+        f"/patrons/{patron[2]}/api-keys")
+    page = app.get(f"/patrons/{patron[2]}/api-keys")
+    assert "switched off" in page.text
+
+
+def test_odd_client_ids_in_page_urls_are_404(app, own_page):
+    # (invalid UTF-8 in a path is left out: the core's URL decoding refuses it before any view)
+    for client_id in ["%00", "%07", "x" * 300, "%F0%9F%94%91"]:
+        app.get(f"{own_page}/{client_id}/delete", status=404)
