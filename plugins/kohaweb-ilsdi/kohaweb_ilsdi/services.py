@@ -9,6 +9,7 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -128,15 +129,18 @@ def get_records(session: Session, params: Params) -> dict[str, Any]:
 
 def _record(session: Session, biblio: Biblio, branches: dict, itypes: dict, locations: dict) -> dict[str, Any]:
     items = list(biblio.items)
-    record = marc.parse_xml(biblio.metadata_row.metadata_xml)
-    marc.embed_items(record, biblio.flavour, (item_dict(i) for i in items))
+    try:
+        record = marc.parse_xml(biblio.metadata_row.metadata_xml)
+        marcxml = marc.record_to_xml(marc.embed_items(record, biblio.flavour, (item_dict(i) for i in items)))
+    except (etree.XMLSyntaxError, ValueError):
+        marcxml = None  # a damaged stored record loses its marcxml element, not the whole answer
     out: dict[str, Any] = {
         # Koha returns the biblioitems row; ours is merged into biblio (biblioitemnumber = biblionumber)
         "biblioitemnumber": biblio.biblionumber, "biblionumber": biblio.biblionumber,
         "itemtype": biblio.itemtype, "isbn": biblio.isbn, "issn": biblio.issn,
         "publicationyear": biblio.copyrightdate, "publishercode": biblio.publishercode,
         "totalissues": sum(i.issues or 0 for i in items), "timestamp": biblio.timestamp,
-        "marcxml": marc.record_to_xml(record).decode("utf-8"),
+        "marcxml": marcxml.decode("utf-8") if marcxml is not None else None,
     }
     item_rows = []
     for item in items:

@@ -114,3 +114,33 @@ def test_get_authority_records(call, dbsession, shared_data):
     assert parsed.find(f".//{{{MARC_NS}}}datafield[@tag='151']") is not None
     assert missing.findtext("code") == "RecordNotFound"
     assert call("GetAuthorityRecords", id="7", schema="MARC").findtext("code") == "UnsupportedSchema"
+
+
+def test_damaged_stored_record_keeps_the_answer(call, library, dbsession):
+    from kohaweb.models import Biblio
+
+    dbsession.get(Biblio, library["dvd"]).metadata_row.metadata_xml = "<record><broken"
+    root = call("GetRecords", id=f"{library['dvd']} {library['book']}")
+    damaged, fine = root.findall("record")
+    assert damaged.find("marcxml") is None and damaged.findtext("items/item/barcode") == "D1"
+    assert fine.find("marcxml") is not None
+
+
+def test_over_real_http(live_server, library):
+    """Through waitress, as a discovery layer on this machine calls it (the address is real)."""
+    import urllib.parse
+    import urllib.request
+
+    with live_server(services=["ilsdi"], **{"ilsdi.authorized_ips": "127.0.0.0/8"}) as base:
+        query = urllib.parse.urlencode({"service": "GetAvailability", "id": library["book"], "id_type": "bib"})
+        with urllib.request.urlopen(f"{base}/cgi-bin/koha/ilsdi.pl?{query}") as response:
+            assert response.status == 200 and response.headers["Content-Type"].startswith("text/xml")
+            root = etree.fromstring(response.read())
+        assert len(root.findall(".//dlf:item", DLF)) == 2
+        body = urllib.parse.urlencode({"service": "AuthenticatePatron", "username": "alice",
+                                       "password": "correct horse battery"}).encode()
+        with urllib.request.urlopen(f"{base}/ilsdi", data=body) as response:
+            assert etree.fromstring(response.read()).findtext("id") == str(library["alice"])
+    with live_server(services=["ilsdi"], **{"ilsdi.authorized_ips": "10.0.0.0/8"}) as base:
+        with urllib.request.urlopen(f"{base}/ilsdi?service=GetPatronStatus&patron_id=1") as response:
+            assert etree.fromstring(response.read()).findtext("message") == "Unauthorized IP address: 127.0.0.1."
