@@ -1,0 +1,49 @@
+"""Rendering throughput of the metadata formats (records/s), on generated records.
+
+Records are generated and serialised first; the timed loop renders each stored record through
+each format, one record at a time (as the services stream them), and keeps nothing.
+
+    .venv/bin/python bench/bench_formats.py --records 100000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import peak_rss_mb, report  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=10000)
+    parser.add_argument("--formats", nargs="+", default=["marcxml", "oai_dc", "mods", "marc-in-json", "iso2709"])
+    parser.add_argument("--flavour", default="MARC21", choices=("MARC21", "UNIMARC"))
+    args = parser.parse_args()
+
+    from kohaweb import marc
+    from kohaweb.formats import RecordSource, build_registry
+    from kohaweb.sampledata import generate_records
+
+    registry = build_registry()
+    stored = [marc.record_to_xml(g.record).decode() for g in generate_records(args.records, 3, args.flavour)]
+    report(f"generated {args.records} {args.flavour} records", peak_rss_mb=peak_rss_mb())
+    for name in args.formats:
+        fmt = registry.get(name)
+        if fmt is None or not fmt.accepts(args.flavour):
+            print(f"{name}: not installed or not for {args.flavour}; skipped")
+            continue
+        total = 0
+        started = time.perf_counter()
+        for number, xml in enumerate(stored, 1):
+            total += len(fmt.render_bytes(RecordSource(number, args.flavour, xml)))
+        elapsed = time.perf_counter() - started
+        report(f"render {name}", records_per_s=args.records / elapsed, seconds=elapsed,
+               mb_out=total / 1e6, peak_rss_mb=peak_rss_mb())
+
+
+if __name__ == "__main__":
+    main()
