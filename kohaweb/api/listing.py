@@ -144,8 +144,8 @@ class Resource:
     def list_params(self, exclude: Iterable[str] = ()) -> list[Param]:
         """Koha's reserved list parameters plus one simple filter per field (but ``exclude``)."""
         params = [
-            query("_page", {"type": "integer", "minimum": 1}, "Page number (1-based)"),
-            query("_per_page", {"type": "integer", "minimum": -1, "not": {"const": 0}},
+            query("_page", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "Page number (1-based)"),
+            query("_per_page", {"type": "integer", "minimum": -1, "maximum": 2**31 - 1, "not": {"const": 0}},
                   f"Page size (default {DEFAULT_PER_PAGE}); -1 returns everything"),
             query("_order_by", {"type": "array", "items": {"type": "string", "pattern": _order_pattern(self)}},
                   "Sort fields: +field / -field, comma separated or repeated"),
