@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import bcrypt
 import pytest
 from sqlalchemy import inspect, text
 
+from kohaweb.auth import grant
 from kohaweb.db import backend_name
-from kohaweb.models import SavedReport
+from kohaweb.models import Patron, SavedReport
 from kohaweb.testing import basic_auth
 
 
@@ -45,9 +47,15 @@ def save_report(dbsession):
 
 
 @pytest.fixture
-def librarian(staff_user):
-    userid, password, _ = staff_user("librarian", "reports")
-    return basic_auth(userid, password)
+def librarian(dbsession, reference_data):
+    """Basic-auth headers of a staff user with ``reports``. The password hash is a real bcrypt
+    hash at the lowest cost, so that the many requests of these tests stay fast."""
+    patron = Patron(userid="librarian", cardnumber="c-librarian", surname="Librarian", branchcode="CPL",
+                    categorycode="S", password=bcrypt.hashpw(b"secret words", bcrypt.gensalt(rounds=4)).decode())
+    dbsession.add(patron)
+    grant(dbsession, patron, "reports")
+    dbsession.commit()
+    return basic_auth("librarian", "secret words")
 
 
 @pytest.fixture
