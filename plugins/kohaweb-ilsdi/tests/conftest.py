@@ -4,6 +4,7 @@ accepts 127.0.0.1, and ``call`` which parses answers with lxml as a discovery cl
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 import pymarc
 import pytest
@@ -16,6 +17,11 @@ from kohaweb.models import Patron
 LOCAL = {"REMOTE_ADDR": "127.0.0.1"}
 DLF = {"dlf": "http://diglib.org/ilsdi/1.1"}
 PASSWORD = "correct horse battery"
+
+
+@functools.cache
+def password_hash() -> str:
+    return hash_password(PASSWORD)  # bcrypt is slow on purpose: hash once per run
 
 
 def record(title: str, itype: str = "BK") -> pymarc.Record:
@@ -40,9 +46,9 @@ def library(dbsession, reference_data):
     future = dt.date.today() + dt.timedelta(days=300)
     alice = Patron(cardnumber="A0001", userid="alice", surname="Smith", firstname="Alice", email="alice@example.org",
                    phone="555-1234", address="1 Main Street", city="Centerville", branchcode="CPL",
-                   categorycode="PT", dateexpiry=future, password=hash_password(PASSWORD))
+                   categorycode="PT", dateexpiry=future, password=password_hash())
     bob = Patron(cardnumber="B0001", userid="bob", surname="Jones", firstname="Bob", branchcode="FFL",
-                 categorycode="PT", dateexpiry=future, password=hash_password(PASSWORD))
+                 categorycode="PT", dateexpiry=future, password=password_hash())
     dbsession.add_all([alice, bob])
     dbsession.flush()
     numbers = {"book": book.biblionumber, "dvd": dvd.biblionumber, "empty": empty.biblionumber,
