@@ -291,3 +291,57 @@ def test_services_for(dbsession, world):
         (False, False, True, False)
     assert services.reasons == {"title_hold": "tooManyHoldsForThisRecord", "item_hold": "itemAlreadyOnHold",
                                 "renewal": "too_many"}
+
+
+def _code(call, *args, **kwargs) -> str:
+    with pytest.raises(CirculationError) as exc:
+        call(*args, **kwargs)
+    return exc.value.code
+
+
+def test_remaining_hold_codes(dbsession, catalog, world):
+    alice, bob = world["alice"], world["bob"]
+    catalog.update_item(world["b1"].itemnumber, damaged=1)
+    set_preference(dbsession, "AllowHoldsOnDamagedItems", "0")
+    assert _code(circ.can_place_hold, dbsession, alice, world["book"], item=world["b1"]) == "damaged"
+    set_preference(dbsession, "AllowHoldsOnDamagedItems", "1")
+    circ.can_place_hold(dbsession, alice, world["book"], item=world["b1"])
+    circ.checkout(dbsession, alice, "D1")
+    set_preference(dbsession, "AllowHoldsOnPatronsPossessions", "0")
+    assert _code(circ.place_hold, dbsession, alice, world["dvd"], item=world["d1"]) == "alreadypossession"
+    dbsession.add(CirculationRule(rule_name="holds_per_day", rule_value="1"))
+    dbsession.add(CirculationRule(itemtype="DVD", rule_name="hold_fulfillment_policy", rule_value="homebranch"))
+    dbsession.flush()
+    assert _code(circ.place_hold, dbsession, bob, world["dvd"], pickup_branch="FFL") == "pickupNotInHoldGroup"
+    circ.place_hold(dbsession, bob, world["dvd"], pickup_branch="CPL")
+    assert _code(circ.place_hold, dbsession, bob, world["book"]) == "tooManyReservesToday"
+    assert _code(circ.place_hold, dbsession, alice, 424242) == "recordNotFound"
+    empty = catalog.add_record(_record("Nothing to lend"), items=[])
+    assert _code(circ.place_hold, dbsession, alice, empty.biblionumber) == "noItems"
+    today = dt.date.today()
+    assert _code(circ.place_hold, dbsession, alice, world["book"], reservedate=today,
+                 expirationdate=today - dt.timedelta(days=1)) == "invalidDates"
+    assert _code(circ.cancel_hold, dbsession, 424242) == "holdNotFound"
+    alice.lost = True
+    assert _code(circ.place_hold, dbsession, alice, world["book"]) == "card_lost"
+    assert dbsession.scalar(select(func.count()).select_from(Hold)) == 1
+
+
+def test_remaining_loan_codes(dbsession, world):
+    alice, bob = world["alice"], world["bob"]
+    bob.gonenoaddress = True
+    assert _code(circ.checkout, dbsession, bob, "B2") == "GNA"
+    bob.gonenoaddress, bob.lost = False, True
+    assert _code(circ.checkout, dbsession, bob, "B2") == "CARD_LOST"
+    bob.lost = False
+    hold = circ.place_hold(dbsession, alice, world["book"], item=world["b2"])
+    hold.found, hold.waitingdate = "W", dt.date.today()
+    assert _code(circ.checkout, dbsession, bob, "B2") == "RESERVE_WAITING"
+    loan = circ.checkout(dbsession, alice, "B2")  # the holder takes it: the hold is filled
+    assert dbsession.get(OldHold, hold.reserve_id).found == "F"
+    loan.onsite_checkout = True
+    assert _code(circ.renew, dbsession, loan) == "onsite_checkout"
+    loan.onsite_checkout, loan.auto_renew = False, True
+    assert _code(circ.renew, dbsession, loan) == "auto_renew"
+    assert _code(circ.renew, dbsession, "NOPE") == "UNKNOWN_BARCODE"
+    assert _code(circ.checkout, dbsession, 424242, "B1") == "PATRON_NOT_FOUND"
