@@ -23,7 +23,8 @@ SETTINGS = [
     Setting("barcode.default_type", "choice", "Code39", "Type when the request names none.",
             choices=tuple(sym.name for sym in SYMBOLOGIES.values())),
     Setting("barcode.default_height", "int", 50, "Bar height in pixels when the request gives none.", minimum=10),
-    Setting("barcode.module_width", "int", 2, "Pixels per narrow bar of linear codes.", minimum=1),
+    # GD draws one-pixel bars; zbar (and cheap scanners) miss some codes drawn that thin.
+    Setting("barcode.module_width", "int", 2, "Pixels per narrow bar of linear codes.", minimum=2),
 ]
 
 

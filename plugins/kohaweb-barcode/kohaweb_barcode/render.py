@@ -30,7 +30,7 @@ class BarcodeRequest:
     """Everything that decides the image; also the cache key."""
 
     symbology: Symbology
-    text: str  # as given (the full text is computed when drawing)
+    text: str  # completed by symbologies.complete (check digits, start/stop characters)
     notext: bool = False
     height: int = 50
     modulesize: int = 5  # QR: pixels per module

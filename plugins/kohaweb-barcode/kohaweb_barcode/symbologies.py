@@ -222,11 +222,17 @@ def get_symbology(name: str) -> Symbology:
     return sym
 
 
-def encode(sym: Symbology, text: str) -> tuple[str, Barcode | None]:
-    """(full text, python-barcode object) for ``text``; raises InvalidBarcode."""
+def complete(sym: Symbology, text: str) -> str:
+    """The full text encoded for ``text`` (check digits, start/stop characters); completing it
+    again gives the same. Raises InvalidBarcode."""
     if text == "":
         raise sym.fail("it is empty")
-    full = sym.complete(text)
+    return sym.complete(text)
+
+
+def encode(sym: Symbology, text: str) -> tuple[str, Barcode | None]:
+    """(full text, python-barcode object) for ``text``; raises InvalidBarcode."""
+    full = complete(sym, text)
     return full, (sym.make(full) if sym.make else None)
 
 

@@ -19,7 +19,7 @@ from pyramid.security import Denied
 from kohaweb.signing import BadSignature, Expired, verify_url_params
 from kohaweb.views.errors import error_response
 
-from .params import parse, single_values
+from .params import InvalidParameter, parse, single_values
 from .render import MEDIA_TYPES, render
 from .symbologies import InvalidBarcode
 from .urls import PURPOSE
@@ -40,16 +40,15 @@ def barcode_view(request: Request) -> Response:
         return expires
     try:
         req = parse(values, settings)
-    except InvalidBarcode as exc:
+    except InvalidParameter as exc:
         return error_response(request, 400, str(exc), "invalid_parameter")
+    except InvalidBarcode as exc:
+        return error_response(request, 400, str(exc), "invalid_barcode")
 
     cache = site.extras["barcode"]
     body = cache.get(req.key)
     if body is None:
-        try:
-            body = render(req)
-        except InvalidBarcode as exc:
-            return error_response(request, 400, str(exc), "invalid_barcode")
+        body = render(req)
         cache.put(req.key, body)
 
     max_age = settings["max_age"]

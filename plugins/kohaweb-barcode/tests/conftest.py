@@ -71,7 +71,12 @@ def zbar():
         for source in root.iter("{*}source"):
             name = paths[source.get("href")]
             for symbol in source.iter("{*}symbol"):
-                found[name].append((symbol.get("type"), symbol.findtext("{*}data")))
+                data = symbol.findtext("{*}data")
+                if symbol.find("{*}data").get("format") == "base64":
+                    # zbar's XML mangles non-ASCII text; its raw output has the decoded bytes.
+                    raw = subprocess.run(["zbarimg", "-q", "--raw", source.get("href")], capture_output=True)
+                    data = raw.stdout.decode("utf-8").rstrip("\n")
+                found[name].append((symbol.get("type"), data))
         return found
 
     return decode
