@@ -15,13 +15,13 @@ from kohaweb.models.base import utcnow
 from kohaweb.preferences import set_preference
 
 
-def _record(title: str) -> pymarc.Record:
+def _record(title: str, itype: str = "BK") -> pymarc.Record:
     record = pymarc.Record()
     record.add_field(pymarc.Field(tag="001", data=title.replace(" ", "")))
     record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("1", "0"),
                                   subfields=[pymarc.Subfield("a", title)]))
     record.add_field(pymarc.Field(tag="942", indicators=pymarc.Indicators(" ", " "),
-                                  subfields=[pymarc.Subfield("c", "BK")]))
+                                  subfields=[pymarc.Subfield("c", itype)]))
     return record
 
 
@@ -345,3 +345,18 @@ def test_remaining_loan_codes(dbsession, world):
     assert _code(circ.renew, dbsession, loan) == "auto_renew"
     assert _code(circ.renew, dbsession, "NOPE") == "UNKNOWN_BARCODE"
     assert _code(circ.checkout, dbsession, 424242, "B1") == "PATRON_NOT_FOUND"
+
+
+def test_reservesallowed_per_item_type_counts_that_type(dbsession, catalog, world):
+    bob = world["bob"]
+    # title-level holds count by the record's type (Koha: biblioitems.itemtype)
+    first_dvd, second_dvd = (catalog.add_record(_record(title, "DVD"), items=[
+        {"barcode": barcode, "homebranch": "FFL", "holdingbranch": "FFL", "itype": "DVD"}])
+        for title, barcode in (("River film", "D2"), ("Island film", "D3")))
+    dbsession.add(CirculationRule(itemtype="DVD", rule_name="reservesallowed", rule_value="1"))
+    dbsession.flush()
+    circ.place_hold(dbsession, bob, world["book"])  # a book hold does not count against DVDs
+    circ.place_hold(dbsession, bob, first_dvd.biblionumber)
+    with pytest.raises(CirculationError) as exc:
+        circ.place_hold(dbsession, bob, second_dvd.biblionumber)
+    assert exc.value.code == "tooManyReserves" and exc.value.limit == 1
