@@ -35,3 +35,5 @@ def includeme(config: Configurator) -> None:
     site = config.registry.kohaweb
     site.extras["reports"] = ReportService(site.engine, site.settings["reports"])
     config.include(".views")
+    config.include(".api")
+    config.include(".pages")

@@ -80,3 +80,26 @@ def take_snapshot(engine) -> dict:
             rows = conn.execute(text(f"SELECT {listed} FROM {quote}{name}{quote}"))
             state[name] = (columns, sorted(repr(tuple(r)) for r in rows))
     return state
+
+
+@pytest.fixture
+def run_cli(tmp_path, database_url, clean_db, capsys, monkeypatch):
+    """``run_cli("report", "list")`` -> (exit status, stdout, stderr), in-process."""
+    from kohaweb.cli import main
+    from kohaweb.testing import TEST_SECRET
+
+    ini = tmp_path / "test.ini"
+    ini.write_text(f"[app:main]\nuse = egg:kohaweb\nkohaweb.services = reports\n"
+                   f"kohaweb.database_url = {database_url}\nkohaweb.secret = {TEST_SECRET}\n"
+                   f"reports.timeout_ms = 700\n")
+
+    def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        if stdin is not None:
+            import io
+
+            monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        status = main(["-c", str(ini), *args])
+        captured = capsys.readouterr()
+        return status, captured.out, captured.err
+
+    return run
