@@ -91,8 +91,10 @@ class ApiKeyValidator(RequestValidator):
 
     def save_bearer_token(self, token, request, *args, **kwargs) -> None:
         now = int(time.time())
-        # expired tokens are useless; dropping them here keeps the table small
-        self.session.execute(delete(OAuthAccessToken).where(OAuthAccessToken.expires <= now))
+        # this client's expired tokens are useless; dropping them here keeps the table small.
+        # (Only this client's: found by the client_id index, they do not lock other clients' rows.)
+        self.session.execute(delete(OAuthAccessToken).where(OAuthAccessToken.client_id == request.client_id,
+                                                            OAuthAccessToken.expires <= now))
         scopes = " ".join(sorted(set(request.scopes or ()))) or None
         self.session.add(OAuthAccessToken(access_token=hash_token(token["access_token"]),
                                           client_id=request.client_id, scope=scopes,

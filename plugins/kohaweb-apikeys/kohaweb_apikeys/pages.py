@@ -21,6 +21,7 @@ from . import keys
 
 SUBMITTED_FORMS = "apikeys.submitted_forms"  # session key: ids of generate forms already used
 REMEMBERED_FORMS = 10
+MAX_PATRON_ID = 2**31 - 1  # borrowers.borrowernumber is a 32-bit integer
 
 
 def includeme(config: Configurator) -> None:
@@ -28,8 +29,10 @@ def includeme(config: Configurator) -> None:
     config.add_route("apikeys_page", r"/patrons/{patron_id:\d+}/api-keys")
     config.add_route("apikeys_state", r"/patrons/{patron_id:\d+}/api-keys/{client_id}/{action:revoke|activate}")
     config.add_route("apikeys_delete", r"/patrons/{patron_id:\d+}/api-keys/{client_id}/delete")
+    config.add_route("apikeys_koha", "/cgi-bin/koha/members/apikeys.pl")  # Koha's address of the page
     config.add_static_view("apikeys-static", "kohaweb_apikeys:static", cache_max_age=3600)
     config.add_view(start, route_name="apikeys_start", request_method="GET")
+    config.add_view(koha_address, route_name="apikeys_koha", request_method="GET")
     config.add_view(manage, route_name="apikeys_page", request_method="GET")
     config.add_view(generate, route_name="apikeys_page", request_method="POST", require_csrf=True)
     config.add_view(change_state, route_name="apikeys_state", request_method="POST", require_csrf=True)
@@ -65,7 +68,8 @@ def _patron_or_refusal(request: Request) -> Patron | Response:
     if not keys.can_manage(identity, patron_id, _borrowers_may_manage(request)):
         return _message(request, 403, "Not allowed",
                         "Only the patron themself or a superlibrarian may manage these API keys.")
-    patron = request.dbsession.get(Patron, patron_id)
+    # numbers beyond the column's range exist nowhere, and some databases refuse to compare them
+    patron = request.dbsession.get(Patron, patron_id) if patron_id <= MAX_PATRON_ID else None
     if patron is None:
         return _message(request, 404, "No such patron", f"There is no patron number {patron_id}.")
     return patron
@@ -114,6 +118,14 @@ def start(request: Request) -> Response:
     if not may_manage_others:
         return HTTPSeeOther(request.route_path("apikeys_page", patron_id=identity.patron_id))
     return _page(request, "start.html", wanted=wanted, error=None)
+
+
+def koha_address(request: Request) -> HTTPSeeOther:
+    """Bookmarks and links of Koha's members/apikeys.pl?patron_id=N keep working."""
+    patron_id = request.GET.get("patron_id", "")
+    if patron_id.isascii() and patron_id.isdigit():
+        return HTTPSeeOther(request.route_path("apikeys_page", patron_id=int(patron_id)))
+    return HTTPSeeOther(request.route_path("apikeys_start"))
 
 
 def manage(request: Request) -> Response:

@@ -146,6 +146,7 @@ def test_superlibrarian_manages_anyone(app, staff_user, patron, login):
     created = generate(app, f"/patrons/{patron[2]}/api-keys", "Made by staff")
     assert created.html.find(id="fresh-secret")["value"]
     app.get("/patrons/999999/api-keys", status=404)
+    app.get("/patrons/99999999999999999999/api-keys", status=404)
 
 
 def test_borrowers_permission_by_setting(make_app, staff_user, patron, login):
@@ -200,3 +201,10 @@ def test_odd_client_ids_in_page_urls_are_404(app, own_page):
     # (invalid UTF-8 in a path is left out: the core's URL decoding refuses it before any view)
     for client_id in ["%00", "%07", "x" * 300, "%F0%9F%94%91"]:
         app.get(f"{own_page}/{client_id}/delete", status=404)
+
+
+def test_kohas_address_of_the_page(app):
+    assert app.get("/cgi-bin/koha/members/apikeys.pl", {"patron_id": "42"}, status=303).location.endswith(
+        "/patrons/42/api-keys")
+    assert app.get("/cgi-bin/koha/members/apikeys.pl", {"patron_id": "x"}, status=303).location.endswith(
+        "/api-keys")
