@@ -395,6 +395,35 @@ def checkin(session: Session, item: Item | int | str, *, branchcode: str | None 
     return old
 
 
+def trap_hold(session: Session, item: Item | int | str, *, branchcode: str | None = None) -> Hold | None:
+    """Give a returned item to the first hold it can fill (Koha's check-in "hold found", once
+    confirmed): by queue priority, not suspended, already started, on this item or on its record.
+    The hold becomes waiting (found W) at ``branchcode`` = its pickup library, or in transit (T)
+    when the item is elsewhere; it leaves the queue (priority 0) and the queue moves up."""
+    item = _require_item(session, item)
+    if current_checkout(session, item) is not None or not item_holdable(session, item):
+        return None
+    if session.scalar(select(Hold.reserve_id).where(Hold.itemnumber == item.itemnumber)
+                      .where(Hold.found.is_not(None)).limit(1)) is not None:
+        return None  # already set aside for someone
+    hold = session.scalar(
+        select(Hold).where(Hold.biblionumber == item.biblionumber).where(Hold.found.is_(None))
+        .where(or_(Hold.itemnumber.is_(None), Hold.itemnumber == item.itemnumber))
+        .where(Hold.suspend.is_(False)).where(Hold.reservedate <= today())
+        .order_by(Hold.priority, Hold.reserve_id).limit(1))
+    if hold is None:
+        return None
+    here = branchcode or item.holdingbranch
+    hold.itemnumber = item.itemnumber
+    hold.found = "W" if hold.branchcode == here else "T"
+    hold.waitingdate = today() if hold.found == "W" else None
+    hold.priority = 0
+    hold.timestamp = utcnow()
+    session.flush()
+    _renumber_queue(session, item.biblionumber)
+    return hold
+
+
 # --- renewals ------------------------------------------------------------------------------------
 
 def current_checkout(session: Session, item: Item | int) -> Checkout | None:

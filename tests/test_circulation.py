@@ -360,3 +360,32 @@ def test_reservesallowed_per_item_type_counts_that_type(dbsession, catalog, worl
     with pytest.raises(CirculationError) as exc:
         circ.place_hold(dbsession, bob, second_dvd.biblionumber)
     assert exc.value.code == "tooManyReserves" and exc.value.limit == 1
+
+
+def test_trap_hold_on_checkin(dbsession, world):
+    alice, bob = world["alice"], world["bob"]
+    circ.checkout(dbsession, alice, "B1")
+    first = circ.place_hold(dbsession, bob, world["book"], pickup_branch="CPL")
+    carol = Patron(cardnumber="C1", surname="Third", branchcode="MPL", categorycode="PT")
+    dbsession.add(carol)
+    dbsession.flush()
+    second = circ.place_hold(dbsession, carol, world["book"], pickup_branch="MPL")
+    assert circ.trap_hold(dbsession, "B1") is None  # still on loan
+    circ.checkin(dbsession, "B1", branchcode="CPL")
+    trapped = circ.trap_hold(dbsession, "B1", branchcode="CPL")
+    assert trapped.reserve_id == first.reserve_id
+    assert (trapped.found, trapped.itemnumber, trapped.priority, trapped.waitingdate) == \
+        ("W", world["b1"].itemnumber, 0, dt.date.today())
+    assert second.priority == 1
+    assert circ.item_availability(dbsession, world["b1"]).message == "On hold"
+    assert _code(circ.checkout, dbsession, alice, "B1") == "RESERVE_WAITING"
+    assert not circ.can_cancel_hold(dbsession, trapped, bob)
+    # the next copy returned elsewhere goes in transit to the next patron's pickup library
+    circ.checkout(dbsession, alice, "B2")
+    circ.checkin(dbsession, "B2", branchcode="FFL")
+    moving = circ.trap_hold(dbsession, "B2", branchcode="FFL")
+    assert (moving.reserve_id, moving.found, moving.waitingdate) == (second.reserve_id, "T", None)
+    assert circ.item_availability(dbsession, world["b2"]).message == "In transit"
+    # the holder borrows the waiting item: the hold is filled
+    circ.checkout(dbsession, bob, "B1")
+    assert dbsession.get(OldHold, first.reserve_id).found == "F"

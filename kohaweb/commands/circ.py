@@ -21,6 +21,8 @@ def register(sub) -> None:
     back = actions.add_parser("checkin", help="return an item")
     back.add_argument("item", help="barcode or itemnumber")
     back.add_argument("--library", help="branchcode where the item is returned")
+    back.add_argument("--no-holds", action="store_true",
+                      help="do not set the item aside for the first hold it can fill")
     back.set_defaults(func=checkin_command)
     again = actions.add_parser("renew", help="renew a loan (refused with Koha's reason code)")
     again.add_argument("item", help="barcode or itemnumber")
@@ -79,15 +81,20 @@ def checkout_command(args, cli) -> int:
 
 
 def checkin_command(args, cli) -> int:
-    from ..circulation import CirculationError, checkin
+    from ..circulation import CirculationError, checkin, trap_hold
 
     with cli.transaction() as session:
         item = _item(session, args.item)
+        library = _library(session, args.library)
         try:
-            old = checkin(session, item, branchcode=_library(session, args.library), catalog=cli.catalog(session))
+            old = checkin(session, item, branchcode=library, catalog=cli.catalog(session))
         except CirculationError as exc:
             raise CommandError(f"cannot check in: {exc.code}: {exc.message}") from None
         line = f"checked in item {item.itemnumber} (checkout {old.issue_id}, patron {old.borrowernumber})\n"
+        hold = None if args.no_holds else trap_hold(session, item, branchcode=library)
+        if hold is not None:
+            state = "waiting at" if hold.found == "W" else "to be sent to"
+            line += f"hold {hold.reserve_id} of patron {hold.borrowernumber}: {state} {hold.branchcode}\n"
     cli.out.write(line)
     return 0
 

@@ -85,3 +85,23 @@ def test_cli_refusals(library, dbsession, database_url, tmp_path, capsys):
     assert "due 2031-05-01 23:59" in capsys.readouterr().out
     assert kohaweb_cli(["-c", ini, "circ", "checkout", "bob", "B1"]) == 1
     assert "ISSUED_TO_ANOTHER" in capsys.readouterr().err
+
+
+def test_cli_checkin_sets_item_aside_for_a_hold(call, library, dbsession, database_url, tmp_path, capsys):
+    ini = _ini(tmp_path, database_url)
+    assert kohaweb_cli(["-c", ini, "circ", "checkout", "alice", "B1"]) == 0
+    held = call("HoldTitle", patron_id=library["bob"], bib_id=library["book"], request_location="x",
+                pickup_location="CPL")
+    assert held.find("code") is None
+    capsys.readouterr()
+    assert kohaweb_cli(["-c", ini, "circ", "checkin", "B1", "--library", "CPL"]) == 0
+    assert f"of patron {library['bob']}: waiting at CPL" in capsys.readouterr().out
+    hold = call("GetPatronInfo", patron_id=library["bob"], show_holds="1").find("holds/hold")
+    assert (hold.findtext("found"), hold.findtext("itemnumber"), hold.findtext("priority")) == \
+        ("W", str(library["b1"]), "0")
+    availability = call("GetAvailability", id=library["b1"], id_type="item")
+    assert availability.findtext(".//dlf:availabilitymsg", namespaces=DLF) == "On hold"
+    # waiting holds cannot be cancelled from the discovery layer
+    reserve_id = hold.findtext("reserve_id")
+    assert call("CancelHold", patron_id=library["bob"], item_id=reserve_id).findtext("code") == \
+        "BorrowerCannotCancelHold"
