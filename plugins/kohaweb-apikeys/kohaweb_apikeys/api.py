@@ -64,12 +64,12 @@ MANAGE = ("The patron themself or a superlibrarian may manage a patron's API key
           "`borrowers` too when the site sets `apikeys.borrowers_manage_keys`). "
           "Tokens narrowed by scopes act for their own patron only through those scopes.")
 
-token = ApiService("oauth.token", "/oauth/token", tag="oauth")
-api_keys = ApiService("patron.api_keys", "/patrons/{patron_id}/api_keys", tag="api_keys")
-api_key = ApiService("patron.api_key", "/patrons/{patron_id}/api_keys/{client_id}", tag="api_keys")
-revoke = ApiService("patron.api_key.revoke", "/patrons/{patron_id}/api_keys/{client_id}/revoke",
+token = ApiService("apikeys.token", "/oauth/token", tag="oauth")
+api_keys = ApiService("apikeys.list", "/patrons/{patron_id}/api_keys", tag="api_keys")
+api_key = ApiService("apikeys.key", "/patrons/{patron_id}/api_keys/{client_id}", tag="api_keys")
+revoke = ApiService("apikeys.revoke", "/patrons/{patron_id}/api_keys/{client_id}/revoke",
                     tag="api_keys")
-activate = ApiService("patron.api_key.activate", "/patrons/{patron_id}/api_keys/{client_id}/activate",
+activate = ApiService("apikeys.activate", "/patrons/{patron_id}/api_keys/{client_id}/activate",
                       tag="api_keys")
 SERVICES = (token, api_keys, api_key, revoke, activate)
 

@@ -212,3 +212,22 @@ def test_odd_client_ids_are_invalid_client(app, client_id):
     response = app.post(TOKEN_URL, {"grant_type": "client_credentials"},
                         headers={"Authorization": f"Basic {encoded}"}, status=401)
     assert response.json["error"] == "invalid_client"
+
+
+def test_last_used_on_follows_use_at_the_configured_interval(make_app, admin_key, dbsession, key_row):
+    import datetime as dt
+
+    client_id, secret = admin_key
+    long_ago = dt.datetime(2020, 1, 1)
+    for interval, expect_update in (("3600", False), ("0", True)):
+        app = make_app(services=SERVICES, **{"apikeys.last_used_interval": interval})
+        token = fetch(app, client_id, secret).json["access_token"]
+        key_row(client_id, load=True).last_used_on = dt.datetime.now(dt.UTC).replace(tzinfo=None) \
+            if not expect_update else long_ago
+        dbsession.commit()
+        before = key_row(client_id).last_used_on
+        app.get("/status/details", headers=bearer(token))
+        after = key_row(client_id).last_used_on
+        assert (after != before) is expect_update
+        if expect_update:
+            assert after > long_ago
