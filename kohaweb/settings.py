@@ -115,7 +115,7 @@ CORE_SETTINGS: list[Setting] = [
     Setting("kohaweb.marcflavour", "choice", "MARC21", "Default MARC flavour of new records.",
             choices=("MARC21", "UNIMARC")),
     Setting("kohaweb.library_name", "str", "kohaweb library", "Library name shown by the services."),
-    Setting("kohaweb.admin_email", "list", ["root@localhost"], "Administrator e-mail address(es)."),
+    Setting("kohaweb.admin_email", "list", ["root@localhost.localdomain"], "Administrator e-mail address(es); set it (OAI-PMH Identify publishes it)."),
     Setting("kohaweb.base_url", "str", "", "Public base URL (scheme://host[:port]) when behind a proxy; "
             "empty means taken from each request."),
     Setting("kohaweb.auth.basic", "bool", False, "Accept HTTP Basic authentication (Koha's RESTBasicAuth)."),

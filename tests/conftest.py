@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
+
+# test modules share helpers by importing each other (pytest runs in importlib mode)
+sys.path.insert(0, str(Path(__file__).parent))
 
 from kohaweb.testing import TEST_SECRET
 
