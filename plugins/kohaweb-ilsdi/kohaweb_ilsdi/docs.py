@@ -16,7 +16,7 @@ def _page(title: str, *body) -> bytes:
     return html.tostring(document, doctype="<!DOCTYPE html>", encoding="utf-8", pretty_print=True)
 
 
-def index_page(base: str, library_name: str) -> bytes:
+def index_page(base: str, library_name: str, http_error_status: bool = False) -> bytes:
     sections = []
     for level, names in LEVELS:
         entries = []
@@ -26,9 +26,12 @@ def index_page(base: str, library_name: str) -> bytes:
             else:
                 entries.append(E.LI(E.A(name, href=f"{base}?service=Describe&verb={quote(name)}")))
         sections += [E.H2(level), E.UL(*entries)]
+    statuses = ("Protocol errors have HTTP status 400 (parameters, unknown service) or 403 (address not "
+                "allowed); the element code or message says what went wrong." if http_error_status else
+                "Answers have HTTP status 200, errors included (the element code or message says what went "
+                "wrong), as in Koha.")
     intro = E.P(f"{library_name}: the ILS Discovery Interface (DLF ILS-DI) as in Koha. Call ", E.CODE(base),
-                " with GET or POST and a service parameter. Answers are XML with HTTP status 200, errors "
-                "included (the element code or message says what went wrong), as in Koha.")
+                f" with GET or POST and a service parameter. Answers are XML. {statuses}")
     return _page("ILS-DI", intro, *sections)
 
 

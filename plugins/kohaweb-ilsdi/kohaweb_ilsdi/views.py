@@ -42,7 +42,8 @@ def ilsdi_view(request: Request) -> Response:
     service = values.get("service")
     base = request.path_url
     if service is None:
-        return _html(docs.index_page(base, request.registry.kohaweb.core["library_name"]))
+        return _html(docs.index_page(base, request.registry.kohaweb.core["library_name"],
+                                     config["http_error_status"]))
     if service == "Describe" and values.get("verb") in SERVICES:
         return _html(docs.describe_page(base, values["verb"]))
 

@@ -16,6 +16,7 @@ def test_self_documentation_lists_every_service(app, path):
     links = {a.text for a in page.iter("a")}
     assert set(SERVICES) <= links
     assert "Search (Use SRU instead)" in page.text_content()
+    assert "HTTP status 200, errors included" in page.text_content()
     for name, service in SERVICES.items():
         described = html.fromstring(app.get(path, {"service": "Describe", "verb": name}).body)
         text = described.text_content()
@@ -132,6 +133,7 @@ def test_non_utf8_parameters(app):
 
 def test_errors_can_use_http_status(ilsdi):
     app = ilsdi(**{"ilsdi.http_error_status": "true"})
+    assert b"HTTP status 400" in app.get("/ilsdi").body
     assert app.get("/ilsdi", {"service": "GetRecords"}, status=400).content_type == "text/xml"
     app.get("/ilsdi", {"service": "Nope"}, status=400)
     closed = ilsdi(**{"ilsdi.http_error_status": "true", "ilsdi.authorized_ips": "10.9.9.9"})
