@@ -30,15 +30,19 @@ def rows_for(biblionumber: int, record: pymarc.Record, flavour: str, items: list
     extracted = mapping.extract(record, flavour, items)
     term_rows: list[dict] = []
     phrase_rows: list[dict] = []
+    cache: dict[str, list[str]] = {}  # most texts feed two indexes (their own and "any")
     for name, texts in extracted.fields.items():
         pos = 0
         seen_phrases: set[str] = set()
         for text in texts:
-            for word in normalize.words(text):
+            words = cache.get(text)
+            if words is None:
+                words = cache[text] = normalize.words(text)
+            for word in words:
                 term_rows.append({"idx": name, "term": word, "biblionumber": biblionumber, "pos": pos})
                 pos += 1
             pos += FIELD_GAP
-            value = normalize.phrase(text)
+            value = " ".join(words)[:normalize.MAX_PHRASE]
             if value and value not in seen_phrases:
                 seen_phrases.add(value)
                 phrase_rows.append({"idx": name, "value": value, "biblionumber": biblionumber})
@@ -52,11 +56,13 @@ def rows_for(biblionumber: int, record: pymarc.Record, flavour: str, items: list
     return {"terms": term_rows, "phrases": phrase_rows, "numbers": number_rows, "records": [record_row]}
 
 
-def write(session: Session, biblionumbers: list[int], rows: Iterable[dict[str, list[dict]]]) -> None:
+def write(session: Session, biblionumbers: list[int], rows: Iterable[dict[str, list[dict]]],
+          *, replace: bool = True) -> None:
     """Replace the index rows of these records by ``rows`` (one bulk insert per table)."""
     if not biblionumbers:
         return
-    _delete(session, biblionumbers)
+    if replace:
+        _delete(session, biblionumbers)
     merged: dict[str, list[dict]] = {"terms": [], "phrases": [], "numbers": [], "records": []}
     for one in rows:
         for key, values in one.items():
@@ -78,7 +84,10 @@ def _delete(session: Session, biblionumbers: list[int]) -> None:
 def index_record(session: Session, biblio: Any, record: pymarc.Record) -> None:
     rows = rows_for(biblio.biblionumber, record, biblio.flavour, _item_values(biblio),
                     bool(biblio.opac_suppressed))
-    write(session, [biblio.biblionumber], [rows])
+    # a new record has nothing to replace: one lookup instead of a delete per table
+    indexed = session.execute(select(tables.records.c.biblionumber)
+                              .where(tables.records.c.biblionumber == biblio.biblionumber)).first()
+    write(session, [biblio.biblionumber], [rows], replace=indexed is not None)
 
 
 def remove_record(session: Session, biblionumber: int) -> None:

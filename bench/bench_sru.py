@@ -1,0 +1,152 @@
+"""SRU searchRetrieve latency and throughput over HTTP (waitress), and the same queries against
+Zebra, the SRU server Koha relies on, side by side.
+
+    .venv/bin/python bench/bench_sru.py                       # 20k records, SQLite, with Zebra
+    .venv/bin/python bench/bench_sru.py --records 100000 --backend postgresql
+    .venv/bin/python bench/bench_sru.py --records 1000000 --backend postgresql --no-zebra
+
+Prints median/p95 latency per query kind (single term, two-term boolean; maximumRecords=10),
+throughput with 1 and 8 concurrent clients, and, when idzebra-2.0 is installed, Zebra's hit
+counts next to kohaweb's for every query (agreement) and the throughput ratio kohaweb/Zebra.
+Zebra gets an equivalent index: the same MARC fields per index, fed as the same folded words
+(see zebra_sru.py), so the comparison is about the engines, not about two normalisers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shutil
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+from lxml import etree
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import database, load_catalogue, percentiles, report  # noqa: E402
+
+SRW = "{http://www.loc.gov/zing/srw/}"
+
+
+def queries(seed: int, count: int) -> list[tuple[str, str]]:
+    """(kind, CQL) pairs from the generator's vocabulary (so every query can match)."""
+    from kohaweb.sampledata import SUBJECTS, SURNAMES, WORDS
+
+    rng = random.Random(seed)
+    latin = WORDS["eng"] + WORDS["fre"] + WORDS["ger"]
+    subjects = [s.split()[0].lower() for s in SUBJECTS]
+    out = []
+    for i in range(count):
+        kind = ("single", "and", "or")[i % 3]
+        a, b = rng.choice(latin), rng.choice(latin)
+        if kind == "single":
+            index = rng.choice(["dc.title", "cql.serverChoice", "dc.subject", "dc.creator"])
+            term = {"dc.subject": rng.choice(subjects), "dc.creator": rng.choice(SURNAMES)}.get(index, a)
+            out.append((kind, f"{index} = \"{term}\""))
+        elif kind == "and":
+            out.append((kind, f"dc.title = \"{a}\" and dc.subject = \"{rng.choice(subjects)}\""))
+        else:
+            out.append((kind, f"dc.title = \"{a}\" or dc.title = \"{b}\""))
+    return out
+
+
+def sru_get(base: str, query: str, maximum: int = 10) -> tuple[int, float]:
+    url = base + "?" + urllib.parse.urlencode({"operation": "searchRetrieve", "version": "1.1", "query": query,
+                                               "maximumRecords": maximum, "recordSchema": "marcxml"})
+    started = time.perf_counter()
+    with urllib.request.urlopen(url, timeout=120) as response:
+        body = response.read()
+    elapsed = (time.perf_counter() - started) * 1000
+    doc = etree.fromstring(body)
+    diag = doc.find(".//{http://www.loc.gov/zing/srw/diagnostic/}uri")
+    if diag is not None:
+        raise RuntimeError(f"{query}: diagnostic {diag.text}")
+    return int(doc.findtext(f"{SRW}numberOfRecords")), elapsed
+
+
+def run_sequential(base: str, qs: list[tuple[str, str]]) -> tuple[dict[str, list[float]], dict[str, int], float]:
+    latencies: dict[str, list[float]] = {}
+    counts: dict[str, int] = {}
+    started = time.perf_counter()
+    for kind, query in qs:
+        hits, ms = sru_get(base, query)
+        latencies.setdefault(kind, []).append(ms)
+        counts[query] = hits
+    return latencies, counts, len(qs) / (time.perf_counter() - started)
+
+
+def run_concurrent(base: str, qs: list[tuple[str, str]], clients: int = 8) -> float:
+    errors: list[Exception] = []
+
+    def worker(part):
+        try:
+            for _, query in part:
+                sru_get(base, query)
+        except Exception as exc:  # noqa: BLE001  (reported below)
+            errors.append(exc)
+
+    parts = [qs[i::clients] for i in range(clients)]
+    threads = [threading.Thread(target=worker, args=(p,)) for p in parts]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+    return len(qs) / (time.perf_counter() - started)
+
+
+def bench_server(label: str, base: str, qs: list[tuple[str, str]]) -> tuple[dict[str, int], float, float]:
+    for _, query in qs[:20]:  # warm caches
+        sru_get(base, query)
+    latencies, counts, sequential = run_sequential(base, qs)
+    for kind, samples in latencies.items():
+        p = percentiles(samples)
+        report(f"{label} {kind:6s} latency ms", n=len(samples), median=p["p50"], p95=p["p95"], max=p["max"])
+    concurrent = run_concurrent(base, qs)
+    report(f"{label} throughput req/s", sequential=sequential, clients_8=concurrent)
+    return counts, sequential, concurrent
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=20000)
+    parser.add_argument("--backend", default="sqlite", choices=("sqlite", "postgresql", "mariadb"))
+    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--no-zebra", action="store_true", help="skip the Zebra side-by-side")
+    args = parser.parse_args()
+
+    from kohaweb.app import make_app
+    from kohaweb.testing import TEST_SECRET, serve
+
+    qs = queries(7, args.queries)
+    with database(args.backend) as url:
+        rate = load_catalogue(url, args.records)
+        report(f"catalogue {args.backend}", records=args.records, load_records_per_s=rate)
+        app = make_app({"kohaweb.services": "sru", "kohaweb.database_url": url, "kohaweb.secret": TEST_SECRET})
+        with serve(app, threads=8) as base:
+            counts, seq, conc = bench_server("kohaweb", base + "/sru", qs)
+        zebra_ok = not args.no_zebra and shutil.which("zebraidx") and shutil.which("zebrasrv")
+        if not args.no_zebra and not zebra_ok:
+            print("zebra: idzebra-2.0 not installed (apt-get install idzebra-2.0); side-by-side skipped")
+        if zebra_ok:
+            from zebra_sru import zebra_server
+
+            with zebra_server(url) as zebra_base:
+                zcounts, zseq, zconc = bench_server("zebra  ", zebra_base, qs)
+            agree = [q for q in counts if counts[q] == zcounts.get(q)]
+            report("agreement", queries=len(counts), same_hit_count=len(agree))
+            for q in counts:
+                if counts[q] != zcounts.get(q):
+                    print(f"  differs: {q}: kohaweb {counts[q]}, zebra {zcounts.get(q)}")
+            report("ratio kohaweb/zebra", sequential=seq / zseq, clients_8=conc / zconc)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
