@@ -7,7 +7,7 @@ PLUGINS := $(sort $(wildcard plugins/*/setup.cfg))
 PLUGIN_DIRS := $(patsubst %/setup.cfg,%,$(PLUGINS))
 INI ?= development.ini
 # Debian packages the tests drive as real clients (installed when missing and we are root).
-DEBIAN_PACKAGES := yaz zbar-tools libgd-barcode-perl chromium chromium-driver
+DEBIAN_PACKAGES := yaz zbar-tools libgd-barcode-perl chromium chromium-driver idzebra-2.0
 PYTEST_ARGS ?=
 
 .PHONY: run serve test test-sqlite test-postgresql test-mariadb lint install system-deps bench clean
