@@ -7,10 +7,10 @@ import json
 from urllib.parse import quote
 
 import pytest
+from test_api import session_headers
 
 from kohaweb import circulation
 from kohaweb.models import DeletedItem, Hold, Item, OldHold, Patron
-from kohaweb.testing import basic_auth
 
 
 @pytest.fixture
@@ -19,11 +19,11 @@ def api(make_app):
 
 
 @pytest.fixture
-def users(staff_user):
+def users(api, staff_user):
     """Headers by role: each role has exactly the permission its resources need."""
     roles = {"cat": ("catalogue",), "editor": ("catalogue", "editcatalogue"), "circ": ("circulate",),
              "holds": ("reserveforothers",), "patrons": ("borrowers",)}
-    return {name: basic_auth(*staff_user(name, *perms)[:2]) for name, perms in roles.items()}
+    return {name: session_headers(api, *staff_user(name, *perms)[:2]) for name, perms in roles.items()}
 
 
 def add_record(session, title: str = "Another record") -> int:

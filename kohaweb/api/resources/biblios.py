@@ -9,6 +9,7 @@ acceptable types. Writes take a MARC record in the request's Content-Type and go
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 import pymarc
@@ -200,6 +201,10 @@ def _renderers(request: Request) -> dict[str, Renderer]:
 
 def _registry_renderer(fmt) -> Renderer:
     from ...formats import RecordSource
+
+    if dataclasses.is_dataclass(fmt) and not fmt.include_items:
+        # Koha's staff API embeds the items (952/995) in every MARC serialisation
+        fmt = dataclasses.replace(fmt, include_items=True)
 
     def render(request: Request, row: Biblio) -> bytes:
         return fmt.render_bytes(RecordSource.from_biblio(row, with_items=True, session=request.dbsession))
