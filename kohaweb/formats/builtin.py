@@ -12,6 +12,7 @@ from lxml import etree
 
 from .. import marc
 from .base import MetadataFormat, RecordSource, RenderError, with_items
+from .slim import conform
 from .xslt import stylesheet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -24,19 +25,14 @@ DC_STYLESHEETS = {marc.MARC21: os.path.join(HERE, "xslt", "MARC21slim2OAIDC.xsl"
 
 @dataclass
 class MarcXmlFormat(MetadataFormat):
-    """The stored record itself (optionally with items embedded), MARC21 slim namespace."""
+    """The stored record itself (optionally with items embedded), MARC21 slim namespace, made
+    valid against MARC21slim.xsd (see kohaweb.formats.slim)."""
 
     def render(self, source: RecordSource) -> etree._Element:
         self.check(source)
         if self.include_items and source.items:
-            return marc.record_to_element(with_items(source, self.expanded_avs))
-        return source.element()
-
-    def render_bytes(self, source: RecordSource) -> bytes:
-        self.check(source)
-        if self.include_items and source.items:
-            return marc.record_to_xml(with_items(source, self.expanded_avs))
-        return etree.tostring(source.element(), encoding="utf-8")
+            return conform(marc.record_to_element(with_items(source, self.expanded_avs)), source.biblionumber)
+        return conform(source.element(), source.biblionumber)
 
 
 @dataclass

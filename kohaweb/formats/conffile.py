@@ -11,8 +11,10 @@
 
 An entry without ``xsl_file`` reuses the installed format named by its key or prefix (``marcxml``,
 ``marc21``, ``oai_dc``, ``mods``...) with the entry's names and options; otherwise it serves the
-MARCXML as stored. A missing stylesheet whose file name is one of Koha's bundled ones
-(MARC21slim2OAIDC.xsl, UNIMARCslim2OAIDC.xsl) is replaced by kohaweb's own.
+MARCXML as stored. A stylesheet path that does not exist but names one of Koha's bundled Dublin
+Core stylesheets (MARC21slim2OAIDC.xsl, UNIMARCslim2OAIDC.xsl, as in Koha's sample) means "Koha's
+Dublin Core": kohaweb's own oai_dc serves it, with the crosswalk of each record's own flavour (a
+UNIMARC stylesheet run on a MARC21 record would only produce noise).
 """
 
 from __future__ import annotations
@@ -25,18 +27,33 @@ import yaml
 
 from ..settings import ConfigError
 from .base import MetadataFormat
-from .builtin import DC_STYLESHEETS, MarcXmlFormat, XsltFormat
+from .builtin import DC_STYLESHEETS, DublinCoreFormat, MarcXmlFormat, XsltFormat
 from .xslt import StylesheetError, stylesheet
 
 KEYS = {"metadataPrefix", "metadataNamespace", "schema", "xsl_file", "include_items", "expanded_avs"}
 KOHA_STYLESHEETS = {os.path.basename(path): path for path in DC_STYLESHEETS.values()}
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """safe_load that refuses a key given twice (YAML keeps the last one silently, so a second
+    ``marc21:`` entry would replace the first without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        keys = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in keys:
+                raise yaml.constructor.ConstructorError(None, None, f"key {key!r} appears twice",
+                                                        key_node.start_mark)
+            keys.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def load(path: str, installed: Mapping[str, MetadataFormat]) -> list[MetadataFormat]:
     """The formats of a conf file; ConfigError naming the file, entry and reason for every problem."""
     try:
         with open(path, encoding="utf-8") as fh:
-            document = yaml.safe_load(fh)
+            document = yaml.load(fh, Loader=_UniqueKeyLoader)  # a SafeLoader: no object tags
     except OSError as exc:
         raise ConfigError([f"{path}: cannot read: {exc.strerror}"]) from None
     except yaml.YAMLError as exc:
@@ -96,6 +113,8 @@ def _format(path: str, key: str, prefix: str, entry: dict, installed: Mapping[st
     schema = _first_uri(entry.get("schema"), ".xsd")
     if entry.get("xsl_file"):
         xsl = _stylesheet_path(path, str(entry["xsl_file"]))
+        if xsl in KOHA_STYLESHEETS.values() and isinstance(installed.get("oai_dc"), DublinCoreFormat):
+            return _replace(installed["oai_dc"], namespace, schema, options)
         stylesheet(xsl)  # compile now: a broken stylesheet stops start-up, not a harvest
         if not namespace or not schema:
             raise ValueError("metadataNamespace and schema are required with xsl_file")
@@ -104,7 +123,12 @@ def _format(path: str, key: str, prefix: str, entry: dict, installed: Mapping[st
     base = installed.get(key) or installed.get(prefix)
     if base is None or not base.is_xml:
         base = installed.get("marcxml") or MarcXmlFormat("marcxml")
-    replaced = dataclasses.replace(base, sru_names=base.sru_names, **options)
+    return _replace(base, namespace, schema, options)
+
+
+def _replace(base: MetadataFormat, namespace: str | None, schema: str | None, options: dict) -> MetadataFormat:
+    """A copy of an installed format under the entry's names and options."""
+    replaced = dataclasses.replace(base, **options)
     if namespace:
         replaced.namespace = namespace
     if schema:
