@@ -15,6 +15,20 @@ from .safety import DIALECTS, Guard, check, limit_rows, parse_query
 QMARK_BACKENDS = frozenset({"sqlite"})
 
 
+# Koha's column markers: [[items.itemnumber|Item number]] -> items.itemnumber AS "Item number"
+COLUMN_MARKER = re.compile(r"\[\[([^\[\]|]+)\|([^\[\]]+)\]\]")
+
+
+def expand_column_markers(sql: str, backend: str) -> str:
+    quote = "`" if backend == "mariadb" else '"'
+
+    def alias(match: re.Match) -> str:
+        label = match.group(2).strip().replace(quote, quote * 2)
+        return f"{match.group(1).strip()} AS {quote}{label}{quote}"
+
+    return COLUMN_MARKER.sub(alias, sql)
+
+
 @dataclass(frozen=True)
 class Prepared:
     sql: str
@@ -25,7 +39,11 @@ def prepare(sql: str, backend: str, guard: Guard, max_rows: int, sql_params: Seq
             param_names: Sequence[str] = (), *, sample: bool = False) -> Prepared:
     """Raises placeholders.ParameterError or safety.Refused (both mean HTTP 400)."""
     dialect = DIALECTS[backend]
-    bound = bind(sql.strip().rstrip(";"), sql_params, param_names, dates_as_text=backend == "sqlite",
+    if backend == "mariadb":
+        from .mariadb import MariaDB
+
+        dialect = MariaDB
+    bound = bind(expand_column_markers(sql.strip().rstrip(";"), backend), sql_params, param_names, dates_as_text=backend == "sqlite",
                  sample=sample)
     root = parse_query(bound.sql, dialect)
     check(root, guard, bound.nonce)

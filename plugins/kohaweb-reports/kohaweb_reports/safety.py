@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
 
 DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "mariadb": "mysql"}
@@ -84,7 +85,7 @@ class Guard:
         return cls(sensitive, frozenset(t.lower() for t in forbidden))
 
 
-def parse_query(sql: str, dialect: str) -> exp.Query:
+def parse_query(sql: str, dialect: str | type[Dialect]) -> exp.Query:
     """Exactly one read-only query, or Refused."""
     try:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
@@ -147,6 +148,10 @@ def _check_function(node: exp.Func) -> None:
 
 def _check_table(node: exp.Table, guard: Guard) -> None:
     name, schema = node.name.lower(), (node.db or "").lower()
+    alias = node.args.get("alias")
+    if name in guard.sensitive_tables and alias is not None and alias.args.get("columns"):
+        # PostgreSQL's `borrowers AS b(a, c, u, p)` renames columns by position
+        raise Refused(f"column aliases on {name} are not allowed (it holds secrets)", "secret_column")
     if schema in SYSTEM_SCHEMAS or name.startswith(SYSTEM_TABLE_PREFIXES) or name in SYSTEM_SCHEMAS:
         raise Refused(f"system tables ({schema + '.' if schema else ''}{name}) cannot be read by a report",
                       "system_table")

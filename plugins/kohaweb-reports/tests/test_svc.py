@@ -234,3 +234,9 @@ def test_running_records_last_run_only(reports_app, save_report, librarian, dbse
     after = dbsession.get(SavedReport, rid)
     assert after.last_run is not None
     assert after.last_modified == modified
+
+
+def test_koha_column_markers_become_aliases(reports_app, save_report, librarian):
+    rid = save_report("SELECT [[r.id|Report number]], [[r.report_name|Name \"quoted\"]] FROM saved_sql r")
+    body = reports_app().get("/svc/report", {"id": rid, "annotated": "1"}, headers=librarian).json
+    assert list(body[0]) == ["Report number", 'Name "quoted"']
