@@ -195,6 +195,7 @@ def test_openapi_document(app):
     assert {"/patrons/{patron_id}/api_keys/{client_id}", "/patrons/{patron_id}/api_keys/{client_id}/revoke",
             "/patrons/{patron_id}/api_keys/{client_id}/activate"} <= set(paths)
     assert "409" in paths["/patrons/{patron_id}/api_keys/{client_id}/revoke"]["post"]["responses"]
+    assert "/oauth/token" in app.get("/api/v1/.html").text
 
 
 def test_out_of_range_and_odd_values(app, staff_user):
