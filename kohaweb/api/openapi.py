@@ -75,7 +75,7 @@ def _operation(op: Operation, service: ApiService) -> dict[str, Any]:
         spec["requestBody"] = {"required": True, "content": {JSON: {"schema": copy.deepcopy(op.body)}}}
     elif op.body_media_types:
         spec["requestBody"] = {"required": True, "content": {
-            mt: {"schema": {"type": "string"}} for mt in op.body_media_types}}
+            mt: {"schema": copy.deepcopy(schema)} for mt, schema in op.body_schemas.items()}}
     responses: dict[str, Any] = {}
     for status, body in sorted(op.responses.items()):
         response: dict[str, Any] = {"description": _describe(status)}

@@ -76,6 +76,7 @@ class Operation:
     parameters: list[Param] = field(default_factory=list)
     body: dict[str, Any] | None = None  # JSON Schema of a JSON request body
     body_media_types: tuple[str, ...] = ()  # raw (non-JSON) request bodies, e.g. MARC formats
+    body_schemas: dict[str, Any] = field(default_factory=dict)  # their schemas in the document
     responses: dict[int, Any] = field(default_factory=dict)  # status -> schema | {media type: schema}
     response_headers: dict[int, dict[str, Any]] = field(default_factory=dict)
     description: str = ""
@@ -232,6 +233,15 @@ def _text(value: Any) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+FORM = "application/x-www-form-urlencoded"
+
+
+def _default_body_schema(media_type: str) -> dict[str, Any]:
+    if media_type == FORM:
+        return {"type": "object", "additionalProperties": {"type": "string"}}
+    return {"type": "string"}
+
+
 class ApiService(Service):
     """A cornice Service mounted under ``/api/v1``; its operations are declared with
     :meth:`operation` and appear in the aggregated OpenAPI document."""
@@ -246,20 +256,25 @@ class ApiService(Service):
 
     def operation(self, method: str, *, permission: str | None, summary: str,
                   parameters: Iterable[Param] = (), body: dict[str, Any] | None = None,
-                  body_media_types: Iterable[str] = (), responses: dict[int, Any] | None = None,
+                  body_media_types: Iterable[str] | dict[str, Any] = (), responses: dict[int, Any] | None = None,
                   response_headers: dict[int, dict[str, Any]] | None = None,
                   description: str = "") -> Callable:
         """Decorator declaring one operation. ``permission=None`` makes it public.
 
         ``responses`` maps a status to a JSON Schema (for application/json), to
-        ``{media type: schema}``, or to None (no body). Error responses (400/401/403/404/...)
+        ``{media type: schema}``, or to None (no body). ``body_media_types`` lists the accepted
+        raw body types (the view reads ``request.body``) or maps them to the schema the document
+        shows (default: a string; for forms, an object of string fields). Error responses (400/401/403/404/...)
         are added to the document automatically from what the operation declares.
         The view returns a Response, or JSON-able data sent as 200 (or the only 2xx declared).
         """
         method = method.upper()
 
         def register(view: Callable) -> Callable:
-            op = Operation(method, permission, summary, list(parameters), body, tuple(body_media_types),
+            raw_schemas = {mt: _default_body_schema(mt) for mt in body_media_types}
+            if isinstance(body_media_types, dict):
+                raw_schemas.update(body_media_types)
+            op = Operation(method, permission, summary, list(parameters), body, tuple(raw_schemas), raw_schemas,
                            dict(responses or {200: None}), dict(response_headers or {}), description,
                            f"{view.__name__}", (self.tag,))
             self.operations[method] = op
