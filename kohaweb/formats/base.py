@@ -41,6 +41,9 @@ class RecordSource:
             raise RenderError(f"record {self.biblionumber}: stored MARCXML is not well-formed: {exc}") from None
         if etree.QName(root).localname != "record" or etree.QName(root).namespace != marc.MARC_NS:
             raise RenderError(f"record {self.biblionumber}: stored XML is not a MARC21 slim record")
+        leader = root.findtext(f"{{{marc.MARC_NS}}}leader")
+        if leader is None or not 20 <= len(leader) <= 24:  # 20-23: only the entry map is cut short
+            raise RenderError(f"record {self.biblionumber}: bad leader {leader!r} in storage")
         return root
 
     def record(self) -> pymarc.Record:

@@ -8,11 +8,12 @@ import json
 import os
 from dataclasses import dataclass, field
 
+import pymarc
 from lxml import etree
 
 from .. import marc
 from .base import MetadataFormat, RecordSource, RenderError, with_items
-from .slim import conform
+from .slim import conform, conform_leader
 from .xslt import stylesheet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -87,7 +88,9 @@ class Iso2709Format(MetadataFormat):
     def render_bytes(self, source: RecordSource) -> bytes:
         self.check(source)
         record = with_items(source, self.expanded_avs) if self.include_items else source.record()
-        record.leader = record.leader[:9] + "a" + record.leader[10:]
+        # 24 ASCII bytes whatever the stored leader holds (real ones carry no-break spaces, '|', '^')
+        leader = conform_leader(str(record.leader), source.biblionumber)
+        record.leader = pymarc.Leader(leader[:9] + "a" + leader[10:])
         try:
             return record.as_marc()
         except (ValueError, UnicodeError) as exc:

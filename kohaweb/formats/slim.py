@@ -7,7 +7,7 @@ entry map: leader/00-04, 10-16, 20-23) are rewritten as any serialiser would; ot
 characters the schema does not allow become blanks, except a missing type of record (leader/06),
 which becomes ``a`` as in Koha's leader editors; control fields move before data fields; empty
 data fields are dropped. What cannot be repaired without inventing data is a RenderError: no
-leader or one not 24 characters long, a tag or a subfield code the schema cannot carry (e.g. a
+leader, or one that is not 24 characters long (or 20-23, when only the entry map is cut short), a tag or a subfield code the schema cannot carry (e.g. a
 blank code, which Koha writes out as ``code=" "``).
 """
 
@@ -68,6 +68,8 @@ def conform(root: etree._Element, biblionumber: int) -> etree._Element:
 def conform_leader(text: str, biblionumber: int) -> str:
     if VALID_LEADER.fullmatch(text):
         return text
+    if 20 <= len(text) < 24:  # a truncated entry map (leader/20-23) is rewritten below anyway
+        text = text.ljust(24)
     if len(text) != 24:
         raise RenderError(f"record {biblionumber}: bad leader {text!r} ({len(text)} characters instead of 24)")
     # no type of record: Koha's leader editors start a new record as 'a' (language material), too
