@@ -1,7 +1,7 @@
 """borrowers.password_expiration_date
 
 Revision ID: 0009
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-28 16:30:00
 
 Koha's column (23.05+): after this date the patron's password no longer authenticates and
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
