@@ -200,14 +200,15 @@ def test_400_as_json_for_json_clients(app, cataloguer):
     assert "ITF accepts digits" in response.json["error"]
 
 
-def test_bad_input_is_never_a_500(app, cataloguer):
+def test_bad_input_is_never_a_500(app):
+    """Signed URLs, so that each request does not pay for a password check."""
     odd = ["", " ", "*", "**", "A", "ABCD", "0" * 200, "é", "\u202e", "\ud7ff", "1\n2", "%00", "<svg>", "9" * 14]
     for type_name in ["Code39", "UPCE", "UPCA", "QRcode", "NW7", "Matrix2of5", "ITF", "Industrial2of5",
                       "IATA2of5", "EAN8", "EAN13", "COOP2of5"]:
         for text in odd:
             for fmt in ("png", "svg"):
-                response = app.get("/svc/barcode", {"barcode": text, "type": type_name, "format": fmt},
-                                   headers=cataloguer, expect_errors=True)
+                params = signed_barcode_params(TEST_SECRET, text, type_name, format=fmt, max_age=60)
+                response = app.get("/svc/barcode", params, expect_errors=True)
                 assert response.status_int in (200, 400), (type_name, text, response.status)
                 assert response.body
 
