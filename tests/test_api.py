@@ -274,3 +274,61 @@ def test_bad_q_is_400(api, cataloguer, filt):
 def test_request_id_is_echoed(api, cataloguer):
     response = api.get("/api/v1/biblios", headers={**cataloguer, "x-koha-request-id": "42"})
     assert response.headers["x-koha-request-id"] == "42"
+
+
+@pytest.mark.parametrize("query", ["title=%ff%fe", "title=a%00b", "q=%ff", "%ff=1"])
+def test_undecodable_or_nul_query_is_400(api, cataloguer, query):
+    body = api.get(f"/api/v1/biblios?{query}", headers=cataloguer, status=400).json
+    assert body["error_code"] in ("invalid_parameters", "invalid_query")
+
+
+@pytest.mark.parametrize("body", [b'{"external_id": "a\\u0000b"}', b'{"external_id": "\\ud800"}', b"[1, 2",
+                                  b'{"external_id": "x", "withdrawn": 4294967296}', b"\xff\xfe"])
+def test_bad_json_bodies_are_400(api, cataloguer, sample_records, body):
+    (biblio_id,) = sample_records(1)
+    response = api.post(f"/api/v1/biblios/{biblio_id}/items", body,
+                        headers={**cataloguer, "Content-Type": "application/json"}, status=400)
+    assert response.json["error_code"] == "invalid_parameters"
+
+
+def test_raw_body_schemas_appear_in_the_document(clean_db, database_url):
+    import webtest
+    from pyramid.config import Configurator
+
+    from kohaweb.app import _core, build_site
+    from kohaweb.testing import make_settings
+
+    forms = ApiService("forms", "/forms")
+
+    @forms.operation("POST", permission=None, summary="A form", responses={200: {"type": "object"}},
+                     body_media_types=("application/x-www-form-urlencoded",))
+    def post_form(request):
+        return dict(request.POST)
+
+    notes = ApiService("notes", "/notes")
+
+    @notes.operation("POST", permission=None, summary="A note", responses={204: None},
+                     body_media_types={"text/plain": {"type": "string", "maxLength": 10}})
+    def post_note(request):
+        from pyramid.response import Response
+
+        return Response(status=204)
+
+    settings = make_settings(database_url)
+    site, _ = build_site(settings, engine=clean_db)
+    config = Configurator(settings=settings)
+    config.registry.kohaweb = site
+    config.include(_core)
+    config.add_cornice_service(forms)
+    config.add_cornice_service(notes)
+    app = webtest.TestApp(config.make_wsgi_app())
+    doc = app.get("/api/v1/").json
+    validate(doc)
+    form_body = doc["paths"]["/forms"]["post"]["requestBody"]["content"]
+    assert form_body == {"application/x-www-form-urlencoded": {
+        "schema": {"type": "object", "additionalProperties": {"type": "string"}}}}
+    assert doc["paths"]["/notes"]["post"]["requestBody"]["content"]["text/plain"]["schema"]["maxLength"] == 10
+    assert app.post("/api/v1/forms", {"a": "1"}).json == {"a": "1"}
+    assert app.post("/api/v1/notes", b"hello", headers={"Content-Type": "text/plain"}, status=204)
+    refused = app.post("/api/v1/notes", b"{}", headers={"Content-Type": "application/json"}, status=415)
+    assert refused.json["error_code"] == "unsupported_media_type"
