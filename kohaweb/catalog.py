@@ -214,7 +214,10 @@ class Catalog:
 
     def _coerce(self, record: pymarc.Record | str | bytes) -> pymarc.Record:
         if isinstance(record, (str, bytes)):
-            record = marc.parse_xml(record)
+            try:
+                record = marc.parse_xml(record)
+            except marc.MarcError as exc:
+                raise CatalogError(f"invalid MARCXML: {exc}", "invalid_marc") from None
         problem = marc._validate(record)
         if problem:
             raise CatalogError(f"invalid MARC record: {problem}", "invalid_marc")
