@@ -103,7 +103,7 @@ def convert(placeholder: Placeholder, value: str, dates_as_text: bool) -> object
 
 
 def bind(sql: str, sql_params: Sequence[str] = (), param_names: Sequence[str] = (), *,
-         dates_as_text: bool = False, sample: bool = False) -> Bound:
+         dates_as_text: bool = False, sample: bool = False, nonce: str | None = None) -> Bound:
     """Replace every placeholder by bind markers and convert the values.
 
     ``sample=True`` fills each placeholder with a dummy value of its kind, so a report can be
@@ -114,7 +114,7 @@ def bind(sql: str, sql_params: Sequence[str] = (), param_names: Sequence[str] = 
         values = ["2000-01-01" if ph.kind == "date" else "x" for ph in placeholders]
     else:
         values = assign_values(placeholders, sql_params, param_names)
-    nonce = secrets.token_hex(4)  # unguessable, so a marker cannot be forged inside the report text
+    nonce = nonce or secrets.token_hex(6)  # unguessable, so a marker cannot be forged in the report text
     pieces: list[str] = []
     bound: dict[str, object] = {}
     position = 0

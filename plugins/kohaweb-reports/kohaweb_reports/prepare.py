@@ -3,12 +3,14 @@ and check the tree, cap the rows, and generate the SQL from the checked tree."""
 
 from __future__ import annotations
 
+import functools
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .placeholders import bind
-from .safety import DIALECTS, Guard, check, limit_rows, parse_query
+from .safety import DIALECTS, Guard, Refused, check, limit_rows, parse_query
 
 # driver parameter styles: sqlite3 is "qmark"; psycopg and pymysql take "%s" and need a
 # literal % doubled
@@ -38,15 +40,27 @@ class Prepared:
 def prepare(sql: str, backend: str, guard: Guard, max_rows: int, sql_params: Sequence[str] = (),
             param_names: Sequence[str] = (), *, sample: bool = False) -> Prepared:
     """Raises placeholders.ParameterError or safety.Refused (both mean HTTP 400)."""
+    bound = bind(expand_column_markers(sql.strip().rstrip(";"), backend), sql_params, param_names,
+                 dates_as_text=backend == "sqlite", sample=sample, nonce=_process_nonce())
+    generated, order = compile_checked(bound.sql, backend, guard, max_rows, bound.nonce)
+    try:
+        return Prepared(generated, tuple(bound.values[name] for name in order))
+    except KeyError:
+        raise Refused("use <<Label>> placeholders for report parameters", "placeholder") from None
+
+
+@functools.lru_cache(maxsize=512)
+def compile_checked(bound_sql: str, backend: str, guard: Guard, max_rows: int, nonce: str) -> tuple[str, tuple[str, ...]]:
+    """Parse, check, cap and generate once per distinct SQL (the parse is the costly part, a
+    few milliseconds); returns the driver SQL and the order of the parameter markers in it.
+    The guard is part of the key, so a refreshed schema check re-checks every report."""
     dialect = DIALECTS[backend]
     if backend == "mariadb":
         from .mariadb import MariaDB
 
         dialect = MariaDB
-    bound = bind(expand_column_markers(sql.strip().rstrip(";"), backend), sql_params, param_names, dates_as_text=backend == "sqlite",
-                 sample=sample)
-    root = parse_query(bound.sql, dialect)
-    check(root, guard, bound.nonce)
+    root = parse_query(bound_sql, dialect)
+    check(root, guard, nonce)
     limit_rows(root, max_rows)
     # identifiers keep the report's own quoting (quoting changes meaning: SQLite reads an unknown
     # "name" as a string); comments are dropped because MariaDB runs /*! ... */
@@ -54,14 +68,19 @@ def prepare(sql: str, backend: str, guard: Guard, max_rows: int, sql_params: Seq
     qmark = backend in QMARK_BACKENDS
     if not qmark:
         generated = generated.replace("%", "%%")
-    marker = re.compile(r"%%\((kwp_" + bound.nonce + r"_[0-9_]+)\)s|%\((kwp_" + bound.nonce
-                        + r"_[0-9_]+)\)s|:(kwp_" + bound.nonce + r"_[0-9_]+)")
-    params: list[object] = []
+    marker = re.compile(r"%%\((kwp_" + nonce + r"_[0-9_]+)\)s|%\((kwp_" + nonce
+                        + r"_[0-9_]+)\)s|:(kwp_" + nonce + r"_[0-9_]+)")
+    order: list[str] = []
 
     def replace(match: re.Match) -> str:
-        name = next(g for g in match.groups() if g)
-        params.append(bound.values[name])
+        order.append(next(g for g in match.groups() if g))
         return "?" if qmark else "%s"
 
-    generated = marker.sub(replace, generated)
-    return Prepared(generated, tuple(params))
+    return marker.sub(replace, generated), tuple(order)
+
+
+@functools.cache
+def _process_nonce() -> str:
+    """Marker names are random per process, so report text cannot name them, yet stable, so
+    the compiled SQL of a report can be reused."""
+    return secrets.token_hex(6)

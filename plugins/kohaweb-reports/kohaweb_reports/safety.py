@@ -67,7 +67,7 @@ def is_secret_name(name: str) -> bool:
     return lowered not in HARMLESS_NAMES and bool(SECRET_NAME.search(lowered))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared by identity: a refreshed guard is a new key
 class Guard:
     """What the checker knows about the database: the tables whose rows hold secrets (so that
     ``*`` or a whole-row reference on them is refused) and tables no report may read at all."""

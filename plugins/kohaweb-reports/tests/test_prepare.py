@@ -68,6 +68,11 @@ def test_marker_names_cannot_be_forged():
     assert first.nonce != second.nonce
     with pytest.raises(Refused):
         prepare("SELECT :kwp_00000000_0", "sqlite", GUARD, 10)
+    # even someone who learnt this process's marker names gets a refusal, not an error
+    from kohaweb_reports.prepare import _process_nonce
+
+    with pytest.raises(Refused):
+        prepare(f"SELECT <<A>>, :kwp_{_process_nonce()}_7", "sqlite", GUARD, 10, ["x"])
 
 
 @pytest.mark.parametrize("values, names", [
