@@ -82,7 +82,25 @@ def make_app(raw: Mapping[str, Any], engine: Engine | None = None):
         config.include(module)
     config.commit()
     log.info("kohaweb started with services: %s", ", ".join(modules) or "(none)")
-    return config.make_wsgi_app()
+    return reject_undecodable_paths(config.make_wsgi_app())
+
+
+def reject_undecodable_paths(app):
+    """WSGI middleware: a path that is not UTF-8 once percent-decoded gets 400, not a traceback
+    (Pyramid decodes the path before any view or tween could turn the error into a response)."""
+
+    def middleware(environ, start_response):
+        try:
+            environ.get("PATH_INFO", "").encode("latin-1").decode("utf-8")
+        except UnicodeError:
+            body = b"Bad request: the URL path is not valid UTF-8\n"
+            start_response("400 Bad Request", [("Content-Type", "text/plain; charset=utf-8"),
+                                               ("Content-Length", str(len(body)))])
+            return [body]
+        return app(environ, start_response)
+
+    middleware.registry = app.registry  # webtest and pshell reach the registry through the app
+    return middleware
 
 
 def main(global_config: Mapping[str, Any], **settings: Any):

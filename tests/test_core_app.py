@@ -146,3 +146,9 @@ listen = 127.0.0.1:{free_port()}
     assert proc.returncode != 0
     assert "service 'nosuch' is not installed; install the distribution kohaweb-nosuch" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_undecodable_urls_get_400_not_500(make_app):
+    app = make_app(services=["status"])
+    assert app.get("/nothing/%ED%A0%80", status=400).text.startswith("Bad request")
+    assert "UTF-8" in app.get("/login?came_from=%ED%A0%80", status=400).text

@@ -53,6 +53,12 @@ def notfound(exc, request: Request) -> Response:
     return error_response(request, 404, "Not found", "not_found")
 
 
+@exception_view_config(UnicodeDecodeError)
+def undecodable_parameters(exc, request: Request) -> Response:
+    """Parameters whose percent-encoded bytes are not UTF-8 (WebOb raises when they are read)."""
+    return error_response(request, 400, "Bad request: the parameters are not valid UTF-8", "bad_encoding")
+
+
 @exception_view_config(Exception)
 def server_error(exc, request: Request) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.path_qs)
