@@ -167,3 +167,10 @@ def test_type_names_in_any_case_and_unknown_types():
     assert "Unknown barcode type 'Code128'" in str(refused.value)
     assert "Code39, UPCE, UPCA, QRcode, NW7, Matrix2of5, ITF, Industrial2of5, IATA2of5, EAN8, EAN13, COOP2of5" \
         in str(refused.value)
+
+
+def test_the_largest_qr_code_fits():
+    from kohaweb_barcode.render import BarcodeRequest, render
+
+    for text in ("x" * MAX_QR_BYTES, "é" * (MAX_QR_BYTES // 2)):
+        assert render(BarcodeRequest(get_symbology("QRcode"), text, modulesize=1)).startswith(b"\x89PNG")
