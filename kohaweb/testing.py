@@ -228,13 +228,22 @@ def serve(wsgi_app, threads: int = 4) -> Iterator[str]:
     """Serve a WSGI app with waitress on a free loopback port; yields the base URL."""
     from waitress.server import create_server
 
-    server = create_server(wsgi_app, host="127.0.0.1", port=free_port(), threads=threads)
+    # the port is bound here, before the thread starts, so the URL answers at once
+    server = create_server(wsgi_app, host="127.0.0.1", port=0, threads=threads)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
+        # close idle keep-alive connections too, or the loop waits for the clients to hang up
+        for channel in list(server._map.values()):
+            if channel is not server:
+                try:
+                    channel.handle_close()
+                except OSError:
+                    pass
         server.close()
+        server.task_dispatcher.shutdown(timeout=5)
         thread.join(timeout=5)
 
 
