@@ -283,3 +283,25 @@ def test_stylesheets_compile_once_and_serve_threads(shared_data):
         for _ in range(3):
             assert list(pool.map(oai_dc.render_bytes, sources)) == expected
     assert stylesheet(DC_STYLESHEETS["MARC21"]) is compiled
+
+
+@database_independent
+def test_readme_format_plugin_example_works(xml_schema):
+    """The README's 'writing a format plugin' example, run as written."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Metadata formats and writing a format plugin", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict = {"__name__": "kohaweb_vs"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    vs = namespace["vs"]
+    record = pymarc.Record(leader="00000nam a2200000 a 4500")
+    record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
+                                  subfields=[pymarc.Subfield("a", "Short")]))
+    assert vs.render(source_of(record)).findtext("{http://example.org/vs}title") == "Short"
+    with pytest.raises(RenderError):
+        vs.render(source_of(record, "UNIMARC"))
+    registry = FormatRegistry([*build_registry().installed, vs])
+    assert registry.oai("vs") is vs and registry.sru("info:srw/schema/1/vs") is vs
+    assert registry.media_type("application/vnd.example.vs+xml") is vs
