@@ -7,9 +7,13 @@ created), ``rebuilding`` while ``kohaweb index rebuild`` runs (and after it died
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..preferences import get_preference, set_preference
+from ..models import SystemPreference
+from ..preferences import set_preference
+
+_PREFS = SystemPreference.__table__
 
 PREFERENCE = "SearchIndexStatus"
 READY = "ready"
@@ -18,7 +22,10 @@ STALE = "stale"
 
 
 def status(session: Session) -> str:
-    return (get_preference(session, PREFERENCE, READY) or READY).lower()
+    # an exact-name lookup on the primary key: this runs on every search request
+    # (set_status and the migration always write this exact name)
+    value = session.execute(select(_PREFS.c.value).where(_PREFS.c.variable == PREFERENCE)).scalar()
+    return (value or READY).lower()
 
 
 def set_status(session: Session, value: str) -> None:

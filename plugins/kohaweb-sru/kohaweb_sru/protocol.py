@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from kohaweb import search
-from kohaweb.models import Biblio
+from kohaweb.models import Biblio, BiblioMetadata
 
 from . import cql, explain, translate, xmlout
 from .diagnostics import QUERY_ERRORS, Diagnostic
@@ -211,22 +211,27 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
 def _render(session, ids: list[int], fmt) -> list[etree._Element | Diagnostic]:
     from kohaweb.formats import RecordSource, RenderError
 
-    options = [selectinload(Biblio.metadata_row)]
     if fmt.include_items:
-        options.append(selectinload(Biblio.items))
-    found = {b.biblionumber: b for b in session.scalars(select(Biblio).options(*options)
-                                                        .where(Biblio.biblionumber.in_(ids)))}
+        found = {b.biblionumber: RecordSource.from_biblio(b, with_items=True, session=session)
+                 for b in session.scalars(select(Biblio).options(selectinload(Biblio.metadata_row),
+                                                                 selectinload(Biblio.items))
+                                          .where(Biblio.biblionumber.in_(ids)))}
+    else:  # one plain query for the page: the ORM objects are not needed
+        rows = session.execute(select(Biblio.biblionumber, Biblio.flavour, BiblioMetadata.metadata_xml)
+                               .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
+                               .where(Biblio.biblionumber.in_(ids)))
+        found = {n: RecordSource(n, flavour, xml, None, session) for n, flavour, xml in rows}
     out: list[etree._Element | Diagnostic] = []
     for number in ids:
-        biblio = found.get(number)
-        if biblio is None:
+        source = found.get(number)
+        if source is None:
             out.append(Diagnostic(65, str(number), "Record does not exist"))
             continue
-        if not fmt.accepts(biblio.flavour):
-            out.append(Diagnostic(67, f"{number} is {biblio.flavour}"))
+        if not fmt.accepts(source.flavour):
+            out.append(Diagnostic(67, f"{number} is {source.flavour}"))
             continue
         try:
-            out.append(fmt.render(RecordSource.from_biblio(biblio, with_items=fmt.include_items, session=session)))
+            out.append(fmt.render(source))
         except RenderError as exc:
             log.warning("record %s cannot be rendered as %s: %s", number, fmt.prefix, exc)
             out.append(Diagnostic(67, f"record {number}: {exc}"))
