@@ -252,3 +252,45 @@ def test_checkouts_create_list_renew_and_history(api, users, sample_records, dbs
     api.get("/api/v1/checkouts", headers=users["cat"], status=403)
     api.get("/api/v1/checkouts", status=401)
     api.get("/api/v1/checkouts/999999", headers=users["circ"], status=404)
+
+
+def test_patron_create_update_delete(api, users, dbsession):
+    body = {"surname": "Lefèvre", "firstname": "Chloé", "cardnumber": "P-0001", "userid": "chloe",
+            "library_id": "FFL", "category_id": "PT", "email": "chloe@example.org", "date_of_birth": "1990-05-01"}
+    created = api.post_json("/api/v1/patrons", body, headers=users["patrons"], status=201)
+    patron = created.json
+    assert {k: patron[k] for k in body} == body and "password" not in patron
+    assert created.headers["Location"].endswith(f"/api/v1/patrons/{patron['patron_id']}")
+    assert api.get(f"/api/v1/patrons/{patron['patron_id']}", headers=users["patrons"]).json == patron
+    # uniqueness (case-insensitive, like logins), references, unknown or read-only fields
+    dup = api.post_json("/api/v1/patrons", {**body, "cardnumber": "P-0002", "userid": "CHLOE"},
+                        headers=users["patrons"], status=409).json
+    assert dup["error_code"] == "duplicate_userid"
+    api.post_json("/api/v1/patrons", {**body, "cardnumber": "X", "userid": "x", "library_id": "NOPE"},
+                  headers=users["patrons"], status=400)
+    api.post_json("/api/v1/patrons", {"surname": "No library"}, headers=users["patrons"], status=400)
+    api.post_json("/api/v1/patrons", {**body, "password": "secret"}, headers=users["patrons"], status=400)
+    api.post_json("/api/v1/patrons", {**body, "patron_id": 1}, headers=users["patrons"], status=400)
+    api.post_json("/api/v1/patrons", body, headers=users["cat"], status=403)
+    updated = api.put_json(f"/api/v1/patrons/{patron['patron_id']}", {"city": "Montréal", "email": None},
+                           headers=users["patrons"]).json
+    assert updated["city"] == "Montréal" and updated["email"] is None and updated["surname"] == "Lefèvre"
+    api.put_json(f"/api/v1/patrons/{patron['patron_id']}", {"userid": "patrons"}, headers=users["patrons"],
+                 status=409)
+    api.put_json("/api/v1/patrons/999999", {"city": "X"}, headers=users["patrons"], status=404)
+    api.delete(f"/api/v1/patrons/{patron['patron_id']}", headers=users["cat"], status=403)
+    api.delete(f"/api/v1/patrons/{patron['patron_id']}", headers=users["patrons"], status=204)
+    api.get(f"/api/v1/patrons/{patron['patron_id']}", headers=users["patrons"], status=404)
+    dbsession.rollback()
+    assert dbsession.get(Patron, patron["patron_id"]) is None
+
+
+def test_patron_with_checkouts_cannot_be_deleted(api, users, sample_records, dbsession):
+    (biblio_id,) = sample_records(1)
+    item_id = dbsession.query(Item).filter_by(biblionumber=biblio_id).first().itemnumber
+    patron_id = dbsession.query(Patron).filter_by(userid="cat").one().borrowernumber
+    dbsession.rollback()
+    api.post_json("/api/v1/checkouts", {"patron_id": patron_id, "item_id": item_id}, headers=users["circ"],
+                  status=201)
+    refused = api.delete(f"/api/v1/patrons/{patron_id}", headers=users["patrons"], status=409).json
+    assert refused["error_code"] == "has_checkouts"
