@@ -8,18 +8,27 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 from decimal import Decimal
 
 from .runner import Result
 
 
 def plain(value: object) -> object:
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (bool, int, str)):
         return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else str(value)  # JSON has no NaN or Infinity
     if isinstance(value, (dt.datetime, dt.date, dt.time)):
         return value.isoformat()
     if isinstance(value, Decimal):
+        if not value.is_finite():
+            return str(value)
         return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (list, tuple)):  # PostgreSQL arrays
+        return [plain(v) for v in value]
+    if isinstance(value, dict):  # PostgreSQL json / jsonb
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, dt.timedelta):  # MariaDB TIME columns
         return str(value)
     if isinstance(value, (bytes, bytearray, memoryview)):

@@ -94,7 +94,7 @@ class Runner:
     @contextmanager
     def _connection(self) -> Iterator[Connection]:
         try:
-            conn = self._engine_for_reports().connect()
+            conn = self.engine().connect()
         except SQLAlchemyError as exc:
             raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
         try:
@@ -105,7 +105,8 @@ class Runner:
             finally:
                 conn.close()
 
-    def _engine_for_reports(self) -> Engine:
+    def engine(self) -> Engine:
+        """The reports' own read-only engine (created on first use)."""
         with self._lock:
             if self._readonly is None:
                 self._readonly = readonly_engine(self._url, self.backend, self._pool_size)

@@ -16,12 +16,11 @@ from sqlalchemy.engine import ObjectKind, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from kohaweb.db import backend_name
 from kohaweb.models import Base, SavedReport, utcnow
 
 from .cache import ResultCache
 from .prepare import Prepared, prepare
-from .runner import Result, Runner
+from .runner import DatabaseUnavailable, Result, Runner
 from .safety import Guard, Refused, is_secret_name
 
 log = logging.getLogger(__name__)
@@ -37,11 +36,12 @@ class Outcome:
 
 class ReportService:
     def __init__(self, engine: Engine, settings: dict[str, Any]):
+        """``engine`` is the site's (for recording runs); reports read through the runner's own."""
         self.engine = engine
-        self.backend = backend_name(engine)
         self.settings = settings
         self.max_rows: int = settings["max_rows"]
         url = make_url(settings["database_url"]) if settings["database_url"] else engine.url
+        self.backend = "mariadb" if url.get_backend_name() in ("mysql", "mariadb") else url.get_backend_name()
         self.runner = Runner(url, self.backend, settings["timeout_ms"], self.max_rows, settings["max_running"])
         self.cache = ResultCache(settings["cache_entries"])
         self._guard: Guard | None = None
@@ -70,10 +70,10 @@ class ReportService:
                 tables = {t.name: [c.name for c in t.columns] for t in Base.metadata.tables.values()}
                 try:
                     # one query for every table and view (not one per table)
-                    found = inspect(self.engine).get_multi_columns(kind=ObjectKind.ANY)
+                    found = inspect(self.runner.engine()).get_multi_columns(kind=ObjectKind.ANY)
                     for (_schema, name), columns in found.items():
                         tables[name] = list(tables.get(name, [])) + [c["name"] for c in columns]
-                except SQLAlchemyError:
+                except (SQLAlchemyError, DatabaseUnavailable):
                     pass  # the models alone still cover the core's secrets; results are checked too
                 self._guard = Guard.from_columns(tables, self.settings["forbidden_tables"])
                 self._guard_time = time.monotonic()

@@ -240,3 +240,39 @@ def test_koha_column_markers_become_aliases(reports_app, save_report, librarian)
     rid = save_report("SELECT [[r.id|Report number]], [[r.report_name|Name \"quoted\"]] FROM saved_sql r")
     body = reports_app().get("/svc/report", {"id": rid, "annotated": "1"}, headers=librarian).json
     assert list(body[0]) == ["Report number", 'Name "quoted"']
+
+
+def test_too_many_running_reports_is_429(reports_app, save_report, librarian):
+    rid = save_report("SELECT 1 AS one")
+    app = reports_app(**{"reports.max_running": "1"})
+    running = app.app.registry.kohaweb.extras["reports"].runner._running
+    assert running.acquire(blocking=False)  # as if another request's report were running
+    try:
+        response = app.get("/svc/report", {"id": rid}, headers=librarian, status=429)
+        assert response.json["error_code"] == "too_many_running_reports" and response.headers["Retry-After"]
+    finally:
+        running.release()
+    assert app.get("/svc/report", {"id": rid}, headers=librarian).json == [[1]]
+
+
+def test_unreachable_report_database_is_503(reports_app, save_report, librarian, backend, tmp_path):
+    url = {"sqlite": f"sqlite:///{tmp_path}/missing/none.sqlite",
+           "postgresql": "postgresql+psycopg://postgres@127.0.0.1:1/none",
+           "mariadb": "mysql+pymysql://root@127.0.0.1:1/none"}[backend]
+    rid = save_report("SELECT 1 AS one")
+    response = reports_app(**{"reports.database_url": url}).get("/svc/report", {"id": rid}, headers=librarian,
+                                                                 status=503)
+    assert response.json["error_code"] == "unavailable"
+
+
+def test_values_json_cannot_express_are_text():
+    import datetime as dt
+    from decimal import Decimal
+
+    from kohaweb_reports.output import plain
+
+    assert plain(float("nan")) == "nan" and plain(Decimal("Infinity")) == "Infinity"
+    assert plain(Decimal("2.50")) == 2.5 and plain(Decimal("3.000")) == 3
+    assert plain([dt.date(2024, 1, 2), None]) == ["2024-01-02", None]
+    assert plain(b"\xff\x00") == "/wA=" and plain(b"abc") == "abc"
+    assert plain(dt.timedelta(hours=1, minutes=2)) == "1:02:00"
