@@ -42,7 +42,7 @@ def rows_for(biblionumber: int, record: pymarc.Record, flavour: str, items: list
                 term_rows.append({"idx": name, "term": word, "biblionumber": biblionumber, "pos": pos})
                 pos += 1
             pos += FIELD_GAP
-            value = " ".join(words)[:normalize.MAX_PHRASE]
+            value = " ".join(words)[:normalize.MAX_PHRASE].rstrip()
             if value and value not in seen_phrases:
                 seen_phrases.add(value)
                 phrase_rows.append({"idx": name, "value": value, "biblionumber": biblionumber})

@@ -50,11 +50,12 @@ def query_words(text: str) -> list[str]:
 
 def phrase(text: str) -> str:
     """The comparison form of a whole field value (for exact and anchored searches)."""
-    return " ".join(words(text))[:MAX_PHRASE]
+    # no trailing space after the cut: MariaDB's PAD SPACE collations would ignore it, others not
+    return " ".join(words(text))[:MAX_PHRASE].rstrip()
 
 
 def query_phrase(text: str) -> str:
-    return " ".join(query_words(text))[:MAX_PHRASE]
+    return " ".join(query_words(text))[:MAX_PHRASE].rstrip()
 
 
 def identifier(text: str) -> str | None:
