@@ -102,7 +102,7 @@ def sort_key(text: str | None) -> str | None:
     """The sort form of a heading: folded words joined by single spaces."""
     if not text:
         return None
-    key = " ".join(words(text))[:MAX_TERM]
+    key = " ".join(words(text))[:MAX_TERM].rstrip()
     return key or None
 
 
