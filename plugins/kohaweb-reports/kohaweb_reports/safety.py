@@ -106,10 +106,16 @@ def parse_query(sql: str, dialect: str | type[Dialect]) -> exp.Query:
 
 def check(root: exp.Query, guard: Guard, nonce: str | None = None) -> None:
     """Walk every node of the tree; raise Refused at the first thing a report may not do."""
-    aliases = {}  # table alias or name -> table name, for `t.*` and whole-row references
+    # alias or name -> the sensitive tables its rows carry: a table's own, or those of a
+    # parenthesised join `(borrowers JOIN items) AS x` (a nested SELECT is checked on its own)
+    aliases: dict[str, set[str]] = {}
     for table in root.find_all(exp.Table):
         if table.name:
-            aliases[table.alias_or_name.lower()] = table.name.lower()
+            aliases.setdefault(table.alias_or_name.lower(), set()).update(
+                {table.name.lower()} & set(guard.sensitive_tables))
+    for derived in root.find_all(exp.Subquery):
+        if derived.alias:
+            aliases.setdefault(derived.alias.lower(), set()).update(_direct_sensitive(derived, guard))
     for node in root.walk():
         if any(comment.startswith("!") for comment in node.comments or ()):
             # MariaDB runs the inside of /*! … */; the generated SQL would drop it, but a report
@@ -133,11 +139,26 @@ def check(root: exp.Query, guard: Guard, nonce: str | None = None) -> None:
             _check_star(node, guard, aliases)
         elif isinstance(node, exp.Column) and not node.table and isinstance(node.this, exp.Identifier):
             # PostgreSQL reads `SELECT b FROM borrowers b` as the whole row, password included
-            table = aliases.get(node.name.lower())
-            if table in guard.sensitive_tables:
-                raise Refused(f"whole rows of {table} hold secrets; name the columns you need", "secret_column")
+            hidden = aliases.get(node.name.lower())
+            if hidden:
+                raise Refused(f"whole rows of {_names(hidden)} hold secrets; name the columns you need",
+                              "secret_column")
         elif isinstance(node, exp.Placeholder) and not (nonce and str(node.name).startswith(f"kwp_{nonce}_")):
             raise Refused("use <<Label>> placeholders for report parameters", "placeholder")
+
+
+def _direct_sensitive(node: exp.Expression, guard: Guard) -> set[str]:
+    """Sensitive tables whose columns `*` over ``node`` would show: every table inside it,
+    through parentheses and joins, but not inside a nested SELECT (whose own list is checked)."""
+    found = set()
+    for inner in node.walk(prune=lambda n: isinstance(n, (exp.Select, exp.SetOperation))):
+        if isinstance(inner, exp.Table) and inner.name.lower() in guard.sensitive_tables:
+            found.add(inner.name.lower())
+    return found
+
+
+def _names(tables: set[str]) -> str:
+    return ", ".join(sorted(tables))
 
 
 def _check_function(node: exp.Func) -> None:
@@ -159,28 +180,21 @@ def _check_table(node: exp.Table, guard: Guard) -> None:
         raise Refused(f"the table {name} cannot be read by a report", "forbidden_table")
 
 
-def _check_star(node: exp.Star, guard: Guard, aliases: Mapping[str, str]) -> None:
+def _check_star(node: exp.Star, guard: Guard, aliases: Mapping[str, set[str]]) -> None:
     parent = node.parent
-    if isinstance(parent, exp.Column):  # t.*
-        table = aliases.get(parent.table.lower(), parent.table.lower())
-        if table in guard.sensitive_tables:
-            raise Refused(_star_message(table, guard), "secret_column")
-        return
     if isinstance(parent, exp.Count):
         return
-    select = node.find_ancestor(exp.Select)
-    if select is None:
-        return
-    sources = [select.args.get("from_")] + list(select.args.get("joins") or [])
-    for source in sources:
-        table = source.this if source is not None else None
-        if isinstance(table, exp.Table) and table.name.lower() in guard.sensitive_tables:
-            raise Refused(_star_message(table.name.lower(), guard), "secret_column")
-
-
-def _star_message(table: str, guard: Guard) -> str:
-    columns = ", ".join(sorted(guard.sensitive_tables[table]))
-    return f"* on {table} would include secret columns ({columns}); name the columns you need"
+    if isinstance(parent, exp.Column):  # t.*
+        qualifier = parent.table.lower()
+        hidden = aliases.get(qualifier, {qualifier} & set(guard.sensitive_tables))
+    else:
+        select = node.find_ancestor(exp.Select)
+        sources = [select.args.get("from_"), *(select.args.get("joins") or [])] if select else []
+        hidden = set().union(*(_direct_sensitive(s, guard) for s in sources if s is not None))
+    if hidden:
+        columns = ", ".join(sorted(c for t in hidden for c in guard.sensitive_tables[t]))
+        raise Refused(f"* on {_names(hidden)} would include secret columns ({columns}); "
+                      "name the columns you need", "secret_column")
 
 
 def limit_rows(root: exp.Query, max_rows: int) -> None:

@@ -24,6 +24,8 @@ BACKENDS = ["sqlite", "postgresql", "mariadb"]
     "WITH x AS (SELECT barcode FROM items) SELECT * FROM x",
     "SELECT barcode FROM items UNION ALL SELECT userid FROM borrowers",
     "SELECT i.* FROM items i JOIN borrowers b ON b.borrowernumber = i.itemnumber",
+    "SELECT x.* FROM (SELECT surname FROM borrowers) x",
+    "SELECT * FROM items WHERE barcode IN (SELECT surname FROM borrowers)",
 ])
 def test_read_only_queries_are_accepted(backend, sql):
     prepared = prepare(sql, backend, GUARD, 10)
@@ -90,6 +92,15 @@ def test_parameter_mismatches(values, names):
     ("SELECT surname FROM borrowers b WHERE EXISTS (SELECT 1 FROM borrowers WHERE password IS NULL)",
      "secret_column"),
     ("SELECT * FROM sessions", "forbidden_table"),
+    # every way for * to reach borrowers' columns, through parentheses and joins
+    ("SELECT * FROM (borrowers)", "secret_column"),
+    ("SELECT * FROM items, borrowers", "secret_column"),
+    ("SELECT * FROM items CROSS JOIN (borrowers)", "secret_column"),
+    ("SELECT * FROM (borrowers JOIN items ON 1 = 1)", "secret_column"),
+    ("SELECT * FROM items JOIN (borrowers b JOIN items i2 ON 1 = 1) ON 1 = 1", "secret_column"),
+    ("SELECT x.* FROM (borrowers JOIN items ON 1 = 1) AS x", "secret_column"),
+    ("SELECT x FROM (borrowers JOIN items ON 1 = 1) AS x", "secret_column"),
+    ("SELECT * FROM items WHERE barcode IN (SELECT * FROM borrowers)", "secret_column"),
     ("SELECT LOAD_EXTENSION('x')", "function"),
     ("INSERT INTO items (barcode) SELECT barcode FROM items", "not_select"),
 ])
