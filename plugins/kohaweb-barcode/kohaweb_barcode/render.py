@@ -2,8 +2,9 @@
 
 Geometry is in pixels: the PNG writer works in millimetres at a resolution we choose, so at
 25.4 dpi one writer millimetre is one pixel. A linear code is ``module_width`` pixels per narrow
-module, ``height`` pixels of bars and a quiet zone of ten modules each side (GD draws none, and
-scanners need one). The SVG has the same size in CSS pixels.
+module, ``height`` pixels of bars and a quiet zone of twelve modules each side (GD draws none;
+scanners need one, EAN and UPC at least eleven modules). The SVG has the same size, in
+millimetres at the CSS 96 pixels per inch.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class PngWriter(ImageWriter):
 
 def render(req: BarcodeRequest) -> bytes:
     """The image bytes; raises symbologies.InvalidBarcode for data the type cannot encode."""
-    full, code = encode(req.symbology, req.text)
+    _, code = encode(req.symbology, req.text)
     if code is None:
         return _render_qr(req)
     pattern = code.build()[0].replace("G", "1")
