@@ -241,6 +241,7 @@ def test_koha_sample_conf_file_loads_and_works(tmp_path):
     ("  x:\n    metadataPrefix: x\n  x:\n    metadataPrefix: y\n", "key 'x' appears twice"),
     ("  x:\n    metadataPrefix: x\n    xsl_file: broken.xsl\n", "does not compile"),
     ("  - x\n", "expected a top-level 'format:' mapping"),
+    ("  vs:\n    metadataPrefix: vs\n    metadataNamespace: urn:vs\n", "no xsl_file, and neither 'vs' nor 'vs'"),
 ])
 @database_independent
 def test_bad_conf_file_names_file_entry_and_reason(tmp_path, entry, reason):

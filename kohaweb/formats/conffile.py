@@ -10,8 +10,8 @@
         expanded_avs: 1
 
 An entry without ``xsl_file`` reuses the installed format named by its key or prefix (``marcxml``,
-``marc21``, ``oai_dc``, ``mods``...) with the entry's names and options; otherwise it serves the
-MARCXML as stored. A stylesheet path that does not exist but names one of Koha's bundled Dublin
+``marc21``, ``oai_dc``, ``mods``...) with the entry's names and options; any other entry needs an
+``xsl_file``. A stylesheet path that does not exist but names one of Koha's bundled Dublin
 Core stylesheets (MARC21slim2OAIDC.xsl, UNIMARCslim2OAIDC.xsl, as in Koha's sample) means "Koha's
 Dublin Core": kohaweb's own oai_dc serves it, with the crosswalk of each record's own flavour (a
 UNIMARC stylesheet run on a MARC21 record would only produce noise).
@@ -27,7 +27,7 @@ import yaml
 
 from ..settings import ConfigError
 from .base import MetadataFormat
-from .builtin import DC_STYLESHEETS, DublinCoreFormat, MarcXmlFormat, XsltFormat
+from .builtin import DC_STYLESHEETS, DublinCoreFormat, XsltFormat
 from .xslt import StylesheetError, stylesheet
 
 KEYS = {"metadataPrefix", "metadataNamespace", "schema", "xsl_file", "include_items", "expanded_avs"}
@@ -122,7 +122,9 @@ def _format(path: str, key: str, prefix: str, entry: dict, installed: Mapping[st
                           description=f"{prefix} (site stylesheet {os.path.basename(xsl)})", **options)
     base = installed.get(key) or installed.get(prefix)
     if base is None or not base.is_xml:
-        base = installed.get("marcxml") or MarcXmlFormat("marcxml")
+        # Koha would run no stylesheet and serve MARCXML under a namespace that is not MARC's
+        known = ", ".join(sorted(name for name, fmt in installed.items() if fmt.is_xml))
+        raise ValueError(f"no xsl_file, and neither {key!r} nor {prefix!r} is an installed XML format ({known})")
     return _replace(base, namespace, schema, options)
 
 

@@ -11,6 +11,9 @@ import threading
 from lxml import etree
 
 _compiled: dict[str, etree.XSLT] = {}
+# a site stylesheet may read local files (document()) but neither write nor reach the network
+_ACCESS = etree.XSLTAccessControl(read_file=True, write_file=False, create_dir=False, read_network=False,
+                                  write_network=False)
 _lock = threading.Lock()
 
 
@@ -31,7 +34,7 @@ def stylesheet(path: str) -> etree.XSLT:
 def compile_stylesheet(path: str) -> etree.XSLT:
     try:
         parser = etree.XMLParser(no_network=True, resolve_entities=False)
-        return etree.XSLT(etree.parse(path, parser), access_control=etree.XSLTAccessControl.DENY_WRITE)
+        return etree.XSLT(etree.parse(path, parser), access_control=_ACCESS)
     except OSError as exc:
         raise StylesheetError(f"cannot read stylesheet {path}: {exc}") from None
     except (etree.XMLSyntaxError, etree.XSLTParseError) as exc:
