@@ -114,8 +114,12 @@ def render(req: BarcodeRequest) -> bytes:
 
 
 def _render_qr(req: BarcodeRequest) -> bytes:
-    # Bytes mode, ECC M, smallest version: what GD::Barcode::QRcode does for Koha.
-    qr = segno.make_qr(req.text.encode("utf-8"), error="m", boost_error=False, mode="byte")
+    # ECC M, the smallest version for the most compact mode of the UTF-8 bytes: what
+    # GD::Barcode::QRcode does for Koha (the tests compare versions).
+    try:
+        qr = segno.make_qr(req.text.encode("utf-8"), error="m", boost_error=False)
+    except segno.DataOverflowError:
+        raise req.symbology.fail("it is too long for a QR code") from None
     buffer = io.BytesIO()
     if req.format == "svg":
         qr.save(buffer, kind="svg", scale=req.modulesize, border=QR_BORDER, xmldecl=False, svgns=True)

@@ -24,8 +24,12 @@ from . import encoders
 
 # Long enough for any library barcode, short enough to bound the image width.
 MAX_LINEAR_LENGTH = 80
-# Bytes a QR code holds at error correction level M (version 40, byte mode).
+# What a QR code holds at error correction level M (version 40) in each mode: digits only,
+# upper-case alphanumerics, anything else as bytes.
+MAX_QR_DIGITS = 5596
+MAX_QR_ALPHANUMERIC = 3391
 MAX_QR_BYTES = 2331
+QR_ALPHANUMERIC = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ $%*+-./:")
 
 CODE39_CHARS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
 CODABAR_DATA = "0123456789-$:/.+"
@@ -159,9 +163,14 @@ def _upce(text: str) -> str:
 
 
 def _qr(text: str) -> str:
-    size = len(text.encode("utf-8"))
-    if size > MAX_QR_BYTES:
-        raise QRCODE.fail(f"it is {size} bytes long")
+    if text.isascii() and text.isdigit():
+        if len(text) > MAX_QR_DIGITS:
+            raise QRCODE.fail(f"it is {len(text)} digits long")
+    elif set(text) <= QR_ALPHANUMERIC:
+        if len(text) > MAX_QR_ALPHANUMERIC:
+            raise QRCODE.fail(f"it is {len(text)} characters long")
+    elif len(text.encode("utf-8")) > MAX_QR_BYTES:
+        raise QRCODE.fail(f"it is {len(text.encode('utf-8'))} bytes long")
     return text
 
 
@@ -197,7 +206,8 @@ ITF_SYM = Symbology(
     "ITF", f"ITF accepts digits 0-9, 1 to {MAX_LINEAR_LENGTH} of them (an odd count gets a check digit).",
     _itf, lambda full: ITF(full, narrow=1, wide=3))
 QRCODE = Symbology(
-    "QRcode", f"QRcode accepts any text up to {MAX_QR_BYTES} bytes in UTF-8.", _qr, None)
+    "QRcode", f"QRcode accepts up to {MAX_QR_DIGITS} digits, {MAX_QR_ALPHANUMERIC} characters of 0-9 A-Z space "
+    f"$ % * + - . / : or {MAX_QR_BYTES} bytes of any other text (UTF-8).", _qr, None)
 
 SYMBOLOGIES: dict[str, Symbology] = {
     sym.name.lower(): sym

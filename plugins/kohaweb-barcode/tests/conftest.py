@@ -18,9 +18,11 @@ while (my $line = <STDIN>) {
     my ($type, $text) = split /\t/, $line, 2;
     my $module = "GD::Barcode::$type";
     eval "require $module" or die $@;
-    my $barcode = $module->new($text);
+    my $barcode = $type eq "QRcode" ? $module->new($text, {Ecc => "M", ModuleSize => 1}) : $module->new($text);
     if (!$barcode) { no strict 'refs'; print "ERROR\t", ${"${module}::errStr"}, "\n"; next; }
-    print "OK\t", $barcode->barcode(), "\n";
+    my $pattern = $barcode->barcode();
+    $pattern =~ s/\n/,/g;  # QR codes: rows
+    print "OK\t", $pattern, "\n";
 }
 """
 
@@ -33,8 +35,8 @@ def _missing(what: str):
 
 @pytest.fixture(scope="session")
 def gd_patterns():
-    """``gd_patterns([(type, text), ...])`` -> GD::Barcode's ``barcode()`` pattern for each, or
-    ``"ERROR <message>"`` where GD refuses the input."""
+    """``gd_patterns([(type, text), ...])`` -> GD::Barcode's ``barcode()`` pattern for each (QR
+    codes: rows separated by commas), or ``"ERROR <message>"`` where GD refuses the input."""
     if shutil.which("perl") is None:
         _missing("perl")
     probe = subprocess.run(["perl", "-MGD::Barcode::UPCE", "-e", "1"], capture_output=True)

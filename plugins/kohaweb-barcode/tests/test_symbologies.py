@@ -8,7 +8,9 @@ import random
 import pytest
 from kohaweb_barcode.symbologies import (
     MAX_LINEAR_LENGTH,
+    MAX_QR_ALPHANUMERIC,
     MAX_QR_BYTES,
+    MAX_QR_DIGITS,
     SYMBOLOGIES,
     InvalidBarcode,
     bar_pattern,
@@ -135,7 +137,9 @@ INVALID = [
     ("Industrial2of5", "1.5", ["'.'"]),
     ("IATA2of5", "x", ["'x'"]),
     ("COOP2of5", "-1", ["'-'"]),
-    ("QRcode", "x" * (MAX_QR_BYTES + 1), [f"{MAX_QR_BYTES + 1} bytes", f"up to {MAX_QR_BYTES} bytes"]),
+    ("QRcode", "x" * (MAX_QR_BYTES + 1), [f"{MAX_QR_BYTES + 1} bytes", f"or {MAX_QR_BYTES} bytes"]),
+    ("QRcode", "1" * (MAX_QR_DIGITS + 1), [f"{MAX_QR_DIGITS + 1} digits", f"up to {MAX_QR_DIGITS} digits"]),
+    ("QRcode", "A:" * (MAX_QR_ALPHANUMERIC // 2 + 1), [f"{MAX_QR_ALPHANUMERIC + 1} characters"]),
     ("QRcode", "é" * (MAX_QR_BYTES // 2 + 1), [f"{MAX_QR_BYTES + 1 if MAX_QR_BYTES % 2 else MAX_QR_BYTES + 2} bytes"]),
 ]
 
@@ -172,5 +176,5 @@ def test_type_names_in_any_case_and_unknown_types():
 def test_the_largest_qr_code_fits():
     from kohaweb_barcode.render import BarcodeRequest, render
 
-    for text in ("x" * MAX_QR_BYTES, "é" * (MAX_QR_BYTES // 2)):
+    for text in ("1" * MAX_QR_DIGITS, "A" * MAX_QR_ALPHANUMERIC, "x" * MAX_QR_BYTES, "é" * (MAX_QR_BYTES // 2)):
         assert render(BarcodeRequest(get_symbology("QRcode"), text, modulesize=1)).startswith(b"\x89PNG")

@@ -3,6 +3,8 @@ digits itself), at several sizes, with and without the text line."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from kohaweb_barcode.render import BarcodeRequest, render
 from kohaweb_barcode.symbologies import get_symbology
@@ -62,3 +64,32 @@ def test_zbar_reads_images_served_over_http(app, zbar, tmp_path):
     found = zbar(images, tmp_path)
     assert {key: value[0][1] for key, value in found.items() if value} == \
         {(t, text): data for t, text, _, data in CASES}
+
+
+QR_TEXTS = [
+    "hello", "39085001234567", "HELLO WORLD", "A" * 300, "1" * 500, "3" * 41, "3" * 42, "x" * 100,
+    "https://library.example.org/cgi-bin/koha/opac-detail.pl?biblionumber=42",
+    "BEGIN:VCARD VERSION:3.0 N:Library;Main FN:Main Library END:VCARD",
+]
+
+
+def test_qr_codes_have_gd_barcodes_version_and_data(gd_patterns, zbar, tmp_path):
+    """GD::Barcode::QRcode and segno pick the same version (mode and size) for the same data at
+    ECC M; their masks differ, so the modules are compared by what zbar reads from both."""
+    from PIL import Image
+
+    gd_rows = [pattern.strip(",").split(",") for pattern in gd_patterns([("QRcode", t) for t in QR_TEXTS])]
+    images = {}
+    for text, rows in zip(QR_TEXTS, gd_rows, strict=True):
+        ours = render(BarcodeRequest(get_symbology("QRcode"), text, modulesize=1))
+        # GD's rows include a four-module border, as ours does.
+        assert Image.open(io.BytesIO(ours)).size == (len(rows), len(rows)), text
+        gd_image = Image.new("1", (len(rows), len(rows)), 1)
+        gd_image.putdata([0 if c == "1" else 1 for row in rows for c in row])
+        buffer = io.BytesIO()
+        gd_image.resize((len(rows) * 4, len(rows) * 4), Image.NEAREST).save(buffer, format="PNG")
+        images[("gd", text)] = buffer.getvalue()
+        images[("ours", text)] = render(BarcodeRequest(get_symbology("QRcode"), text, modulesize=4))
+    found = zbar(images, tmp_path)
+    for text in QR_TEXTS:
+        assert found[("gd", text)] == found[("ours", text)] == [("QR-Code", text)]
