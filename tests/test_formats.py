@@ -306,3 +306,27 @@ def test_readme_format_plugin_example_works(xml_schema):
     registry = FormatRegistry([*build_registry().installed, vs])
     assert registry.oai("vs") is vs and registry.sru("info:srw/schema/1/vs") is vs
     assert registry.media_type("application/vnd.example.vs+xml") is vs
+
+
+@database_independent
+def test_malformed_fixtures_give_valid_output_or_a_render_error(shared_data, xml_schema):
+    """../shared/data/malformed: what the reader lets through renders valid or is refused per
+    record; the raw text of the broken MARCXML files, stored as is, is refused, never a crash."""
+    slim, dc = xml_schema("MARC21slim"), xml_schema("oai_dc")
+    outcomes = {"valid": 0, "refused": 0}
+    sources = [RecordSource(n, marc.detect_flavour(record), marc.record_to_xml(record).decode())
+               for n, (_, record) in enumerate(stored_records(shared_data / "malformed"), 1)]
+    for path in sorted((shared_data / "malformed").rglob("*.xml")):
+        sources.append(RecordSource(len(sources) + 1, "MARC21", path.read_bytes().decode("utf-8", "replace")))
+    for source in sources:
+        for fmt, schema in ((marcxml, slim), (oai_dc, dc), (marc_in_json, None), (iso2709, None)):
+            try:
+                output = fmt.render(source) if schema is not None else fmt.render_bytes(source)
+            except RenderError as exc:
+                assert str(exc).startswith(f"record {source.biblionumber}: ")
+                outcomes["refused"] += 1
+                continue
+            if schema is not None:
+                assert_valid(schema, output)
+            outcomes["valid"] += 1
+    assert outcomes["valid"] > 1000 and outcomes["refused"] > 0
