@@ -14,6 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 PLACEHOLDER = re.compile(r"<<([^<>]+?)>>")
+# each value is a bind parameter and part of the parsed SQL: bound the work one request can cause
+MAX_LIST_VALUES = 1000
 
 
 class ParameterError(ValueError):
@@ -98,6 +100,8 @@ def convert(placeholder: Placeholder, value: str, dates_as_text: bool) -> object
         items = [line.strip() for line in value.splitlines() if line.strip()]
         if not items:
             raise ParameterError(f"<<{placeholder.text}>> needs at least one value (one per line)")
+        if len(items) > MAX_LIST_VALUES:
+            raise ParameterError(f"<<{placeholder.text}>> takes at most {MAX_LIST_VALUES} values")
         return items
     return value
 

@@ -81,7 +81,11 @@ def koha_report(request: Request) -> Response:
 
 def serve_report(request: Request, staff: bool) -> Response:
     service: ReportService = request.registry.kohaweb.extras["reports"]
-    params = request.GET
+    try:
+        params = request.GET
+        params.keys()
+    except UnicodeDecodeError:
+        return json_error(400, "the query string is not UTF-8", "invalid_parameter")
     name = params.get("name")
     raw_id = params.get("id")
     if name is None and raw_id is None:

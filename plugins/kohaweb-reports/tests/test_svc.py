@@ -79,9 +79,14 @@ def test_unknown_report_is_404_json(reports_app, librarian):
     assert app.get("/svc/report", {"name": "nope"}, headers=librarian, status=404).json["error_code"] == "not_found"
 
 
-@pytest.mark.parametrize("query", [{}, {"id": "abc"}, {"id": "1", "format": "xml"}])
+@pytest.mark.parametrize("query", [{}, {"id": "abc"}, {"id": "ID", "format": "xml"}, "id=ID&name=%ff",
+                                   "id=ID&sql_params=" + "%0A".join(["x"] * 1001)])
 def test_bad_request_parameters(reports_app, save_report, librarian, query):
-    save_report("SELECT 1 AS one")
+    rid = save_report("SELECT 1 AS one FROM items WHERE barcode IN <<Barcodes|list>>")
+    if isinstance(query, dict):
+        query = {k: str(rid) if v == "ID" else v for k, v in query.items()}
+    else:
+        query = query.replace("ID", str(rid))
     response = reports_app().get("/svc/report", query, headers=librarian, status=400)
     assert response.json["error"]
 
