@@ -294,3 +294,10 @@ def test_the_connection_itself_is_read_only(reports_app, sample_records, snapsho
     with pytest.raises(ReportFailed):
         runner.run(Prepared(statement, ()))
     assert snapshot() == before
+
+
+def test_report_connections_are_read_only_sessions(reports_app, backend):
+    probe = {"sqlite": "PRAGMA query_only", "postgresql": "SHOW transaction_read_only",
+             "mariadb": "SELECT @@session.tx_read_only"}[backend]
+    runner = reports_app().app.registry.kohaweb.extras["reports"].runner
+    assert str(runner.run(Prepared(probe, ())).rows[0][0]).lower() in ("1", "on")

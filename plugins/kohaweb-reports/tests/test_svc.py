@@ -281,3 +281,22 @@ def test_values_json_cannot_express_are_text():
     assert plain([dt.date(2024, 1, 2), None]) == ["2024-01-02", None]
     assert plain(b"\xff\x00") == "/wA=" and plain(b"abc") == "abc"
     assert plain(dt.timedelta(hours=1, minutes=2)) == "1:02:00"
+
+
+def test_cache_is_shared_by_the_server_threads(live_server, save_report):
+    import json
+    from concurrent.futures import ThreadPoolExecutor
+    from urllib.request import urlopen
+
+    rid = save_report("SELECT 'shared' AS word", public=True, cache_expiry=600)
+    with live_server(services=["reports"]) as base:
+        url = f"{base}/opac/svc/report?id={rid}"
+
+        def fetch(_):
+            with urlopen(url, timeout=10) as response:
+                return response.headers["X-Report-Cache"], json.loads(response.read())
+
+        assert fetch(0) == ("miss", [["shared"]])
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(fetch, range(32)))
+    assert results == [("hit", [["shared"]])] * 32
