@@ -23,6 +23,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from .errors import ApiError
+from .query import translate
 from .service import Param, query
 
 DEFAULT_PER_PAGE = 20
@@ -166,8 +167,6 @@ class Resource:
     def list(self, request: Request, base: Select | None = None,
              serialise: Callable[[Any], Any] | None = None) -> Response:
         """Run a list operation on ``base`` (default: every row) with the request's parameters."""
-        from .query import translate
-
         values = request.validated
         base = base if base is not None else select(self.model)
         conditions = []
