@@ -56,7 +56,7 @@ class ReportService:
         if name is not None:
             return session.scalar(select(SavedReport).where(SavedReport.report_name == name)
                                   .order_by(SavedReport.id).limit(1))
-        if report_id is not None:
+        if report_id is not None and -(2**31) <= report_id < 2**31:  # saved_sql.id is an INTEGER
             return session.get(SavedReport, report_id)
         return None
 

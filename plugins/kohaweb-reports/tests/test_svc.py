@@ -75,6 +75,8 @@ def test_lookup_by_name_wins_over_id(reports_app, save_report, librarian):
 def test_unknown_report_is_404_json(reports_app, librarian):
     app = reports_app()
     response = app.get("/svc/report", {"id": 999999}, headers=librarian, status=404)
+    app.get("/svc/report", {"id": "9" * 30}, headers=librarian, status=404)
+    app.get("/opac/svc/report", {"id": "-" + "9" * 30}, status=404)
     assert response.json["error"]
     assert app.get("/svc/report", {"name": "nope"}, headers=librarian, status=404).json["error_code"] == "not_found"
 
