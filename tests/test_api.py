@@ -275,6 +275,15 @@ def test_bad_q_is_400(api, cataloguer, filt):
     assert body["error_code"] == "invalid_query"
 
 
+def test_x_koha_query_header(api, cataloguer, sample_records):
+    ids = sample_records(3)
+    headers = {**cataloguer, "x-koha-query": json.dumps({"biblio_id": {">": ids[0]}})}
+    assert [r["biblio_id"] for r in api.get("/api/v1/biblios", headers=headers).json] == ids[1:]
+    both = api.get(f"/api/v1/biblios?q={q({'biblio_id': {'<': ids[2]}})}", headers=headers).json
+    assert [r["biblio_id"] for r in both] == [ids[1]]
+    api.get("/api/v1/biblios", headers={**cataloguer, "x-koha-query": "{oops"}, status=400)
+
+
 def test_request_id_is_echoed(api, cataloguer):
     response = api.get("/api/v1/biblios", headers={**cataloguer, "x-koha-request-id": "42"})
     assert response.headers["x-koha-request-id"] == "42"

@@ -24,7 +24,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from .errors import ApiError
 from .query import translate
-from .service import Param, query
+from .service import Param, header, query
 
 DEFAULT_PER_PAGE = 20
 TYPES = {"integer", "string", "boolean", "number", "date", "date-time"}
@@ -154,6 +154,7 @@ class Resource:
                   "How simple field filters match strings (default contains)"),
             query("q", {"type": "array", "items": {"type": "string"}},
                   "JSON filter with API field names (Koha's operators); repeated filters are ANDed"),
+            header("x-koha-query", "string", "The same JSON filter as q, in a header (ANDed with q)"),
         ]
         for f in self.fields:
             if f.name in exclude:
@@ -174,7 +175,7 @@ class Resource:
         for f in self.fields:
             if f.name in values:
                 conditions.append(_simple_filter(f, values[f.name], match))
-        for text in values.get("q", []):
+        for text in [*values.get("q", []), *filter(None, [values.get("x-koha-query")])]:
             conditions.append(translate(self, text))
         filtered = base.where(and_(*conditions)) if conditions else base
         session = request.dbsession
