@@ -60,11 +60,14 @@ def compile_checked(bound_sql: str, backend: str, guard: Guard, max_rows: int, n
 
         dialect = MariaDB
     root = parse_query(bound_sql, dialect)
-    check(root, guard, nonce)
-    limit_rows(root, max_rows)
-    # identifiers keep the report's own quoting (quoting changes meaning: SQLite reads an unknown
-    # "name" as a string); comments are dropped because MariaDB runs /*! ... */
-    generated = root.sql(dialect=dialect, comments=False)
+    try:
+        check(root, guard, nonce)
+        limit_rows(root, max_rows)
+        # identifiers keep the report's own quoting (quoting changes meaning: SQLite reads an
+        # unknown "name" as a string); comments are dropped because MariaDB runs /*! ... */
+        generated = root.sql(dialect=dialect, comments=False)
+    except RecursionError:
+        raise Refused("the SQL is nested too deeply to check", "too_complex") from None
     qmark = backend in QMARK_BACKENDS
     if not qmark:
         generated = generated.replace("%", "%%")

@@ -91,6 +91,8 @@ def parse_query(sql: str, dialect: str | type[Dialect]) -> exp.Query:
         statements = [s for s in sqlglot.parse(sql, read=dialect) if s is not None]
     except (ParseError, TokenError) as exc:
         raise Refused(f"the SQL cannot be parsed: {_first_line(exc)}", "syntax_error") from None
+    except RecursionError:
+        raise Refused("the SQL is nested too deeply to check", "too_complex") from None
     if not statements:
         raise Refused("the report has no SQL statement", "empty")
     if len(statements) > 1:

@@ -109,3 +109,18 @@ def test_refusals(sql, code):
         with pytest.raises(Refused) as refused:
             prepare(sql, backend, GUARD, 10)
         assert refused.value.code == code
+
+
+@pytest.mark.parametrize("sql", [
+    "SELECT " + "(" * 3000 + "1" + ")" * 3000,
+    "SELECT 1" + " + 1" * 4000,
+    "SELECT " + "-" * 5000 + "1",
+    "SELECT '" + "x" * 100000,
+    "SELECT " + "NOT " * 5000 + "1",
+])
+def test_pathological_sql_is_refused_not_crashed(sql):
+    for backend in BACKENDS:
+        try:
+            prepare(sql, backend, GUARD, 10)
+        except Refused:
+            pass
