@@ -64,6 +64,24 @@ def test_index_follows_add_update_delete_in_the_same_transaction(dbsession):
     assert _hits(dbsession, Clause("allrecords", "=", "1")) == []
 
 
+def test_savepoints_and_rollbacks_keep_the_index_right(dbsession):
+    catalog = Catalog(dbsession)
+    kept = catalog.add_record(_record("Kept before the savepoint")).biblionumber
+    savepoint = dbsession.begin_nested()
+    dropped = catalog.add_record(_record("Dropped inside the savepoint")).biblionumber
+    assert _hits(dbsession, Clause("title", "any", "kept dropped")) == [kept, dropped]  # searched inside
+    savepoint.rollback()
+    assert _hits(dbsession, Clause("title", "any", "kept dropped")) == [kept]
+    with dbsession.begin_nested():
+        catalog.update_record(kept, _record("Kept and renamed"))
+    dbsession.commit()
+    assert _hits(dbsession, Clause("title", "=", "renamed")) == [kept]
+    catalog.add_record(_record("Never committed"))
+    dbsession.rollback()
+    dbsession.commit()
+    assert _hits(dbsession, Clause("title", "=", "never")) == []
+
+
 def test_items_feed_item_indexes(dbsession, reference_data):
     catalog = Catalog(dbsession)
     biblio = catalog.add_record(_record("Island light"))

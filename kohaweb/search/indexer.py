@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 import pymarc
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, event, insert, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from .. import marc
@@ -81,17 +81,72 @@ def _delete(session: Session, biblionumbers: list[int]) -> None:
             session.execute(delete(table).where(table.c.biblionumber.in_(biblionumbers)))
 
 
+# --- the data layer's path: changes are queued and written in batches ----------------------------
+#
+# Writing a record's rows the moment it changes costs several statements per record, which
+# dominates bulk imports. Changes are queued on the session instead, each tagged with the
+# (sub)transaction it was made in, and written together (one DELETE and one INSERT per table)
+# before the session commits and before any search on that session, so a search always sees its
+# own transaction's changes. Rolling back a transaction or savepoint drops what was queued in it.
+
+_PENDING = "kohaweb.search.pending"
+_HOOKED = "kohaweb.search.hooked"
+BATCH = 2000
+
+
 def index_record(session: Session, biblio: Any, record: pymarc.Record) -> None:
     rows = rows_for(biblio.biblionumber, record, biblio.flavour, _item_values(biblio),
                     bool(biblio.opac_suppressed))
-    # a new record has nothing to replace: one lookup instead of a delete per table
-    indexed = session.execute(select(tables.records.c.biblionumber)
-                              .where(tables.records.c.biblionumber == biblio.biblionumber)).first()
-    write(session, [biblio.biblionumber], [rows], replace=indexed is not None)
+    _queue(session, biblio.biblionumber, rows)
 
 
 def remove_record(session: Session, biblionumber: int) -> None:
-    _delete(session, [biblionumber])
+    _queue(session, biblionumber, None)
+
+
+def _queue(session: Session, biblionumber: int, rows: dict[str, list[dict]] | None) -> None:
+    if not session.info.get(_HOOKED):
+        event.listen(session, "before_commit", flush_pending)
+        event.listen(session, "after_soft_rollback", _discard)
+        session.info[_HOOKED] = True
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    pending = session.info.setdefault(_PENDING, [])
+    pending.append((biblionumber, rows, transaction))
+    if len(pending) >= BATCH and session.get_nested_transaction() is None:
+        flush_pending(session)
+
+
+def flush_pending(session: Session) -> None:
+    """Write the queued changes of this session now (the last change of a record wins)."""
+    pending = session.info.get(_PENDING)
+    if not pending:
+        return
+    nested = session.get_nested_transaction()
+    # Inside a savepoint, what was queued outside it is written but also kept queued: if the
+    # savepoint rolls back, those writes are undone and must be made again (writing is idempotent).
+    session.info[_PENDING] = [e for e in pending if not _inside(e[2], nested)] if nested else []
+    final: dict[int, dict[str, list[dict]] | None] = {}
+    for biblionumber, rows, _ in pending:
+        final[biblionumber] = rows
+    numbers = list(final)
+    for start in range(0, len(numbers), 500):  # keep IN lists short
+        _delete(session, numbers[start:start + 500])
+    write(session, numbers, [rows for rows in final.values() if rows is not None], replace=False)
+
+
+def _discard(session: Session, previous_transaction) -> None:
+    """Drop what was queued inside the transaction or savepoint just rolled back."""
+    pending = session.info.get(_PENDING)
+    if pending:
+        session.info[_PENDING] = [e for e in pending if not _inside(e[2], previous_transaction)]
+
+
+def _inside(transaction, ancestor) -> bool:
+    while transaction is not None:
+        if transaction is ancestor:
+            return True
+        transaction = transaction.parent
+    return False
 
 
 def rebuild(factory: sessionmaker[Session], *, batch: int = 500,

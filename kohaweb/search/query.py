@@ -15,6 +15,7 @@ from sqlalchemy import CompoundSelect, Select, and_, func, or_, select, true, un
 from sqlalchemy.orm import Session
 
 from . import normalize, tables
+from .indexer import flush_pending
 from .mapping import INDEXES
 from .normalize import MASK_ANY, MASK_ONE, MASKS
 
@@ -367,6 +368,7 @@ def matching(node: Node, *, public: bool = True) -> Select:
 def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, sort: tuple[SortKey, ...] = (),
            public: bool = True) -> SearchResult:
     """Count the matching records and return the ids of one page (``offset`` is 0-based)."""
+    flush_pending(session)
     ids = matching(node, public=public).subquery()
     total = session.scalar(select(func.count()).select_from(ids)) or 0
     if limit <= 0 or offset >= total:
@@ -401,6 +403,7 @@ def scan(session: Session, index: str, term: str, *, position: int = 1, count: i
     spec = INDEXES.get(index)
     if spec is None:
         raise QueryError("unsupported_index", f"unsupported index {index}", index)
+    flush_pending(session)
     if spec.kind in ("recid", "allrecords"):
         raise QueryError("scan_unsupported", f"index {index} cannot be scanned", index)
     if spec.kind == "identifier":
@@ -424,6 +427,7 @@ def scan(session: Session, index: str, term: str, *, position: int = 1, count: i
 
 def count_rows(session: Session) -> int:
     """How many records the index holds (for status pages and tests)."""
+    flush_pending(session)
     return session.scalar(select(func.count()).select_from(tables.records)) or 0
 
 
