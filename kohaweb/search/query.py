@@ -101,9 +101,9 @@ def compile_node(node: Node) -> Select | CompoundSelect:
         return _prox(node)
     base = _plain(left)
     if node.op == "and":
-        return base.where(_col(base).in_(_in(right)))
+        return _also(base, right)
     if node.op == "not":
-        return base.where(_col(base).not_in(_in(right)))
+        return _also(base, right, negate=True)
     raise QueryError("unsupported_boolean", f"unsupported boolean {node.op}", node.op)
 
 
@@ -193,8 +193,17 @@ def _sequence(idx: str, words: list[str]) -> Select:
 def _intersect(selects: list[Select]) -> Select:
     base = selects[0]
     for other in selects[1:]:
-        base = base.where(_col(base).in_(_in(other)))
+        base = _also(base, other)
     return base
+
+
+def _also(base: Select, other: Select | CompoundSelect, negate: bool = False) -> Select:
+    """``base`` restricted to records that are (or are not) in ``other``, as a correlated EXISTS:
+    an index probe per candidate on SQLite, a semi/anti join on PostgreSQL and MariaDB. Every
+    clause reads its own table alias, so only ``base`` is correlated."""
+    other = _plain(other)
+    probe = other.where(_col(other) == _col(base)).exists()
+    return base.where(~probe if negate else probe)
 
 
 def _union(selects: list[Select]) -> Select | CompoundSelect:
