@@ -61,11 +61,11 @@ def record_to_xml(record: pymarc.Record) -> bytes:
 def record_to_element(record: pymarc.Record) -> etree._Element:
     root = etree.Element(_SLIM + "record", nsmap={None: MARC_NS})
     leader = etree.SubElement(root, _SLIM + "leader")
-    leader.text = _clean(str(record.leader))
+    leader.text = _blank_out(str(record.leader))
     for field in record.fields:
         if field.is_control_field():
             el = etree.SubElement(root, _SLIM + "controlfield", tag=field.tag)
-            el.text = _clean(field.data or "")
+            el.text = _blank_out(field.data or "")
         else:
             ind = list(field.indicators) + [" ", " "]
             el = etree.SubElement(root, _SLIM + "datafield", tag=field.tag,
@@ -87,6 +87,11 @@ _XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 def _clean(text: str) -> str:
     """Drop characters XML 1.0 cannot carry (found in real-world MARC)."""
     return _XML_BAD.sub("", text)
+
+
+def _blank_out(text: str) -> str:
+    """Positional data (leader, 008...) keeps its length: bad characters become blanks."""
+    return _XML_BAD.sub(" ", text)
 
 
 def parse_xml(data: str | bytes) -> pymarc.Record:
