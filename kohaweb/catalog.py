@@ -204,9 +204,9 @@ class Catalog:
         biblio = item.biblio
         now = utcnow()
         deleted = self._archive_item(item, now)
-        biblio.items.remove(item)
         biblio.datestamp = now
         self.session.flush()
+        self.session.expire(biblio, ["items"])
         self._derive(biblio)
         return deleted
 

@@ -100,3 +100,17 @@ def test_deleted_rows_keep_their_ids(catalog, dbsession, sample_records):
     dbsession.commit()
     assert dbsession.get(DeletedBiblio, ids[2]) is not None
     assert sorted(dbsession.scalars(select(Biblio.biblionumber))) == [i for i in ids if i != ids[2]]
+
+
+def test_delete_item_with_items_not_loaded(catalog, dbsession, reference_data, session_factory):
+    biblio = catalog.add_record(record())
+    item = catalog.add_item(biblio.biblionumber, barcode="D1", homebranch="CPL", itype="BK")
+    catalog.add_item(biblio.biblionumber, barcode="D2", homebranch="CPL", itype="BK")
+    dbsession.commit()
+    from kohaweb.catalog import Catalog
+
+    with session_factory() as fresh:  # nothing loaded: the item list is read lazily
+        Catalog(fresh).delete_item(item.itemnumber)
+        fresh.commit()
+        assert [i.barcode for i in Catalog(fresh).get(biblio.biblionumber).items] == ["D2"]
+    assert dbsession.get(DeletedItem, item.itemnumber) is not None
