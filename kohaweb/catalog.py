@@ -15,6 +15,7 @@ from typing import Any
 import pymarc
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import ids, marc, search, sets
 from .models import (
@@ -113,8 +114,13 @@ class Catalog:
             created.append((biblio, record, list(item_values)))
         self.session.flush()
         all_items = [(biblio, values) for biblio, _, item_values in created for values in item_values]
-        if all_items:
-            self._insert_items(all_items, now)
+        inserted = self._insert_items(all_items, now) if all_items else []
+        # new records' item lists are known: set them, so deriving does not query them one by one
+        by_record: dict[int, list[Item]] = {b.biblionumber: [] for b, _, _ in created}
+        for item in inserted:
+            by_record[item.biblionumber].append(item)
+        for biblio, _, _ in created:
+            set_committed_value(biblio, "items", by_record[biblio.biblionumber])
         for biblio, record, _ in created:
             self._derive(biblio, record)
         return [b for b, _, _ in created]
