@@ -114,7 +114,7 @@ class Catalog:
             created.append((biblio, record, list(item_values)))
         self.session.flush()
         all_items = [(biblio, values) for biblio, _, item_values in created for values in item_values]
-        inserted = self._insert_items(all_items, now) if all_items else []
+        inserted = self._insert_items(all_items, now, strict=False) if all_items else []
         # new records' item lists are known: set them, so deriving does not query them one by one
         by_record: dict[int, list[Item]] = {b.biblionumber: [] for b, _, _ in created}
         for item in inserted:
@@ -150,6 +150,8 @@ class Catalog:
         now = utcnow()
         for item in list(biblio.items):
             self._archive_item(item, now)
+        self.session.flush()  # items go first: the record's own DELETE would cascade to them
+        self.session.expire(biblio, ["items"])
         values = {k: getattr(biblio, k) for k in _BIBLIO_COPY}
         values.update(timestamp=now, datestamp=now)
         deleted = DeletedBiblio(deleted_on=now, **values)
@@ -229,13 +231,14 @@ class Catalog:
             raise CatalogError(f"invalid MARC record: {problem}", "invalid_marc")
         return record
 
-    def _insert_items(self, pairs: list[tuple[Biblio, dict[str, Any]]], now: dt.datetime) -> list[Item]:
+    def _insert_items(self, pairs: list[tuple[Biblio, dict[str, Any]]], now: dt.datetime,
+                      strict: bool = True) -> list[Item]:
         """Insert items for (record, column values) pairs with one id allocation and one flush."""
         self._ensure_codes([values for _, values in pairs])
         numbers = ids.allocate(self.session, "item", len(pairs))
         created = []
         for (biblio, values), number in zip(pairs, numbers, strict=True):
-            values = _typed_item_values({k: v for k, v in values.items() if k in _ITEM_EDITABLE})
+            values = _typed_item_values({k: v for k, v in values.items() if k in _ITEM_EDITABLE}, strict)
             values.setdefault("permanent_location", values.get("location"))
             created.append(Item(itemnumber=number, biblionumber=biblio.biblionumber, created_on=now,
                                 timestamp=now, **values))
@@ -292,8 +295,10 @@ _INT_COLUMNS = {"notforloan", "damaged", "itemlost", "withdrawn", "restricted", 
 _DATE_COLUMNS = {"onloan", "dateaccessioned", "datelastborrowed"}
 
 
-def _typed_item_values(values: dict[str, Any]) -> dict[str, Any]:
-    """Coerce values read from MARC subfields (all strings) to the column types."""
+def _typed_item_values(values: dict[str, Any], strict: bool = True) -> dict[str, Any]:
+    """Coerce values read from MARC subfields (all strings) to the column types. Not strict (items
+    embedded in imported records), a status that is not a number becomes 0 instead of refusing the
+    record: other systems put codes such as 'L4' in 995$o."""
     typed = {}
     for key, value in values.items():
         if isinstance(value, str):
@@ -302,7 +307,10 @@ def _typed_item_values(values: dict[str, Any]) -> dict[str, Any]:
                 try:
                     value = int(value or 0)
                 except ValueError:
-                    raise CatalogError(f"item field {key} must be a number, got {value!r}") from None
+                    if not strict:
+                        value = 0
+                    else:
+                        raise CatalogError(f"item field {key} must be a number, got {value!r}") from None
             elif key in _DATE_COLUMNS:
                 try:
                     value = dt.date.fromisoformat(value[:10]) if value else None

@@ -235,14 +235,15 @@ def serve(wsgi_app, threads: int = 4) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
-        # close idle keep-alive connections too, or the loop waits for the clients to hang up
-        for channel in list(server._map.values()):
-            if channel is not server:
-                try:
+        # Close the listener and idle keep-alive connections inside the server's own loop thread
+        # (waitress's trigger runs thunks there), so the loop ends without waiting for clients.
+        def stop() -> None:
+            for channel in list(server._map.values()):
+                if channel is not server.trigger:
                     channel.handle_close()
-                except OSError:
-                    pass
-        server.close()
+            server.trigger.close()
+
+        server.trigger.pull_trigger(stop)
         server.task_dispatcher.shutdown(timeout=5)
         thread.join(timeout=5)
 

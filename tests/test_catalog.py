@@ -114,3 +114,14 @@ def test_delete_item_with_items_not_loaded(catalog, dbsession, reference_data, s
         fresh.commit()
         assert [i.barcode for i in Catalog(fresh).get(biblio.biblionumber).items] == ["D2"]
     assert dbsession.get(DeletedItem, item.itemnumber) is not None
+
+
+def test_imported_item_status_codes_that_are_not_numbers(catalog, dbsession, reference_data):
+    rec = record()
+    rec.add_field(pymarc.Field(tag="952", indicators=pymarc.Indicators(" ", " "), subfields=[
+        pymarc.Subfield("a", "CPL"), pymarc.Subfield("p", "L4-1"), pymarc.Subfield("7", "L4")]))
+    biblio = catalog.add_record(rec)
+    dbsession.commit()
+    assert [i.notforloan for i in catalog.get(biblio.biblionumber).items] == [0]
+    with pytest.raises(CatalogError, match="must be a number"):
+        catalog.update_item(catalog.get(biblio.biblionumber).items[0].itemnumber, notforloan="L4")
