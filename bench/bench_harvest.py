@@ -22,6 +22,8 @@ def main() -> None:
     parser.add_argument("--records", type=int, default=5000)
     parser.add_argument("--backend", default="sqlite", choices=("sqlite", "postgresql", "mariadb"))
     parser.add_argument("--prefixes", nargs="+", default=["marcxml", "oai_dc"])
+    parser.add_argument("--fast-load", action="store_true",
+                        help="fill the source with bench_oai's bulk loader (no items or index there)")
     args = parser.parse_args()
 
     from kohaweb_harvester.runner import Harvester
@@ -32,9 +34,15 @@ def main() -> None:
     from kohaweb.testing import make_settings, serve
 
     with database(args.backend) as source_url:
-        rate = load_catalogue(source_url, args.records)
+        if args.fast_load:
+            from bench_oai import fast_load
+
+            rate = fast_load(source_url, args.records)
+        else:
+            rate = load_catalogue(source_url, args.records)
         report(f"source catalogue of {args.records} records", load_records_per_s=rate)
         app = make_app(make_settings(source_url, ["oai"], **{"oai.max_count": "500"}))
+        time.sleep(1.1)  # OAI lists end at the second before the response
         with serve(app, threads=4) as base:
             for prefix in args.prefixes:
                 with database(args.backend) as target_url:

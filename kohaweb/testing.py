@@ -239,7 +239,9 @@ def serve(wsgi_app, threads: int = 4) -> Iterator[str]:
         # (waitress's trigger runs thunks there), so the loop ends without waiting for clients.
         def stop() -> None:
             for channel in list(server._map.values()):
-                if channel is not server.trigger:
+                if channel is server:
+                    server.close()
+                elif channel is not server.trigger:
                     channel.handle_close()
             server.trigger.close()
 
