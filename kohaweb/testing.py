@@ -326,3 +326,35 @@ def _SchemaResolver(folder: Path):
             return None
 
     return Resolver()
+
+
+# The sample formats file of Koha's manual and of Koha::OAI::Server::Repository's POD, with its
+# marc21 entry and its 'marxml' typo (tests of the formats registry and of the OAI plugin use it).
+KOHA_SAMPLE_FORMATS_CONF = """\
+format:
+  vs:
+    metadataPrefix: vs
+    metadataNamespace: http://veryspecial.tamil.fr/vs/format-pivot/1.1/vs
+    schema: http://veryspecial.tamil.fr/vs/format-pivot/1.1/vs.xsd
+    xsl_file: {vs_xsl}
+  marc21:
+    metadataPrefix: marc21
+    metadataNamespace: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim
+    schema: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd
+    include_items: 1
+  marcxml:
+    metadataPrefix: marxml
+    metadataNamespace: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim
+    schema: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd
+    include_items: 1
+  oai_dc:
+    metadataPrefix: oai_dc
+    metadataNamespace: http://www.openarchives.org/OAI/2.0/oai_dc/
+    schema: http://www.openarchives.org/OAI/2.0/oai_dc.xsd
+    xsl_file: /usr/local/koha/koha-tmpl/intranet-tmpl/xslt/UNIMARCslim2OAIDC.xsl
+"""
+
+
+def koha_sample_formats_conf(vs_xsl: str) -> str:
+    """Koha's sample formats file with ``vs_xsl`` as the path of the 'vs' stylesheet."""
+    return KOHA_SAMPLE_FORMATS_CONF.format(vs_xsl=vs_xsl)

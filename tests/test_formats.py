@@ -16,7 +16,7 @@ from kohaweb import marc
 from kohaweb.formats import FormatRegistry, RecordSource, RenderError, build_registry
 from kohaweb.formats.builtin import iso2709, marc21, marc_in_json, marcxml, oai_dc
 from kohaweb.settings import ConfigError
-from kohaweb.testing import assert_valid, selected_backend
+from kohaweb.testing import assert_valid, koha_sample_formats_conf, selected_backend
 
 DC = "{http://purl.org/dc/elements/1.1/}"
 database_independent = pytest.mark.skipif(selected_backend() != "sqlite",
@@ -170,30 +170,6 @@ def test_registry_lookups():
     assert isinstance(registry, FormatRegistry)
 
 
-KOHA_SAMPLE = """\
-format:
-  vs:
-    metadataPrefix: vs
-    metadataNamespace: http://veryspecial.tamil.fr/vs/format-pivot/1.1/vs
-    schema: http://veryspecial.tamil.fr/vs/format-pivot/1.1/vs.xsd
-    xsl_file: {vs}
-  marc21:
-    metadataPrefix: marc21
-    metadataNamespace: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim
-    schema: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd
-    include_items: 1
-  marcxml:
-    metadataPrefix: marxml
-    metadataNamespace: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim
-    schema: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd
-    include_items: 1
-  oai_dc:
-    metadataPrefix: oai_dc
-    metadataNamespace: http://www.openarchives.org/OAI/2.0/oai_dc/
-    schema: http://www.openarchives.org/OAI/2.0/oai_dc.xsd
-    xsl_file: /usr/local/koha/koha-tmpl/intranet-tmpl/xslt/UNIMARCslim2OAIDC.xsl
-"""
-
 VS_XSL = """<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/Transform"
   xmlns:marc="http://www.loc.gov/MARC21/slim" xmlns:vs="http://veryspecial.tamil.fr/vs/format-pivot/1.1/vs">
   <xsl:template match="/"><vs:record><vs:title><xsl:value-of select="//marc:datafield[@tag='245']/marc:subfield[@code='a']"/></vs:title></vs:record></xsl:template>
@@ -204,7 +180,7 @@ VS_XSL = """<xsl:stylesheet version="1.0" xmlns:xsl="http://www.w3.org/1999/XSL/
 def test_koha_sample_conf_file_loads_and_works(tmp_path):
     (tmp_path / "vs.xsl").write_text(VS_XSL)
     conf = tmp_path / "oai.yaml"
-    conf.write_text(KOHA_SAMPLE.format(vs="vs.xsl"))
+    conf.write_text(koha_sample_formats_conf("vs.xsl"))
     registry = build_registry(str(conf))
     assert [f.prefix for f in registry.oai_formats()] == ["vs", "marc21", "marxml", "oai_dc"]
     assert registry.oai("marcxml") is None, "advertised and accepted prefixes are the same string"

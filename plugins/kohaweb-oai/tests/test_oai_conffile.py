@@ -8,32 +8,7 @@ import pytest
 from lxml import etree
 
 from kohaweb.settings import ConfigError
-
-# The sample of Koha's manual and of Koha::OAI::Server::Repository's POD, with its marc21 entry
-# and its 'marxml' typo; VS_XSL stands for the site stylesheet path.
-KOHA_SAMPLE = """\
-format:
-  vs:
-    metadataPrefix: vs
-    metadataNamespace: http://veryspecial.tamil.fr/vs/format-pivot/1.1/vs
-    schema: http://veryspecial.tamil.fr/vs/format-pivot/1.1/vs.xsd
-    xsl_file: VS_XSL
-  marc21:
-    metadataPrefix: marc21
-    metadataNamespace: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim
-    schema: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd
-    include_items: 1
-  marcxml:
-    metadataPrefix: marxml
-    metadataNamespace: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim
-    schema: http://www.loc.gov/MARC21/slim http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd
-    include_items: 1
-  oai_dc:
-    metadataPrefix: oai_dc
-    metadataNamespace: http://www.openarchives.org/OAI/2.0/oai_dc/
-    schema: http://www.openarchives.org/OAI/2.0/oai_dc.xsd
-    xsl_file: /usr/local/koha/koha-tmpl/intranet-tmpl/xslt/UNIMARCslim2OAIDC.xsl
-"""
+from kohaweb.testing import koha_sample_formats_conf
 
 # A site stylesheet in the spirit of Koha's test (oaiconf.yaml): the record without its 952 items,
 # still MARCXML so that the response can be validated.
@@ -49,7 +24,7 @@ MARC = "http://www.loc.gov/MARC21/slim"
 
 def write_conf(tmp_path, vs_xsl: str) -> str:
     conf = tmp_path / "koha-oai.conf"
-    conf.write_text(KOHA_SAMPLE.replace("VS_XSL", vs_xsl))
+    conf.write_text(koha_sample_formats_conf(vs_xsl))
     return str(conf)
 
 
