@@ -190,7 +190,7 @@ def test_rebuild_and_not_ready_state(dbsession, session_factory, small_catalogue
 
     from kohaweb.search import state, tables
 
-    dbsession.execute(delete(tables.terms))
+    dbsession.execute(delete(tables.postings))
     dbsession.commit()
     assert _hits(dbsession, Clause("title", "=", "coral")) == []
     state.set_status(dbsession, state.REBUILDING)  # as left by a rebuild that died half-way

@@ -17,21 +17,9 @@ import pymarc
 from sqlalchemy.orm import Session
 
 from .mapping import INDEXES, Index
-from .query import (
-    ANCHOR,
-    MASK_ANY,
-    MASK_ONE,
-    Boolean,
-    Clause,
-    QueryError,
-    ScanTerm,
-    SearchResult,
-    SortKey,
-    count_rows,
-    matching,
-    scan,
-    search,
-)
+from .normalize import MASK_ANY, MASK_ONE
+from .query import ANCHOR, Boolean, Clause, QueryError
+from .results import ScanTerm, SearchResult, SortKey, count_rows, scan, search
 from .state import is_ready, status
 
 
@@ -57,5 +45,5 @@ def rebuild(session_factory, **kwargs) -> int:
 
 
 __all__ = ["ANCHOR", "Boolean", "Clause", "INDEXES", "Index", "MASK_ANY", "MASK_ONE", "QueryError", "ScanTerm",
-           "SearchResult", "SortKey", "count_rows", "index_record", "is_ready", "matching", "rebuild",
+           "SearchResult", "SortKey", "count_rows", "index_record", "is_ready", "rebuild",
            "remove_record", "scan", "search", "status"]

@@ -1,26 +1,29 @@
-"""The query side: a small protocol-neutral query tree compiled to SQLAlchemy Core.
+"""The query side: a small protocol-neutral query tree, evaluated on posting lists.
 
-Every clause becomes a SELECT of record numbers from the index tables using their B-tree indexes
-(equality, prefix ranges for right truncation, LIKE only as a filter after a prefix range), and
-booleans become IN / NOT IN / UNION ALL. The same SQL runs on SQLite, PostgreSQL and MariaDB,
-so the three give the same counts. Protocols (SRU/CQL) build the tree and map ``QueryError.code``
-to their own diagnostics.
+Each clause reads the posting lists of its terms (a few rows per term, see
+kohaweb.search.postings) and becomes a sorted array of record numbers; booleans are numpy set
+operations on those arrays; phrases and proximity compare word positions, vectorised. Term
+lookups, prefix ranges and ranges are B-tree searches on (index, term), run the same way on
+SQLite, PostgreSQL and MariaDB, so the three give the same counts. Protocols (SRU/CQL) build the
+tree and map ``QueryError.code`` to their own diagnostics.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 
-from sqlalchemy import CompoundSelect, Select, and_, func, or_, select, true, union_all
+import numpy as np
 from sqlalchemy.orm import Session
 
-from . import normalize, tables
-from .indexer import flush_pending
+from . import normalize, postings, tables
 from .mapping import INDEXES
 from .normalize import MASK_ANY, MASK_ONE, MASKS
+from .postings import POSITION_BITS
 
 ANCHOR = "\ue002"  # CQL '^'
 MIN_MASKED_LETTERS = 2  # a shorter masked word would expand to a large part of the index
+MAX_OFFSETS = 64  # proximity distances checked by shifted intersections; beyond, record by record
 
 WORD_RELATIONS = ("=", "adj", "all", "any", "exact", "==", "<", "<=", ">", ">=", "<>", "within")
 
@@ -56,82 +59,241 @@ class Boolean:
 Node = Clause | Boolean
 
 
-@dataclass(frozen=True)
-class SortKey:
-    index: str  # title | author | date | recid
-    ascending: bool = True
-    missing: str = "high"  # high | low: where records without a value go
+def evaluate(session: Session, node: Node) -> np.ndarray:
+    """The sorted record numbers matching ``node`` (hidden records included)."""
+    return _Evaluator(session).node(node)
 
 
-SORTABLE = {"title": tables.records.c.title, "author": tables.records.c.author, "date": tables.records.c.year,
-            "recid": tables.records.c.biblionumber}
+class _Evaluator:
+    def __init__(self, session: Session):
+        self.session = session
+        self._universe: np.ndarray | None = None
+
+    def universe(self) -> np.ndarray:
+        if self._universe is None:
+            self._universe = postings.universe(self.session)
+        return self._universe
+
+    # --- booleans ----------------------------------------------------------------------------
+
+    def node(self, node: Node) -> np.ndarray:
+        if isinstance(node, Clause):
+            return self.clause(node)
+        if node.op == "prox":
+            return self.prox(node)
+        left = self.node(node.left)
+        if node.op == "and":
+            return np.intersect1d(left, self.node(node.right), assume_unique=True) if len(left) else left
+        if node.op == "not":
+            return np.setdiff1d(left, self.node(node.right), assume_unique=True) if len(left) else left
+        if node.op == "or":
+            return np.union1d(left, self.node(node.right))
+        raise QueryError("unsupported_boolean", f"unsupported boolean {node.op}", node.op)
+
+    # --- clauses ------------------------------------------------------------------------------
+
+    def clause(self, clause: Clause) -> np.ndarray:
+        index = INDEXES.get(clause.index)
+        if index is None:
+            raise QueryError("unsupported_index", f"unsupported index {clause.index}", clause.index)
+        if clause.relation not in WORD_RELATIONS:
+            raise QueryError("unsupported_relation", f"unsupported relation {clause.relation}", clause.relation)
+        if index.kind == "allrecords":
+            return self.universe()
+        if clause.relation == "<>":
+            positive = self.clause(Clause(clause.index, "=", clause.term))
+            return np.setdiff1d(self.universe(), positive, assume_unique=True)
+        if index.kind == "recid":
+            return self.recid(clause)
+        if index.kind == "identifier":
+            return self.identifier(clause)
+        if index.kind == "number" and (clause.relation in ("<", "<=", ">", ">=", "within") or (
+                clause.relation in ("=", "exact", "==", "adj") and _plain_int(clause.term) is not None)):
+            return self.number(clause)
+        return self.words(clause)
+
+    def words(self, clause: Clause) -> np.ndarray:
+        idx, relation = clause.index, clause.relation
+        text, start, end = _strip_anchors(clause.term)
+        if relation in ("exact", "==") or start or end:
+            if relation not in ("=", "adj", "exact", "=="):
+                raise QueryError("anchor_position", f"anchoring is not supported with {relation}", clause.term)
+            return self.phrase(idx, normalize.query_phrase(text), exact=relation in ("exact", "==") or (start and end),
+                               start=start, end=end)
+        words = normalize.query_words(text)
+        if relation in ("<", "<=", ">", ">=", "within"):
+            return self.range(idx, words, relation, clause.term)
+        if not words:
+            raise QueryError("empty_term", "empty term unsupported", clause.term)
+        if relation in ("=", "adj"):
+            return self.word(idx, words[0]) if len(words) == 1 else self.sequence(idx, words)
+        sets = [self.word(idx, w) for w in dict.fromkeys(words)]
+        return _intersect_all(sets) if relation == "all" else _union_all(sets)
+
+    def word(self, idx: str, word: str) -> np.ndarray:
+        if not any(m in word for m in MASKS):
+            return postings.docs(self.session, idx, [word])
+        return postings.docs(self.session, idx, self.expand(idx, word))
+
+    def word_keys(self, idx: str, word: str) -> np.ndarray:
+        terms = self.expand(idx, word) if any(m in word for m in MASKS) else [word]
+        return postings.keys(self.session, idx, terms)
+
+    def expand(self, namespace: str, pattern: str) -> list[str]:
+        """The terms of a namespace a masked word or phrase matches (prefix range, then pattern)."""
+        _check_masks(pattern)
+        return [t for t in self.session_terms(namespace, _prefix(pattern)) if _regex(pattern).fullmatch(t)]
+
+    def session_terms(self, namespace: str, prefix: str) -> list[str]:
+        term = tables.postings.c.term
+        conditions = [term >= prefix, term < _next(prefix)] if prefix else []
+        return postings.vocabulary(self.session, namespace, *conditions)
+
+    def sequence(self, idx: str, words: list[str]) -> np.ndarray:
+        """Records with the words at consecutive positions of one field."""
+        found = self.word_keys(idx, words[0])
+        for offset, word in enumerate(words[1:], start=1):
+            if not len(found):
+                break
+            found = np.intersect1d(found, self.word_keys(idx, word) - offset, assume_unique=True)
+        return postings.doc_keys(found)
+
+    def phrase(self, idx: str, value: str, *, exact: bool, start: bool, end: bool) -> np.ndarray:
+        if not value:
+            raise QueryError("empty_term", "empty term unsupported", value)
+        namespace = postings.phrase_space(idx)
+        masked = any(m in value for m in MASKS)
+        if masked:
+            _check_masks(value)
+        if exact and not masked:
+            return postings.docs(self.session, namespace, [value])
+        body = _pattern(value)
+        options = [body]
+        if not exact:
+            if start:
+                options.append(body + " .*")
+            if end:
+                options.append(".* " + body)
+        regex = re.compile("|".join(f"(?:{o})" for o in options), re.DOTALL)
+        # a start-anchored (or exact) search only looks at values that begin with the term
+        prefix = _prefix(value) if exact or start or masked and not end else ""
+        terms = [t for t in self.session_terms(namespace, prefix) if regex.fullmatch(t)]
+        return postings.docs(self.session, namespace, terms)
+
+    def range(self, namespace: str, words: list[str], relation: str, raw: str) -> np.ndarray:
+        if any(m in "".join(words) for m in MASKS):
+            raise QueryError("invalid_term", "masking is not supported with range relations", raw)
+        term = tables.postings.c.term
+        if relation == "within":
+            if len(words) != 2:
+                raise QueryError("invalid_term", "within needs two values", raw)
+            conditions = [term >= words[0], term <= words[1]]
+        else:
+            if len(words) != 1:
+                raise QueryError("invalid_term", f"{relation} needs one value", raw)
+            conditions = [_compare(term, relation, words[0])]
+        return postings.docs_where(self.session, namespace, *conditions)[1]
+
+    def number(self, clause: Clause) -> np.ndarray:
+        namespace = postings.number_space(clause.index)
+        values = [postings.number_term(v) for v in _ints(clause.term, clause.term)]
+        if clause.relation == "within":
+            if len(values) != 2:
+                raise QueryError("invalid_term", "within needs two values", clause.term)
+            return self.range(namespace, values, "within", clause.term)
+        if len(values) != 1:
+            raise QueryError("invalid_term", "one number is expected", clause.term)
+        if clause.relation in ("=", "exact", "==", "adj"):
+            return postings.docs(self.session, namespace, values)
+        return self.range(namespace, values, clause.relation, clause.term)
+
+    def recid(self, clause: Clause) -> np.ndarray:
+        values = _ints(clause.term, clause.term)
+        every = self.universe()
+        if clause.relation == "within":
+            if len(values) != 2:
+                raise QueryError("invalid_term", "within needs two values", clause.term)
+            return every[(every >= values[0]) & (every <= values[1])]
+        if clause.relation == "any":
+            return np.intersect1d(every, np.array(values, dtype=np.int64))
+        if len(values) != 1:
+            raise QueryError("invalid_term", "one record number is expected", clause.term)
+        value = values[0]
+        if clause.relation in ("=", "exact", "==", "adj", "all"):
+            return every[every == value]
+        return every[{"<": every < value, "<=": every <= value, ">": every > value, ">=": every >= value}[
+            clause.relation]]
+
+    def identifier(self, clause: Clause) -> np.ndarray:
+        text, _, _ = _strip_anchors(clause.term)
+        parts = text.split() if clause.relation in ("any", "all") else [text]
+        values = [v for v in (normalize.identifier(p) for p in parts) if v]
+        if not values:
+            raise QueryError("empty_term", "empty term unsupported", clause.term)
+        if clause.relation in ("<", "<=", ">", ">=", "within"):
+            bounds = values if clause.relation != "within" else [normalize.identifier(p) or "" for p in text.split()]
+            return self.range(clause.index, bounds, clause.relation, clause.term)
+        sets = [self.word(clause.index, v) for v in values]
+        return _intersect_all(sets) if clause.relation == "all" else _union_all(sets)
+
+    def prox(self, node: Boolean) -> np.ndarray:
+        """Two single-word clauses on the same word index within a word distance."""
+        left, right = node.left, node.right
+        if not (isinstance(left, Clause) and isinstance(right, Clause) and left.index == right.index
+                and INDEXES.get(left.index) and INDEXES[left.index].kind in ("word", "number")
+                and left.relation in ("=", "adj") and right.relation in ("=", "adj")):
+            raise QueryError("unsupported_prox", "proximity is supported between two single-word terms of one "
+                             "word index", "")
+        words = [normalize.query_words(_strip_anchors(c.term)[0]) for c in (left, right)]
+        if any(len(w) != 1 for w in words):
+            raise QueryError("unsupported_prox", "proximity needs single-word terms", "")
+        a = self.word_keys(left.index, words[0][0])
+        b = self.word_keys(left.index, words[1][0])
+        if not len(a) or not len(b):
+            return postings.EMPTY
+        return _within_distance(a, b, node)
 
 
-@dataclass
-class SearchResult:
-    total: int
-    ids: list[int] = field(default_factory=list)
+def _within_distance(a: np.ndarray, b: np.ndarray, node: Boolean) -> np.ndarray:
+    """Records with an occurrence of ``a`` and one of ``b`` whose gap (b - a, or its absolute
+    value when unordered) satisfies the node's comparison; a word never pairs with itself."""
+    def accepts(gap: int) -> bool:
+        distance = gap if node.ordered else abs(gap)
+        if gap == 0 or node.ordered and gap < 0:
+            return False
+        return {"=": distance == node.distance, "<": distance < node.distance, "<=": distance <= node.distance,
+                ">": distance > node.distance, ">=": distance >= node.distance,
+                "<>": distance != node.distance}[node.comparison]
+
+    if node.comparison in ("=", "<", "<=") and node.distance <= MAX_OFFSETS:
+        gaps = [g for g in range(-node.distance, node.distance + 1) if accepts(g)]
+        found = [postings.doc_keys(np.intersect1d(a + g, b, assume_unique=True)) for g in gaps]
+        return _union_all(found) if found else postings.EMPTY
+    # unbounded distances: record by record, over the records both words occur in
+    common = np.intersect1d(postings.doc_keys(a), postings.doc_keys(b), assume_unique=True)
+    mask = (1 << POSITION_BITS) - 1
+    hits = []
+    for number in common:
+        low, high = number << POSITION_BITS, (number + 1) << POSITION_BITS
+        pa = a[np.searchsorted(a, low):np.searchsorted(a, high)] & mask
+        pb = b[np.searchsorted(b, low):np.searchsorted(b, high)] & mask
+        gaps = np.unique(np.subtract.outer(pb, pa))
+        if any(accepts(int(g)) for g in gaps):
+            hits.append(number)
+    return np.array(hits, dtype=np.int64)
 
 
-# --- compiling ---------------------------------------------------------------------------------
+# --- helpers --------------------------------------------------------------------------------------
 
-def _col(sel: Select):
-    return sel.selected_columns[0]
-
-
-def _plain(sel: Select | CompoundSelect) -> Select:
-    """A simple SELECT (compound selects are wrapped, as SQLite forbids nesting them bare)."""
-    if isinstance(sel, CompoundSelect):
-        sub = sel.subquery()
-        return select(sub.c[0].label("biblionumber"))
-    return sel
+def _intersect_all(sets: list[np.ndarray]) -> np.ndarray:
+    result = sets[0]
+    for other in sets[1:]:
+        result = np.intersect1d(result, other, assume_unique=True)
+    return result
 
 
-def _in(sel: Select | CompoundSelect) -> Select:
-    return _plain(sel).correlate(None)
-
-
-def compile_node(node: Node) -> Select | CompoundSelect:
-    if isinstance(node, Clause):
-        return _clause(node)
-    left, right = compile_node(node.left), compile_node(node.right)
-    if node.op == "or":
-        return union_all(_plain(left), _plain(right))
-    if node.op == "prox":
-        return _prox(node)
-    base = _plain(left)
-    if node.op == "and":
-        return _also(base, right)
-    if node.op == "not":
-        return _also(base, right, negate=True)
-    raise QueryError("unsupported_boolean", f"unsupported boolean {node.op}", node.op)
-
-
-def _all_records() -> Select:
-    return select(tables.records.c.biblionumber)
-
-
-def _clause(clause: Clause) -> Select | CompoundSelect:
-    index = INDEXES.get(clause.index)
-    if index is None:
-        raise QueryError("unsupported_index", f"unsupported index {clause.index}", clause.index)
-    if clause.relation not in WORD_RELATIONS:
-        raise QueryError("unsupported_relation", f"unsupported relation {clause.relation}", clause.relation)
-    if index.kind == "allrecords":
-        return _all_records()
-    if clause.relation == "<>":
-        positive = _clause(Clause(clause.index, "=", clause.term))
-        base = _all_records()
-        return base.where(_col(base).not_in(_in(positive)))
-    if index.kind == "recid":
-        return _recid(clause)
-    if index.kind == "identifier":
-        return _identifier(clause)
-    if index.kind == "number" and clause.relation in ("<", "<=", ">", ">=", "within") or (
-            index.kind == "number" and clause.relation in ("=", "exact", "==", "adj")
-            and _plain_int(clause.term) is not None):
-        return _number(clause)
-    return _words(clause)
+def _union_all(sets: list[np.ndarray]) -> np.ndarray:
+    return sets[0] if len(sets) == 1 else np.unique(np.concatenate(sets))
 
 
 def _strip_anchors(term: str) -> tuple[str, bool, bool]:
@@ -150,121 +312,21 @@ def _check_masks(word: str) -> None:
                          word.replace(MASK_ANY, "*").replace(MASK_ONE, "?"))
 
 
+def _prefix(pattern: str) -> str:
+    cut = [i for i, ch in enumerate(pattern) if ch in MASKS]
+    return pattern[:cut[0]] if cut else pattern
+
+
+def _pattern(value: str) -> str:
+    return "".join(".*" if ch == MASK_ANY else "." if ch == MASK_ONE else re.escape(ch) for ch in value)
+
+
+def _regex(value: str) -> re.Pattern:
+    return re.compile(_pattern(value), re.DOTALL)
+
+
 def _next(prefix: str) -> str:
     return prefix[:-1] + chr(ord(prefix[-1]) + 1)
-
-
-def _match(column, word: str):
-    """Equality, or a prefix range (index-friendly) refined by LIKE for other masks."""
-    if not any(m in word for m in MASKS):
-        return column == word
-    _check_masks(word)
-    cut = min(i for i, ch in enumerate(word) if ch in MASKS)
-    prefix = word[:cut]
-    conditions = []
-    if prefix:
-        conditions += [column >= prefix, column < _next(prefix)]
-    if word != prefix + MASK_ANY:
-        conditions.append(column.like(_like(word)))
-    return and_(*conditions)
-
-
-def _like(word: str) -> str:
-    # normalised words and phrases never contain % or _, so no escaping is needed
-    return word.replace(MASK_ANY, "%").replace(MASK_ONE, "_")
-
-
-def _term_select(idx: str, word: str) -> Select:
-    t = tables.terms.alias()
-    return select(t.c.biblionumber).where(t.c.idx == idx, _match(t.c.term, word))
-
-
-def _sequence(idx: str, words: list[str]) -> Select:
-    """Records with the words at consecutive positions of one field."""
-    aliases = [tables.terms.alias() for _ in words]
-    first = aliases[0]
-    sel = select(first.c.biblionumber).where(first.c.idx == idx, _match(first.c.term, words[0]))
-    for offset, (alias, word) in enumerate(zip(aliases[1:], words[1:], strict=True), start=1):
-        sel = sel.where(alias.c.idx == idx, _match(alias.c.term, word), alias.c.biblionumber == first.c.biblionumber,
-                        alias.c.pos == first.c.pos + offset)
-    return sel
-
-
-def _intersect(selects: list[Select]) -> Select:
-    base = selects[0]
-    for other in selects[1:]:
-        base = _also(base, other)
-    return base
-
-
-def _also(base: Select, other: Select | CompoundSelect, negate: bool = False) -> Select:
-    """``base`` restricted to records that are (or are not) in ``other``, as a correlated EXISTS:
-    an index probe per candidate on SQLite, a semi/anti join on PostgreSQL and MariaDB. Every
-    clause reads its own table alias, so only ``base`` is correlated."""
-    other = _plain(other)
-    probe = other.where(_col(other) == _col(base)).exists()
-    return base.where(~probe if negate else probe)
-
-
-def _union(selects: list[Select]) -> Select | CompoundSelect:
-    return selects[0] if len(selects) == 1 else union_all(*selects)
-
-
-def _words(clause: Clause) -> Select | CompoundSelect:
-    idx, relation = clause.index, clause.relation
-    text, start, end = _strip_anchors(clause.term)
-    if relation in ("exact", "==") or start or end:
-        if relation not in ("=", "adj", "exact", "=="):
-            raise QueryError("anchor_position", f"anchoring is not supported with {relation}", clause.term)
-        return _phrase(idx, normalize.query_phrase(text), exact=relation in ("exact", "==") or (start and end),
-                       start=start, end=end)
-    words = normalize.query_words(text)
-    if relation in ("<", "<=", ">", ">=", "within"):
-        return _range(idx, words, relation, clause.term)
-    if not words:
-        raise QueryError("empty_term", "empty term unsupported", clause.term)
-    if relation in ("=", "adj"):
-        return _term_select(idx, words[0]) if len(words) == 1 else _sequence(idx, words)
-    selects = [_term_select(idx, w) for w in dict.fromkeys(words)]
-    return _intersect(selects) if relation == "all" else _union(selects)
-
-
-def _phrase(idx: str, value: str, *, exact: bool, start: bool, end: bool) -> Select:
-    if not value:
-        raise QueryError("empty_term", "empty term unsupported", value)
-    p = tables.phrases.alias()
-    column = p.c.value
-    masked = any(m in value for m in MASKS)
-    if masked:
-        _check_masks(value)
-    if exact:
-        condition = _match(column, value)
-    else:
-        pattern = _like(value)
-        options = [column.like(pattern) if masked else column == value]
-        if start:
-            options.append(column.like(pattern + " %"))
-        if end:
-            options.append(column.like("% " + pattern))
-        condition = or_(*options)
-        if start and not masked:
-            condition = and_(column >= value, column < _next(value), condition)
-    return select(p.c.biblionumber).where(p.c.idx == idx, condition)
-
-
-def _range(idx: str, words: list[str], relation: str, raw: str) -> Select:
-    t = tables.terms.alias()
-    if any(m in "".join(words) for m in MASKS):
-        raise QueryError("invalid_term", "masking is not supported with range relations", raw)
-    if relation == "within":
-        if len(words) != 2:
-            raise QueryError("invalid_term", "within needs two values", raw)
-        condition = and_(t.c.term >= words[0], t.c.term <= words[1])
-    else:
-        if len(words) != 1:
-            raise QueryError("invalid_term", f"{relation} needs one value", raw)
-        condition = _compare(t.c.term, relation, words[0])
-    return select(t.c.biblionumber).where(t.c.idx == idx, condition)
 
 
 def _compare(column, relation: str, value):
@@ -283,162 +345,4 @@ def _ints(text: str, raw: str) -> list[int]:
     return values  # type: ignore[return-value]
 
 
-def _number(clause: Clause) -> Select:
-    n = tables.numbers.alias()
-    values = _ints(clause.term, clause.term)
-    if clause.relation == "within":
-        if len(values) != 2:
-            raise QueryError("invalid_term", "within needs two values", clause.term)
-        condition = and_(n.c.num >= values[0], n.c.num <= values[1])
-    elif clause.relation in ("=", "exact", "==", "adj"):
-        if len(values) != 1:
-            raise QueryError("invalid_term", "one number is expected", clause.term)
-        condition = n.c.num == values[0]
-    else:
-        if len(values) != 1:
-            raise QueryError("invalid_term", "one number is expected", clause.term)
-        condition = _compare(n.c.num, clause.relation, values[0])
-    return select(n.c.biblionumber).where(n.c.idx == clause.index, condition)
-
-
-def _recid(clause: Clause) -> Select:
-    r = tables.records.alias()
-    values = _ints(clause.term, clause.term)
-    if clause.relation == "within":
-        if len(values) != 2:
-            raise QueryError("invalid_term", "within needs two values", clause.term)
-        condition = and_(r.c.biblionumber >= values[0], r.c.biblionumber <= values[1])
-    elif clause.relation in ("any",):
-        condition = r.c.biblionumber.in_(values)
-    elif len(values) != 1:
-        raise QueryError("invalid_term", "one record number is expected", clause.term)
-    elif clause.relation in ("=", "exact", "==", "adj", "all"):
-        condition = r.c.biblionumber == values[0]
-    else:
-        condition = _compare(r.c.biblionumber, clause.relation, values[0])
-    return select(r.c.biblionumber).where(condition)
-
-
-def _identifier(clause: Clause) -> Select | CompoundSelect:
-    text, start, end = _strip_anchors(clause.term)
-    parts = text.split() if clause.relation in ("any", "all") else [text]
-    values = [v for v in (normalize.identifier(p) for p in parts) if v]
-    if not values:
-        raise QueryError("empty_term", "empty term unsupported", clause.term)
-    if clause.relation in ("<", "<=", ">", ">=", "within"):
-        return _range(clause.index, values if clause.relation != "within" else
-                      [normalize.identifier(p) or "" for p in text.split()], clause.relation, clause.term)
-    selects = [_term_select(clause.index, v) for v in values]
-    return _intersect(selects) if clause.relation == "all" else _union(selects)
-
-
-def _prox(node: Boolean) -> Select:
-    """Two single-word clauses on the same word index within a word distance."""
-    left, right = node.left, node.right
-    if not (isinstance(left, Clause) and isinstance(right, Clause) and left.index == right.index
-            and INDEXES.get(left.index) and INDEXES[left.index].kind in ("word", "number")
-            and left.relation in ("=", "adj") and right.relation in ("=", "adj")):
-        raise QueryError("unsupported_prox", "proximity is supported between two single-word terms of one "
-                         "word index", "")
-    words = [normalize.query_words(_strip_anchors(c.term)[0]) for c in (left, right)]
-    if any(len(w) != 1 for w in words):
-        raise QueryError("unsupported_prox", "proximity needs single-word terms", "")
-    a, b = tables.terms.alias(), tables.terms.alias()
-    gap = b.c.pos - a.c.pos
-    distance = gap if node.ordered else func.abs(gap)
-    condition = {"=": distance == node.distance, "<": distance < node.distance,
-                 "<=": distance <= node.distance, ">": distance > node.distance,
-                 ">=": distance >= node.distance, "<>": distance != node.distance}[node.comparison]
-    sel = select(a.c.biblionumber).where(
-        a.c.idx == left.index, _match(a.c.term, words[0][0]), b.c.idx == left.index,
-        _match(b.c.term, words[1][0]), b.c.biblionumber == a.c.biblionumber, condition)
-    if node.ordered:
-        sel = sel.where(gap > 0)
-    # an unordered distance of 0 would pair a word with itself
-    return sel.where(gap != 0) if not node.ordered else sel
-
-
-# --- running -----------------------------------------------------------------------------------
-
-def _hidden() -> Select:
-    r = tables.records.alias()
-    return select(r.c.biblionumber).where(r.c.hidden == true()).correlate(None)
-
-
-def matching(node: Node, *, public: bool = True) -> Select:
-    """A SELECT DISTINCT of the matching record numbers."""
-    sel = _plain(compile_node(node))
-    col = _col(sel)
-    if public:
-        sel = sel.where(col.not_in(_hidden()))
-    return sel.with_only_columns(col.label("biblionumber")).distinct()
-
-
-def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, sort: tuple[SortKey, ...] = (),
-           public: bool = True) -> SearchResult:
-    """Count the matching records and return the ids of one page (``offset`` is 0-based)."""
-    flush_pending(session)
-    ids = matching(node, public=public).subquery()
-    total = session.scalar(select(func.count()).select_from(ids)) or 0
-    if limit <= 0 or offset >= total:
-        return SearchResult(total, [])
-    page = select(ids.c.biblionumber)
-    order = []
-    if sort:
-        r = tables.records.alias()
-        page = page.join(r, r.c.biblionumber == ids.c.biblionumber, isouter=True)
-        for key in sort:
-            if key.index not in SORTABLE:
-                raise QueryError("unsupported_sort", f"cannot sort by {key.index}", key.index)
-            column = r.c.biblionumber if key.index == "recid" else r.c[SORTABLE[key.index].key]
-            missing_last = key.missing == "high" if key.ascending else key.missing == "low"
-            order.append(column.is_(None) if missing_last else column.is_not(None))
-            order.append(column.asc() if key.ascending else column.desc())
-    order.append(ids.c.biblionumber.asc())
-    page = page.order_by(*order).limit(limit).offset(offset)
-    return SearchResult(total, list(session.scalars(page)))
-
-
-@dataclass
-class ScanTerm:
-    value: str
-    count: int
-
-
-def scan(session: Session, index: str, term: str, *, position: int = 1, count: int = 20,
-         public: bool = True) -> list[ScanTerm]:
-    """Index terms around ``term``: ``position - 1`` terms before it and the rest from it on,
-    each with the number of records it occurs in."""
-    spec = INDEXES.get(index)
-    if spec is None:
-        raise QueryError("unsupported_index", f"unsupported index {index}", index)
-    flush_pending(session)
-    if spec.kind in ("recid", "allrecords"):
-        raise QueryError("scan_unsupported", f"index {index} cannot be scanned", index)
-    if spec.kind == "identifier":
-        start = normalize.identifier(term) or ""
-    else:
-        words = normalize.words(term)
-        start = words[0] if words else ""
-    t = tables.terms.alias()
-    counted = func.count(t.c.biblionumber.distinct())
-    base = select(t.c.term, counted).where(t.c.idx == index).group_by(t.c.term)
-    if public:
-        base = base.where(t.c.biblionumber.not_in(_hidden()))
-    before_n = max(position - 1, 0)
-    after_n = max(count - before_n, 0)
-    before = list(session.execute(base.where(t.c.term < start).order_by(t.c.term.desc()).limit(before_n))) \
-        if before_n else []
-    after = list(session.execute(base.where(t.c.term >= start).order_by(t.c.term.asc()).limit(after_n))) \
-        if after_n else []
-    return [ScanTerm(v, n) for v, n in reversed(before)] + [ScanTerm(v, n) for v, n in after]
-
-
-def count_rows(session: Session) -> int:
-    """How many records the index holds (for status pages and tests)."""
-    flush_pending(session)
-    return session.scalar(select(func.count()).select_from(tables.records)) or 0
-
-
-__all__ = ["ANCHOR", "Boolean", "Clause", "MASK_ANY", "MASK_ONE", "QueryError", "ScanTerm", "SearchResult",
-           "SortKey", "count_rows", "matching", "scan", "search"]
+__all__ = ["ANCHOR", "Boolean", "Clause", "MASK_ANY", "MASK_ONE", "Node", "QueryError", "evaluate"]

@@ -1,5 +1,12 @@
-"""The index tables: plain tables and B-tree indexes, so that SQLite, PostgreSQL and MariaDB give
-the same answers (created by migration 0002; kept outside the Koha-named models on purpose).
+"""The index tables (created by migration 0010; kept outside the Koha-named models on purpose).
+
+``search_postings`` is an inverted index stored as posting lists: one row per (index, term,
+block of 8,192 record numbers) holding the block's matching records and, for word indexes, the
+word positions (see kohaweb.search.postings for the encoding). A query reads a few rows per term
+and combines them with numpy, so its cost grows with the number of blocks, not of index rows.
+
+``search_records`` holds one row per indexed record: its sort keys and the list of (index, term)
+pairs it was indexed under, so that re-indexing or deleting it touches only its own terms.
 
 Text columns compare by code point on every database (MariaDB utf8mb4_bin, PostgreSQL "C",
 SQLite's default BINARY): the normaliser has already folded case and accents, and a linguistic
@@ -8,7 +15,7 @@ collation would fold differently per server (ß = ss on one, not on another) and
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table
+from sqlalchemy import Column, Index, Integer, LargeBinary, MetaData, String, Table
 from sqlalchemy.dialects import mysql, postgresql
 
 from .normalize import MAX_PHRASE, MAX_TERM
@@ -22,44 +29,31 @@ def binary_string(length: int):
             .with_variant(postgresql.VARCHAR(length, collation="C"), "postgresql"))
 
 
-# One row per word occurrence; pos orders the words of a record within one index, with a gap
-# between fields so that phrases never run across two fields.
-terms = Table(
-    "search_terms", metadata,
-    Column("idx", String(16), primary_key=True),
-    Column("term", binary_string(MAX_TERM), primary_key=True),
-    Column("biblionumber", Integer, primary_key=True, autoincrement=False),
-    Column("pos", Integer, primary_key=True, autoincrement=False),
-    Index("ix_search_terms_biblionumber", "biblionumber"),
+def blob():
+    # MariaDB's plain BLOB stops at 64 KB; a block of a frequent word's positions can exceed it
+    return LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
+
+
+postings = Table(
+    "search_postings", metadata,
+    Column("idx", String(20), primary_key=True),  # index name, or name + "=" (phrases) / "#" (numbers)
+    Column("term", binary_string(MAX_PHRASE), primary_key=True),
+    Column("block", Integer, primary_key=True, autoincrement=False),
+    Column("ndocs", Integer, nullable=False),
+    Column("docs", blob(), nullable=False),
+    Column("positions", blob(), nullable=True),
 )
 
-# Whole field values (normalised) for exact and anchored searches.
-phrases = Table(
-    "search_phrases", metadata,
-    Column("idx", String(16), primary_key=True),
-    Column("value", binary_string(MAX_PHRASE), primary_key=True),
-    Column("biblionumber", Integer, primary_key=True, autoincrement=False),
-    Index("ix_search_phrases_biblionumber", "biblionumber"),
-)
-
-# Numbers (years) for range searches.
-numbers = Table(
-    "search_numbers", metadata,
-    Column("idx", String(16), primary_key=True),
-    Column("num", Integer, primary_key=True, autoincrement=False),
-    Column("biblionumber", Integer, primary_key=True, autoincrement=False),
-    Index("ix_search_numbers_biblionumber", "biblionumber"),
-)
-
-# One row per indexed record: sort keys, and whether public services must hide it.
 records = Table(
     "search_records", metadata,
     Column("biblionumber", Integer, primary_key=True, autoincrement=False),
     Column("title", binary_string(MAX_TERM)),
     Column("author", binary_string(MAX_TERM)),
     Column("year", Integer),
-    Column("hidden", Boolean, nullable=False, default=False),
-    Index("ix_search_records_hidden", "hidden", "biblionumber"),
+    Column("terms", blob(), nullable=False),
+    Index("ix_search_records_title", "title", "biblionumber"),
+    Index("ix_search_records_author", "author", "biblionumber"),
+    Index("ix_search_records_year", "year", "biblionumber"),
 )
 
-ALL = (terms, phrases, numbers, records)
+ALL = (postings, records)

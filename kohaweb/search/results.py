@@ -1,0 +1,191 @@
+"""Running queries: counting, paging, sorting and scanning."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import normalize, postings, tables
+from .indexer import flush_pending
+from .mapping import INDEXES
+from .query import Node, QueryError, evaluate
+
+SMALL_SORT = 5000  # up to this many hits, sort keys are fetched for all of them
+SORT_PAGE = 2000  # rows per read when walking a sort key's index
+
+
+@dataclass(frozen=True)
+class SortKey:
+    index: str  # title | author | date | recid
+    ascending: bool = True
+    missing: str = "high"  # high | low: where records without a value go
+
+
+SORTABLE = {"title": "title", "author": "author", "date": "year", "recid": "biblionumber"}
+
+
+@dataclass
+class SearchResult:
+    total: int
+    ids: list[int] = field(default_factory=list)
+
+
+def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, sort: tuple[SortKey, ...] = (),
+           public: bool = True) -> SearchResult:
+    """Count the matching records and return the ids of one page (``offset`` is 0-based)."""
+    for key in sort:
+        if key.index not in SORTABLE:
+            raise QueryError("unsupported_sort", f"cannot sort by {key.index}", key.index)
+    flush_pending(session)
+    hits = evaluate(session, node)
+    if public and len(hits):
+        hits = np.setdiff1d(hits, postings.hidden(session), assume_unique=True)
+    total = len(hits)
+    if limit <= 0 or offset >= total:
+        return SearchResult(total, [])
+    if not sort:
+        return SearchResult(total, hits[offset:offset + limit].tolist())
+    return SearchResult(total, _sorted_page(session, hits, sort, offset + limit)[offset:offset + limit])
+
+
+# --- sorting --------------------------------------------------------------------------------------
+
+def _sorted_page(session: Session, hits: np.ndarray, sort: tuple[SortKey, ...], needed: int) -> list[int]:
+    """The first ``needed`` hits in sort order (record number breaks ties)."""
+    first = sort[0]
+    if first.index == "recid":
+        ordered = hits if first.ascending else hits[::-1]
+        return ordered[:needed].tolist()
+    r = tables.records
+    columns = (r.c.biblionumber, r.c.title, r.c.author, r.c.year)
+    if len(hits) <= SMALL_SORT:
+        rows = []
+        numbers = hits.tolist()
+        for start in range(0, len(numbers), 1000):
+            rows.extend(session.execute(select(*columns).where(r.c.biblionumber.in_(numbers[start:start + 1000]))))
+    else:
+        rows = _leading_rows(session, hits, first, needed)
+    return [row[0] for row in _ordered(rows, sort)][:needed]
+
+
+def _ordered(rows, sort: tuple[SortKey, ...]) -> list:
+    rows = sorted(rows, key=lambda row: row[0])
+    for key in reversed(sort):  # stable sorts, least significant key first
+        column = ("biblionumber", "title", "author", "year").index(SORTABLE[key.index])
+        missing_last = key.missing == "high" if key.ascending else key.missing == "low"
+        absent = (1 if missing_last else -1) * (1 if key.ascending else -1)
+        empty = 0 if column in (0, 3) else ""
+        rows.sort(key=lambda row, c=column, a=absent, e=empty: (0, row[c]) if row[c] is not None else (a, e),
+                  reverse=not key.ascending)
+    return rows
+
+
+def _leading_rows(session: Session, hits: np.ndarray, first: SortKey, needed: int) -> list:
+    """Walk the first sort key's index in order and keep hits until ``needed`` are found, taking
+    each run of equal values whole (the other keys order it later); records without a value come
+    first or last as the key says."""
+    r = tables.records
+    name = SORTABLE[first.index]
+    column = r.c[name]
+    columns = (r.c.biblionumber, r.c.title, r.c.author, r.c.year)
+    at = ("biblionumber", "title", "author", "year").index(name)
+    missing_last = first.missing == "high" if first.ascending else first.missing == "low"
+    found: list = []
+
+    def keep(rows) -> None:
+        rows = list(rows)
+        if rows:
+            numbers = np.array([row[0] for row in rows], dtype=np.int64)
+            wanted = np.isin(numbers, hits, assume_unique=True)
+            found.extend(row for row, ok in zip(rows, wanted, strict=True) if ok)
+
+    if not missing_last:
+        keep(session.execute(select(*columns).where(column.is_(None))))
+    last = None
+    while len(found) < needed:
+        query = select(*columns).where(column.is_not(None))
+        if last is not None:
+            query = query.where(column > last if first.ascending else column < last)
+        order = column.asc() if first.ascending else column.desc()
+        rows = list(session.execute(query.order_by(order).limit(SORT_PAGE)))
+        if not rows:
+            break
+        last = rows[-1][at]
+        if len(rows) == SORT_PAGE:  # the last value's run may go on: take it whole
+            rows = [row for row in rows if row[at] != last]
+            rows += list(session.execute(select(*columns).where(column == last)))
+        keep(rows)
+    if missing_last and len(found) < needed:
+        keep(session.execute(select(*columns).where(column.is_(None))))
+    return found
+
+
+# --- scanning -------------------------------------------------------------------------------------
+
+@dataclass
+class ScanTerm:
+    value: str
+    count: int
+
+
+def scan(session: Session, index: str, term: str, *, position: int = 1, count: int = 20,
+         public: bool = True) -> list[ScanTerm]:
+    """Index terms around ``term``: ``position - 1`` terms before it and the rest from it on,
+    each with the number of records it occurs in."""
+    spec = INDEXES.get(index)
+    if spec is None:
+        raise QueryError("unsupported_index", f"unsupported index {index}", index)
+    flush_pending(session)
+    if spec.kind in ("recid", "allrecords"):
+        raise QueryError("scan_unsupported", f"index {index} cannot be scanned", index)
+    if spec.kind == "identifier":
+        start = normalize.identifier(term) or ""
+    else:
+        words = normalize.words(term)
+        start = words[0] if words else ""
+    hidden = postings.hidden(session) if public else postings.EMPTY
+    before_n = max(position - 1, 0)
+    after_n = max(count - before_n, 0)
+    before = _terms(session, index, start, before_n, hidden, ascending=False) if before_n else []
+    after = _terms(session, index, start, after_n, hidden, ascending=True) if after_n else []
+    return list(reversed(before)) + after
+
+
+def _terms(session: Session, index: str, start: str, wanted: int, hidden: np.ndarray, *,
+           ascending: bool) -> list[ScanTerm]:
+    """Up to ``wanted`` terms from ``start`` on (ascending) or before it (descending) with their
+    record counts; terms found only in hidden records are skipped."""
+    p = tables.postings
+    counted = func.sum(p.c.ndocs)
+    out: list[ScanTerm] = []
+    bound, inclusive = start, ascending
+    while len(out) < wanted:
+        if ascending:
+            condition = p.c.term >= bound if inclusive else p.c.term > bound
+        else:
+            condition = p.c.term < bound
+        rows = list(session.execute(
+            select(p.c.term, counted).where(p.c.idx == index, condition).group_by(p.c.term)
+            .order_by(p.c.term.asc() if ascending else p.c.term.desc()).limit(wanted - len(out))))
+        if not rows:
+            break
+        for value, total in rows:
+            if len(hidden):
+                total = len(np.setdiff1d(postings.docs(session, index, [value]), hidden, assume_unique=True))
+            if total:
+                out.append(ScanTerm(value, int(total)))
+        bound, inclusive = rows[-1][0], False
+    return out
+
+
+def count_rows(session: Session) -> int:
+    """How many records the index holds (for status pages and tests)."""
+    flush_pending(session)
+    p = tables.postings
+    return int(session.scalar(select(func.sum(p.c.ndocs)).where(p.c.idx == postings.ALL[0])) or 0)
+
+
+__all__ = ["ScanTerm", "SearchResult", "SortKey", "count_rows", "scan", "search"]
