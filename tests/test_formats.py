@@ -305,3 +305,43 @@ def test_malformed_fixtures_give_valid_output_or_a_render_error(shared_data, xml
                 assert_valid(schema, output)
             outcomes["valid"] += 1
     assert outcomes["valid"] > 1000 and outcomes["refused"] > 0
+
+
+@database_independent
+def test_marcxml_bytes_are_the_stored_text_when_it_needs_no_repair(shared_data, xml_schema):
+    """render_bytes sends stored MARCXML as it is when it is already what render() would give
+    (kohaweb.formats.slim.conforming_text); otherwise it is render() serialised. Either way the
+    same record, valid against MARC21slim.xsd."""
+    from kohaweb.formats.slim import conforming_text
+
+    slim = xml_schema("MARC21slim")
+    as_stored = repaired = 0
+    for number, (_, record) in enumerate(itertools.chain(stored_records(shared_data / "marc21"),
+                                                         stored_records(shared_data / "unimarc")), 1):
+        source = RecordSource(number, marc.detect_flavour(record), marc.record_to_xml(record).decode())
+        try:
+            expected = etree.tostring(marcxml.render(source), method="c14n")
+        except RenderError:
+            with pytest.raises(RenderError):
+                marcxml.render_bytes(source)
+            continue
+        data = marcxml.render_bytes(source)
+        assert_valid(slim, data)
+        assert etree.tostring(etree.fromstring(data), method="c14n") == expected
+        if conforming_text(source.marcxml):
+            assert data == source.marcxml.encode("utf-8")
+            as_stored += 1
+        else:
+            repaired += 1
+    assert as_stored > repaired
+    # what the check must refuse: each would need conform() or is not a valid record as it stands
+    good = ('<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000 a 4500</leader>'
+            '<controlfield tag="001">1</controlfield><datafield tag="245" ind1="1" ind2="0">'
+            '<subfield code="a">A &amp; B &lt;c&gt;&#13;</subfield></datafield></record>')
+    assert conforming_text(good)
+    for old, new in (("nam a22", "nam a33"), ("4500", "450 "), ('ind2="0"', 'ind2="#"'), ('code="a"', 'code=" "'),
+                     ('tag="245"', 'tag="2aB"'), ("B &lt;", "B <"), ("&amp;", "&"), ("A &", "A \x01&"),
+                     ('<subfield code="a">A &amp; B &lt;c&gt;&#13;</subfield>', ""),
+                     ("</datafield>", '</datafield><controlfield tag="005">x</controlfield>'),
+                     ("<leader>", "<!-- x --><leader>"), ("><controlfield", ">\n<controlfield")):
+        assert not conforming_text(good.replace(old, new, 1)), (old, new)

@@ -13,7 +13,7 @@ from lxml import etree
 
 from .. import marc
 from .base import MetadataFormat, RecordSource, RenderError, with_items
-from .slim import conform, conform_leader
+from .slim import conform, conform_leader, conforming_text
 from .xslt import stylesheet
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -34,6 +34,14 @@ class MarcXmlFormat(MetadataFormat):
         if self.include_items and source.items:
             return conform(marc.record_to_element(with_items(source, self.expanded_avs)), source.biblionumber)
         return conform(source.element(), source.biblionumber)
+
+    def render_bytes(self, source: RecordSource) -> bytes:
+        # stored text that is already a valid record conform() would not change (the usual case:
+        # kohaweb.marc.record_to_xml wrote it) is sent as it is, without parsing and re-serialising
+        if not (self.include_items and source.items) and conforming_text(source.marcxml):
+            self.check(source)
+            return source.marcxml.encode("utf-8")
+        return super().render_bytes(source)
 
 
 @dataclass

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from lxml import etree
 from pyramid.request import Request
 from pyramid.response import Response
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import selectinload
 
 from kohaweb import search
+from kohaweb.formats import RecordSource, RenderError
 from kohaweb.models import Biblio, BiblioMetadata
 
 from . import cql, explain, translate, xmlout
@@ -161,7 +163,28 @@ def find_format(request: Request, name: str):
     return fmt
 
 
-def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any]) -> etree._Element:
+class ParsedQuery(NamedTuple):
+    """A query string parsed, translated and its xQuery echo written: all that depends on the
+    string alone, kept per string (queries repeat; every part is immutable once made)."""
+
+    cql: cql.Query
+    translated: translate.Translated
+    xquery: bytes  # <zs:xQuery>...</zs:xQuery>
+
+
+@lru_cache(maxsize=2048)
+def parse_query(text: str) -> ParsedQuery:
+    """CQL syntax errors raise Diagnostic 10; translation problems their own diagnostics."""
+    try:
+        parsed = cql.parse(text)
+    except cql.CQLSyntaxError as exc:
+        raise Diagnostic(10, text, f"Query syntax error: {exc}") from None
+    translated = translate.translate(parsed)
+    xquery = xmlout.fragment(lambda holder: cql.xcql_operand(xmlout.sub(holder, "xQuery"), parsed.root))
+    return ParsedQuery(parsed, translated, xquery)
+
+
+def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any]) -> bytes:
     params = sru.params
     if "query" not in params:
         raise Diagnostic(7, "query")
@@ -174,12 +197,8 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
     if params.get("recordXPath"):
         raise Diagnostic(72, params["recordXPath"])
     schema_name = params.get("recordSchema") or settings["default_schema"]
-    try:
-        parsed = cql.parse(params["query"])
-    except cql.CQLSyntaxError as exc:
-        raise Diagnostic(10, params["query"], f"Query syntax error: {exc}") from None
-    translated = translate.translate(parsed)
-    sort = translated.sort
+    query = parse_query(params["query"])
+    sort = query.translated.sort
     if params.get("sortKeys"):
         if sort:
             raise Diagnostic(82, "sortKeys and sortBy together")
@@ -187,7 +206,7 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
     _require_index(request)
     session = request.dbsession
     try:
-        result = search.search(session, translated.node, offset=start - 1, limit=maximum, sort=sort,
+        result = search.search(session, query.translated.node, offset=start - 1, limit=maximum, sort=sort,
                                public=not settings["show_suppressed"])
     except search.QueryError as exc:
         raise _query_error(exc) from None
@@ -196,32 +215,65 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
     # like Zebra, the schema is resolved when records are to be returned (a count needs none)
     fmt = find_format(request, schema_name) if result.ids or params.get("recordSchema") and \
         request.registry.kohaweb.formats is not None else None
-    doc = xmlout.root("searchRetrieveResponse", sru.version)
-    xmlout.sub(doc, "numberOfRecords", result.total)
+    # the response is written as text: the records arrive serialised, most of them exactly as stored
+    out = [xmlout.open_root("searchRetrieveResponse", sru.version), f"<zs:numberOfRecords>{result.total}"
+           "</zs:numberOfRecords>"]
+    body: list[bytes] = []
     if result.ids:
-        records = xmlout.sub(doc, "records")
-        for position, element in enumerate(_render(session, result.ids, fmt), start=start):
-            _record(records, fmt, packing, element, position)
+        out.append("<zs:records>")
+        schema_uri = xmlout.text(fmt.sru_uri or fmt.sru_names[0])
+        for position, rendered in enumerate(_render(session, result.ids, fmt), start=start):
+            if isinstance(rendered, Diagnostic):
+                out.append(f"<zs:record><zs:recordSchema>{xmlout.DIAGNOSTIC_SCHEMA}</zs:recordSchema>"
+                           "<zs:recordPacking>xml</zs:recordPacking><zs:recordData>")
+                rendered = etree.tostring(xmlout.diagnostic_element(rendered), encoding="utf-8")
+            else:
+                out.append(f"<zs:record><zs:recordSchema>{schema_uri}</zs:recordSchema><zs:recordPacking>"
+                           f"{packing}</zs:recordPacking><zs:recordData>")
+                if packing == "string":
+                    out.append(xmlout.text(rendered.decode("utf-8")))
+                    rendered = b""
+            body.append("".join(out).encode("utf-8"))
+            body.append(rendered)
+            out = [f"</zs:recordData><zs:recordPosition>{position}</zs:recordPosition></zs:record>"]
+        out.append("</zs:records>")
     if result.total > start - 1 + len(result.ids) and result.ids:
-        xmlout.sub(doc, "nextRecordPosition", start + len(result.ids))
-    _echo_search(doc, sru, parsed)
-    return doc
+        out.append(f"<zs:nextRecordPosition>{start + len(result.ids)}</zs:nextRecordPosition>")
+    out.append("<zs:echoedSearchRetrieveRequest>")
+    out.append(xmlout.element("version", sru.version))
+    out.append(xmlout.element("query", params["query"]))
+    body.append("".join(out).encode("utf-8"))
+    body.append(query.xquery)
+    out = [xmlout.element(name, params[name]) for name in _ECHOED if name in params]
+    body.append("".join(out).encode("utf-8"))
+    if sru.extras:
+        body.append(xmlout.fragment(lambda holder: xmlout.extra_request_data(holder, sru.extras)))
+    body.append(b"</zs:echoedSearchRetrieveRequest></zs:searchRetrieveResponse>")
+    return b"".join(body)
 
 
-def _render(session, ids: list[int], fmt) -> list[etree._Element | Diagnostic]:
-    from kohaweb.formats import RecordSource, RenderError
+_ECHOED = ("startRecord", "maximumRecords", "recordPacking", "recordSchema", "resultSetTTL", "sortKeys", "stylesheet")
+# one statement for the page of records, compiled once (the ORM objects are not needed)
+_PAGE = (select(Biblio.biblionumber, Biblio.flavour, BiblioMetadata.metadata_xml)
+         .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
+         .where(Biblio.biblionumber.in_(bindparam("ids", expanding=True))))
 
+
+def _fetch(session, ids: list[int], fmt) -> dict[int, RecordSource]:
     if fmt.include_items:
-        found = {b.biblionumber: RecordSource.from_biblio(b, with_items=True, session=session)
-                 for b in session.scalars(select(Biblio).options(selectinload(Biblio.metadata_row),
-                                                                 selectinload(Biblio.items))
-                                          .where(Biblio.biblionumber.in_(ids)))}
-    else:  # one plain query for the page: the ORM objects are not needed
-        rows = session.execute(select(Biblio.biblionumber, Biblio.flavour, BiblioMetadata.metadata_xml)
-                               .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
-                               .where(Biblio.biblionumber.in_(ids)))
-        found = {n: RecordSource(n, flavour, xml, None, session) for n, flavour, xml in rows}
-    out: list[etree._Element | Diagnostic] = []
+        return {b.biblionumber: RecordSource.from_biblio(b, with_items=True, session=session)
+                for b in session.scalars(select(Biblio).options(selectinload(Biblio.metadata_row),
+                                                                selectinload(Biblio.items))
+                                         .where(Biblio.biblionumber.in_(ids)))}
+    rows = session.connection().execute(_PAGE, {"ids": ids})
+    return {n: RecordSource(n, flavour, xml, None, session) for n, flavour, xml in rows}
+
+
+def _render(session, ids: list[int], fmt) -> list[bytes | Diagnostic]:
+    """Each record of the page serialised (``fmt.render_bytes``: MARCXML that needs no repair is
+    sent as stored), or the diagnostic that replaces it."""
+    found = _fetch(session, ids, fmt)
+    out: list[bytes | Diagnostic] = []
     for number in ids:
         source = found.get(number)
         if source is None:
@@ -231,41 +283,11 @@ def _render(session, ids: list[int], fmt) -> list[etree._Element | Diagnostic]:
             out.append(Diagnostic(67, f"{number} is {source.flavour}"))
             continue
         try:
-            out.append(fmt.render(source))
+            out.append(fmt.render_bytes(source))
         except RenderError as exc:
             log.warning("record %s cannot be rendered as %s: %s", number, fmt.prefix, exc)
             out.append(Diagnostic(67, f"record {number}: {exc}"))
     return out
-
-
-def _record(parent, fmt, packing: str, element, position: int) -> None:
-    record = xmlout.sub(parent, "record")
-    if isinstance(element, Diagnostic):
-        xmlout.sub(record, "recordSchema", xmlout.DIAGNOSTIC_SCHEMA)
-        xmlout.sub(record, "recordPacking", "xml")
-        xmlout.sub(record, "recordData").append(xmlout.diagnostic_element(element))
-    else:
-        xmlout.sub(record, "recordSchema", fmt.sru_uri or fmt.sru_names[0])
-        xmlout.sub(record, "recordPacking", packing)
-        data = xmlout.sub(record, "recordData")
-        if packing == "string":
-            data.text = etree.tostring(element, encoding="unicode")
-        else:
-            data.append(element)
-    xmlout.sub(record, "recordPosition", position)
-
-
-def _echo_search(doc, sru: SruRequest, parsed: cql.Query) -> None:
-    params = sru.params
-    echo = xmlout.sub(doc, "echoedSearchRetrieveRequest")
-    xmlout.sub(echo, "version", sru.version)
-    xmlout.sub(echo, "query", params["query"])
-    cql.xcql_operand(xmlout.sub(echo, "xQuery"), parsed.root)
-    for name in ("startRecord", "maximumRecords", "recordPacking", "recordSchema", "resultSetTTL", "sortKeys",
-                 "stylesheet"):
-        if name in params:
-            xmlout.sub(echo, name, params[name])
-    xmlout.extra_request_data(echo, sru.extras)
 
 
 # --- scan --------------------------------------------------------------------------------------

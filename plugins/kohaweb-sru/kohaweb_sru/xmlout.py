@@ -14,6 +14,9 @@ EXTRA_NS = "info:kohaweb/sru/extraRequestData"
 DIAGNOSTIC_SCHEMA = "info:srw/schema/1/diagnostics-v1.1"
 NSMAP = {"zs": SRW_NS}
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
+# what lxml refuses in text (ValueError), so that text written here fails exactly where lxml would
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
 def root(name: str, version: str) -> etree._Element:
@@ -55,13 +58,51 @@ def extra_request_data(parent: etree._Element, extras: dict[str, str]) -> None:
             etree.SubElement(holder, f"{{{EXTRA_NS}}}{name}", nsmap={"kw": EXTRA_NS}).text = extras[name]
 
 
-def serialize(doc: etree._Element, stylesheet: str | None) -> bytes:
-    body = etree.tostring(doc, encoding="utf-8")
-    head = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+def serialize(doc: etree._Element | bytes, stylesheet: str | None) -> bytes:
+    """The response document (an element, or the bytes ``open_root`` ... ``close_root`` made)."""
+    body = doc if isinstance(doc, bytes) else etree.tostring(doc, encoding="utf-8")
     if stylesheet:
         pi = etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{_attr(stylesheet)}"')
-        head += etree.tostring(pi) + b"\n"
-    return head + body
+        return XML_DECLARATION + etree.tostring(pi) + b"\n" + body
+    return XML_DECLARATION + body
+
+
+# --- the same markup written directly as text (the searchRetrieve path: no tree to build) ------
+
+def text(value: str) -> str:
+    """``value`` escaped as lxml escapes element text; ValueError where lxml would refuse it."""
+    if _NOT_XML.search(value):
+        raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
+                         "characters")
+    if "&" in value:
+        value = value.replace("&", "&amp;")
+    if "<" in value:
+        value = value.replace("<", "&lt;")
+    if ">" in value:
+        value = value.replace(">", "&gt;")
+    if "\r" in value:
+        value = value.replace("\r", "&#13;")
+    return value
+
+
+def element(name: str, value: str | int) -> str:
+    """``<zs:name>value</zs:name>`` (the zs prefix being declared on the root)."""
+    return f"<zs:{name}>{text(value) if isinstance(value, str) else value}</zs:{name}>"
+
+
+def open_root(name: str, version: str) -> str:
+    return f'<zs:{name} xmlns:zs="{SRW_NS}"><zs:version>{text(version)}</zs:version>'
+
+
+def fragment(build) -> bytes:
+    """The children ``build(parent)`` adds to an lxml element, serialised as they would be inside
+    a zs-rooted document (namespaces declared as lxml declares them there)."""
+    holder = etree.Element(f"{{{SRW_NS}}}holder", nsmap=NSMAP)
+    build(holder)
+    if len(holder) == 0:
+        return b""
+    data = etree.tostring(holder, encoding="utf-8")
+    return data[data.index(b">") + 1:data.rindex(b"<")]
 
 
 def _attr(text: str) -> str:
