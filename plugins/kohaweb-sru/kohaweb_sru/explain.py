@@ -3,6 +3,7 @@ indexes the core index answers, and the record schemas of the format registry.""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,6 +30,19 @@ def server_address(request: Request, settings: dict[str, Any]) -> tuple[str, int
     parts = urlsplit(base)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     return parts.hostname or "localhost", port
+
+
+def cached_zeerex(request: Request, settings: dict[str, Any], formats: list) -> etree._Element:
+    """``zeerex`` made once per site, host and path (all it depends on; settings and formats are
+    fixed at start-up); a fresh copy each time, since the caller adds it to its response."""
+    cache = request.registry.kohaweb.extras.setdefault("sru.zeerex", {})
+    key = (request.host_url, request.path)
+    element = cache.get(key)
+    if element is None:
+        if len(cache) >= 64:  # Host headers are the client's: keep the cache small
+            cache.clear()
+        element = cache[key] = zeerex(request, settings, formats)
+    return copy.deepcopy(element)
 
 
 def zeerex(request: Request, settings: dict[str, Any], formats: list) -> etree._Element:

@@ -131,7 +131,7 @@ def explain_response(request: Request, sru: SruRequest, settings: dict[str, Any]
     xmlout.sub(record, "recordSchema", explain.ZEEREX_NS)
     xmlout.sub(record, "recordPacking", packing if packing in ("xml", "string") else "xml")
     data = xmlout.sub(record, "recordData")
-    zeerex = explain.zeerex(request, settings, _formats(request))
+    zeerex = explain.cached_zeerex(request, settings, _formats(request))
     if packing == "string":
         data.text = etree.tostring(zeerex, encoding="unicode")
     else:
@@ -172,9 +172,13 @@ class ParsedQuery(NamedTuple):
     xquery: bytes  # <zs:xQuery>...</zs:xQuery>
 
 
-@lru_cache(maxsize=2048)
 def parse_query(text: str) -> ParsedQuery:
-    """CQL syntax errors raise Diagnostic 10; translation problems their own diagnostics."""
+    """CQL syntax errors raise Diagnostic 10; translation problems their own diagnostics. Kept
+    per query string (up to 2048 strings of reasonable length; failures are not kept)."""
+    return _parse_cached(text) if len(text) <= 1000 else _parse(text)
+
+
+def _parse(text: str) -> ParsedQuery:
     try:
         parsed = cql.parse(text)
     except cql.CQLSyntaxError as exc:
@@ -182,6 +186,9 @@ def parse_query(text: str) -> ParsedQuery:
     translated = translate.translate(parsed)
     xquery = xmlout.fragment(lambda holder: cql.xcql_operand(xmlout.sub(holder, "xQuery"), parsed.root))
     return ParsedQuery(parsed, translated, xquery)
+
+
+_parse_cached = lru_cache(maxsize=2048)(_parse)
 
 
 def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any]) -> bytes:

@@ -163,6 +163,27 @@ def test_echoed_request_with_xcql_and_extra_request_data(sru, srw_schema, sample
     assert echo.findtext(".//{info:kohaweb/sru/extraRequestData}x-client") == "test"
 
 
+def test_repeated_requests_answer_the_same(sru, srw_schema, sample_records):
+    """Parsed queries and the explain record are kept between requests: a repeat gives the same
+    bytes, string packing after xml packing of the same record too, and text needing escapes is
+    escaped in every place it is echoed."""
+    sample_records(5)
+    for params in ({"operation": "explain", "version": "1.2"},
+                   {"operation": "explain", "version": "1.1", "recordPacking": "string"},
+                   {"operation": "searchRetrieve", "version": "1.2", "query": 'dc.title = "a & <b>" or rec.id = 1',
+                    "x-note": "<&>", "stylesheet": "/s.xsl?a=1&b=2"},
+                   {"operation": "searchRetrieve", "version": "1.1", "query": "cql.allRecords = 1",
+                    "recordPacking": "string", "maximumRecords": 2}):
+        first = sru.get("/sru?" + urlencode(params)).body
+        assert_valid(srw_schema, etree.fromstring(first))
+        assert sru.get("/sru?" + urlencode(params)).body == first
+    doc = get(sru, srw_schema, operation="searchRetrieve", version="1.2", query='dc.title = "a & <b>" or rec.id = 1',
+              **{"x-note": "<&>"})
+    assert doc.findtext("zs:echoedSearchRetrieveRequest/zs:query", namespaces=NS) == 'dc.title = "a & <b>" or rec.id = 1'
+    assert doc.findtext(".//xcql:term", namespaces=NS) == "a & <b>"
+    assert doc.findtext(".//{info:kohaweb/sru/extraRequestData}x-note") == "<&>"
+
+
 def test_post_and_the_index_in_step_with_changes(sru, srw_schema, dbsession, sample_records):
     ids = sample_records(3)
     query = {"operation": "searchRetrieve", "version": "1.2", "query": f"rec.id = {ids[0]}"}
