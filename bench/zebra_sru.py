@@ -14,6 +14,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from xml.sax.saxutils import escape
 
 from kohaweb.testing import free_port
@@ -69,77 +70,152 @@ always = 6=1
 """
 
 
-def write_input(database_url: str, path: str) -> int:
-    """Every record as <doc><z:record>(index words)</z:record><marc:record/></doc>."""
+def write_input(database_url: str, path: str, batch: int = 2000) -> int:
+    """Every record, in one file (see ``export``)."""
+    return sum(export(database_url, lambda _: path, chunk=None, batch=batch))
+
+
+def export(database_url: str, chunk_path, chunk: int | None = 50000, batch: int = 2000,
+           progress: bool = False) -> Iterator[int]:
+    """Every record as <doc><z:record>(index words)</z:record><marc:record/></doc>, streamed: one
+    batch of records (keyset-paged on biblionumber, plain rows, no ORM objects) in memory at a time,
+    so 1M records export in constant memory. Files of ``chunk`` records (all in one when None),
+    named by ``chunk_path(n)``; yields each file's record count once it is complete, so that
+    zebraidx can index it while the next one is written."""
     from sqlalchemy import select
-    from sqlalchemy.orm import selectinload
 
     from kohaweb import marc
-    from kohaweb.db import make_engine, make_session_factory
-    from kohaweb.models import Biblio
+    from kohaweb.db import make_engine
+    from kohaweb.models import Biblio, BiblioMetadata, Item
     from kohaweb.search import mapping, normalize
 
     engine = make_engine(database_url)
-    session = make_session_factory(engine)()
-    count = 0
+    page = (select(Biblio.biblionumber, Biblio.flavour, BiblioMetadata.metadata_xml)
+            .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
+            .order_by(Biblio.biblionumber).limit(batch))
+    count = in_file = files = 0
     last = 0
-    with open(path, "w", encoding="utf-8") as out:
-        out.write(f'<collection xmlns:z="{Z}">\n')
-        while True:
-            rows = list(session.scalars(select(Biblio).options(selectinload(Biblio.metadata_row),
-                                                               selectinload(Biblio.items))
-                                        .where(Biblio.biblionumber > last).order_by(Biblio.biblionumber)
-                                        .limit(2000)))
-            if not rows:
-                break
-            for biblio in rows:
-                record = marc.parse_xml(biblio.metadata_row.metadata_xml)
-                items = [{"barcode": i.barcode, "homebranch": i.homebranch, "holdingbranch": i.holdingbranch,
-                          "itype": i.itype} for i in biblio.items]
-                extracted = mapping.extract(record, biblio.flavour, items)
-                out.write(f'<doc><z:record z:id="{biblio.biblionumber}">')
-                for name, zname in INDEXES.items():
-                    for text in extracted.fields.get(name, []):
-                        words = " ".join(normalize.words(text))
-                        if words:
-                            out.write(f'<z:index name="{zname}:w">{escape(words)}</z:index>')
-                    for value in sorted(extracted.identifiers.get(name, ())):
-                        out.write(f'<z:index name="{zname}:w">{escape(value)}</z:index>')
-                out.write("</z:record>")
-                out.write(biblio.metadata_row.metadata_xml)
-                out.write("</doc>\n")
-                count += 1
-            last = rows[-1].biblionumber
-            session.expunge_all()
-        out.write("</collection>\n")
-    session.close()
-    engine.dispose()
-    return count
+    out = None
+    started = time.perf_counter()
+    try:
+        with engine.connect() as conn:
+            while True:
+                rows = conn.execute(page.where(Biblio.biblionumber > last)).all()
+                if not rows:
+                    break
+                items: dict[int, list[dict]] = {}
+                for item in conn.execute(select(Item.biblionumber, Item.barcode, Item.homebranch,
+                                                Item.holdingbranch, Item.itype)
+                                         .where(Item.biblionumber.between(rows[0].biblionumber,
+                                                                          rows[-1].biblionumber))):
+                    items.setdefault(item.biblionumber, []).append(
+                        {"barcode": item.barcode, "homebranch": item.homebranch,
+                         "holdingbranch": item.holdingbranch, "itype": item.itype})
+                for number, flavour, xml in rows:
+                    if out is None:
+                        out = open(chunk_path(files), "w", encoding="utf-8", buffering=1 << 20)
+                        out.write(f'<collection xmlns:z="{Z}">\n')
+                    extracted = mapping.extract(marc.parse_xml(xml), flavour, items.get(number, []))
+                    parts = [f'<doc><z:record z:id="{number}">']
+                    for name, zname in INDEXES.items():
+                        for text in extracted.fields.get(name, []):
+                            words = " ".join(normalize.words(text))
+                            if words:
+                                parts.append(f'<z:index name="{zname}:w">{escape(words)}</z:index>')
+                        for value in sorted(extracted.identifiers.get(name, ())):
+                            parts.append(f'<z:index name="{zname}:w">{escape(value)}</z:index>')
+                    parts.append("</z:record>")
+                    parts.append(xml)
+                    parts.append("</doc>\n")
+                    out.write("".join(parts))
+                    count += 1
+                    in_file += 1
+                    if progress and count % 100000 == 0:
+                        print(f"zebra: exported {count} records ({count / (time.perf_counter() - started):,.0f}/s)",
+                              flush=True)
+                    if chunk and in_file == chunk:
+                        out.write("</collection>\n")
+                        out.close()
+                        out = None
+                        files += 1
+                        yield in_file
+                        in_file = 0
+                last = rows[-1].biblionumber
+        if out is not None or files == 0:
+            if out is None:  # an empty catalogue: one empty collection
+                out = open(chunk_path(files), "w", encoding="utf-8")
+                out.write(f'<collection xmlns:z="{Z}">\n')
+            out.write("</collection>\n")
+            out.close()
+            out = None
+            yield in_file
+    finally:
+        if out is not None:
+            out.close()
+        engine.dispose()
+
+
+def _run(command: list[str], folder: str, log_name: str) -> None:
+    """zebraidx with its log in a file (at 1M records it is long), shown when it fails."""
+    log_path = os.path.join(folder, log_name)
+    with open(log_path, "wb") as log:
+        done = subprocess.run(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
+    if done.returncode:
+        with open(log_path, "rb") as log:
+            tail = log.read()[-4000:].decode("utf-8", "replace")
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{tail}")
 
 
 @contextlib.contextmanager
-def zebra_server(database_url: str) -> Iterator[str]:
-    """Index the catalogue with zebraidx and serve it with zebrasrv; yields the SRU base URL."""
-    folder = tempfile.mkdtemp(prefix="kohaweb-zebra-")
+def zebra_server(database_url: str, workdir: str | None = None) -> Iterator[str]:
+    """Index the catalogue with zebraidx and serve it with zebrasrv; yields the SRU base URL.
+    ``workdir`` (default: a temporary folder; $KOHAWEB_ZEBRA_DIR) holds the export and the
+    register: about 6 GB per million records."""
+    folder = tempfile.mkdtemp(prefix="kohaweb-zebra-", dir=workdir or os.environ.get("KOHAWEB_ZEBRA_DIR"))
     try:
         for name, text in (("dom-conf.xml", DOM_CONF.replace("{dir}", folder)), ("extract.xsl", EXTRACT_XSL),
                            ("marcxml.xsl", MARCXML_XSL), ("pqf.properties", PQF)):
             with open(os.path.join(folder, name), "w", encoding="utf-8") as fh:
                 fh.write(text)
         os.makedirs(os.path.join(folder, "reg"))
+        os.makedirs(os.path.join(folder, "tmp"))
+        # memMax: memory for sorting keys before they are merged into the register (Koha ships
+        # 50M; more only makes indexing of large catalogues faster, it does not change searching)
         with open(os.path.join(folder, "zebra.cfg"), "w") as fh:
             fh.write(f"profilePath: {folder}:/usr/share/idzebra-2.0/tab\nmodulePath: {MODULES}\n"
-                     f"recordType: dom.{folder}/dom-conf.xml\nregister: {folder}/reg:8G\n"
-                     "isam: b\nattset: bib1.att\n")
+                     f"recordType: dom.{folder}/dom-conf.xml\nregister: {folder}/reg:500G\n"
+                     f"keyTmpDir: {folder}/tmp\nmemMax: 256M\nisam: b\nattset: bib1.att\n")
         started = time.perf_counter()
-        count = write_input(database_url, os.path.join(folder, "records.xml"))
         cfg = os.path.join(folder, "zebra.cfg")
-        subprocess.run(["zebraidx", "-c", cfg, "-d", "biblios", "init"], check=True, cwd=folder,
-                       capture_output=True)
-        subprocess.run(["zebraidx", "-c", cfg, "-d", "biblios", "update", "records.xml"], check=True, cwd=folder,
-                       capture_output=True)
-        print(f"zebra: indexed {count} records in {time.perf_counter() - started:.1f} s (export + zebraidx)",
-              flush=True)
+        _run(["zebraidx", "-c", cfg, "-d", "biblios", "init"], folder, "zebraidx-init.log")
+        # zebraidx indexes each exported file while the next one is written (and deletes it then):
+        # the two halves run side by side, and the disk never holds the whole export
+        count, exported, indexer, pending = 0, 0.0, ThreadPoolExecutor(1), []
+
+        def index(path: str) -> None:
+            _run(["zebraidx", "-c", cfg, "-d", "biblios", "update", path], folder, "zebraidx.log")
+            os.remove(path)
+
+        def chunk_path(n: int) -> str:
+            return os.path.join(folder, f"records-{n:04d}.xml")
+
+        try:
+            for n, records in enumerate(export(database_url, chunk_path, progress=True)):
+                count += records
+                pending.append(indexer.submit(index, chunk_path(n)))
+                unfinished = [job for job in pending if not job.done()]
+                for job in pending:
+                    if job.done():
+                        job.result()  # a failed zebraidx stops the export at once
+                if len(unfinished) > 2:  # at most three files waiting on disk
+                    unfinished[0].result()
+            exported = time.perf_counter() - started
+            for job in pending:
+                job.result()
+        finally:
+            indexer.shutdown(cancel_futures=True)
+        print(f"zebra: indexed {count} records in {time.perf_counter() - started:.1f} s (export {exported:.1f} s, "
+              f"zebraidx alongside)", flush=True)
         port = free_port()
         with open(os.path.join(folder, "yazgfs.xml"), "w") as fh:
             fh.write(f"""<yazgfs><listen id="l">tcp:127.0.0.1:{port}</listen>
