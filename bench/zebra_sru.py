@@ -158,10 +158,14 @@ def export(database_url: str, chunk_path, chunk: int | None = 50000, batch: int 
 def _run(command: list[str], folder: str, log_name: str) -> None:
     """zebraidx with its log in a file (at 1M records it is long), shown when it fails."""
     log_path = os.path.join(folder, log_name)
-    with open(log_path, "wb") as log:
+    with open(log_path, "ab") as log:
+        start = log.tell()
+        log.write(f"$ {' '.join(command)}\n".encode())
+        log.flush()
         done = subprocess.run(command, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
     if done.returncode:
         with open(log_path, "rb") as log:
+            log.seek(start)
             tail = log.read()[-4000:].decode("utf-8", "replace")
         raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}):\n{tail}")
 
