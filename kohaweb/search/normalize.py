@@ -11,6 +11,7 @@ sentinels, so a masked query word is normalised exactly like the indexed words.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -33,6 +34,8 @@ _QUERY_WORD = re.compile(f"[{_CJK}]|(?:[^\\W_{_CJK}]|[{MASKS}])+")
 
 def fold(text: str) -> str:
     """Case-fold and remove diacritics (the comparison form of any text)."""
+    if text.isascii():  # nothing to decompose or translate: the common case, made cheap
+        return text.lower()
     text = _NON_SORTING.sub("", text).translate(_FOLD)
     decomposed = unicodedata.normalize("NFKD", text).casefold()
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
@@ -40,7 +43,12 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The index words of a text, in order."""
-    return [w[:MAX_TERM] for w in _WORD.findall(fold(text))]
+    return list(_words(text))
+
+
+@functools.lru_cache(maxsize=65536)  # headings, subjects and places repeat across records
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(w[:MAX_TERM] for w in _WORD.findall(fold(text)))
 
 
 def query_words(text: str) -> list[str]:

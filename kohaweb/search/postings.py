@@ -19,6 +19,8 @@ order; ``_all`` lists every indexed record and ``_hidden`` those public services
 
 from __future__ import annotations
 
+import array
+import sys
 from collections.abc import Iterable
 
 import numpy as np
@@ -61,6 +63,21 @@ def encode_docs(local: np.ndarray) -> bytes:
 
 def decode_local_docs(blob: bytes | None) -> np.ndarray:
     return np.frombuffer(blob or b"", dtype="<u2").astype(np.int64)
+
+
+def pack_docs(local: list[int]) -> bytes:
+    """``encode_docs`` for a short ordered list (no numpy round trip)."""
+    return _little(array.array("H", local))
+
+
+def pack_positions(local_keys: list[int]) -> bytes:
+    return _little(array.array("I", local_keys))
+
+
+def _little(values: array.array) -> bytes:
+    if sys.byteorder != "little":
+        values.byteswap()
+    return values.tobytes()
 
 
 def encode_positions(local_keys: np.ndarray) -> bytes:
