@@ -216,3 +216,42 @@ def test_rebuild_command(tmp_path, database_url, clean_db, small_catalogue):
     assert args.func(args, cli) == 0
     assert "indexed 5 records" in out.getvalue()
     assert "5/5" in err.getvalue()  # the progress line
+
+
+def test_posting_lists_across_blocks_follow_updates_and_removals(dbsession):
+    """Records in several blocks of record numbers (first, last and next record of a block, and a
+    far one): phrases, proximity, booleans, sorting and scan read across blocks, and replacing or
+    removing one record leaves the others' postings in its block intact."""
+    from kohaweb.search import indexer, postings
+
+    edge = postings.BLOCK
+    numbers = [5, edge - 1, edge, 3 * edge + 17]
+    titles = {5: "The coral reef atlas", edge - 1: "The reef and the coral", edge: "The coral reef studies",
+              3 * edge + 17: "The deep coral reef ecology"}  # "The " is non-filing (245 ind. 2 = 4)
+
+    def entry(title):
+        return indexer.entry_for(_record(title), "MARC21", [])
+
+    indexer.apply(dbsession, {n: entry(titles[n]) for n in numbers})
+    assert _hits(dbsession, Clause("title", "=", "coral reef")) == [5, edge, 3 * edge + 17]
+    assert _hits(dbsession, Clause("title", "all", "reef coral")) == numbers
+    assert _hits(dbsession, Boolean("prox", Clause("title", "=", "coral"), Clause("title", "=", "reef"),
+                                    distance=3, comparison=">=")) == [edge - 1]
+    assert _hits(dbsession, Clause("title", "exact", "the coral reef studies")) == [edge]
+    assert _hits(dbsession, Clause("allrecords", "=", "1")) == numbers
+    by_title = search.search(dbsession, Clause("title", "=", "reef"), limit=10, sort=(SortKey("title"),)).ids
+    assert by_title == [5, edge, 3 * edge + 17, edge - 1]
+    assert {t.value: t.count for t in search.scan(dbsession, "title", "reef", count=1)} == {"reef": 4}
+    indexer.apply(dbsession, {edge - 1: entry("atlas of lichens"), edge: None})
+    assert _hits(dbsession, Clause("title", "=", "reef")) == [5, 3 * edge + 17]
+    assert _hits(dbsession, Clause("title", "=", "atlas")) == [5, edge - 1]
+    assert _hits(dbsession, Clause("allrecords", "=", "1")) == [5, edge - 1, 3 * edge + 17]
+    assert search.count_rows(dbsession) == 3
+
+
+def test_rebuild_with_worker_processes(dbsession, session_factory, small_catalogue):
+    before = _hits(dbsession, Clause("title", "=", "coral"))
+    dbsession.rollback()
+    assert search.rebuild(session_factory, workers=2) == 5
+    assert _hits(dbsession, Clause("title", "=", "coral")) == before
+    assert search.is_ready(dbsession)

@@ -9,7 +9,10 @@ def register(sub) -> None:
     actions.required = True
     rebuild = actions.add_parser("rebuild", help="re-index every record from its stored MARC (services refuse "
                                  "to search until it has finished)")
-    rebuild.add_argument("--batch-size", type=int, default=500, help="records per transaction")
+    rebuild.add_argument("--batch-size", type=int, default=8192,
+                         help="records per transaction (at most one block of 8,192 record numbers)")
+    rebuild.add_argument("--workers", type=int, default=1,
+                         help="processes that parse records and extract terms while this one writes")
     rebuild.set_defaults(func=run_rebuild)
     status = actions.add_parser("status", help="show whether the index is ready and how many records it holds")
     status.set_defaults(func=run_status)
@@ -24,10 +27,12 @@ def run_rebuild(args, cli) -> int:
 
     if args.batch_size < 1:
         raise CommandError("--batch-size must be positive")
+    if args.workers < 1:
+        raise CommandError("--workers must be positive")
     with cli.transaction() as session:
         total = session.scalar(select(func.count()).select_from(Biblio)) or 0
     progress = cli.progress(total, "records")
-    done = rebuild(cli.site.session_factory, batch=args.batch_size, progress=progress.update)
+    done = rebuild(cli.site.session_factory, batch=args.batch_size, workers=args.workers, progress=progress.update)
     progress.finish()
     cli.out.write(f"indexed {done} records; the index is ready\n")
     return 0
