@@ -9,8 +9,9 @@ Zebra, the SRU server Koha relies on, side by side.
 Prints median/p95 latency per query kind (single term, two-term boolean; maximumRecords=10),
 throughput with 1 and 8 concurrent clients, and, when idzebra-2.0 is installed, Zebra's hit
 counts next to kohaweb's for every query (agreement) and the throughput ratio kohaweb/Zebra.
-kohaweb runs in its own process (waitress, 8 threads), as Zebra does, so the client's work is
-not charged to it. ``--fast-load`` bulk-inserts the records and builds the index with
+kohaweb runs in its own processes, as Zebra does, so the client's work is not charged to it: as
+``kohaweb serve --workers 2`` runs it (two waitress processes on one socket, 8 threads each; the
+machine has two cores and zebrasrv also answers from several processes), and also in one. ``--fast-load`` bulk-inserts the records and builds the index with
 ``kohaweb index rebuild``'s code (2 worker processes), which is how a 1M catalogue is loaded in
 minutes rather than hours. Zebra gets an equivalent index: the same MARC fields per index, fed as the same folded words
 (see zebra_sru.py), so the comparison is about the engines, not about two normalisers.
@@ -149,23 +150,24 @@ def settle(url: str, backend: str) -> None:
     engine.dispose()
 
 
-def serve_child(url: str, port: int) -> None:
-    """Server mode (run in a child process): the sru service on 127.0.0.1:port."""
-    from waitress import serve
-
+def serve_child(url: str, port: int, workers: int) -> None:
+    """Server mode (run in a child process): the sru service on 127.0.0.1:port, as
+    ``kohaweb serve --workers N`` runs it (waitress, 8 threads per process)."""
     from kohaweb.app import make_app
+    from kohaweb.serving import listening_socket, serve
     from kohaweb.testing import TEST_SECRET
 
-    app = make_app({"kohaweb.services": "sru", "kohaweb.database_url": url, "kohaweb.secret": TEST_SECRET})
-    serve(app, host="127.0.0.1", port=port, threads=8, _quiet=True)
+    settings = {"kohaweb.services": "sru", "kohaweb.database_url": url, "kohaweb.secret": TEST_SECRET}
+    serve(lambda: make_app(settings), listening_socket(f"127.0.0.1:{port}"), workers=workers, threads=8,
+          _quiet=True)
 
 
 @contextlib.contextmanager
-def kohaweb_server(url: str):
+def kohaweb_server(url: str, workers: int):
     from kohaweb.testing import free_port
 
     port = free_port()
-    child = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)])
+    child = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port), str(workers)])
     try:
         base = f"http://127.0.0.1:{port}/sru"
         for _ in range(300):
@@ -202,8 +204,9 @@ def load(url: str, args) -> None:
 
 def compare(url: str, args) -> None:
     qs = queries(7, args.queries)
-    with kohaweb_server(url) as base:
-        counts, seq, conc = bench_server("kohaweb", base, qs)
+    for workers in sorted({1, args.workers}):
+        with kohaweb_server(url, workers) as base:
+            counts, seq, conc = bench_server(f"kohaweb ({workers} process{'es' if workers > 1 else ''})", base, qs)
     zebra_ok = not args.no_zebra and shutil.which("zebraidx") and shutil.which("zebrasrv")
     if not args.no_zebra and not zebra_ok:
         print("zebra: idzebra-2.0 not installed (apt-get install idzebra-2.0); side-by-side skipped")
@@ -230,10 +233,12 @@ def main() -> int:
     parser.add_argument("--no-zebra", action="store_true", help="skip the Zebra side-by-side")
     parser.add_argument("--fast-load", action="store_true", help="bulk-insert records, then rebuild the index")
     parser.add_argument("--url", help="an already loaded and migrated catalogue to benchmark (not dropped)")
-    parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="kohaweb server processes for the comparison (also measured with 1)")
+    parser.add_argument("--serve", nargs=3, metavar=("URL", "PORT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve_child(args.serve[0], int(args.serve[1]))
+        serve_child(args.serve[0], int(args.serve[1]), int(args.serve[2]))
         return 0
     if args.url:
         compare(args.url, args)
