@@ -27,7 +27,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import tables
+from . import sorted_sets, tables
 
 BLOCK_BITS = 13
 BLOCK = 1 << BLOCK_BITS
@@ -103,7 +103,7 @@ def _combine(parts: list[np.ndarray], several_terms: bool) -> np.ndarray:
         return EMPTY
     merged = np.concatenate(parts)
     # one term's rows come in block order, already sorted; several terms overlap
-    return np.unique(merged) if several_terms else merged
+    return sorted_sets.unsorted_distinct(merged) if several_terms else merged
 
 
 CHUNK = 500  # terms per IN list
@@ -164,4 +164,4 @@ def hidden(session: Session) -> np.ndarray:
 
 def doc_keys(keys_array: np.ndarray) -> np.ndarray:
     """The records of a sorted array of occurrences."""
-    return np.unique(keys_array >> POSITION_BITS)
+    return sorted_sets.distinct(keys_array >> POSITION_BITS)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
-from . import normalize, postings, tables
+from . import normalize, postings, sorted_sets, tables
 from .mapping import INDEXES
 from .normalize import MASK_ANY, MASK_ONE, MASKS
 from .postings import POSITION_BITS
@@ -83,11 +83,11 @@ class _Evaluator:
             return self.prox(node)
         left = self.node(node.left)
         if node.op == "and":
-            return np.intersect1d(left, self.node(node.right), assume_unique=True) if len(left) else left
+            return sorted_sets.intersect(left, self.node(node.right)) if len(left) else left
         if node.op == "not":
-            return np.setdiff1d(left, self.node(node.right), assume_unique=True) if len(left) else left
+            return sorted_sets.difference(left, self.node(node.right)) if len(left) else left
         if node.op == "or":
-            return np.union1d(left, self.node(node.right))
+            return sorted_sets.union(left, self.node(node.right))
         raise QueryError("unsupported_boolean", f"unsupported boolean {node.op}", node.op)
 
     # --- clauses ------------------------------------------------------------------------------
@@ -102,7 +102,7 @@ class _Evaluator:
             return self.universe()
         if clause.relation == "<>":
             positive = self.clause(Clause(clause.index, "=", clause.term))
-            return np.setdiff1d(self.universe(), positive, assume_unique=True)
+            return sorted_sets.difference(self.universe(), positive)
         if index.kind == "recid":
             return self.recid(clause)
         if index.kind == "identifier":
@@ -155,7 +155,7 @@ class _Evaluator:
         for offset, word in enumerate(words[1:], start=1):
             if not len(found):
                 break
-            found = np.intersect1d(found, self.word_keys(idx, word) - offset, assume_unique=True)
+            found = sorted_sets.intersect(found, self.word_keys(idx, word) - offset)
         return postings.doc_keys(found)
 
     def phrase(self, idx: str, value: str, *, exact: bool, start: bool, end: bool) -> np.ndarray:
@@ -215,7 +215,7 @@ class _Evaluator:
                 raise QueryError("invalid_term", "within needs two values", clause.term)
             return every[(every >= values[0]) & (every <= values[1])]
         if clause.relation == "any":
-            return np.intersect1d(every, np.array(values, dtype=np.int64))
+            return sorted_sets.intersect(every, np.array(sorted(set(values)), dtype=np.int64))
         if len(values) != 1:
             raise QueryError("invalid_term", "one record number is expected", clause.term)
         value = values[0]
@@ -267,10 +267,10 @@ def _within_distance(a: np.ndarray, b: np.ndarray, node: Boolean) -> np.ndarray:
 
     if node.comparison in ("=", "<", "<=") and node.distance <= MAX_OFFSETS:
         gaps = [g for g in range(-node.distance, node.distance + 1) if accepts(g)]
-        found = [postings.doc_keys(np.intersect1d(a + g, b, assume_unique=True)) for g in gaps]
+        found = [postings.doc_keys(sorted_sets.intersect(a + g, b)) for g in gaps]
         return _union_all(found) if found else postings.EMPTY
     # unbounded distances: record by record, over the records both words occur in
-    common = np.intersect1d(postings.doc_keys(a), postings.doc_keys(b), assume_unique=True)
+    common = sorted_sets.intersect(postings.doc_keys(a), postings.doc_keys(b))
     mask = (1 << POSITION_BITS) - 1
     hits = []
     for number in common:
@@ -288,12 +288,12 @@ def _within_distance(a: np.ndarray, b: np.ndarray, node: Boolean) -> np.ndarray:
 def _intersect_all(sets: list[np.ndarray]) -> np.ndarray:
     result = sets[0]
     for other in sets[1:]:
-        result = np.intersect1d(result, other, assume_unique=True)
+        result = sorted_sets.intersect(result, other)
     return result
 
 
 def _union_all(sets: list[np.ndarray]) -> np.ndarray:
-    return sets[0] if len(sets) == 1 else np.unique(np.concatenate(sets))
+    return sorted_sets.union(*sets)
 
 
 def _strip_anchors(term: str) -> tuple[str, bool, bool]:

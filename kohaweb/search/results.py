@@ -8,7 +8,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from . import normalize, postings, tables
+from . import normalize, postings, sorted_sets, tables
 from .indexer import flush_pending
 from .mapping import INDEXES
 from .query import Node, QueryError, evaluate
@@ -42,7 +42,7 @@ def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, so
     flush_pending(session)
     hits = evaluate(session, node)
     if public and len(hits):
-        hits = np.setdiff1d(hits, postings.hidden(session), assume_unique=True)
+        hits = sorted_sets.difference(hits, postings.hidden(session))
     total = len(hits)
     if limit <= 0 or offset >= total:
         return SearchResult(total, [])
@@ -99,7 +99,7 @@ def _leading_rows(session: Session, hits: np.ndarray, first: SortKey, needed: in
         rows = list(rows)
         if rows:
             numbers = np.array([row[0] for row in rows], dtype=np.int64)
-            wanted = np.isin(numbers, hits, assume_unique=True)
+            wanted = sorted_sets.member(numbers, hits)
             found.extend(row for row, ok in zip(rows, wanted, strict=True) if ok)
 
     if not missing_last:
@@ -174,7 +174,7 @@ def _terms(session: Session, index: str, start: str, wanted: int, hidden: np.nda
             break
         for value, total in rows:
             if len(hidden):
-                total = len(np.setdiff1d(postings.docs(session, index, [value]), hidden, assume_unique=True))
+                total = len(sorted_sets.difference(postings.docs(session, index, [value]), hidden))
             if total:
                 out.append(ScanTerm(value, int(total)))
         bound, inclusive = rows[-1][0], False
