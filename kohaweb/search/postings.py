@@ -111,28 +111,23 @@ CHUNK = 500  # terms per IN list
 
 def docs(session: Session, idx: str, terms: Iterable[str]) -> np.ndarray:
     """The records indexed under any of these terms."""
-    terms = list(dict.fromkeys(terms))
-    p = tables.postings
-    parts = []
-    for start in range(0, len(terms), CHUNK):
-        chunk = terms[start:start + CHUNK]
-        condition = p.c.term == chunk[0] if len(chunk) == 1 else p.c.term.in_(chunk)
-        rows = session.execute(select(p.c.block, p.c.docs).where(p.c.idx == idx, condition).order_by(p.c.block))
-        parts.extend(_docs(block, blob) for block, blob in rows)
-    return _combine(parts, len(terms) > 1)
+    return _read(session, idx, terms, tables.postings.c.docs, _docs)
 
 
 def keys(session: Session, idx: str, terms: Iterable[str]) -> np.ndarray:
     """The occurrences (biblionumber << 16 | position) of any of these terms."""
+    return _read(session, idx, terms, tables.postings.c.positions, _keys)
+
+
+def _read(session: Session, idx: str, terms: Iterable[str], column, decode) -> np.ndarray:
     terms = list(dict.fromkeys(terms))
     p = tables.postings
     parts = []
     for start in range(0, len(terms), CHUNK):
         chunk = terms[start:start + CHUNK]
         condition = p.c.term == chunk[0] if len(chunk) == 1 else p.c.term.in_(chunk)
-        rows = session.execute(select(p.c.block, p.c.positions).where(p.c.idx == idx, condition)
-                               .order_by(p.c.block))
-        parts.extend(_keys(block, blob) for block, blob in rows)
+        rows = session.execute(select(p.c.block, column).where(p.c.idx == idx, condition).order_by(p.c.block))
+        parts.extend(decode(block, blob) for block, blob in rows)
     return _combine(parts, len(terms) > 1)
 
 
