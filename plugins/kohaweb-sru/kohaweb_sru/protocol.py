@@ -264,45 +264,13 @@ _ECHOED = ("startRecord", "maximumRecords", "recordPacking", "recordSchema", "re
 _PAGE = (select(Biblio.biblionumber, Biblio.flavour, BiblioMetadata.metadata_xml)
          .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
          .where(Biblio.biblionumber.in_(bindparam("ids", expanding=True))))
-_PAGE_SQL: dict[tuple[str, int], str] = {}
-
-
-def _page_sql(dialect, count: int) -> str | None:
-    """_PAGE as SQL text with ``count`` positional markers, for drivers that take ``?`` or ``%s``
-    (sqlite3, psycopg, PyMySQL): the page is then read by the driver itself, without the
-    statement machinery that costs more than the query (one text per dialect and page size)."""
-    mark = {"qmark": "?", "format": "%s", "pyformat": "%s"}.get(dialect.paramstyle)
-    if mark is None:
-        return None
-    key = (dialect.name, count)
-    sql = _PAGE_SQL.get(key)
-    if sql is None:
-        q = dialect.identifier_preparer.quote
-        b, m = Biblio.__table__, BiblioMetadata.__table__
-        sql = _PAGE_SQL[key] = (
-            f"SELECT b.{q(b.c.biblionumber.name)}, b.{q(b.c.flavour.name)}, m.{q(m.c.metadata.name)} "
-            f"FROM {q(b.name)} b JOIN {q(m.name)} m ON m.{q(m.c.biblionumber.name)} = b.{q(b.c.biblionumber.name)} "
-            f"WHERE b.{q(b.c.biblionumber.name)} IN ({', '.join([mark] * count)})")
-    return sql
-
-
 def _fetch(session, ids: list[int], fmt) -> dict[int, RecordSource]:
     if fmt.include_items:
         return {b.biblionumber: RecordSource.from_biblio(b, with_items=True, session=session)
                 for b in session.scalars(select(Biblio).options(selectinload(Biblio.metadata_row),
                                                                 selectinload(Biblio.items))
                                          .where(Biblio.biblionumber.in_(ids)))}
-    conn = session.connection()
-    sql = _page_sql(conn.dialect, len(ids))
-    if sql is None:
-        rows = conn.execute(_PAGE, {"ids": ids})
-    else:
-        cursor = conn.connection.cursor()  # the session's own connection and transaction
-        try:
-            cursor.execute(sql, tuple(ids))
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+    rows = session.execute(_PAGE, {"ids": ids})
     return {n: RecordSource(n, flavour, xml, None, session) for n, flavour, xml in rows}
 
 
