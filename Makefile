@@ -14,9 +14,12 @@ PYTEST_ARGS ?=
 
 $(VENV)/.installed: setup.cfg requirements-dev.txt $(PLUGINS)
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	$(PIP) install -q -r requirements-dev.txt
-	$(PIP) install -q -e . $(addprefix -e ,$(PLUGIN_DIRS))
+	@echo "installing kohaweb and its plugins into $(VENV) (log: $(VENV)/install.log)"
+	@# pip's and setuptools' warnings are shown only when the install fails
+	@( $(PIP) install -q --upgrade pip && \
+	   $(PIP) install -q -r requirements-dev.txt && \
+	   $(PIP) install -q -e . $(addprefix -e ,$(PLUGIN_DIRS)) ) > $(VENV)/install.log 2>&1 \
+	  || { cat $(VENV)/install.log; echo "install failed (log: $(VENV)/install.log)"; exit 1; }
 	touch $@
 
 install: $(VENV)/.installed
@@ -33,16 +36,19 @@ run: install
 	mkdir -p var
 	$(VENV)/bin/kohaweb -c $(INI) db upgrade
 	$(VENV)/bin/kohaweb -c $(INI) sample-data --records 2000 --if-empty --demo-user
-	@echo "serving on http://127.0.0.1:6543  (staff login: koha / koha)"
-	$(VENV)/bin/pserve $(INI)
+	@echo "development sign-in: koha / koha"
+	$(VENV)/bin/kohaweb -c $(INI) serve
 
 lint: install
 	$(VENV)/bin/ruff check kohaweb plugins tests bench migrations
 
-# The whole suite on SQLite, then on PostgreSQL and MariaDB (each skipped with a message when
-# its server is unreachable, except under CI where every database must be there).
+# The whole suite on SQLite, PostgreSQL and MariaDB (each skipped with a message when its server
+# is unreachable, except under CI where every database must be there). The three runs are
+# independent (a throwaway database each, free ports), so they run side by side; each one's
+# output is printed whole when it ends.
+TEST_JOBS ?= 3
 test: install system-deps lint
-	$(MAKE) --no-print-directory test-sqlite test-postgresql test-mariadb
+	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-sqlite test-postgresql test-mariadb
 
 test-sqlite test-postgresql test-mariadb: test-%: install
 	@echo "=== pytest on $* ==="

@@ -1,6 +1,6 @@
 """Harvest throughput: kohaweb harvesting a local kohaweb instance over OAI-PMH.
 
-A source catalogue of N generated records is served by kohaweb-oai (waitress, loopback); a second
+A source catalogue of N generated records (realistic by default, see bench/common.py) is served by kohaweb-oai (waitress, loopback); a second
 database harvests it with kohaweb-harvester. Prints records/s for marcxml and oai_dc.
 
     .venv/bin/python bench/bench_harvest.py --records 100000
@@ -14,7 +14,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import database, load_catalogue, peak_rss_mb, report  # noqa: E402
+from common import add_data_options, database, load_catalogue, peak_rss_mb, report  # noqa: E402
 
 
 def main() -> None:
@@ -24,6 +24,7 @@ def main() -> None:
     parser.add_argument("--prefixes", nargs="+", default=["marcxml", "oai_dc"])
     parser.add_argument("--fast-load", action="store_true",
                         help="fill the source with bench_oai's bulk loader (no items or index there)")
+    add_data_options(parser)
     args = parser.parse_args()
 
     from kohaweb_harvester.runner import Harvester
@@ -37,9 +38,9 @@ def main() -> None:
         if args.fast_load:
             from bench_oai import fast_load
 
-            rate = fast_load(source_url, args.records)
+            rate = fast_load(source_url, args.records, args=args)
         else:
-            rate = load_catalogue(source_url, args.records)
+            rate = load_catalogue(source_url, args.records, args=args)
         report(f"source catalogue of {args.records} records", load_records_per_s=rate)
         app = make_app(make_settings(source_url, ["oai"], **{"oai.max_count": "500"}))
         time.sleep(1.1)  # OAI lists end at the second before the response

@@ -1,5 +1,8 @@
 """Import throughput: `kohaweb import` of a generated ISO 2709 file into SQLite, PostgreSQL, MariaDB.
 
+The file holds realistic records (bench/realistic.py, cached under var/bench/ by parameters) with
+their items as 952/995 fields; ``--generator sample`` writes kohaweb.sampledata's records instead.
+
     .venv/bin/python bench/bench_import.py --records 100000 --backends sqlite postgresql
 """
 
@@ -14,10 +17,11 @@ import time
 import pymarc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import database, peak_rss_mb, report  # noqa: E402
+from common import add_data_options, data_choice, database, peak_rss_mb, report  # noqa: E402
 
 
 def write_file(path: str, records: int, flavour: str) -> None:
+    """kohaweb.sampledata's records (``--generator sample``)."""
     from kohaweb.marc import embed_items
     from kohaweb.sampledata import generate_records
 
@@ -26,6 +30,17 @@ def write_file(path: str, records: int, flavour: str) -> None:
         for generated in generate_records(records, seed=11, flavour=flavour):
             writer.write(embed_items(generated.record, flavour, generated.items))
         writer.close(close_fh=False)
+
+
+def reference_data(url: str) -> None:
+    """The sample libraries and item types, so that the items of the file are imported too."""
+    from kohaweb.db import make_engine, make_session_factory, transaction
+    from kohaweb.sampledata import ensure_reference_data
+
+    engine = make_engine(url)
+    with transaction(make_session_factory(engine)) as session:
+        ensure_reference_data(session)
+    engine.dispose()
 
 
 def run_import(url: str, path: str, batch: int) -> float:
@@ -54,17 +69,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=10000)
     parser.add_argument("--flavour", default="MARC21", choices=("MARC21", "UNIMARC"))
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=2000, help="records per transaction (kohaweb import's default)")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    add_data_options(parser)
     args = parser.parse_args()
+    generator, data = data_choice(args, args.flavour)
     with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "bench.mrc")
-        write_file(path, args.records, args.flavour)
+        if generator == "real":
+            import realistic
+
+            path = str(realistic.cached_file(args.records, flavour=args.flavour, seed=11, data=data))
+        else:
+            path = os.path.join(tmp, "bench.mrc")
+            write_file(path, args.records, args.flavour)
         size_mb = os.path.getsize(path) / 1e6
         for backend in args.backends:
             with database(backend) as url:
+                reference_data(url)
                 elapsed = run_import(url, path, args.batch_size)
-            report(f"import {args.records} {args.flavour} records into {backend}", seconds=elapsed,
+            report(f"import {args.records} {generator} {args.flavour} records into {backend}", seconds=elapsed,
                    records_per_s=args.records / elapsed, file_mb=size_mb, peak_rss_mb=peak_rss_mb())
 
 

@@ -1,5 +1,6 @@
 """OAI-PMH harvest benchmark: a full ListRecords harvest over HTTP (waitress on loopback, in its
-own process) of a generated catalogue, for marcxml and oai_dc.
+own process) of a generated catalogue (realistic records by default, see bench/common.py), for
+marcxml and oai_dc.
 
 Prints records/s, page latency (p50/p95, first and last page) and the server's peak memory (VmHWM),
 for each size given, so that "page N costs what page 1 costs" and "memory stays flat as the
@@ -22,7 +23,7 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from common import database, load_catalogue, percentiles, report  # noqa: E402
+from common import add_data_options, catalogue_records, database, load_catalogue, percentiles, report  # noqa: E402
 
 TOKEN = re.compile(rb"<resumptionToken[^>]*>([^<]*)</resumptionToken>")
 SECRET = "bench-secret-0123456789abcdef0123456789abcdef"
@@ -39,7 +40,7 @@ def serve(url: str, port: int, max_count: int) -> None:
     waitress_serve(app, host="127.0.0.1", port=port, threads=4, _quiet=True)
 
 
-def fast_load(url: str, records: int, seed: int = 1, batch: int = 5000) -> float:
+def fast_load(url: str, records: int, seed: int = 1, batch: int = 5000, args=None) -> float:
     """Bulk-insert generated records straight into biblio/biblio_metadata (no items, no search
     index): the OAI read path needs nothing else, and 1M records load in minutes instead of hours.
     Datestamps are spread over the past, ten records per second."""
@@ -50,7 +51,6 @@ def fast_load(url: str, records: int, seed: int = 1, batch: int = 5000) -> float
     from kohaweb import marc
     from kohaweb.db import make_engine
     from kohaweb.models import Biblio, BiblioMetadata
-    from kohaweb.sampledata import generate_records
 
     engine = make_engine(url)
     start = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0) - dt.timedelta(seconds=records // 10 + 5)
@@ -64,15 +64,16 @@ def fast_load(url: str, records: int, seed: int = 1, batch: int = 5000) -> float
         biblios.clear()
         metadata.clear()
 
-    for number, generated in enumerate(generate_records(records, seed, "MARC21"), start=1):
+    for number, generated in enumerate(catalogue_records(records, args, "MARC21", seed), start=1):
         record = generated.record
         stamp = start + dt.timedelta(seconds=number // 10)
         summary = marc.summary(record, "MARC21")
         biblios.append({"biblionumber": number, "frameworkcode": "", "flavour": "MARC21", "serial": False,
                         "opac_suppressed": False, "datecreated": stamp, "timestamp": stamp, "datestamp": stamp,
                         **{k: v for k, v in summary.items() if k in Biblio.__table__.c}})
+        xml = getattr(generated, "marcxml", None) or marc.record_to_xml(record).decode("utf-8")
         metadata.append({"biblionumber": number, "format": "marcxml", "schema": "MARC21", "timestamp": stamp,
-                         "metadata": marc.record_to_xml(record).decode("utf-8")})
+                         "metadata": xml})
         if len(biblios) >= batch:
             flush()
     if biblios:
@@ -139,6 +140,7 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true", help="ask for gzip")
     parser.add_argument("--fast-load", action="store_true",
                         help="bulk-insert records without items or search index (for 100k/1M catalogues)")
+    add_data_options(parser)
     parser.add_argument("--serve", nargs=2, metavar=("URL", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -148,7 +150,7 @@ def main() -> None:
 
     for size in args.records or [20000]:
         with database(args.database) as url:
-            rate = fast_load(url, size) if args.fast_load else load_catalogue(url, size)
+            rate = fast_load(url, size, args=args) if args.fast_load else load_catalogue(url, size, args=args)
             report(f"catalogue {size:,} records ({args.database})", load_records_per_s=rate)
             for prefix in args.prefix or ["marcxml", "oai_dc"]:
                 port = free_port()

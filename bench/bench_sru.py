@@ -1,14 +1,18 @@
 """SRU searchRetrieve latency and throughput over HTTP (waitress), and the same queries against
 Zebra, the SRU server Koha relies on, side by side.
 
-    .venv/bin/python bench/bench_sru.py                       # 20k records, SQLite, with Zebra
+    .venv/bin/python bench/bench_sru.py                       # 20k realistic records, SQLite, with Zebra
     .venv/bin/python bench/bench_sru.py --records 100000 --backend postgresql
     .venv/bin/python bench/bench_sru.py --records 1000000 --backend postgresql --fast-load
     .venv/bin/python bench/bench_sru.py --url postgresql+psycopg://postgres@127.0.0.1/big   # already loaded
 
-Prints median/p95 latency per query kind (single term, two-term boolean; maximumRecords=10),
-throughput with 1 and 8 concurrent clients, and, when idzebra-2.0 is installed, Zebra's hit
-counts next to kohaweb's for every query (agreement) and the throughput ratio kohaweb/Zebra.
+The catalogue is realistic by default (bench/realistic.py; ``--generator sample`` for the old
+generator). The query mix is drawn from the catalogue's own term statistics (sru_queries.py):
+rare, medium and very common words per index, phrases, right and left truncation, masking,
+booleans of common words, date ranges, ISBN and rec.id look-ups and sorts, ``--per-kind`` of each
+(maximumRecords=10, marcxml). Prints throughput with 1 and 8 concurrent clients, a table of median
+and p95 latency per query kind for every server side by side, and, when idzebra-2.0 is installed,
+Zebra's hit counts next to kohaweb's for every query (agreement).
 kohaweb runs in its own processes, as Zebra does, so the client's work is not charged to it: as
 ``kohaweb serve --workers 2`` runs it (two waitress processes on one socket, 8 threads each; the
 machine has two cores and zebrasrv also answers from several processes), and also in one. ``--fast-load`` bulk-inserts the records and builds the index with
@@ -34,42 +38,34 @@ import urllib.request
 from lxml import etree
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import database, load_catalogue, percentiles, report  # noqa: E402
+from common import add_data_options, database, load_catalogue, percentiles, report  # noqa: E402
+from sru_queries import build_mix, kind_order, term_statistics  # noqa: E402
 
 SRW = "{http://www.loc.gov/zing/srw/}"
-
-
-def queries(seed: int, count: int) -> list[tuple[str, str]]:
-    """(kind, CQL) pairs from the generator's vocabulary (so every query can match)."""
-    from kohaweb.sampledata import SUBJECTS, SURNAMES, WORDS
-
-    rng = random.Random(seed)
-    latin = WORDS["eng"] + WORDS["fre"] + WORDS["ger"]
-    subjects = [s.split()[0].lower() for s in SUBJECTS]
-    out = []
-    for i in range(count):
-        kind = ("single", "and", "or")[i % 3]
-        a, b = rng.choice(latin), rng.choice(latin)
-        if kind == "single":
-            index = rng.choice(["dc.title", "cql.serverChoice", "dc.subject", "dc.creator"])
-            term = {"dc.subject": rng.choice(subjects), "dc.creator": rng.choice(SURNAMES)}.get(index, a)
-            out.append((kind, f"{index} = \"{term}\""))
-        elif kind == "and":
-            out.append((kind, f"dc.title = \"{a}\" and dc.subject = \"{rng.choice(subjects)}\""))
-        else:
-            out.append((kind, f"dc.title = \"{a}\" or dc.title = \"{b}\""))
-    return out
 
 
 def fold_terms(query: str) -> str:
     """The query as Zebra must see it: its quoted terms folded like kohaweb folds them (what an ICU
     chain in Zebra's index configuration would do; Zebra's default character map does not fold
-    accents)."""
+    accents), masking characters kept."""
     import re
 
-    from kohaweb.search import normalize
+    from kohaweb.search import MASK_ANY, MASK_ONE, normalize
 
-    return re.sub(r'"([^"]*)"', lambda m: '"' + " ".join(normalize.words(m.group(1))) + '"', query)
+    def fold(match: re.Match) -> str:
+        masked = match.group(1).replace("*", MASK_ANY).replace("?", MASK_ONE)
+        words = " ".join(normalize.query_words(masked))
+        return '"' + words.replace(MASK_ANY, "*").replace(MASK_ONE, "?") + '"'
+
+    return re.sub(r'"([^"]*)"', fold, query)
+
+
+def sru_count(base: str, query: str) -> int | None:
+    """A query's hit count (None when the server answers with a diagnostic)."""
+    try:
+        return sru_get(base, query, maximum=0)[0]
+    except RuntimeError:
+        return None
 
 
 def sru_get(base: str, query: str, maximum: int = 10) -> tuple[int, float]:
@@ -119,18 +115,40 @@ def run_concurrent(base: str, qs: list[tuple[str, str]], clients: int = 8) -> fl
     return len(qs) / (time.perf_counter() - started)
 
 
-def bench_server(label: str, base: str, qs: list[tuple[str, str]]) -> tuple[dict[str, int], float, float]:
+def bench_server(label: str, base: str, qs: list[tuple[str, str]]) -> tuple[dict[str, int], float, float,
+                                                                         dict[str, list[float]]]:
     if label.strip() == "zebra":
         qs = [(kind, fold_terms(query)) for kind, query in qs]
     for _, query in qs[:20]:  # warm caches
         sru_get(base, query)
     latencies, counts, sequential = run_sequential(base, qs)
-    for kind, samples in latencies.items():
-        p = percentiles(samples)
-        report(f"{label} {kind:6s} latency ms", n=len(samples), median=p["p50"], p95=p["p95"], max=p["max"])
     concurrent = run_concurrent(base, qs)
     report(f"{label} throughput req/s", sequential=sequential, clients_8=concurrent)
-    return counts, sequential, concurrent
+    return counts, sequential, concurrent, latencies
+
+
+def side_by_side(results: dict[str, dict[str, list[float]]], kinds: list[str]) -> None:
+    """Median and p95 latency (ms) per query kind, one column pair per server, and the ratio of
+    the medians of the last kohaweb column to Zebra's (below 1: kohaweb is faster)."""
+    labels = list(results)
+    print(f"{'query kind':18s} {'n':>4s} " + " ".join(f"{label.strip():>22s}" for label in labels)
+          + ("   kohaweb/zebra" if "zebra" in labels else ""))
+    print(f"{'':18s} {'':4s} " + " ".join(f"{'median':>11s}{'p95':>11s}" for _ in labels))
+    faster = compared = 0
+    main = [label for label in labels if label != "zebra"][-1]
+    for kind in kinds:
+        row = {label: percentiles(results[label].get(kind, [])) for label in labels}
+        cells = " ".join(f"{row[label]['p50']:11.2f}{row[label]['p95']:11.2f}" if row[label] else f"{'-':>22s}"
+                         for label in labels)
+        line = f"{kind:18s} {len(results[main].get(kind, [])):4d} {cells}"
+        if "zebra" in labels and row["zebra"] and row[main]:
+            ratio = row[main]["p50"] / row["zebra"]["p50"]
+            compared += 1
+            faster += ratio <= 1
+            line += f"   {ratio:13.2f}"
+        print(line, flush=True)
+    if compared:
+        report(f"{main.strip()} median <= zebra's", kinds=f"{faster} of {compared}")
 
 
 def settle(url: str, backend: str) -> None:
@@ -189,7 +207,7 @@ def load(url: str, args) -> None:
         from kohaweb.db import make_engine, make_session_factory
         from kohaweb.search import rebuild
 
-        rate = fast_load(url, args.records)
+        rate = fast_load(url, args.records, args=args)
         engine = make_engine(url)
         started = time.perf_counter()
         rebuild(make_session_factory(engine), workers=2)
@@ -197,16 +215,32 @@ def load(url: str, args) -> None:
         report(f"catalogue {args.backend} (bulk)", records=args.records, load_records_per_s=rate,
                index_rebuild_records_per_s=args.records / (time.perf_counter() - started))
     else:
-        rate = load_catalogue(url, args.records)
+        rate = load_catalogue(url, args.records, args=args)
         report(f"catalogue {args.backend}", records=args.records, load_records_per_s=rate)
     settle(url, args.backend)
 
 
+def query_mix(url: str, base: str, args) -> list[tuple[str, str]]:
+    """The catalogue's query mix (sru_queries.py), in a seeded random order so that no kind runs
+    on caches its neighbours warmed."""
+    started = time.perf_counter()
+    stats = term_statistics(url, args.sample)
+    mix = build_mix(stats, args.per_kind, lambda query: sru_count(base, query))
+    random.Random(7).shuffle(mix)
+    report("query mix", records=stats.total, sampled=stats.sampled, queries=len(mix),
+           kinds=len({kind for kind, _ in mix}), seconds=time.perf_counter() - started)
+    return mix
+
+
 def compare(url: str, args) -> None:
-    qs = queries(7, args.queries)
+    qs: list[tuple[str, str]] = []
+    results: dict[str, dict[str, list[float]]] = {}
     for workers in sorted({1, args.workers}):
         with kohaweb_server(url, workers) as base:
-            counts, seq, conc = bench_server(f"kohaweb ({workers} process{'es' if workers > 1 else ''})", base, qs)
+            if not qs:
+                qs = query_mix(url, base, args)
+            label = f"kohaweb ({workers} process{'es' if workers > 1 else ''})"
+            counts, seq, conc, results[label] = bench_server(label, base, qs)
     zebra_ok = not args.no_zebra and shutil.which("zebraidx") and shutil.which("zebrasrv")
     if not args.no_zebra and not zebra_ok:
         print("zebra: idzebra-2.0 not installed (apt-get install idzebra-2.0); side-by-side skipped")
@@ -216,25 +250,29 @@ def compare(url: str, args) -> None:
         started = time.perf_counter()
         with zebra_server(url) as zebra_base:
             report("zebra indexing", seconds=time.perf_counter() - started)
-            zcounts, zseq, zconc = bench_server("zebra  ", zebra_base, qs)
+            zcounts, zseq, zconc, results["zebra"] = bench_server("zebra", zebra_base, qs)
         agree = [q for q in counts if counts[q] == zcounts.get(q)]
         report("agreement", queries=len(counts), same_hit_count=len(agree))
         for q in counts:
             if counts[q] != zcounts.get(q):
                 print(f"  differs: {q}: kohaweb {counts[q]}, zebra {zcounts.get(q)}")
         report("ratio kohaweb/zebra", sequential=seq / zseq, clients_8=conc / zconc)
+    side_by_side(results, list(dict.fromkeys(kind for kind, _ in sorted(qs, key=lambda q: kind_order(q[0])))))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20000)
     parser.add_argument("--backend", default="sqlite", choices=("sqlite", "postgresql", "mariadb"))
-    parser.add_argument("--queries", type=int, default=300)
+    parser.add_argument("--per-kind", type=int, default=20, help="queries of each kind (about 26 kinds)")
+    parser.add_argument("--sample", type=int, default=20000,
+                        help="records read for the term statistics the query mix is drawn from")
     parser.add_argument("--no-zebra", action="store_true", help="skip the Zebra side-by-side")
     parser.add_argument("--fast-load", action="store_true", help="bulk-insert records, then rebuild the index")
     parser.add_argument("--url", help="an already loaded and migrated catalogue to benchmark (not dropped)")
     parser.add_argument("--workers", type=int, default=2,
                         help="kohaweb server processes for the comparison (also measured with 1)")
+    add_data_options(parser)
     parser.add_argument("--serve", nargs=3, metavar=("URL", "PORT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

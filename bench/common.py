@@ -1,10 +1,18 @@
-"""Shared helpers of the benchmarks: throwaway databases, generated catalogues, figures."""
+"""Shared helpers of the benchmarks: throwaway databases, generated catalogues, figures.
+
+The catalogues are realistic by default (bench/realistic.py: the real records of ../shared/data
+recombined); ``--generator sample`` gives kohaweb.sampledata's small-vocabulary records instead,
+and so does a machine without the real records (with a warning).
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import os
 import resource
 import statistics
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -20,7 +28,6 @@ SERVERS = {
 @contextlib.contextmanager
 def database(backend: str, workdir: str = "var/bench") -> Iterator[str]:
     """A new migrated database URL for one benchmark run, dropped afterwards."""
-    import os
 
     from kohaweb.migrate import upgrade
 
@@ -50,10 +57,46 @@ def database(backend: str, workdir: str = "var/bench") -> Iterator[str]:
         admin.dispose()
 
 
-def load_catalogue(url: str, records: int, flavour: str = "MARC21", seed: int = 1, batch: int = 2000) -> float:
-    """Fill a database with generated records; returns records/s."""
+def add_data_options(parser: argparse.ArgumentParser) -> None:
+    """--generator and --data, the choice of records every catalogue-loading bench offers."""
+    parser.add_argument("--generator", choices=("real", "sample"), default="real",
+                        help="real: records recombined from ../shared/data (bench/realistic.py, the default); "
+                             "sample: kohaweb.sampledata's generator")
+    parser.add_argument("--data", help="folder of the real collections (default ../shared/data)")
+
+
+def data_choice(args: argparse.Namespace | None, flavour: str = "MARC21") -> tuple[str, str | None]:
+    """(generator, data folder) from a bench's arguments: "sample" when asked, or when the real
+    records are absent (then with a printed warning)."""
+    import realistic
+
+    generator = getattr(args, "generator", "real")
+    data = getattr(args, "data", None)
+    if generator == "real" and not realistic.available(flavour, data):
+        print(f"WARNING: {realistic.data_path(flavour, data)} not found: using kohaweb.sampledata's records "
+              f"(give --data PATH for realistic ones)", file=sys.stderr, flush=True)
+        return "sample", None
+    return generator, data
+
+
+def catalogue_records(count: int, args: argparse.Namespace | None = None, flavour: str = "MARC21",
+                      seed: int = 1) -> Iterator:
+    """``count`` generated records (``kohaweb.sampledata.GeneratedRecord``: pymarc record, items)."""
+    generator, data = data_choice(args, flavour)
+    if generator == "real":
+        import realistic
+
+        return realistic.generated_records(count, flavour=flavour, seed=seed, data=data)
+    from kohaweb.sampledata import generate_records
+
+    return generate_records(count, seed, flavour)
+
+
+def load_catalogue(url: str, records: int, flavour: str = "MARC21", seed: int = 1, batch: int = 2000,
+                   args: argparse.Namespace | None = None) -> float:
+    """Fill a database with generated records (``args``: --generator/--data); returns records/s."""
     from kohaweb.db import make_engine, make_session_factory, transaction
-    from kohaweb.sampledata import ensure_reference_data, generate_records
+    from kohaweb.sampledata import ensure_reference_data
 
     engine = make_engine(url)
     factory = make_session_factory(engine)
@@ -61,7 +104,7 @@ def load_catalogue(url: str, records: int, flavour: str = "MARC21", seed: int = 
         ensure_reference_data(session)
     started = time.perf_counter()
     pending = []
-    for generated in generate_records(records, seed, flavour):
+    for generated in catalogue_records(records, args, flavour, seed):
         pending.append(generated)
         if len(pending) >= batch:
             _store(factory, pending, flavour)

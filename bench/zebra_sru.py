@@ -22,7 +22,7 @@ from kohaweb.testing import free_port
 Z = "http://indexdata.com/zebra-2.0"
 MODULES = "/usr/lib/x86_64-linux-gnu/idzebra-2.0/modules"
 INDEXES = {"any": "any", "title": "title", "subject": "subject", "author": "author", "publisher": "publisher",
-           "isbn": "isbn"}
+           "isbn": "isbn", "date": "date"}
 
 DOM_CONF = f"""<?xml version="1.0" encoding="UTF-8"?>
 <dom xmlns="{Z}">
@@ -52,6 +52,10 @@ index.dc.creator = 1=author
 index.dc.author = 1=author
 index.dc.publisher = 1=publisher
 index.bath.isbn = 1=isbn
+index.dc.isbn = 1=isbn
+index.dc.date = 1=date
+set.rec = info:srw/cql-context-set/2/rec-1.0
+index.rec.id = 1=recid
 relation.< = 2=1
 relation.le = 2=2
 relation.eq = 2=3
@@ -65,7 +69,10 @@ relation.scr = 2=3
 position.any = 3=3 6=1
 structure.* = 4=1
 truncation.right = 5=1
+truncation.left = 5=2
+truncation.both = 5=3
 truncation.none = 5=100
+truncation.z3958 = 5=104
 always = 6=1
 """
 
@@ -124,6 +131,13 @@ def export(database_url: str, chunk_path, chunk: int | None = 50000, batch: int 
                                 parts.append(f'<z:index name="{zname}:w">{escape(words)}</z:index>')
                         for value in sorted(extracted.identifiers.get(name, ())):
                             parts.append(f'<z:index name="{zname}:w">{escape(value)}</z:index>')
+                    parts.append(f'<z:index name="recid:w">{number}</z:index>')
+                    # sort registers: the keys kohaweb sorts by (folded heading, first year)
+                    for zname, key in (("title", normalize.sort_key(extracted.title)),
+                                       ("author", normalize.sort_key(extracted.author)),
+                                       ("date", str(extracted.year) if extracted.year else None)):
+                        if key:
+                            parts.append(f'<z:index name="{zname}:s">{escape(key)}</z:index>')
                     parts.append("</z:record>")
                     parts.append(xml)
                     parts.append("</doc>\n")

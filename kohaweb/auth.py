@@ -6,6 +6,14 @@ registered a bearer validator, e.g. kohaweb-apikeys), HTTP Basic (only when
 Views declare the permission they need (``permission="reports"``); the policy decides.
 Unauthenticated requests get 401 with ``WWW-Authenticate``; authenticated ones lacking the
 permission get 403.
+
+Passwords are checked by :func:`sign_in`, throttled per account and per address
+(:mod:`kohaweb.throttle`); an unknown name is checked against a dummy hash, so it takes as long.
+A session cookie counts only while its ``login_sessions`` row exists and still matches the
+patron's password; logout deletes the row, :func:`set_password` ends every session and bearer
+token of the patron. A patron who may not sign in (:func:`access_refusal`: card lost,
+restricted, or card expired for non-staff) is refused on every request, and their sessions and
+tokens are ended.
 """
 
 from __future__ import annotations
@@ -13,17 +21,21 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import hashlib
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import bcrypt
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.security import Allowed, Denied
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from .models import Patron, PatronPermission
+from . import throttle
+from .models import ApiKey, LoginSession, OAuthAccessToken, Patron, PatronPermission, utcnow
 
 # Koha's top-level permission flags, by name.
 PERMISSIONS = (
@@ -33,10 +45,23 @@ PERMISSIONS = (
 )
 SUPERLIBRARIAN = "superlibrarian"
 SESSION_KEY = "kohaweb.patron_id"
+SESSION_TOKEN_KEY = "kohaweb.session_token"  # the cookie's half of its login_sessions row
 
 
 class InvalidCredentials(Exception):
     """Credentials were presented but are wrong, expired or revoked (-> 401, never anonymous)."""
+
+
+class AccessRefused(InvalidCredentials):
+    """The credentials are right but the patron may not sign in (see :func:`access_refusal`)."""
+
+
+class LoginThrottled(InvalidCredentials):
+    """Too many recent failures: the caller must wait ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"too many failed sign-ins; try again in {retry_after} seconds")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -60,34 +85,164 @@ BearerValidator = Callable[[Request, str], Identity]
 # --- passwords -----------------------------------------------------------------------------------
 
 def hash_password(password: str) -> str:
-    return bcrypt.hashpw(password.encode("utf-8")[:72], bcrypt.gensalt(rounds=10)).decode("ascii")
+    return bcrypt.hashpw(_secret_bytes(password), bcrypt.gensalt(rounds=10)).decode("ascii")
 
 
 def verify_password(password: str, hashed: str | None) -> bool:
+    """Whether ``password`` matches the bcrypt ``hashed``. Without a usable hash (no such user,
+    no password set) a dummy hash is checked instead, so the answer takes as long and tells
+    nothing about which accounts exist."""
     if not hashed or not hashed.startswith("$2"):
+        _checkpw(password, dummy_hash())
         return False
+    return _checkpw(password, hashed)
+
+
+def _checkpw(password: str, hashed: str) -> bool:
     try:
-        return bcrypt.checkpw(password.encode("utf-8")[:72], hashed.encode("ascii"))
+        return bcrypt.checkpw(_secret_bytes(password), hashed.encode("ascii"))
     except ValueError:
         return False
+
+
+def _secret_bytes(password: str) -> bytes:
+    return password.encode("utf-8", "surrogatepass")[:72]  # bcrypt reads 72 bytes
+
+
+@lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    """A hash of a random password, made once, for checks that must cost what a real one does."""
+    return hash_password(secrets.token_urlsafe(32))
 
 
 def find_patron(session: Session, login: str) -> Patron | None:
     """A patron by userid or cardnumber, case-insensitively (Koha's collation)."""
     login = login.strip().lower()
-    if not login:
-        return None
+    if not login or "\x00" in login or len(login) > 255 or not _encodable(login):
+        return None  # no such name can exist, and some databases refuse to compare with it
     return session.scalar(select(Patron).where(
         (func.lower(Patron.userid) == login) | (func.lower(Patron.cardnumber) == login)).limit(1))
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates
+        return False
+    return True
+
+
+def access_refusal(session: Session, patron: Patron) -> str | None:
+    """Why this patron may not sign in or use a session or token now, or None. A card reported
+    lost or a restriction (debarment) refuses everyone; an expired card refuses patrons without
+    staff permissions (staff cards often carry no real expiry date, as in Koha)."""
+    from .circulation import is_expired, is_restricted
+
+    if patron.lost:
+        return "the patron's card is reported lost"
+    if is_restricted(session, patron):
+        return "the patron is restricted"
+    if is_expired(patron) and not patron.permissions:
+        return "the patron's card has expired"
+    return None
+
+
 def authenticate_password(session: Session, login: str, password: str) -> Patron | None:
+    """The patron whose login and password these are and who may sign in, else None (no
+    throttling: requests use :func:`sign_in`)."""
     patron = find_patron(session, login)
-    if patron is None or not verify_password(password, patron.password):
+    if not verify_password(password, patron.password if patron is not None else None) or patron is None:
         return None
-    if patron.dateexpiry is not None and patron.dateexpiry < dt.date.today() and not patron.permissions:
-        return None
+    return None if access_refusal(session, patron) else patron
+
+
+def sign_in(request: Request, login: str, password: str) -> Patron:
+    """The patron whose login (userid or cardnumber) and password these are, throttled per
+    account and per address. Raises :class:`LoginThrottled` (wait; the password is not even
+    checked), :class:`InvalidCredentials` (wrong) or :class:`AccessRefused` (right, but the
+    patron may not sign in)."""
+    session = request.dbsession
+    patron = find_patron(session, login)
+    subjects = [throttle.patron_subject(patron.borrowernumber) if patron is not None
+                else throttle.name_subject(login), throttle.address_subject(request)]
+    wait = throttle.check(request, subjects)
+    if wait:
+        raise LoginThrottled(wait)
+    if not verify_password(password, patron.password if patron is not None else None) or patron is None:
+        throttle.failed(request, subjects)
+        raise InvalidCredentials("invalid username or password")
+    throttle.succeeded(request, subjects)
+    refusal = access_refusal(session, patron)
+    if refusal:
+        raise AccessRefused(refusal)
     return patron
+
+
+def set_password(session: Session, patron: Patron, password: str) -> None:
+    """Change a patron's password and end every session and bearer token they have."""
+    patron.password = hash_password(password)
+    end_sessions(session, patron.borrowernumber)
+
+
+# --- server-side sessions ------------------------------------------------------------------------
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def password_stamp(patron: Patron) -> str:
+    """What a session remembers of the password it was opened with (changes with the password)."""
+    return hashlib.sha256((patron.password or "").encode("utf-8")).hexdigest()
+
+
+def start_session(session: Session, patron: Patron, max_age: int) -> str:
+    """Record a new signed-in session; returns the token for the cookie."""
+    now = utcnow()
+    session.execute(delete(LoginSession).where(LoginSession.expires <= now))  # keep the table small
+    token = secrets.token_urlsafe(32)
+    session.add(LoginSession(token_hash=_token_hash(token), borrowernumber=patron.borrowernumber,
+                             password_stamp=password_stamp(patron), created=now,
+                             expires=now + dt.timedelta(seconds=max_age)))
+    return token
+
+
+def end_session(session: Session, token: str) -> None:
+    session.execute(delete(LoginSession).where(LoginSession.token_hash == _token_hash(token)))
+
+
+def end_sessions(session: Session, patron_id: int, tokens: bool = True) -> None:
+    """End every signed-in session of the patron and (``tokens``) every bearer token of their
+    API keys. The keys themselves stay; new tokens need the patron to be allowed again."""
+    session.execute(delete(LoginSession).where(LoginSession.borrowernumber == patron_id))
+    if tokens:
+        session.execute(delete(OAuthAccessToken).where(OAuthAccessToken.client_id.in_(
+            select(ApiKey.client_id).where(ApiKey.patron_id == patron_id))))
+
+
+def end_sessions_after_request(request: Request, patron_id: int) -> None:
+    """:func:`end_sessions` once the request is over, whatever its own transaction does (for
+    credentials found refused: the 401 rolls the request back)."""
+    throttle.after_request(request, ("end-sessions", patron_id),
+                           lambda session: end_sessions(session, patron_id))
+
+
+def _session_identity(request: Request, patron_id: object) -> Identity | None:
+    token = request.session.get(SESSION_TOKEN_KEY)
+    if not isinstance(token, str) or not isinstance(patron_id, int):
+        return None  # a cookie from before server-side sessions, or not ours
+    session = request.dbsession
+    row = session.get(LoginSession, _token_hash(token))
+    if row is None or row.borrowernumber != patron_id:
+        return None
+    patron = session.get(Patron, patron_id)
+    if row.expires <= utcnow():
+        throttle.after_request(request, ("end-session", row.token_hash),
+                               lambda s, token=token: end_session(s, token))
+        return None
+    if patron is None or row.password_stamp != password_stamp(patron) or access_refusal(session, patron):
+        end_sessions_after_request(request, patron_id)
+        return None
+    return identity_for(patron, "session")
 
 
 def identity_for(patron: Patron, method: str, scopes: frozenset[str] | None = None) -> Identity:
@@ -123,11 +278,17 @@ class SecurityPolicy:
         return Denied(f"missing permission {permission}")
 
     def remember(self, request: Request, userid: int, **kw) -> list:
-        request.session[SESSION_KEY] = int(userid)
+        patron = request.dbsession.get(Patron, int(userid))
+        request.session[SESSION_KEY] = patron.borrowernumber
+        request.session[SESSION_TOKEN_KEY] = start_session(
+            request.dbsession, patron, request.registry.kohaweb.core["session.max_age"])
         request.session["kohaweb.csrf_rotate"] = True
         return []
 
     def forget(self, request: Request, **kw) -> list:
+        token = request.session.get(SESSION_TOKEN_KEY)
+        if isinstance(token, str):
+            end_session(request.dbsession, token)
         request.session.invalidate()
         return []
 
@@ -149,16 +310,24 @@ def _identity(request: Request) -> Identity | None:
             userid, _, password = base64.b64decode(value.strip()).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise InvalidCredentials("malformed Basic credentials") from None
-        patron = authenticate_password(request.dbsession, userid, password)
-        if patron is None:
-            raise InvalidCredentials("invalid username or password")
+        try:
+            patron = sign_in(request, userid, password)
+        except LoginThrottled as exc:
+            request.add_response_callback(_retry_after(exc.retry_after))
+            raise
         return identity_for(patron, "basic")
     patron_id = request.session.get(SESSION_KEY)
     if patron_id:
-        patron = request.dbsession.get(Patron, patron_id)
-        if patron is not None:
-            return identity_for(patron, "session")
+        return _session_identity(request, patron_id)
     return None
+
+
+def _retry_after(seconds: int) -> Callable:
+    def add_header(_request: Request, response) -> None:
+        if response.status_code in (401, 429, 503):
+            response.headers["Retry-After"] = str(seconds)
+
+    return add_header
 
 
 def includeme(config: Configurator) -> None:

@@ -13,11 +13,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pymarc
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import ids, marc, search, sets
+from . import ids, marc, search, sets, visibility
 from .models import (
     Biblio,
     BiblioMetadata,
@@ -124,6 +124,47 @@ class Catalog:
         for biblio, record, _ in created:
             self._derive(biblio, record)
         return [b for b, _, _ in created]
+
+    def add_prepared(self, batch, *, frameworkcode: str = "") -> list[int]:
+        """Store a ``kohaweb.loading.PreparedBatch`` (the import path): the records were parsed,
+        numbered and indexed in worker processes; here their rows are inserted in bulk, without
+        loading objects, with their index rows. Unknown item types are created (the code as
+        their description); libraries must exist (the batch was prepared against them).
+        Returns the record numbers stored."""
+        records = batch.records
+        if not records:
+            return []
+        self._ensure_codes([{"itype": i.get("itype")} for r in records for i in r.items])
+        item_count = sum(len(r.items) for r in records)
+        item_numbers = iter(ids.allocate(self.session, "item", item_count) if item_count else ())
+        now = utcnow()
+        biblios, metadata, items = [], [], []
+        for record in records:
+            for values in record.items:
+                items.append({**values, "itemnumber": next(item_numbers), "biblionumber": record.biblionumber,
+                              "created_on": now, "timestamp": now})
+            biblios.append({"biblionumber": record.biblionumber, "frameworkcode": frameworkcode,
+                            "flavour": record.flavour, "datecreated": now, "timestamp": now, "datestamp": now,
+                            "opac_suppressed": False, "hidden_from_public": record.hidden, **record.summary})
+            metadata.append({"biblionumber": record.biblionumber, "format": "marcxml", "schema": record.flavour,
+                             "metadata_xml": record.marcxml, "timestamp": now})
+        self.session.flush()
+        self.session.execute(insert(Biblio), biblios)
+        self.session.execute(insert(BiblioMetadata), metadata)
+        if items:
+            self.session.execute(insert(Item), _uniform(items))
+        search.append_prepared(self.session, batch.index)
+        if self._sets is None:
+            self._sets = sets.load_sets(self.session)
+        if any(s.mappings for s in self._sets):
+            for record in records:
+                with_items = marc.embed_items(marc.parse_xml(record.marcxml), record.flavour, record.items)
+                sets.update_membership(self.session, record.biblionumber, with_items, self._sets)
+        return [r.biblionumber for r in records]
+
+    def library_codes(self) -> frozenset[str]:
+        """The codes of the libraries that exist."""
+        return frozenset(self.session.scalars(select(Library.branchcode)))
 
     def update_record(self, biblionumber: int, record: pymarc.Record | str | bytes) -> Biblio:
         """Replace a record's MARC; embedded item fields are ignored (items change separately)."""
@@ -278,6 +319,7 @@ class Catalog:
         """Refresh what is derived from a record: search index and OAI set membership."""
         if record is None:
             record = marc.parse_xml(biblio.metadata_row.metadata_xml)
+        biblio.hidden_from_public = visibility.record_hidden(self.session, biblio)
         search.index_record(self.session, biblio, record)
         if self._sets is None:
             self._sets = sets.load_sets(self.session)
@@ -285,6 +327,20 @@ class Catalog:
             with_items = marc.embed_items(marc.parse_xml(marc.record_to_xml(record)), biblio.flavour,
                                           (item_dict(i) for i in biblio.items))
             sets.update_membership(self.session, biblio.biblionumber, with_items, self._sets)
+
+
+def item_values_from_marc(values: dict[str, Any]) -> dict[str, Any]:
+    """Item column values read from a 952/995 field, typed for storage (statuses that are not
+    numbers become 0: other systems put codes such as 'L4' in 995$o)."""
+    typed = _typed_item_values({k: v for k, v in values.items() if k in _ITEM_EDITABLE}, strict=False)
+    typed.setdefault("permanent_location", typed.get("location"))
+    return typed
+
+
+def _uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with the same keys (a bulk INSERT takes one column list)."""
+    keys = {k for row in rows for k in row}
+    return [{k: row.get(k) for k in keys} for row in rows]
 
 
 def item_dict(item: Item) -> dict[str, Any]:

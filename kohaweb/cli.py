@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import TextIO
 
+from sqlalchemy.exc import DBAPIError
+
 from . import plugins
 from .settings import ConfigError
 
@@ -52,10 +54,12 @@ class Cli:
 
 
 class Progress:
-    """A one-line progress bar with a rate, redrawn at most every 0.2 s on a terminal."""
+    """Progress of a long command: a one-line bar redrawn at most every 0.2 s on a terminal;
+    elsewhere (cron, systemd, a pipe) a plain line every ``interval`` seconds with the count, the
+    rate and, when the total is known, the estimated time left."""
 
-    def __init__(self, stream: TextIO, total: int | None, label: str):
-        self.stream, self.total, self.label = stream, total, label
+    def __init__(self, stream: TextIO, total: int | None, label: str, interval: float = 10.0):
+        self.stream, self.total, self.label, self.interval = stream, total, label, interval
         self.done = 0
         self.started = self._last = time.monotonic()
         self.tty = hasattr(stream, "isatty") and stream.isatty()
@@ -67,17 +71,29 @@ class Progress:
             self._last = now
             self.stream.write("\r" + self.line())
             self.stream.flush()
+        elif not self.tty and now - self._last >= self.interval:
+            self._last = now
+            self.stream.write(self.line() + "\n")
+            self.stream.flush()
 
     @property
     def rate(self) -> float:
         return self.done / max(time.monotonic() - self.started, 1e-9)
 
+    def eta(self) -> str:
+        if not self.total or not self.done:
+            return ""
+        left = max(self.total - self.done, 0) / max(self.rate, 1e-9)
+        return f", {int(left) // 3600}:{int(left) % 3600 // 60:02d}:{int(left) % 60:02d} left"
+
     def line(self) -> str:
-        if self.total:
+        if self.total and self.tty:
             width = 30
-            filled = int(width * self.done / self.total)
+            filled = min(int(width * self.done / self.total), width)
             bar = "#" * filled + "-" * (width - filled)
-            return f"[{bar}] {self.done}/{self.total} {self.label} {self.rate:,.0f}/s"
+            return f"[{bar}] {self.done}/{self.total} {self.label} {self.rate:,.0f}/s{self.eta()}"
+        if self.total:
+            return f"{self.done}/{self.total} {self.label} {self.rate:,.0f}/s{self.eta()}"
         return f"{self.done} {self.label} {self.rate:,.0f}/s"
 
     def finish(self) -> None:
@@ -113,6 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return 130
+    except DBAPIError as exc:
+        from .limits import database_unavailable, error_reason
+
+        if not database_unavailable(exc):
+            raise
+        sys.stderr.write(f"kohaweb: the database cannot be reached ({error_reason(exc)})\n")
+        return 1
     except CommandError as exc:
         sys.stderr.write(f"kohaweb: {exc}\n")
         return 1
@@ -123,4 +146,8 @@ class CommandError(Exception):
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `python -m kohaweb.cli`: run the imported module's main, so that the commands' CommandError
+    # (kohaweb.cli.CommandError) is the class this main catches, not a second __main__ copy
+    from kohaweb.cli import main as imported_main
+
+    raise SystemExit(imported_main())

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
 from collections.abc import Iterator
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
+
+# the extra of the kohaweb distribution that installs each server's supported driver
+DRIVER_EXTRAS = {"postgresql": ("postgresql", "postgresql+psycopg://"),
+                 "mysql": ("mariadb", "mysql+pymysql://"), "mariadb": ("mariadb", "mysql+pymysql://")}
+WRITER = "kohaweb_writer"  # execution option of engines whose sessions write (see for_writing)
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -23,18 +30,42 @@ def make_engine(url: str, **kwargs) -> Engine:
         if "charset" not in parsed.query:
             parsed = parsed.update_query_dict({"charset": "utf8mb4"})
         kwargs.setdefault("pool_recycle", 3600)
+        # as PostgreSQL: without REPEATABLE READ's gap locks, writers of neighbouring rows (two
+        # imports, an edit beside a loan) do not deadlock, and reads see what has committed
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
     kwargs.setdefault("pool_pre_ping", backend != "sqlite")
-    engine = create_engine(parsed, **kwargs)
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except ModuleNotFoundError as exc:
+        from .settings import ConfigError
+
+        extra = DRIVER_EXTRAS.get(backend)
+        hint = (f"pip install 'kohaweb[{extra[0]}]' provides {extra[1]}" if extra else
+                "install the driver or use sqlite://, postgresql+psycopg:// or mysql+pymysql://")
+        raise ConfigError([f"kohaweb.database_url: the driver for {parsed.drivername} is not installed "
+                           f"(no module {exc.name!r}); {hint}"]) from None
+    except NoSuchModuleError:
+        from .settings import ConfigError
+
+        raise ConfigError([f"kohaweb.database_url: unknown kind of database {parsed.drivername!r} "
+                           "(sqlite://, postgresql+psycopg:// or mysql+pymysql://)"]) from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; take control so that
         # SAVEPOINT and read-only reports behave as on the server databases.
-        event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN"))
+        event.listen(engine, "begin", _sqlite_begin)
     elif backend in ("mysql", "mariadb"):
         event.listen(engine, "connect", _mysql_session)
     elif backend == "postgresql":
         event.listen(engine, "connect", _postgres_session)
     return engine
+
+
+def _sqlite_begin(conn) -> None:
+    # A deferred transaction that reads, then writes after another connection committed cannot
+    # wait for the lock (SQLite answers "database is locked" at once, whatever the busy timeout);
+    # a writer therefore takes the lock when it begins, and waits its turn on the busy timeout.
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITER) else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:
@@ -65,10 +96,23 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False, future=True)
 
 
+def for_writing(engine: Engine) -> Engine:
+    """The same engine (same pool) for sessions that will write: on SQLite their transactions
+    begin with ``BEGIN IMMEDIATE``; elsewhere nothing changes. (Made on each call: it is a light
+    proxy, and a cache keyed by the engine would keep every engine and its pool alive.)"""
+    return engine.execution_options(**{WRITER: True})
+
+
+def new_session(factory: sessionmaker[Session], write: bool = False) -> Session:
+    """A session of ``factory``; ``write=True`` for one that will write (see :func:`for_writing`)."""
+    return factory(bind=for_writing(factory.kw["bind"])) if write else factory()
+
+
 @contextlib.contextmanager
-def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session whose work commits whole on success and rolls back whole on any error."""
-    session = factory()
+def transaction(factory: sessionmaker[Session], write: bool = True) -> Iterator[Session]:
+    """A session whose work commits whole on success and rolls back whole on any error
+    (a writer's by default: commands write)."""
+    session = new_session(factory, write)
     try:
         yield session
         session.commit()
@@ -79,7 +123,54 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         session.close()
 
 
+def is_retryable(exc: BaseException) -> bool:
+    """Whether a failed transaction may succeed when run again from the start: a deadlock, a
+    serialisation failure or a lock wait that timed out (SQLite's "database is locked" included).
+    The exception's causes are searched too, since wrappers re-raise database errors."""
+    seen: set[int] = set()
+    error: BaseException | None = exc
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, DBAPIError) and not error.connection_invalidated and _retryable_driver_error(error.orig):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+# PostgreSQL SQLSTATEs: serialization_failure, deadlock_detected, lock_not_available (lock_timeout)
+_POSTGRES_RETRYABLE = {"40001", "40P01", "55P03"}
+# MariaDB: ER_LOCK_DEADLOCK, ER_LOCK_WAIT_TIMEOUT
+_MARIADB_RETRYABLE = {1213, 1205}
+
+
+def _retryable_driver_error(orig: BaseException | None) -> bool:
+    if isinstance(orig, sqlite3.OperationalError):
+        code = getattr(orig, "sqlite_errorcode", None)  # extended code: the primary one is its low byte
+        if code is not None:
+            return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+        return "database is locked" in str(orig) or "database table is locked" in str(orig)
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if isinstance(sqlstate, str):
+        return sqlstate in _POSTGRES_RETRYABLE
+    args = getattr(orig, "args", ())
+    return type(orig).__module__.startswith("pymysql") and bool(args) and args[0] in _MARIADB_RETRYABLE
+
+
 def backend_name(session_or_engine) -> str:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     name = bind.dialect.name
     return "mariadb" if name == "mysql" else name
+
+
+@contextlib.contextmanager
+def autonomous(session: Session) -> Iterator[Connection | None]:
+    """A connection for a short transaction of its own, committed on exit, beside the session's
+    (for counters and markers that must not be held until the session commits). On SQLite it is
+    None: the session already holds the single writer lock, a second connection would wait on it."""
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    if engine.dialect.name == "sqlite":
+        yield None
+        return
+    with engine.begin() as conn:
+        yield conn

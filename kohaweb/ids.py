@@ -2,15 +2,20 @@
 
 Records, items, loans and holds move to history tables when they end; their ids must never be
 handed out again (Koha lost data when InnoDB's auto-increment counter reset on restart). A row
-per counter in ``id_counters`` is incremented inside the caller's transaction, which also
-serialises concurrent writers on every database.
+per counter in ``id_counters`` is incremented in a short transaction of its own on PostgreSQL
+and MariaDB (``kohaweb.db.autonomous``), so concurrent writers (two imports, a harvest and the
+circulation desk) do not queue behind each other's whole transaction; an id taken by a
+transaction that rolls back is simply never used. SQLite has a single writer: there the counter
+moves inside the caller's transaction.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from .db import autonomous
 from .models import Biblio, Checkout, DeletedBiblio, DeletedItem, Hold, IdCounter, Item, OldCheckout, OldHold
 
 # counter name -> (live table id column, history table id column)
@@ -26,18 +31,24 @@ def allocate(session: Session, name: str, count: int = 1) -> range:
     """Reserve ``count`` consecutive new ids for counter ``name``."""
     if count < 1:
         raise ValueError("count must be positive")
-    result = session.execute(update(IdCounter).where(IdCounter.name == name)
-                             .values(value=IdCounter.value + count))
-    if result.rowcount == 0:
-        _create(session, name)
-        session.execute(update(IdCounter).where(IdCounter.name == name).values(value=IdCounter.value + count))
-    last = session.scalar(select(IdCounter.value).where(IdCounter.name == name))
+    table = IdCounter.__table__
+    with autonomous(session) as conn:
+        target = conn if conn is not None else session.connection()
+        bump = update(table).where(table.c.name == name).values(value=table.c.value + count)
+        if target.execute(bump).rowcount == 0:
+            _create(target, name)
+            target.execute(bump)
+        last = target.execute(select(table.c.value).where(table.c.name == name)).scalar_one()
     return range(last - count + 1, last + 1)
 
 
-def _create(session: Session, name: str) -> None:
+def _create(conn, name: str) -> None:
+    """The counter's row, starting after every id ever used (live or in history)."""
     live, history = COUNTERS[name]
-    start = max(session.scalar(select(func.coalesce(func.max(live), 0))),
-                session.scalar(select(func.coalesce(func.max(history), 0))))
-    session.add(IdCounter(name=name, value=start))
-    session.flush()
+    start = max(conn.execute(select(func.coalesce(func.max(live), 0))).scalar_one(),
+                conn.execute(select(func.coalesce(func.max(history), 0))).scalar_one())
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(IdCounter.__table__).values(name=name, value=start))
+    except IntegrityError:  # another writer created it first
+        pass

@@ -221,6 +221,77 @@ def _validate(record: pymarc.Record) -> str | None:
     return None
 
 
+def read_raw_records(source: str | IO[bytes]) -> Iterator[tuple[int, bytes | None, str | None]]:
+    """The records of an ISO 2709 or MARCXML file as raw bytes, one record each, in order, with
+    their 1-based position: cut out without being parsed (``read_one`` parses them, possibly in
+    another process). A piece that cannot be cut out comes back as (position, None, error)."""
+    stream = open(source, "rb") if isinstance(source, str) else source
+    try:
+        head = stream.read(512)
+        stream.seek(0)
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+            yield from _raw_marcxml(stream)
+        else:
+            yield from _raw_iso2709(stream)
+    finally:
+        if isinstance(source, str):
+            stream.close()
+
+
+def _raw_iso2709(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None, str | None]]:
+    # cut as pymarc's reader does (by the length in the leader), so that positions and errors
+    # are the ones ``read_records`` reports
+    position = 0
+    while True:
+        head = stream.read(5)
+        if not head:
+            return
+        position += 1
+        if len(head) < 5 or not head.isdigit() or int(head) < 5:
+            yield position, None, f"unreadable data: record length {head!r} is not a number"
+            return
+        yield position, head + stream.read(int(head) - 5), None
+
+
+def _raw_marcxml(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None, str | None]]:
+    position = 0
+    try:
+        for _, el in etree.iterparse(stream, events=("end",), tag="{*}record",
+                                     recover=False, huge_tree=True):
+            parent = el.getparent()
+            if parent is not None and etree.QName(parent).localname != "collection" and \
+                    etree.QName(el).namespace != MARC_NS and parent.getparent() is not None:
+                continue  # a <record> wrapper of another vocabulary, not MARC
+            position += 1
+            yield position, etree.tostring(el), None
+            el.clear(keep_tail=True)
+            if parent is not None:  # drop what was read, so memory stays flat on huge files
+                while el.getprevious() is not None:
+                    del parent[0]
+    except etree.XMLSyntaxError as exc:
+        yield position + 1, None, f"invalid XML: {exc}"
+
+
+def read_one(data: bytes) -> pymarc.Record:
+    """One record from the raw bytes ``read_raw_records`` gives; ``MarcError`` says why not."""
+    if data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        try:
+            record = element_to_record(etree.fromstring(data))
+        except etree.XMLSyntaxError as exc:
+            raise MarcError(f"invalid XML: {exc}") from None
+    else:
+        results = list(_read_iso2709(io.BytesIO(data)))
+        if not results:
+            raise MarcError("empty record")
+        if results[0].record is None:
+            raise MarcError(results[0].error or "unreadable record")
+        record = results[0].record
+    problem = _validate(record)
+    if problem:
+        raise MarcError(problem)
+    return record
+
+
 def read_bytes(data: bytes) -> list[ReadResult]:
     return list(read_records(io.BytesIO(data)))
 

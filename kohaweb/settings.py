@@ -123,6 +123,33 @@ CORE_SETTINGS: list[Setting] = [
     Setting("kohaweb.session.secure", "bool", False, "Send the session cookie over HTTPS only."),
     Setting("kohaweb.formats.conf", "path", "", "YAML file of site-defined metadata formats (Koha's "
             "OAI-PMH:ConfFile layout)."),
+    Setting("kohaweb.login.max_failures", "int", 5, "Failed sign-ins of one account (or API client) "
+            "within kohaweb.login.window after which each further attempt waits (backoff).", minimum=1),
+    Setting("kohaweb.login.address_max_failures", "int", 20, "Failed sign-ins from one address within "
+            "kohaweb.login.window after which each further attempt from it waits.", minimum=1),
+    Setting("kohaweb.login.backoff", "int", 30, "First wait in seconds once a threshold is reached; it "
+            "doubles with each further failure, up to kohaweb.login.window.", minimum=1),
+    Setting("kohaweb.login.window", "int", 900, "Seconds a failed sign-in is remembered (and the longest "
+            "wait).", minimum=60),
+    Setting("kohaweb.db.attempts", "int", 5, "Times a request's transaction is run when the database "
+            "refuses it for a deadlock, a serialisation failure or a lock wait that timed out.", minimum=1),
     Setting("kohaweb.trusted_proxies", "list", [], "Addresses/networks of reverse proxies whose "
             "X-Forwarded-For is believed."),
+    # limits every service gets (kohaweb.limits, kohaweb.api)
+    Setting("kohaweb.max_body_size", "int", 10 * 1024 * 1024, "Largest request body in bytes, refused "
+            "with 413 before it is read; services may set smaller limits on their routes.", minimum=1024),
+    Setting("kohaweb.max_form_size", "int", 1024 * 1024, "Largest form body (urlencoded or multipart) in "
+            "bytes: forms are parsed in memory.", minimum=1024),
+    Setting("kohaweb.retry_after", "int", 30, "Retry-After seconds of the 503 answered while the database "
+            "cannot be reached.", minimum=1),
+    Setting("kohaweb.frame_ancestors", "str", "'self'", "CSP frame-ancestors sent on every response "
+            "('self', 'none' or origins; X-Frame-Options SAMEORIGIN/DENY follows); empty sends neither."),
+    Setting("kohaweb.referrer_policy", "str", "strict-origin-when-cross-origin", "Referrer-Policy sent on "
+            "every response; empty sends none."),
+    Setting("kohaweb.api.max_per_page", "int", 1000, "Largest REST page: a larger _per_page, or -1 "
+            "(Koha's \"all\"), gives pages of this size with Link headers to the next ones.", minimum=1),
+    Setting("kohaweb.api.max_json_depth", "int", 32, "Deepest nesting of arrays and objects in a REST JSON "
+            "body or q filter (400 beyond).", minimum=2),
+    Setting("kohaweb.api.max_query_values", "int", 500, "Most conditions and values in the q filters of one "
+            "REST request (400 beyond; keeps statements within every database's limits).", minimum=10),
 ]

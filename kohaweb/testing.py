@@ -14,7 +14,7 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -239,13 +239,22 @@ def serve(wsgi_app, threads: int = 4) -> Iterator[str]:
         # (waitress's trigger runs thunks there), so the loop ends without waiting for clients.
         def stop() -> None:
             for channel in list(server._map.values()):
-                if channel is server:
-                    server.close()
-                elif channel is not server.trigger:
-                    channel.handle_close()
-            server.trigger.close()
+                try:
+                    if channel is server:
+                        server.close()
+                    elif channel is not server.trigger:
+                        channel.handle_close()
+                except OSError:
+                    pass  # already closed
+            with suppress(OSError):
+                server.trigger.close()
 
-        server.trigger.pull_trigger(stop)
+        try:
+            server.trigger.pull_trigger(stop)
+        except OSError:
+            # the trigger's descriptor is gone (the loop ended on a descriptor closed under it):
+            # nothing runs the thunk any more, so close what is left from here
+            stop()
         server.task_dispatcher.shutdown(timeout=5)
         thread.join(timeout=5)
 
@@ -358,3 +367,50 @@ format:
 def koha_sample_formats_conf(vs_xsl: str) -> str:
     """Koha's sample formats file with ``vs_xsl`` as the path of the 'vs' stylesheet."""
     return KOHA_SAMPLE_FORMATS_CONF.format(vs_xsl=vs_xsl)
+
+
+# --- a catalogue for the visibility policy (kohaweb.visibility), shared by every service's tests ---
+
+HIDDEN_ITEMS_RULES = "itype: [REF]\nlocation: [STAFF]\n"
+
+
+@pytest.fixture
+def hidden_catalogue(dbsession, reference_data):
+    """Four records that all contain the word "lighthouse", under OpacSuppression on,
+    OpacHiddenItems ``HIDDEN_ITEMS_RULES``, OpacHiddenItemsHidesRecord on and category ST exempt
+    from the rules: ``open`` (items ``open_shown`` BK and ``open_hidden`` REF), ``suppressed``
+    (opac_suppressed, one BK item), ``all_hidden`` (items REF and STAFF) and ``bare`` (no items).
+    The public sees ``open`` (one item) and ``bare``. Returns a namespace of the ids."""
+    from types import SimpleNamespace
+
+    import pymarc
+
+    from .preferences import set_preference
+
+    for name, value in (("OpacSuppression", "1"), ("OpacHiddenItems", HIDDEN_ITEMS_RULES),
+                        ("OpacHiddenItemsHidesRecord", "1"), ("OpacHiddenItemsExceptions", "ST")):
+        set_preference(dbsession, name, value)
+    catalog = Catalog(dbsession)
+
+    def record(title: str) -> pymarc.Record:
+        rec = pymarc.Record(leader="00000nam a22000007a 4500")
+        rec.add_field(pymarc.Field(tag="008", data="240101s2020    xxu           000 0 eng d"))
+        rec.add_field(pymarc.Field(tag="245", indicators=["0", "0"],
+                                   subfields=[pymarc.Subfield("a", f"{title} of the lighthouse")]))
+        return rec
+
+    def item(barcode: str, itype: str = "BK", location: str = "GEN") -> dict:
+        return {"barcode": barcode, "homebranch": "CPL", "holdingbranch": "CPL", "itype": itype,
+                "location": location, "itemcallnumber": f"CALL {barcode}"}
+
+    open_, suppressed, all_hidden, bare = catalog.add_records(
+        [record("Alpha"), record("Bravo"), record("Charlie"), record("Delta")],
+        items=[[item("VIS-1"), item("VIS-2", itype="REF")], [item("SUP-1")],
+               [item("HID-1", itype="REF"), item("HID-2", location="STAFF")], []])
+    catalog.set_suppressed(suppressed.biblionumber)
+    dbsession.commit()
+    return SimpleNamespace(
+        open=open_.biblionumber, suppressed=suppressed.biblionumber, all_hidden=all_hidden.biblionumber,
+        bare=bare.biblionumber, open_shown=open_.items[0].itemnumber, open_hidden=open_.items[1].itemnumber,
+        suppressed_item=suppressed.items[0].itemnumber,
+        hidden_items=[i.itemnumber for i in all_hidden.items])

@@ -152,3 +152,29 @@ def test_undecodable_urls_get_400_not_500(make_app):
     app = make_app(services=["status"])
     assert app.get("/nothing/%ED%A0%80", status=400).text.startswith("Bad request")
     assert "UTF-8" in app.get("/login?came_from=%ED%A0%80", status=400).text
+
+
+def test_favicon_is_served_where_browsers_look_for_it(make_app):
+    app = make_app()
+    response = app.get("/favicon.ico", status=200)
+    assert response.content_type == "image/vnd.microsoft.icon"
+    assert response.body[:4] == b"\x00\x00\x01\x00"  # the ICO header
+    assert "max-age=86400" in response.headers["Cache-Control"]
+    assert 'rel="icon"' in app.get("/login").text
+
+
+def test_home_page_lists_each_enabled_service_with_its_addresses(make_app, staff_user):
+    app = make_app(services=["status", "oai", "sru", "ilsdi", "reports"])
+    page = app.get("/").text
+    assert 'href="/login"' in page and 'href="/api/v1/.html"' in page
+    for heading in ("OAI-PMH", "SRU", "ILS-DI", "Reports", "Status"):
+        assert f">{heading}</h2>" in page
+    assert 'href="/cgi-bin/koha/oai.pl?verb=Identify"' in page
+    assert page.index(">Status</h2>") < page.index(">OAI-PMH</h2>") < page.index(">SRU</h2>")  # enabled order
+    # every address listed answers (the staff page with a sign-in redirect)
+    import re
+    for path in re.findall(r'href="(/[^"]*)"', page):
+        response = app.get(path.replace("&amp;", "&"), expect_errors=True)
+        assert response.status_int in (200, 302, 401), (path, response.status)
+    bare = make_app(services=["status"]).get("/").text
+    assert "OAI-PMH" not in bare and "Enabled services: status." in bare

@@ -61,3 +61,46 @@ def test_serve_with_two_workers_restarts_a_dead_one_and_stops_on_sigterm(tmp_pat
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def _ini(tmp_path, database_url: str, listen: str):
+    ini = tmp_path / "serve.ini"
+    ini.write_text(f"[app:main]\nuse = egg:kohaweb\nkohaweb.database_url = {database_url}\n"
+                   f"kohaweb.secret = {TEST_SECRET}\nkohaweb.services = status\n\n"
+                   f"[server:main]\nuse = egg:waitress#main\nlisten = {listen}\nthreads = 2\n")
+    return ini
+
+
+def test_serve_announces_the_bound_address_and_its_sign_in_page(tmp_path, database_url, clean_db):
+    port = free_port()
+    ini = _ini(tmp_path, database_url, f"127.0.0.1:{port}")
+    server = subprocess.Popen([sys.executable, "-m", "kohaweb.cli", "-c", str(ini), "serve"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        line = server.stdout.readline()
+        assert line.startswith(f"serving on http://127.0.0.1:{port} ")
+        assert f"http://127.0.0.1:{port}/login" in line
+        assert b"status" in _get(f"http://127.0.0.1:{port}/")
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_a_busy_port_is_one_line_naming_the_setting(tmp_path, database_url, clean_db):
+    import socket
+
+    holder = socket.socket()
+    holder.bind(("127.0.0.1", 0))
+    holder.listen(1)
+    port = holder.getsockname()[1]
+    try:
+        ini = _ini(tmp_path, database_url, f"127.0.0.1:{port}")
+        done = subprocess.run([sys.executable, "-m", "kohaweb.cli", "-c", str(ini), "serve"],
+                              capture_output=True, text=True, timeout=60)
+    finally:
+        holder.close()
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    message = done.stderr.strip()
+    assert len(message.splitlines()) == 1, message
+    assert f"cannot listen on 127.0.0.1:{port}" in message and "listen = host:port" in message
+    assert str(ini) in message

@@ -2,7 +2,8 @@
 
 A ``Resource`` maps API field names to model columns. It serialises rows (``to_api``), gives
 the JSON Schema of the object and the query parameters of a list operation, and runs a list:
-``_page``/``_per_page`` (-1 = all), ``_order_by`` (``+field``/``-field``, csv or repeated),
+``_page``/``_per_page`` (-1 = all, as Koha, but never more than ``kohaweb.api.max_per_page``
+rows: larger pages are cut to that size and ``Link`` leads to the next ones), ``_order_by`` (``+field``/``-field``, csv or repeated),
 ``_match`` for simple ``?field=value`` filters and ``q``: Koha's JSON filters
 (SQL::Abstract style, see ``kohaweb.api.query``), always translated to SQLAlchemy expressions.
 Answers carry ``X-Total-Count`` (after filtering), ``X-Base-Total-Count`` (before) and ``Link``.
@@ -23,7 +24,7 @@ from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
 from .errors import ApiError
-from .query import translate
+from .query import count_values, parse, too_many_values, translate_tree
 from .service import Param, header, query
 
 DEFAULT_PER_PAGE = 20
@@ -147,7 +148,8 @@ class Resource:
         params = [
             query("_page", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}, "Page number (1-based)"),
             query("_per_page", {"type": "integer", "minimum": -1, "maximum": 2**31 - 1, "not": {"const": 0}},
-                  f"Page size (default {DEFAULT_PER_PAGE}); -1 returns everything"),
+                  f"Page size (default {DEFAULT_PER_PAGE}); -1 returns everything up to the site's largest "
+                  "page (kohaweb.api.max_per_page, 1000 by default), as does any larger size"),
             query("_order_by", {"type": "array", "items": {"type": "string", "pattern": _order_pattern(self)}},
                   "Sort fields: +field / -field, comma separated or repeated"),
             query("_match", {"type": "string", "enum": ["contains", "exact", "starts_with", "ends_with"]},
@@ -175,24 +177,30 @@ class Resource:
         for f in self.fields:
             if f.name in values:
                 conditions.append(_simple_filter(f, values[f.name], match))
+        core = request.registry.kohaweb.core
+        budget = core["api.max_query_values"]
         for text in [*values.get("q", []), *filter(None, [values.get("x-koha-query")])]:
-            conditions.append(translate(self, text))
+            tree = parse(text, core["api.max_json_depth"], budget)
+            budget -= count_values(tree)  # one budget for all the filters of the request
+            if budget < 0:
+                raise too_many_values(core["api.max_query_values"])
+            conditions.append(translate_tree(self, tree))
         filtered = base.where(and_(*conditions)) if conditions else base
         session = request.dbsession
         base_total = session.scalar(select(func.count()).select_from(base.order_by(None).subquery()))
         total = base_total if not conditions else session.scalar(
             select(func.count()).select_from(filtered.order_by(None).subquery()))
         page = values.get("_page", 1)
-        per_page = values.get("_per_page", DEFAULT_PER_PAGE)
+        per_page = page_size(values.get("_per_page", DEFAULT_PER_PAGE), core["api.max_per_page"])
         ordered = filtered.order_by(*self.order_by(values.get("_order_by", [])))
-        if per_page != -1:
-            ordered = ordered.limit(per_page).offset((page - 1) * per_page)
+        ordered = ordered.limit(per_page).offset((page - 1) * per_page)
         rows = session.scalars(ordered).all()
         body = [(serialise or self.to_api)(row) for row in rows]
         response = Response(json_body=body)
         response.headers["X-Total-Count"] = str(total)
         response.headers["X-Base-Total-Count"] = str(base_total)
-        if per_page != -1:
+        # -1 ("all") that fits in one page answers as before the ceiling: no Link header
+        if values.get("_per_page") != -1 or total > per_page or page > 1:
             links = _links(request, page, per_page, total)
             if links:
                 response.headers["Link"] = links
@@ -202,6 +210,7 @@ class Resource:
 
     def order_by(self, specs: list[str]) -> list[Any]:
         clauses = []
+        seen: set[str] = set()
         for spec in (part.strip() for item in specs for part in item.split(",")):
             if not spec:
                 continue
@@ -210,6 +219,9 @@ class Resource:
             f = self.by_name.get(name)
             if f is None:
                 raise ApiError(400, f"_order_by: unknown field {name!r}", "invalid_query")
+            if name in seen:
+                continue  # a field sorted again changes nothing (and would lengthen ORDER BY without end)
+            seen.add(name)
             clauses.append(f.column.desc() if descending else f.column.asc())
         clauses.append(self.by_name[self.id_field].column.asc())  # a stable order across pages
         return clauses
@@ -217,6 +229,11 @@ class Resource:
     def headers_schema(self) -> dict[int, dict[str, Any]]:
         return {200: {"X-Total-Count": {"type": "integer"}, "X-Base-Total-Count": {"type": "integer"},
                       "Link": {"type": "string"}}}
+
+
+def page_size(requested: int, ceiling: int) -> int:
+    """Rows per page: Koha's -1 ("all") and anything above the site's ceiling give the ceiling."""
+    return ceiling if requested == -1 or requested > ceiling else requested
 
 
 def _order_pattern(resource: Resource) -> str:

@@ -39,8 +39,8 @@ def build_document(registry: Registry) -> dict[str, Any]:
         "info": {
             "title": "kohaweb REST API",
             "version": f"1 ({__version__})",
-            "description": "Koha-compatible REST API. Lists take `_page`, `_per_page` (-1 = all), "
-                           "`_order_by`, `_match` and `q` (JSON filters with API field names); they "
+            "description": "Koha-compatible REST API. Lists take `_page`, `_per_page` (-1 = all, up to the "
+                           "site's largest page), `_order_by`, `_match` and `q` (JSON filters with API field names); they "
                            "answer with `X-Total-Count`, `X-Base-Total-Count` and `Link` headers. "
                            "Operations needing a permission name it in `x-koha-authorization`.",
         },

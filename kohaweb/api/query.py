@@ -6,7 +6,10 @@ IS NULL for null), an array of values (any of them) or an object of operators:
 (the leading dash is optional, case does not matter). ``-and``, ``-or`` and ``-not`` combine
 sub-filters. ``-like`` is case-insensitive on every database, as on Koha's MariaDB.
 Every value is checked against the field's type; anything else is a 400 ``invalid_query``.
-Nothing is ever pasted into SQL text.
+Nothing is ever pasted into SQL text. Filters are bounded before they are translated: JSON
+nesting (``kohaweb.api.max_json_depth``), logical nesting (``MAX_DEPTH``) and the number of
+conditions and values of all the filters of one request (``kohaweb.api.max_query_values``), so
+no statement outgrows a database's limits on variables or expression depth.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import and_, false, not_, or_, true
 
 from .errors import ApiError
+from .service import JsonTooDeep, load_json
 
 if TYPE_CHECKING:
     from .listing import Field, Resource
@@ -24,11 +28,48 @@ if TYPE_CHECKING:
 MAX_DEPTH = 16
 
 
-def translate(resource: Resource, text: str):
+def translate(resource: Resource, text: str, max_depth: int = 32, max_values: int | None = None):
+    """The SQLAlchemy condition of one JSON filter."""
+    return translate_tree(resource, parse(text, max_depth, max_values))
+
+
+def parse(text: str, max_depth: int = 32, max_values: int | None = None) -> Any:
+    """A filter's JSON, refused when nested deeper than ``max_depth`` or holding more than
+    ``max_values`` conditions and values."""
     try:
-        tree = json.loads(text)
+        tree = load_json(text, max_depth)
+    except JsonTooDeep:
+        raise _bad(f"nested too deeply (at most {max_depth} levels)") from None
     except ValueError:
         raise ApiError(400, "q: not valid JSON", "invalid_query") from None
+    if max_values is not None and count_values(tree) > max_values:
+        raise too_many_values(max_values)
+    return tree
+
+
+def too_many_values(limit: int) -> ApiError:
+    return _bad(f"too many conditions and values (at most {limit} in one request)")
+
+
+def count_values(tree: Any) -> int:
+    """Conditions and values in a parsed filter: every object key and every scalar (without
+    recursion; the tree is already bounded in depth)."""
+    count = 0
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            count += len(node)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+        else:
+            count += 1
+    return count
+
+
+def translate_tree(resource: Resource, tree: Any):
+    """The SQLAlchemy condition of a parsed (and bounded) filter."""
     return _node(resource, tree, 0)
 
 

@@ -82,6 +82,7 @@ class Operation:
     description: str = ""
     operation_id: str = ""
     tags: tuple[str, ...] = ()
+    authorize: Callable[[Request], None] | None = None  # run after the parameters, before the body
 
     def __post_init__(self) -> None:
         self._validators = {p.name: Draft202012Validator(p.schema) for p in self.parameters}
@@ -90,7 +91,11 @@ class Operation:
     # --- request validation ----------------------------------------------------------------
 
     def validate(self, request: Request, **_kw: Any) -> None:
-        """Cornice validator: fill ``request.validated`` or report every problem in ``request.errors``."""
+        """Cornice validator: fill ``request.validated`` or report every problem in ``request.errors``.
+
+        The body is read and checked last: after the parameters, and after ``authorize`` (the
+        operation's own check of who may call it, when its permission is not a named one), so a
+        caller who may not use the operation learns nothing about the body it expects."""
         by_place: dict[str, dict[str, Param]] = {"query": {}, "path": {}, "header": {}}
         for param in self.parameters:
             by_place[param.location][param.name] = param
@@ -118,6 +123,10 @@ class Operation:
         for param in by_place["header"].values():
             if param.name in request.headers:
                 self._check(request, param, request.headers[param.name])
+        if len(request.errors):
+            return
+        if self.authorize is not None:
+            self.authorize(request)  # raises ApiError / HTTPForbidden to refuse
         if self._body_validator is not None:
             self._check_body(request)
         elif self.body_media_types:
@@ -144,9 +153,13 @@ class Operation:
             request.errors.add("header", "Content-Type", "Content-Type must be application/json")
             request.errors.status = 415
             return
+        max_depth = request.registry.kohaweb.core["api.max_json_depth"]
         try:
-            body = json.loads(request.body or b"null")
+            body = load_json(request.body or b"null", max_depth)
             _check_text(body)
+        except JsonTooDeep:
+            request.errors.add("body", "", f"Request body nested too deeply (at most {max_depth} levels)")
+            return
         except (ValueError, UnicodeError):
             request.errors.add("body", "", "Request body is not valid JSON text (UTF-8, no NUL)")
             return
@@ -199,19 +212,55 @@ def _check_csrf(request: Request) -> None:
         raise ApiError(403, "Missing or wrong X-CSRF-Token header", "csrf_token_invalid")
 
 
+class JsonTooDeep(ValueError):
+    """JSON text whose arrays and objects nest deeper than allowed."""
+
+
+def load_json(text: str | bytes, max_depth: int) -> Any:
+    """``json.loads`` that refuses (JsonTooDeep) nesting deeper than ``max_depth`` before the
+    value reaches code that walks it recursively (schema validation, SQL building); text nested
+    deeper than the parser itself can go is refused the same way."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise JsonTooDeep(f"nested deeper than {max_depth}") from None
+    if json_depth(value) > max_depth:
+        raise JsonTooDeep(f"nested deeper than {max_depth}")
+    return value
+
+
+def json_depth(value: Any) -> int:
+    """How deeply arrays and objects nest in a parsed JSON value (a scalar is 0), without recursion."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children: Iterable[Any] = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        deepest = max(deepest, depth)
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return deepest
+
+
 def _check_text(value: Any) -> None:
-    """Strings every database can store: valid UTF-8 (no lone surrogates), no NUL."""
-    if isinstance(value, str):
-        value.encode("utf-8")
-        if "\x00" in value:
-            raise ValueError("NUL character")
-    elif isinstance(value, list):
-        for item in value:
-            _check_text(item)
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_text(key)
-            _check_text(item)
+    """Strings every database can store: valid UTF-8 (no lone surrogates), no NUL (without
+    recursion: the value may be deep)."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            node.encode("utf-8")
+            if "\x00" in node:
+                raise ValueError("NUL character")
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.keys())
+            stack.extend(node.values())
 
 
 _CORNICE_PLACE = {"query": "querystring", "path": "path", "header": "header"}
@@ -258,8 +307,13 @@ class ApiService(Service):
                   parameters: Iterable[Param] = (), body: dict[str, Any] | None = None,
                   body_media_types: Iterable[str] | dict[str, Any] = (), responses: dict[int, Any] | None = None,
                   response_headers: dict[int, dict[str, Any]] | None = None,
-                  description: str = "") -> Callable:
+                  description: str = "", authorize: Callable[[Request], None] | None = None) -> Callable:
         """Decorator declaring one operation. ``permission=None`` makes it public.
+
+        ``authorize(request)`` is for operations whose caller check is not a named permission
+        (e.g. "the patron themself"): it runs once the path, query and header parameters are
+        valid and before the request body is read or validated, and refuses by raising
+        (``ApiError`` 403, or ``HTTPForbidden`` for the core's 401 without credentials).
 
         ``responses`` maps a status to a JSON Schema (for application/json), to
         ``{media type: schema}``, or to None (no body). ``body_media_types`` lists the accepted
@@ -276,7 +330,7 @@ class ApiService(Service):
                 raw_schemas.update(body_media_types)
             op = Operation(method, permission, summary, list(parameters), body, tuple(raw_schemas), raw_schemas,
                            dict(responses or {200: None}), dict(response_headers or {}), description,
-                           f"{view.__name__}", (self.tag,))
+                           f"{view.__name__}", (self.tag,), authorize)
             self.operations[method] = op
             success = min((s for s in op.responses if 200 <= s < 300), default=200)
 

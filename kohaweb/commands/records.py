@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import re
 import sys
 
 from ..cli import CommandError
 
 
 def register(sub) -> None:
-    imp = sub.add_parser("import", help="import MARC records (ISO 2709 or MARCXML, MARC21 or UNIMARC)")
+    imp = sub.add_parser("import", help="import MARC records (ISO 2709 or MARCXML, MARC21 or UNIMARC)",
+                         description="Import bibliographic records. Each batch commits whole (records, items "
+                                     "and index) or not at all; a run that was stopped resumes after its last "
+                                     "committed batch when given the same file again. Authority and holdings "
+                                     "records are reported and skipped.")
     imp.add_argument("files", nargs="+", metavar="FILE")
-    imp.add_argument("--batch-size", type=int, default=500,
-                     help="records per transaction; a batch commits whole or not at all")
+    imp.add_argument("--batch-size", type=int, default=2000,
+                     help="records per transaction; a batch commits whole or not at all (default 2000)")
     imp.add_argument("--flavour", choices=("MARC21", "UNIMARC"), help="force the MARC flavour")
+    imp.add_argument("--workers", type=int, default=None,
+                     help="processes that parse and prepare records (default: one per CPU; 1: none)")
+    imp.add_argument("--again", action="store_true",
+                     help="import a file again even though an earlier run imported all of it")
     imp.set_defaults(func=import_files)
     exp = sub.add_parser("export", help="write the catalogue as a MARCXML collection (streaming)")
     exp.add_argument("-o", "--output", help="file to write (default: standard output)")
@@ -21,63 +32,154 @@ def register(sub) -> None:
 
 
 def import_files(args, cli) -> int:
-    from ..catalog import CatalogError
-    from ..marc import read_records
+    from .. import loading, marc
 
     if args.batch_size < 1:
         raise CommandError("--batch-size must be positive")
-    progress = cli.progress(label="records")
+    workers = args.workers if args.workers is not None else max(os.cpu_count() or 1, 1)
+    if workers < 1:
+        raise CommandError("--workers must be positive")
+    with cli.transaction() as session:
+        from ..visibility import load_policy
+
+        context = loading.LoadContext(args.flavour, load_policy(session), cli.catalog(session).library_codes())
     imported = rejected = 0
     for path in args.files:
         try:
-            results = read_records(path)
-            batch: list = []
-            for result in results:
-                if result.record is None:
-                    rejected += 1
-                    cli.err.write(f"{path}: record {result.position} skipped: {result.error}\n")
-                    continue
-                batch.append(result)
-                if len(batch) >= args.batch_size:
-                    imported, rejected = _commit(cli, path, batch, args, imported, rejected, progress)
-                    batch = []
-            if batch:
-                imported, rejected = _commit(cli, path, batch, args, imported, rejected, progress)
+            key, size, total = _identify(path)
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror or exc}") from None
-        except CatalogError as exc:
-            raise CommandError(f"{path}: {exc}") from None
-    progress.finish()
+        with cli.transaction() as session:
+            done = _progress_row(session, key, path, size)
+            resume_after, completed = done.position, done.completed
+        if completed and not args.again:
+            cli.err.write(f"{path}: already imported completely on {completed:%Y-%m-%d %H:%M} "
+                          "(--again to import it again)\n")
+            continue
+        if completed:
+            resume_after = 0
+            with cli.transaction() as session:
+                _restart(session, key)
+        elif resume_after:
+            cli.err.write(f"{path}: resuming after record {resume_after} (an earlier run stopped there)\n")
+        progress = cli.progress(total=max(total - resume_after, 0) or None, label="records")
+        unreadable: list = []
+        raw = ((p, data, error) for p, data, error in marc.read_raw_records(path) if p > resume_after)
+        try:
+            for batch in loading.prepared_batches(loading.batches(raw, args.batch_size, unreadable),
+                                                  lambda n: _allocate(cli, n), context, workers=workers):
+                batch.refused = sorted(batch.refused + unreadable, key=lambda r: r.position)
+                unreadable = []
+                stored = _store(cli, key, batch)
+                for item in batch.refused:
+                    cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
+                for item in batch.skipped_items:
+                    cli.err.write(f"{path}: record {item.position}: {item.reason}\n")
+                imported += stored
+                rejected += len(batch.refused)
+                progress.update(stored + len(batch.refused))
+            if unreadable:
+                _store(cli, key, loading.PreparedBatch(refused=unreadable))
+                for item in unreadable:
+                    cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
+                rejected += len(unreadable)
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror or exc}") from None
+        with cli.transaction() as session:
+            _finish(session, key)
+        progress.finish()
     cli.out.write(f"imported {imported} records, skipped {rejected}\n")
     return 0 if imported or not rejected else 1
 
 
-def _commit(cli, path, batch, args, imported, rejected, progress):
-    """Store one batch in one transaction (all or nothing if the process dies). A record the
-    catalogue refuses is rolled back to its savepoint, reported and skipped."""
+def _identify(path: str) -> tuple[str, int, int]:
+    """A key for the file (digest of its size and first megabyte), its size, and about how many
+    records it holds (counted without parsing, for the time left)."""
+    size = os.path.getsize(path)
+    digest = hashlib.sha256(str(size).encode())
+    count = 0
+    with open(path, "rb") as fh:
+        head = fh.read(1 << 20)
+        digest.update(head)
+        xml = head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<")
+        chunk, tail = head, b""
+        while chunk:
+            text = tail + chunk
+            if xml:  # closing tags, with or without a namespace prefix
+                count += len(_CLOSING_RECORD.findall(text)) - len(_CLOSING_RECORD.findall(text[-24:]))
+                tail = text[-24:]
+            else:
+                count += chunk.count(b"\x1d")
+            chunk = fh.read(1 << 22)
+    return digest.hexdigest(), size, count
+
+
+_CLOSING_RECORD = re.compile(rb"</(?:[A-Za-z_][\w.-]*:)?record>")
+
+
+def _progress_row(session, key: str, path: str, size: int):
+    from ..models import ImportedFile
+
+    row = session.get(ImportedFile, key)
+    if row is None:
+        row = ImportedFile(file_key=key, path=os.path.abspath(path), size=size, position=0, imported=0, refused=0)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def _restart(session, key: str) -> None:
+    from ..models import ImportedFile, utcnow
+
+    row = session.get(ImportedFile, key)
+    row.position, row.imported, row.refused, row.completed, row.started = 0, 0, 0, None, utcnow()
+
+
+def _finish(session, key: str) -> None:
+    from ..models import ImportedFile, utcnow
+
+    row = session.get(ImportedFile, key)
+    row.completed = row.updated = utcnow()
+
+
+def _allocate(cli, count: int) -> range:
+    from ..ids import allocate
+
+    with cli.transaction() as session:
+        return allocate(session, "biblio", count)
+
+
+def _store(cli, key: str, batch) -> int:
+    """Store one prepared batch in one transaction, with the file's position moved in the same
+    transaction. If the batch as a whole fails (a constraint of the database), its records are
+    stored one at a time to find the culprits, which are added to ``batch.refused``."""
     from sqlalchemy.exc import DataError, IntegrityError
 
     from ..catalog import CatalogError
+    from ..loading import PreparedBatch, RefusedRecord, reindexed
+    from ..models import ImportedFile, utcnow
 
-    refused = (CatalogError, ValueError, IntegrityError, DataError)
+    failures = (CatalogError, ValueError, IntegrityError, DataError)
     stored = 0
     with cli.transaction() as session:
         catalog = cli.catalog(session)
         try:
             with session.begin_nested():
-                catalog.add_records([r.record for r in batch], flavour=args.flavour)
-            stored = len(batch)
-        except refused:
-            for result in batch:  # find the culprit(s) one record at a time
+                stored = len(catalog.add_prepared(batch))
+        except failures:
+            for record in batch.records:
                 try:
                     with session.begin_nested():
-                        catalog.add_records([result.record], flavour=args.flavour)
-                    stored += 1
-                except refused as exc:
-                    rejected += 1
-                    cli.err.write(f"{path}: record {result.position} skipped: {exc}\n")
-    progress.update(stored)
-    return imported + stored, rejected
+                        stored += len(catalog.add_prepared(PreparedBatch([record], index=reindexed(record))))
+                except failures as exc:
+                    batch.refused.append(RefusedRecord(record.position, str(exc).splitlines()[0]))
+            batch.refused.sort(key=lambda r: r.position)
+        row = session.get(ImportedFile, key)
+        positions = [r.position for r in batch.records] + [r.position for r in batch.refused]
+        row.position, row.updated = max(positions + [row.position]), utcnow()
+        row.imported += stored
+        row.refused += len(batch.refused)
+    return stored
 
 
 def export(args, cli) -> int:

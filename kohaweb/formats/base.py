@@ -27,10 +27,13 @@ class RecordSource:
     session: Any = None  # for formats that look up names (expanded_avs)
 
     @classmethod
-    def from_biblio(cls, biblio: Any, *, with_items: bool, session: Any = None) -> RecordSource:
+    def from_biblio(cls, biblio: Any, *, with_items: bool, session: Any = None, viewer: Any = None) -> RecordSource:
+        """``viewer`` (a ``kohaweb.visibility.Viewer``): only the items it may see are embedded."""
         from ..catalog import item_dict
 
-        items = [item_dict(i) for i in biblio.items] if with_items else None
+        items = None
+        if with_items:
+            items = [item_dict(i) for i in (biblio.items if viewer is None else viewer.visible_items(biblio.items))]
         return cls(biblio.biblionumber, biblio.flavour, biblio.metadata_row.metadata_xml, items, session)
 
     def element(self) -> etree._Element:

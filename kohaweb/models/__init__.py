@@ -4,6 +4,7 @@ so that saved SQL reports written for Koha run here unchanged."""
 from .base import Base, LongText, utcnow
 from .biblio import Authority, Biblio, BiblioMetadata, DeletedBiblio, DeletedBiblioMetadata, DeletedItem, Item
 from .circulation import Checkout, CirculationRule, Hold, OldCheckout, OldHold
+from .imports import ImportedFile
 from .library import AuthorisedValue, IdCounter, ItemType, Library, PatronCategory, SystemPreference
 from .patrons import (
     AccountLine,
@@ -15,6 +16,7 @@ from .patrons import (
     PatronPermission,
     PatronRestriction,
 )
+from .security import LoginFailure, LoginSession
 from .system import (
     HarvestedRecord,
     HarvestRun,
@@ -29,7 +31,8 @@ from .system import (
 __all__ = [
     "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Base", "Biblio", "BiblioMetadata", "Checkout",
     "CirculationRule", "DeletedBiblio", "DeletedBiblioMetadata", "DeletedItem", "HarvestRun",
-    "HarvestSource", "HarvestedRecord", "Hold", "IdCounter", "Item", "ItemType", "Library", "LongText",
+    "HarvestSource", "HarvestedRecord", "Hold", "IdCounter", "ImportedFile", "Item", "ItemType", "Library", "LoginFailure",
+    "LoginSession", "LongText",
     "OAuthAccessToken", "OaiSet", "OaiSetBiblio", "OaiSetDescription", "OaiSetMapping", "OldCheckout",
     "OldHold", "Patron", "PatronAttribute", "PatronAttributeType", "PatronCategory", "PatronPermission",
     "PatronRestriction", "SavedReport", "SystemPreference", "utcnow",

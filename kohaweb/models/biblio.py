@@ -27,6 +27,9 @@ class _BiblioColumns:
     itemtype: Mapped[str | None] = mapped_column(code())
     serial: Mapped[bool] = mapped_column(Boolean, default=False)
     opac_suppressed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # derived, not Koha's: the public may not see the record under the visibility policy applied
+    # last (kohaweb.visibility: OpacSuppression, OpacHiddenItems...); kept by the data layer
+    hidden_from_public: Mapped[bool] = mapped_column(Boolean, default=False)
     datecreated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     # last change of the record itself
     timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

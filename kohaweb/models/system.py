@@ -82,12 +82,20 @@ class HarvestSource(Base):
 
 
 class HarvestRun(Base):
+    """One harvest of a source: queued, running (claimed by ``worker``, alive while ``heartbeat``
+    is renewed), then completed, failed or interrupted. ``active_source_id`` is the source's id
+    while the run is queued or running, NULL after: being unique, it lets one run per source be
+    active whatever the concurrency."""
+
     __tablename__ = "harvest_runs"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     source_id: Mapped[int] = mapped_column(ForeignKey("harvest_sources.id", ondelete="CASCADE"), index=True)
     started: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished: Mapped[dt.datetime | None] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(16), default="running")
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    active_source_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    worker: Mapped[str | None] = mapped_column(String(255))  # host:pid of the process running it
+    heartbeat: Mapped[dt.datetime | None] = mapped_column(DateTime)
     added: Mapped[int] = mapped_column(Integer, default=0)
     updated: Mapped[int] = mapped_column(Integer, default=0)
     deleted: Mapped[int] = mapped_column(Integer, default=0)

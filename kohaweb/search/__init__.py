@@ -30,6 +30,21 @@ def index_record(session: Session, biblio: Any, record: pymarc.Record) -> None:
     run(session, biblio, record)
 
 
+def append_prepared(session: Session, blocks: dict) -> None:
+    """Write index rows made beforehand for new records (the import path; see kohaweb.loading);
+    blocks that collect enough deltas are compacted after the session commits."""
+    from .indexer import append_prepared as run
+
+    run(session, blocks)
+
+
+def hide_entry(entry: Any) -> Any:
+    """An index entry marked hidden from the public."""
+    from .indexer import hide_entry as run
+
+    return run(entry)
+
+
 def remove_record(session: Session, biblionumber: int) -> None:
     """Drop one record from the index; called when it is deleted."""
     from .indexer import remove_record as run
@@ -45,5 +60,5 @@ def rebuild(session_factory, **kwargs) -> int:
 
 
 __all__ = ["ANCHOR", "Boolean", "Clause", "INDEXES", "Index", "MASK_ANY", "MASK_ONE", "QueryError", "ScanTerm",
-           "SearchResult", "SortKey", "count_rows", "index_record", "is_ready", "rebuild",
+           "SearchResult", "SortKey", "append_prepared", "count_rows", "hide_entry", "index_record", "is_ready", "rebuild",
            "remove_record", "scan", "search", "status"]

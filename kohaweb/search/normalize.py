@@ -1,8 +1,14 @@
 """Text normalisation shared by indexing and querying, so both sides always agree.
 
-Words are Unicode-decomposed (NFKD), case-folded and stripped of combining marks ("Récifs" and
-"recifs" are the same word), split on punctuation, and CJK ideographs/kana/hangul become one word
-per character (phrases of them are matched by position). Identifiers (ISBN, ISSN, barcodes) are
+Words are Unicode-decomposed (NFKD), case-folded and stripped of *diacritics* ("Récifs" and
+"recifs" are the same word; Greek tonos, Hebrew points and Arabic harakat go too), then recomposed
+(NFC) and split on punctuation. The vowel signs, viramas and tone marks of Indic, Thai and other
+scripts are letters of their words, not accents: they are kept inside the word ("पुस्तक" stays
+one word, unlike Zebra's default character map, which drops them and splits it). Han ideographs
+and kana become one word per character (phrases of them are matched by position; the voicing
+marks of kana stay on their syllable); Hangul, Arabic, Hebrew, Cyrillic, Greek words are whole
+words between spaces. Scripts written without spaces between words (Thai, Lao, Khmer, Burmese)
+give one word per space-separated run. Identifiers (ISBN, ISSN, barcodes) are
 kept whole without hyphens; ISBNs are stored as both ISBN-10 and ISBN-13.
 
 Masking characters of a query (``*`` and ``?``) travel through the same functions as private-use
@@ -27,9 +33,38 @@ _FOLD = str.maketrans({"ø": "o", "Ø": "o", "đ": "d", "Đ": "d", "ł": "l", "�
                        "æ": "ae", "Æ": "ae", "œ": "oe", "Œ": "oe", "þ": "th", "Þ": "th", "ð": "d"})
 # Non-sorting markers (C1 NSB/NSE and their Unicode forms) found in real MARC records.
 _NON_SORTING = re.compile("[\x88\x89\x98\x9c]")
-_CJK = "\u2e80-\u2fff\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff\ua960-\ua97f\uac00-\ud7af\uf900-\ufaff"
-_WORD = re.compile(f"[{_CJK}]|[^\\W_{_CJK}]+")
-_QUERY_WORD = re.compile(f"[{_CJK}]|(?:[^\\W_{_CJK}]|[{MASKS}])+")
+_CJK = "\u2e80-\u2fff\u3040-\u3098\u309b-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Combining marks that are diacritics (removed by folding): the combining diacritical blocks
+# (Latin, Greek, Cyrillic accents; MARC's double-tilde and ligature halves), Hebrew points and
+# cantillation, Arabic harakat and Quranic marks. Every other mark belongs to its letter.
+_DIACRITICS = dict.fromkeys(
+    [*range(0x0300, 0x0370), *range(0x1AB0, 0x1B00), *range(0x1DC0, 0x1E00), *range(0x20D0, 0x2100),
+     *range(0xFE20, 0xFE30), *range(0x0591, 0x05BE), 0x05BF, 0x05C1, 0x05C2, 0x05C4, 0x05C5, 0x05C7,
+     *range(0x0610, 0x061B), *range(0x064B, 0x0660), 0x0670, *range(0x06D6, 0x06DD), *range(0x06DF, 0x06E5),
+     0x06E7, 0x06E8, *range(0x06EA, 0x06EE)])
+
+
+@functools.cache
+def _marks() -> str:
+    """A regular-expression class body of every combining mark (Unicode category M) that is not a
+    diacritic: the letters' own signs, kept inside words."""
+    import sys
+
+    ranges: list[list[int]] = []
+    for cp in range(0x0300, 0x20000 if sys.maxunicode > 0xFFFF else 0x10000):
+        if unicodedata.category(chr(cp))[0] == "M" and cp not in _DIACRITICS:
+            if ranges and ranges[-1][1] == cp - 1:
+                ranges[-1][1] = cp
+            else:
+                ranges.append([cp, cp])
+    return "".join(f"\\U{a:08x}-\\U{b:08x}" for a, b in ranges)
+
+
+@functools.cache
+def _word_patterns() -> tuple[re.Pattern, re.Pattern]:
+    marks = _marks()
+    return (re.compile(f"[{_CJK}]|(?:[^\\W_{_CJK}]|[{marks}])+"),
+            re.compile(f"[{_CJK}]|(?:[^\\W_{_CJK}]|[{marks}{MASKS}])+"))
 
 
 def fold(text: str) -> str:
@@ -37,8 +72,8 @@ def fold(text: str) -> str:
     if text.isascii():  # nothing to decompose or translate: the common case, made cheap
         return text.lower()
     text = _NON_SORTING.sub("", text).translate(_FOLD)
-    decomposed = unicodedata.normalize("NFKD", text).casefold()
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    decomposed = unicodedata.normalize("NFKD", text).casefold().translate(_DIACRITICS)
+    return unicodedata.normalize("NFC", decomposed)
 
 
 def words(text: str) -> list[str]:
@@ -48,12 +83,12 @@ def words(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=65536)  # headings, subjects and places repeat across records
 def _words(text: str) -> tuple[str, ...]:
-    return tuple(w[:MAX_TERM] for w in _WORD.findall(fold(text)))
+    return tuple(w[:MAX_TERM] for w in _word_patterns()[0].findall(fold(text)))
 
 
 def query_words(text: str) -> list[str]:
     """Words of a query term; masking sentinels stay inside the words they belong to."""
-    return [w[:MAX_TERM] for w in _QUERY_WORD.findall(fold(text))]
+    return [w[:MAX_TERM] for w in _word_patterns()[1].findall(fold(text))]
 
 
 def phrase(text: str) -> str:

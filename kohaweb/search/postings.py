@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterable
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from . import sorted_sets, tables
@@ -89,6 +89,10 @@ def decode_local_positions(blob: bytes | None) -> np.ndarray:
 
 
 # --- reading (global arrays) ---------------------------------------------------------------------
+#
+# A term's rows in one block are applied in segment order: each row first removes the records it
+# names (``docs`` and ``dels``), then adds its ``docs`` (with their positions). The usual case, a
+# single merged row, is read as it is.
 
 def _docs(block: int, blob: bytes) -> np.ndarray:
     return decode_local_docs(blob) + (block << BLOCK_BITS)
@@ -96,6 +100,52 @@ def _docs(block: int, blob: bytes) -> np.ndarray:
 
 def _keys(block: int, blob: bytes | None) -> np.ndarray:
     return decode_local_positions(blob) + (block << (BLOCK_BITS + POSITION_BITS))
+
+
+def fold_docs(rows: list[tuple[bytes, bytes | None]]) -> np.ndarray:
+    """Block-local record offsets of one (term, block) from its rows (docs, dels) in segment order."""
+    appended = _appended([added for added, _ in rows], [removed for _, removed in rows])
+    if appended is not None:
+        return appended
+    docs = decode_local_docs(rows[0][0])
+    for added, removed in rows[1:]:
+        new = decode_local_docs(added)
+        gone = decode_local_docs(removed)
+        if len(docs) and (len(new) or len(gone)):
+            docs = sorted_sets.difference(docs, sorted_sets.union(new, gone))
+        docs = sorted_sets.union(docs, new)
+    return docs
+
+
+def fold_keys(rows: list[tuple[bytes, bytes | None, bytes | None]]) -> np.ndarray:
+    """Block-local occurrence keys of one (term, block) from its rows (docs, positions, dels)."""
+    if _appended([added for added, _, _ in rows], [removed for _, _, removed in rows]) is not None:
+        return np.concatenate([decode_local_positions(positions) for _, positions, _ in rows])
+    keys = decode_local_positions(rows[0][1])
+    for added, positions, removed in rows[1:]:
+        affected = sorted_sets.union(decode_local_docs(added), decode_local_docs(removed))
+        if len(keys) and len(affected):
+            keys = keys[~sorted_sets.member(keys >> POSITION_BITS, affected)]
+        new = decode_local_positions(positions)
+        if len(new):
+            keys = sorted_sets.union(keys, new) if len(keys) else new
+    return keys
+
+
+def _appended(added: list[bytes], removed: list[bytes | None]) -> np.ndarray | None:
+    """The rows' records when every row only appends records after the previous rows' ones (what
+    an import writes: one segment per batch, numbers ascending), else None. Such rows remove
+    nothing, so their fold is their concatenation (already sorted), and so is their keys'."""
+    if any(removed):
+        return None
+    parts = [decode_local_docs(blob) for blob in added]
+    last = -1
+    for part in parts:
+        if len(part):
+            if part[0] <= last:
+                return None
+            last = part[-1]
+    return np.concatenate(parts)
 
 
 def _combine(parts: list[np.ndarray], several_terms: bool) -> np.ndarray:
@@ -111,46 +161,130 @@ CHUNK = 500  # terms per IN list
 
 def docs(session: Session, idx: str, terms: Iterable[str]) -> np.ndarray:
     """The records indexed under any of these terms."""
-    return _read(session, idx, terms, tables.postings.c.docs, _docs)
+    return _read(session, idx, terms, positional=False)
 
 
 def keys(session: Session, idx: str, terms: Iterable[str]) -> np.ndarray:
     """The occurrences (biblionumber << 16 | position) of any of these terms."""
-    return _read(session, idx, terms, tables.postings.c.positions, _keys)
+    return _read(session, idx, terms, positional=True)
 
 
-def _read(session: Session, idx: str, terms: Iterable[str], column, decode) -> np.ndarray:
+def docs_and_keys(session: Session, idx: str, terms: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``docs`` and ``keys`` of these terms from one read (a ranked search needs both; a record
+    can be indexed under a word whose positions are past ``MAX_POSITION``, so docs are not
+    derived from keys)."""
     terms = list(dict.fromkeys(terms))
+    docs_parts: list[np.ndarray] = []
+    keys_parts: list[np.ndarray] = []
+    for rows in _rows(session, idx, terms, positional=True):
+        for block, group in _groups(rows):
+            docs_parts.append(fold_docs([(g[0], g[2]) for g in group]) + (block << BLOCK_BITS))
+            keys_parts.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
+    several = len(terms) > 1
+    return _combine(docs_parts, several), _combine(keys_parts, several)
+
+
+def _rows(session: Session, idx: str, terms: list[str], *, positional: bool):
+    """Row batches (term, block, docs, [positions,] dels) of these terms, by term, block, segment."""
     p = tables.postings
-    parts = []
+    columns = (p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels) if positional else \
+        (p.c.term, p.c.block, p.c.docs, p.c.dels)
     for start in range(0, len(terms), CHUNK):
         chunk = terms[start:start + CHUNK]
         condition = p.c.term == chunk[0] if len(chunk) == 1 else p.c.term.in_(chunk)
-        rows = session.execute(select(p.c.block, column).where(p.c.idx == idx, condition).order_by(p.c.block))
-        parts.extend(decode(block, blob) for block, blob in rows)
+        yield session.execute(select(*columns).where(p.c.idx == idx, condition)
+                              .order_by(p.c.term, p.c.block, p.c.seg))
+
+
+def _groups(rows):
+    """(block, [row[2:] ...]) per (term, block) of rows ordered by term, block and segment."""
+    group: list = []
+    current = None
+    for row in rows:
+        where = (row[0], row[1])
+        if where != current:
+            if group:
+                yield current[1], group
+            group, current = [], where
+        group.append(row[2:])
+    if group:
+        yield current[1], group
+
+
+def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool) -> np.ndarray:
+    terms = list(dict.fromkeys(terms))
+    parts: list[np.ndarray] = []
+    for rows in _rows(session, idx, terms, positional=positional):
+        parts.extend(_fold_rows(rows, positional))
     return _combine(parts, len(terms) > 1)
+
+
+def _fold_rows(rows, positional: bool) -> list[np.ndarray]:
+    """Global arrays, one per (term, block), from rows ordered by term, block and segment."""
+    out: list[np.ndarray] = []
+    for block, group in _groups(rows):
+        if positional:
+            local = decode_local_positions(group[0][1]) if len(group) == 1 else fold_keys(group)
+            out.append(local + (block << (BLOCK_BITS + POSITION_BITS)))
+        else:
+            local = decode_local_docs(group[0][0]) if len(group) == 1 and not group[0][1] else fold_docs(group)
+            out.append(local + (block << BLOCK_BITS))
+    return out
 
 
 def docs_where(session: Session, idx: str, *conditions) -> tuple[list[str], np.ndarray]:
     """Terms of one namespace matching SQL conditions on the term column, and their records."""
     p = tables.postings
-    rows = session.execute(select(p.c.term, p.c.block, p.c.docs).where(p.c.idx == idx, *conditions))
-    found: dict[str, None] = {}
-    parts = []
-    for term, block, blob in rows:
-        found[term] = None
-        parts.append(_docs(block, blob))
-    return list(found), _combine(parts, True)
+    rows = list(session.execute(select(p.c.term, p.c.block, p.c.docs, p.c.dels)
+                                .where(p.c.idx == idx, *conditions).order_by(p.c.term, p.c.block, p.c.seg)))
+    found = list(dict.fromkeys(row[0] for row in rows))
+    return found, _combine(_fold_rows(rows, False), True)
 
 
 def vocabulary(session: Session, idx: str, *conditions) -> list[str]:
-    """The distinct terms of one namespace matching SQL conditions on the term column, in order."""
+    """The distinct terms of one namespace matching SQL conditions on the term column, in order
+    (a term whose records have all been removed by deltas not yet compacted may still be listed)."""
     p = tables.postings
     return list(session.scalars(select(p.c.term).where(p.c.idx == idx, *conditions).distinct().order_by(p.c.term)))
 
 
 def universe(session: Session) -> np.ndarray:
     return docs(session, ALL[0], [ALL[1]])
+
+
+LARGEST_NUMBER = 2**31 - 1  # record numbers are INTEGER columns
+
+
+def universe_between(session: Session, low: int | None, high: int | None) -> np.ndarray:
+    """The indexed records numbered ``low``..``high`` (None: unbounded), reading only their blocks
+    (a rec.id look-up reads one block's row, not the whole catalogue's list)."""
+    low = max(low or 0, 0)
+    if low > LARGEST_NUMBER or (high is not None and high < low):
+        return EMPTY
+    p = tables.postings
+    condition = [p.c.idx == ALL[0], p.c.term == ALL[1], p.c.block >= block_of(low)]
+    if high is not None and high <= LARGEST_NUMBER:
+        condition.append(p.c.block <= block_of(high))
+    rows = session.execute(select(p.c.term, p.c.block, p.c.docs, p.c.dels).where(*condition)
+                           .order_by(p.c.term, p.c.block, p.c.seg))
+    every = _combine(_fold_rows(rows, False), False)
+    keep = every >= low
+    if high is not None:
+        keep &= every <= high
+    return every[keep]
+
+
+def size(session: Session) -> int:
+    """How many records the index holds, summed in the database from the ``_all`` rows' counts
+    (no posting list travels: at 1M records the list itself is 122 rows of up to 16 KB).
+
+    Exact because a record enters ``_all`` once (its first segment) and leaves it once (a
+    deletion marker); edits never rewrite ``_all`` (its signature does not change)."""
+    p = tables.postings
+    added, removed = session.execute(
+        select(func.coalesce(func.sum(p.c.ndocs), 0), func.coalesce(func.sum(func.length(p.c.dels)), 0))
+        .where(p.c.idx == ALL[0], p.c.term == ALL[1])).one()
+    return int(added) - int(removed) // 2
 
 
 def hidden(session: Session) -> np.ndarray:

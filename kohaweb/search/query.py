@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
-from . import normalize, postings, sorted_sets, tables
+from . import normalize, postings, sorted_sets, tables, variants
 from .mapping import INDEXES
 from .normalize import MASK_ANY, MASK_ONE, MASKS
 from .postings import POSITION_BITS
@@ -44,6 +44,9 @@ class Clause:
     index: str  # an index name of kohaweb.search.mapping.INDEXES
     relation: str  # one of WORD_RELATIONS
     term: str  # with MASK_ANY / MASK_ONE / ANCHOR sentinels for unescaped * ? ^
+    # word matching: "stem" (same Snowball stem), "fuzzy" (one edit away), "phonetic" (same
+    # Metaphone code); "relevant" asks for relevance order and makes a word list match any word
+    modifiers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -59,15 +62,26 @@ class Boolean:
 Node = Clause | Boolean
 
 
-def evaluate(session: Session, node: Node) -> np.ndarray:
-    """The sorted record numbers matching ``node`` (hidden records included)."""
-    return _Evaluator(session).node(node)
+def evaluate(session: Session, node: Node, evaluator: _Evaluator | None = None) -> np.ndarray:
+    """The sorted record numbers matching ``node`` (hidden records included); ``evaluator`` (from
+    ``evaluator_for``) when its reads are to be reused, by ranking."""
+    return (evaluator or _Evaluator(session)).node(node)
+
+
+def evaluator_for(session: Session, *, ranked: bool) -> _Evaluator:
+    """An evaluator for one search; a ranked one keeps the words' positions it read."""
+    return _Evaluator(session, remember_keys=ranked)
 
 
 class _Evaluator:
-    def __init__(self, session: Session):
+    """Evaluates a query tree. With ``remember_keys`` (a ranked search), plain words are read with
+    their positions once and kept, so ranking scores them without reading them again."""
+
+    def __init__(self, session: Session, *, remember_keys: bool = False):
         self.session = session
         self._universe: np.ndarray | None = None
+        self.remember_keys = remember_keys
+        self._keys: dict[tuple[str, str, frozenset[str]], np.ndarray] = {}
 
     def universe(self) -> np.ndarray:
         if self._universe is None:
@@ -125,19 +139,45 @@ class _Evaluator:
             return self.range(idx, words, relation, clause.term)
         if not words:
             raise QueryError("empty_term", "empty term unsupported", clause.term)
+        modifiers = clause.modifiers
+        if relation in ("=", "adj") and "relevant" in modifiers:
+            relation = "any"  # as Zebra's relevance relation: a ranked "any of these words"
         if relation in ("=", "adj"):
-            return self.word(idx, words[0]) if len(words) == 1 else self.sequence(idx, words)
-        sets = [self.word(idx, w) for w in dict.fromkeys(words)]
+            if len(words) == 1:
+                return self.word(idx, words[0], modifiers)
+            return self.sequence(idx, words, modifiers)
+        sets = [self.word(idx, w, modifiers) for w in dict.fromkeys(words)]
         return _intersect_all(sets) if relation == "all" else _union_all(sets)
 
-    def word(self, idx: str, word: str) -> np.ndarray:
-        if not any(m in word for m in MASKS):
-            return postings.docs(self.session, idx, [word])
-        return postings.docs(self.session, idx, self.expand(idx, word))
+    def word(self, idx: str, word: str, modifiers: frozenset[str] = frozenset()) -> np.ndarray:
+        if _right_truncated(word):
+            # a plain prefix is one range read, however many terms it covers: no length rule
+            prefix = word[:-1]
+            term = tables.postings.c.term
+            return postings.docs_where(self.session, idx, term >= prefix, term < _next(prefix))[1]
+        if self.remember_keys:
+            found, self._keys[idx, word, modifiers] = postings.docs_and_keys(
+                self.session, idx, self.terms(idx, word, modifiers))
+            return found
+        return postings.docs(self.session, idx, self.terms(idx, word, modifiers))
 
-    def word_keys(self, idx: str, word: str) -> np.ndarray:
-        terms = self.expand(idx, word) if any(m in word for m in MASKS) else [word]
-        return postings.keys(self.session, idx, terms)
+    def word_keys(self, idx: str, word: str, modifiers: frozenset[str] = frozenset()) -> np.ndarray:
+        remembered = self._keys.get((idx, word, modifiers))
+        if remembered is not None:
+            return remembered
+        found = postings.keys(self.session, idx, self.terms(idx, word, modifiers))
+        if self.remember_keys:
+            self._keys[idx, word, modifiers] = found
+        return found
+
+    def terms(self, idx: str, word: str, modifiers: frozenset[str] = frozenset()) -> list[str]:
+        """The index terms a query word stands for: its masked expansion, or the word and its
+        stem/fuzzy/phonetic variants."""
+        if any(m in word for m in MASKS):
+            return self.expand(idx, word)
+        if modifiers & variants.MATCHERS.keys():
+            return variants.matching_terms(self.session, idx, word, modifiers)
+        return [word]
 
     def expand(self, namespace: str, pattern: str) -> list[str]:
         """The terms of a namespace a masked word or phrase matches (prefix range, then pattern)."""
@@ -149,13 +189,13 @@ class _Evaluator:
         conditions = [term >= prefix, term < _next(prefix)] if prefix else []
         return postings.vocabulary(self.session, namespace, *conditions)
 
-    def sequence(self, idx: str, words: list[str]) -> np.ndarray:
+    def sequence(self, idx: str, words: list[str], modifiers: frozenset[str] = frozenset()) -> np.ndarray:
         """Records with the words at consecutive positions of one field."""
-        found = self.word_keys(idx, words[0])
+        found = self.word_keys(idx, words[0], modifiers)
         for offset, word in enumerate(words[1:], start=1):
             if not len(found):
                 break
-            found = sorted_sets.intersect(found, self.word_keys(idx, word) - offset)
+            found = sorted_sets.intersect(found, self.word_keys(idx, word, modifiers) - offset)
         return postings.doc_keys(found)
 
     def phrase(self, idx: str, value: str, *, exact: bool, start: bool, end: bool) -> np.ndarray:
@@ -209,20 +249,36 @@ class _Evaluator:
 
     def recid(self, clause: Clause) -> np.ndarray:
         values = _ints(clause.term, clause.term)
-        every = self.universe()
         if clause.relation == "within":
             if len(values) != 2:
                 raise QueryError("invalid_term", "within needs two values", clause.term)
-            return every[(every >= values[0]) & (every <= values[1])]
+            return self.numbered(values[0], values[1])
         if clause.relation == "any":
-            return sorted_sets.intersect(every, np.array(sorted(set(values)), dtype=np.int64))
+            wanted = np.array(sorted(set(values)), dtype=np.int64)
+            return sorted_sets.intersect(self.numbered(int(wanted[0]), int(wanted[-1])), wanted)
         if len(values) != 1:
             raise QueryError("invalid_term", "one record number is expected", clause.term)
         value = values[0]
         if clause.relation in ("=", "exact", "==", "adj", "all"):
-            return every[every == value]
-        return every[{"<": every < value, "<=": every <= value, ">": every > value, ">=": every >= value}[
-            clause.relation]]
+            return self.numbered(value, value)
+        if clause.relation in ("<", "<="):
+            return self.numbered(None, value if clause.relation == "<=" else value - 1)
+        if clause.relation in (">", ">="):
+            return self.numbered(value if clause.relation == ">=" else value + 1, None)
+        raise QueryError("unsupported_relation", f"unsupported relation {clause.relation}", clause.relation)
+
+    def numbered(self, low: int | None, high: int | None) -> np.ndarray:
+        """Indexed records numbered low..high (None: unbounded); only their blocks are read
+        unless the whole list is already at hand."""
+        if self._universe is None:
+            return postings.universe_between(self.session, low, high)
+        every = self._universe
+        keep = np.ones(len(every), dtype=bool)
+        if low is not None:
+            keep &= every >= low
+        if high is not None:
+            keep &= every <= high
+        return every[keep]
 
     def identifier(self, clause: Clause) -> np.ndarray:
         text, _, _ = _strip_anchors(clause.term)
@@ -310,6 +366,11 @@ def _check_masks(word: str) -> None:
             < MIN_MASKED_LETTERS:
         raise QueryError("masking_too_short", "masked words too short",
                          word.replace(MASK_ANY, "*").replace(MASK_ONE, "?"))
+
+
+def _right_truncated(word: str) -> bool:
+    """A word masked only by one trailing ``*`` (``a*``): a prefix search."""
+    return len(word) > 1 and word.endswith(MASK_ANY) and not any(m in word[:-1] for m in MASKS)
 
 
 def _prefix(pattern: str) -> str:

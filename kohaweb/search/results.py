@@ -5,13 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from . import normalize, postings, sorted_sets, tables
+from . import normalize, postings, ranking, sorted_sets, tables
 from .indexer import flush_pending
 from .mapping import INDEXES
-from .query import Node, QueryError, evaluate
+from .query import Node, QueryError, evaluate, evaluator_for
 
 SMALL_SORT = 5000  # up to this many hits, sort keys are fetched for all of them
 SORT_PAGE = 2000  # rows per read when walking a sort key's index
@@ -34,19 +34,26 @@ class SearchResult:
 
 
 def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, sort: tuple[SortKey, ...] = (),
-           public: bool = True) -> SearchResult:
-    """Count the matching records and return the ids of one page (``offset`` is 0-based)."""
+           public: bool = True, rank: bool = False) -> SearchResult:
+    """Count the matching records and return the ids of one page (``offset`` is 0-based).
+
+    Without ``sort``, the page is in relevance order when ``rank`` is true and the query has words
+    to rank by (kohaweb.search.ranking), otherwise in record number order."""
     for key in sort:
         if key.index not in SORTABLE:
             raise QueryError("unsupported_sort", f"cannot sort by {key.index}", key.index)
     flush_pending(session)
-    hits = evaluate(session, node)
+    ranked = rank and not sort and ranking.rankable(node)
+    evaluator = evaluator_for(session, ranked=ranked)
+    hits = evaluate(session, node, evaluator)
     if public and len(hits):
         hits = sorted_sets.difference(hits, postings.hidden(session))
     total = len(hits)
     if limit <= 0 or offset >= total:
         return SearchResult(total, [])
     if not sort:
+        if ranked:
+            hits = ranking.order(session, node, hits, evaluator)
         return SearchResult(total, hits[offset:offset + limit].tolist())
     return SearchResult(total, _sorted_page(session, hits, sort, offset + limit)[offset:offset + limit])
 
@@ -157,9 +164,8 @@ def scan(session: Session, index: str, term: str, *, position: int = 1, count: i
 def _terms(session: Session, index: str, start: str, wanted: int, hidden: np.ndarray, *,
            ascending: bool) -> list[ScanTerm]:
     """Up to ``wanted`` terms from ``start`` on (ascending) or before it (descending) with their
-    record counts; terms found only in hidden records are skipped."""
+    record counts; terms found only in hidden records (or removed by deltas) are skipped."""
     p = tables.postings
-    counted = func.sum(p.c.ndocs)
     out: list[ScanTerm] = []
     bound, inclusive = start, ascending
     while len(out) < wanted:
@@ -167,25 +173,23 @@ def _terms(session: Session, index: str, start: str, wanted: int, hidden: np.nda
             condition = p.c.term >= bound if inclusive else p.c.term > bound
         else:
             condition = p.c.term < bound
-        rows = list(session.execute(
-            select(p.c.term, counted).where(p.c.idx == index, condition).group_by(p.c.term)
+        values = list(session.scalars(
+            select(p.c.term).where(p.c.idx == index, condition).distinct()
             .order_by(p.c.term.asc() if ascending else p.c.term.desc()).limit(wanted - len(out))))
-        if not rows:
+        if not values:
             break
-        for value, total in rows:
-            if len(hidden):
-                total = len(sorted_sets.difference(postings.docs(session, index, [value]), hidden))
+        for value in values:
+            total = len(sorted_sets.difference(postings.docs(session, index, [value]), hidden))
             if total:
-                out.append(ScanTerm(value, int(total)))
-        bound, inclusive = rows[-1][0], False
+                out.append(ScanTerm(value, total))
+        bound, inclusive = values[-1], False
     return out
 
 
 def count_rows(session: Session) -> int:
     """How many records the index holds (for status pages and tests)."""
     flush_pending(session)
-    p = tables.postings
-    return int(session.scalar(select(func.sum(p.c.ndocs)).where(p.c.idx == postings.ALL[0])) or 0)
+    return postings.size(session)
 
 
 __all__ = ["ScanTerm", "SearchResult", "SortKey", "count_rows", "scan", "search"]

@@ -1,9 +1,19 @@
-"""The index tables (created by migration 0010; kept outside the Koha-named models on purpose).
+"""The index tables (created by migrations 0010 and 0012; kept outside the Koha-named models on
+purpose).
 
-``search_postings`` is an inverted index stored as posting lists: one row per (index, term,
-block of 8,192 record numbers) holding the block's matching records and, for word indexes, the
-word positions (see kohaweb.search.postings for the encoding). A query reads a few rows per term
-and combines them with numpy, so its cost grows with the number of blocks, not of index rows.
+``search_postings`` is an inverted index stored as posting lists: rows per (index, term, block of
+8,192 record numbers, segment) holding records and, for word indexes, the word positions (see
+kohaweb.search.postings for the encoding). Segment 0 is a merged list; every later segment is a
+*delta* written by one transaction: it sets the listed records' postings (``docs`` and their
+``positions``) and removes others (``dels``). Writers only append deltas, never read or rewrite
+what a block already holds; a query applies a term's rows in segment order; ``compact`` folds a
+block's deltas back into one row per term. A query reads a few rows per term and combines them
+with numpy, so its cost grows with the number of blocks, not of index rows.
+
+``search_blocks`` has one row per block: writers hold it shared until they commit, compaction
+holds it exclusively, so compaction only ever sees committed deltas. ``search_segments`` logs
+each delta segment (its block and the keys it wrote), numbered by the database in allocation
+order; compaction reads the keys from there and removes the entries it has folded.
 
 ``search_records`` holds one row per indexed record: its sort keys and the list of (index, term)
 pairs it was indexed under, so that re-indexing or deleting it touches only its own terms.
@@ -39,9 +49,26 @@ postings = Table(
     Column("idx", String(20), primary_key=True),  # index name, or name + "=" (phrases) / "#" (numbers)
     Column("term", binary_string(MAX_PHRASE), primary_key=True),
     Column("block", Integer, primary_key=True, autoincrement=False),
+    Column("seg", Integer, primary_key=True, autoincrement=False),
     Column("ndocs", Integer, nullable=False),
     Column("docs", blob(), nullable=False),
     Column("positions", blob(), nullable=True),
+    Column("dels", blob(), nullable=True),
+    sqlite_with_rowid=False,  # one B-tree on the key (not a table and an index of it): half the writes
+)
+
+blocks = Table(
+    "search_blocks", metadata,
+    Column("block", Integer, primary_key=True, autoincrement=False),
+)
+
+segments = Table(
+    "search_segments", metadata,
+    Column("seg", Integer, primary_key=True, autoincrement=True),
+    Column("block", Integer, nullable=False),
+    Column("written", blob(), nullable=False),
+    Index("ix_search_segments_block", "block", "seg"),
+    sqlite_autoincrement=True,  # numbers never reused, even after the newest is compacted away
 )
 
 records = Table(
@@ -56,4 +83,4 @@ records = Table(
     Index("ix_search_records_year", "year", "biblionumber"),
 )
 
-ALL = (postings, records)
+ALL = (postings, records, segments, blocks)

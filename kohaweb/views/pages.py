@@ -1,20 +1,39 @@
-"""Home page and the staff login form (CSRF-protected, signed HttpOnly SameSite cookie)."""
+"""Home page and the staff login form (CSRF-protected, signed HttpOnly SameSite cookie whose
+session is recorded server-side, so logout ends it at once; failed sign-ins are throttled)."""
 
 from __future__ import annotations
+
+from importlib.resources import files
 
 from pyramid.csrf import new_csrf_token
 from pyramid.httpexceptions import HTTPFound, HTTPSeeOther
 from pyramid.request import Request
+from pyramid.response import FileResponse
 from pyramid.security import forget, remember
 from pyramid.view import view_config
 
-from ..auth import authenticate_password
+from ..auth import AccessRefused, InvalidCredentials, LoginThrottled, sign_in
+
+FAVICON = str(files("kohaweb") / "static" / "favicon.ico")
+
+
+@view_config(route_name="favicon", request_method=("GET", "HEAD"))
+def favicon(request: Request) -> FileResponse:
+    """The site icon at the address browsers and feed readers ask for without a link."""
+    response = FileResponse(FAVICON, request=request, content_type="image/vnd.microsoft.icon")
+    response.cache_control.public = True
+    response.cache_control.max_age = 86400
+    return response
 
 
 @view_config(route_name="home", renderer="home.html")
 def home(request: Request) -> dict:
-    return {"services": request.registry.kohaweb.services,
-            "library_name": request.registry.kohaweb.core["library_name"]}
+    """The library, what each enabled service offers and where, and the visitor's sign-in state."""
+    from .home import home_links
+
+    site = request.registry.kohaweb
+    return {"services": site.services, "links": home_links(request.registry),
+            "library_name": site.core["library_name"], "basic_auth": site.core["auth.basic"]}
 
 
 def _safe_target(request: Request, target: str | None) -> str:
@@ -34,13 +53,23 @@ def login_form(request: Request) -> dict:
 @view_config(route_name="login", request_method="POST", renderer="login.html", require_csrf=True)
 def login_submit(request: Request):
     userid = request.POST.get("userid", "")
-    patron = authenticate_password(request.dbsession, userid, request.POST.get("password", ""))
     came_from = _safe_target(request, request.POST.get("came_from"))
-    if patron is None:
+    try:
+        patron = sign_in(request, userid, request.POST.get("password", ""))
+    except InvalidCredentials as exc:
         request.response.status = 401
-        return {"came_from": came_from, "error": "Invalid username or password.", "userid": userid,
+        if isinstance(exc, LoginThrottled):
+            request.response.headers["Retry-After"] = str(exc.retry_after)
+            minutes = -(-exc.retry_after // 60)
+            error = (f"Too many failed log-in attempts. Try again in {minutes} minute"
+                     f"{'s' if minutes > 1 else ''}.")
+        elif isinstance(exc, AccessRefused):
+            error = f"This account may not log in: {exc}."
+        else:
+            error = "Invalid username or password."
+        return {"came_from": came_from, "error": error, "userid": userid,
                 "csrf_token": request.session.get("_csrft_") or new_csrf_token(request)}
-    request.session.invalidate()  # a fresh session on login (no fixation)
+    forget(request)  # a fresh session on login (no fixation); a previous one ends
     remember(request, patron.borrowernumber)
     new_csrf_token(request)
     return HTTPSeeOther(came_from)
@@ -48,5 +77,5 @@ def login_submit(request: Request):
 
 @view_config(route_name="logout", request_method="POST", require_csrf=True)
 def logout(request: Request):
-    forget(request)
+    forget(request)  # deletes the server-side session: a copy of the cookie no longer works
     return HTTPFound(request.route_path("login"))

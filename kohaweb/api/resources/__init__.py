@@ -2,7 +2,7 @@
 
 from pyramid.config import Configurator
 
-MODULES = ("libraries", "biblios", "items", "patrons", "holds", "checkouts")
+MODULES = ("libraries", "biblios", "items", "patrons", "holds", "checkouts", "public")
 
 
 def includeme(config: Configurator) -> None:

@@ -33,4 +33,6 @@ def includeme(config: Configurator) -> None:
     config.registry.kohaweb.bearer_validator = validate_bearer_token
     config.add_jinja2_search_path("kohaweb_apikeys:templates", name=".html")
     config.include(".api")
+    config.add_home_link("API keys", "Your API keys", "/api-keys",
+                         "client id and secret for the REST API's OAuth2 client credentials", staff=True)
     config.include(".pages")

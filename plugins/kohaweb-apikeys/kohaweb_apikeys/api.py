@@ -62,7 +62,9 @@ PATRON_ID = path("patron_id", {"type": "integer", "minimum": 1, "maximum": 2**31
 CLIENT_ID = path("client_id", {"type": "string", "maxLength": 191}, "The key's client id")
 MANAGE = ("The patron themself or a superlibrarian may manage a patron's API keys (staff with "
           "`borrowers` too when the site sets `apikeys.borrowers_manage_keys`). "
-          "Tokens narrowed by scopes act for their own patron only through those scopes.")
+          "Tokens narrowed by scopes act for their own patron only through those scopes, and a bearer "
+          "token cannot create or activate keys of its own patron (log in with a session or HTTP "
+          "Basic) unless that patron may manage others' keys.")
 
 token = ApiService("apikeys.token", "/oauth/token", tag="oauth")
 api_keys = ApiService("apikeys.list", "/patrons/{patron_id}/api_keys", tag="api_keys")
@@ -96,16 +98,21 @@ def issue_token(request: Request) -> Response:
 
 # --- API keys ---------------------------------------------------------------------------------------
 
-def _patron_id(request: Request) -> int:
-    """The path's patron when the caller may manage their keys: 401 without credentials,
-    403 when not allowed (before 404, so outsiders learn nothing about which patrons exist)."""
+def _patron_id(request: Request, creating: bool = False) -> int:
+    """The path's patron when the caller may manage their keys (``creating``: make lasting
+    credentials, see ``keys.can_manage``): 401 without credentials, 403 when not allowed
+    (before 404, so outsiders learn nothing about which patrons exist)."""
     identity = request.kohaweb_identity
     if identity is None:
         raise HTTPForbidden()  # the core answers 401 with WWW-Authenticate
     patron_id = request.validated["patron_id"]
     borrowers = request.registry.kohaweb.settings["apikeys"]["borrowers_manage_keys"]
-    if not keys.can_manage(identity, patron_id, borrowers):
+    if not keys.can_manage(identity, patron_id, borrowers, creating=creating):
         needed = keys.required_permission(borrowers)
+        if creating and identity.method == "bearer" and identity.patron_id == patron_id:
+            raise ApiError(403, "Authorization failure. A bearer token cannot create or activate API keys "
+                           "of its own patron: log in (session or HTTP Basic) to do so.", "forbidden",
+                           required_permissions={needed: 1})
         raise ApiError(403, "Authorization failure. Only the patron themself or a superlibrarian may "
                        "manage these API keys.", "forbidden", required_permissions={needed: 1})
     if request.dbsession.get(Patron, patron_id) is None:
@@ -113,8 +120,8 @@ def _patron_id(request: Request) -> int:
     return patron_id
 
 
-def _key(request: Request) -> ApiKey:
-    key = keys.get_key(request.dbsession, _patron_id(request), request.validated["client_id"])
+def _key(request: Request, creating: bool = False) -> ApiKey:
+    key = keys.get_key(request.dbsession, _patron_id(request, creating), request.validated["client_id"])
     if key is None:
         raise ApiError(404, "API key not found", "not_found")
     return key
@@ -137,9 +144,10 @@ def list_api_keys(request: Request) -> Response:
     "POST", permission=None, summary="Generate a new client id/secret pair",
     description=MANAGE + " The secret is in this response only; the server keeps a slow hash of it.",
     parameters=[PATRON_ID], body=API_KEY.write_schema(required=["description"]),
-    responses={201: NEW_KEY_SCHEMA}, response_headers={201: {"Location": {"type": "string"}}})
+    responses={201: NEW_KEY_SCHEMA}, response_headers={201: {"Location": {"type": "string"}}},
+    authorize=lambda request: _patron_id(request))  # who may, before the body is read
 def create_api_key(request: Request) -> Response:
-    patron_id = _patron_id(request)
+    patron_id = _patron_id(request, creating=True)
     try:
         fresh = keys.create_key(request.dbsession, patron_id, request.validated["body"]["description"])
     except keys.ApiKeyError as exc:
@@ -178,7 +186,7 @@ def revoke_api_key(request: Request) -> dict[str, Any]:
 @activate.operation("POST", permission=None, summary="Activate a revoked API key", description=MANAGE,
                     parameters=[PATRON_ID, CLIENT_ID], responses={200: API_KEY.schema(), 409: ERROR_REF})
 def activate_api_key(request: Request) -> dict[str, Any]:
-    key = _key(request)
+    key = _key(request, creating=True)
     try:
         keys.activate(request.dbsession, key)
     except keys.ApiKeyError as exc:

@@ -1,8 +1,10 @@
 """The bearer-token validator the core's security policy calls for ``Authorization: Bearer``.
 
 A token acts as the patron who owns its API key, with that patron's current permissions,
-narrowed by the scopes it was issued for. Every request re-checks the key, so revoking or
-deleting it (or removing a permission from the patron) takes effect at once.
+narrowed by the scopes it was issued for. Every request re-checks the key and the patron, so
+revoking or deleting the key, removing a permission, or the patron's card being lost, expired
+or restricted (``kohaweb.auth.access_refusal``) takes effect at once; in the last cases the
+patron's tokens are deleted too.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import time
 
 from pyramid.request import Request
 
-from kohaweb.auth import Identity, InvalidCredentials
+from kohaweb.auth import Identity, InvalidCredentials, access_refusal, end_sessions_after_request
 from kohaweb.models import ApiKey, OAuthAccessToken, Patron, utcnow
 
 from .keys import touch
@@ -40,6 +42,10 @@ def validate_bearer_token(request: Request, token: str) -> Identity:
     patron = session.get(Patron, key.patron_id)
     if patron is None:
         raise InvalidCredentials("invalid access token")
+    refusal = access_refusal(session, patron)
+    if refusal:
+        end_sessions_after_request(request, patron.borrowernumber)
+        raise InvalidCredentials(f"access token refused: {refusal}")
     touch(key, utcnow(), settings["last_used_interval"])
     scopes = frozenset(stored.scope.split()) if stored.scope else None
     return Identity(patron.borrowernumber, patron.userid, patron.permission_codes, "bearer", scopes)

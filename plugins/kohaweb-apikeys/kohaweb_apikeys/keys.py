@@ -13,7 +13,6 @@ import datetime as dt
 import secrets
 import uuid
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -108,26 +107,24 @@ def drop_tokens(session: Session, client_id: str) -> None:
 
 
 def check_secret(key: ApiKey | None, secret: str) -> bool:
-    """Constant work whether or not the client exists, so response times do not reveal
-    which client ids are real."""
-    if key is None:
-        verify_password(secret, _dummy_hash())
-        return False
-    return verify_password(secret, key.secret)
+    """Constant work whether or not the client exists (``verify_password`` checks a dummy hash
+    when there is none), so response times do not reveal which client ids are real."""
+    matches = verify_password(secret, key.secret if key is not None else None)
+    return key is not None and matches
 
 
-@lru_cache(maxsize=1)
-def _dummy_hash() -> str:
-    return hash_password(secrets.token_urlsafe(SECRET_BYTES))
-
-
-def can_manage(identity: Identity | None, patron_id: int, borrowers_may_manage: bool) -> bool:
+def can_manage(identity: Identity | None, patron_id: int, borrowers_may_manage: bool,
+               creating: bool = False) -> bool:
     """Koha's rule: the patron themself or a superlibrarian (optionally anyone with
     ``borrowers``). A token narrowed by scopes acts for its owner only through those scopes,
-    so it may not create or change keys as "the patron themself"."""
+    so it may not create or change keys as "the patron themself". ``creating`` (a new key, or
+    re-activating a revoked one: lasting credentials) also needs the patron themself to have
+    signed in with their password (session or HTTP Basic): a bearer token, which expires,
+    cannot turn itself into a key that does not, unless its patron may manage others' keys."""
     if identity is None:
         return False
-    if identity.patron_id == patron_id and identity.scopes is None:
+    if identity.patron_id == patron_id and identity.scopes is None \
+            and not (creating and identity.method == "bearer"):
         return True
     return may_manage_others(identity, borrowers_may_manage)
 

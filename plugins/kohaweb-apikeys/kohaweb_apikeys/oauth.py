@@ -2,7 +2,10 @@
 
 oauthlib does the protocol (parameter checks, error codes, the token response); the
 :class:`ApiKeyValidator` below answers its questions from the ``api_keys`` table and stores
-issued tokens in ``oauth_access_tokens`` as SHA-256 hashes.
+issued tokens in ``oauth_access_tokens`` as SHA-256 hashes. Wrong client secrets are throttled
+per client id and per address (``kohaweb.throttle``: invalid_client with Retry-After while the
+caller must wait), and a key whose patron may not sign in (card lost or expired, restricted)
+gets no token (unauthorized_client).
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ from pyramid.response import Response
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from kohaweb.auth import PERMISSIONS, SUPERLIBRARIAN
+from kohaweb import throttle
+from kohaweb.auth import PERMISSIONS, SUPERLIBRARIAN, access_refusal
 from kohaweb.models import ApiKey, OAuthAccessToken, Patron, utcnow
 
 from .keys import check_secret, plausible_client_id, touch
@@ -44,10 +48,12 @@ def new_token(_request: Any = None) -> str:
 class ApiKeyValidator(RequestValidator):
     """oauthlib's questions about clients, answered from the ``api_keys`` table."""
 
-    def __init__(self, session: Session, last_used_interval: int):
+    def __init__(self, request: Request, last_used_interval: int):
         super().__init__()
-        self.session = session
+        self.web_request = request
+        self.session: Session = request.dbsession
         self.last_used_interval = last_used_interval
+        self.retry_after = 0  # set when the caller must wait before trying again
 
     def client_authentication_required(self, request, *args, **kwargs) -> bool:
         return True
@@ -66,16 +72,30 @@ class ApiKeyValidator(RequestValidator):
         client_id, secret = basic if basic is not None else (request.client_id, request.client_secret)
         if not client_id or not secret:
             return False
+        subjects = [throttle.client_subject(client_id), throttle.address_subject(self.web_request)]
+        self.retry_after = throttle.check(self.web_request, subjects)
+        if self.retry_after:
+            raise errors.InvalidClientError(description=(
+                f"Too many failed attempts; try again in {self.retry_after} seconds."), request=request)
         key = self.session.get(ApiKey, client_id) if plausible_client_id(client_id) else None
         if not check_secret(key, secret):
+            throttle.failed(self.web_request, subjects)
             return False
+        throttle.succeeded(self.web_request, subjects)
         request.client = key
         request.client_id = key.client_id
         return True
 
     def validate_grant_type(self, client_id, grant_type, client, request, *args, **kwargs) -> bool:
         # a revoked key authenticates (its secret is right) but may not obtain tokens
-        return grant_type == "client_credentials" and bool(client.active)
+        if grant_type != "client_credentials" or not client.active:
+            return False
+        patron = self.session.get(Patron, client.patron_id)
+        refusal = access_refusal(self.session, patron) if patron is not None else "no such patron"
+        if refusal:
+            raise errors.UnauthorizedClientError(
+                description=f"This API key's patron may not sign in: {refusal}.", request=request)
+        return True
 
     def get_default_scopes(self, client_id, request, *args, **kwargs) -> list[str]:
         return []  # no scope: the token carries all of the patron's permissions
@@ -136,8 +156,9 @@ def token_response(request: Request) -> Response:
         body = request.body.decode("utf-8")
     except UnicodeDecodeError:
         return _oauth_error(errors.InvalidRequestError(description="The request body is not UTF-8."))
-    server = BackendApplicationServer(ApiKeyValidator(request.dbsession, settings["last_used_interval"]),
-                                      token_generator=new_token, token_expires_in=settings["token_lifetime"])
+    validator = ApiKeyValidator(request, settings["last_used_interval"])
+    server = BackendApplicationServer(validator, token_generator=new_token,
+                                      token_expires_in=settings["token_lifetime"])
     server.credentials_grant.register_token_modifier(_scope_only_when_given)
     try:
         headers, payload, status = server.create_token_response(
@@ -146,7 +167,10 @@ def token_response(request: Request) -> Response:
         return _oauth_error(exc)
     except ValueError:  # oauthlib refuses a query string that is not form-encoded
         return _oauth_error(errors.InvalidRequestError(description="Malformed query string."))
-    return _response(status, json.loads(payload), headers)
+    response = _response(status, json.loads(payload), headers)
+    if validator.retry_after:
+        response.headers["Retry-After"] = str(validator.retry_after)
+    return response
 
 
 def _oauth_error(exc: errors.OAuth2Error) -> Response:

@@ -58,14 +58,14 @@ def _borrowers_may_manage(request: Request) -> bool:
     return request.registry.kohaweb.settings["apikeys"]["borrowers_manage_keys"]
 
 
-def _patron_or_refusal(request: Request) -> Patron | Response:
+def _patron_or_refusal(request: Request, creating: bool = False) -> Patron | Response:
     """The patron of the URL when the signed-in user may manage their keys, else the answer:
     the login page (no user), 403 (not allowed) or 404 (no such patron)."""
     identity = request.kohaweb_identity
     if identity is None:
         raise HTTPForbidden()  # the core sends browsers to /login and APIs a 401
     patron_id = int(request.matchdict["patron_id"])
-    if not keys.can_manage(identity, patron_id, _borrowers_may_manage(request)):
+    if not keys.can_manage(identity, patron_id, _borrowers_may_manage(request), creating=creating):
         return _message(request, 403, "Not allowed",
                         "Only the patron themself or a superlibrarian may manage these API keys.")
     # numbers beyond the column's range exist nowhere, and some databases refuse to compare them
@@ -136,7 +136,7 @@ def manage(request: Request) -> Response:
 
 
 def generate(request: Request) -> Response:
-    patron = _patron_or_refusal(request)
+    patron = _patron_or_refusal(request, creating=True)
     if isinstance(patron, Response):
         return patron
     description = request.POST.get("description", "")
@@ -157,7 +157,7 @@ def generate(request: Request) -> Response:
 
 
 def change_state(request: Request) -> Response:
-    patron = _patron_or_refusal(request)
+    patron = _patron_or_refusal(request, creating=request.matchdict["action"] == "activate")
     if isinstance(patron, Response):
         return patron
     key = _key_or_refusal(request, patron)

@@ -139,15 +139,38 @@ def test_bad_bodies_are_400(app, owner, as_owner, dbsession):
 
 def test_bearer_token_manages_its_own_patrons_keys_unless_scoped(app, owner, as_owner, staff_user, new_key):
     client_id, secret = new_key(owner[2])
+    other_id, _ = new_key(owner[2], "second")
     unscoped = token_for(app, client_id, secret)
-    created = app.post_json(keys_url(owner[2]), {"description": "via token"}, headers=unscoped, status=201)
-    assert created.json["secret"]
+    assert {k["client_id"] for k in app.get(keys_url(owner[2]), headers=unscoped).json} == {client_id, other_id}
+    assert app.post(keys_url(owner[2], other_id, "revoke"), headers=unscoped).json["active"] is False
     boss = staff_user("boss2", "superlibrarian", "catalogue")
     boss_key, boss_secret = new_key(boss[2])
     scoped = token_for(app, boss_key, boss_secret, scope="catalogue")
     app.get(keys_url(boss[2]), headers={**scoped, **JSON}, status=403)
     app.get(keys_url(owner[2]), headers={**scoped, **JSON}, status=403)
     app.get(keys_url(owner[2]), headers=token_for(app, boss_key, boss_secret))
+
+
+def test_a_bearer_token_cannot_mint_lasting_keys_for_its_own_patron(app, owner, as_owner, staff_user,
+                                                                     new_key, dbsession):
+    client_id, secret = new_key(owner[2])
+    revoked_id, _ = new_key(owner[2], "revoked")
+    app.post(keys_url(owner[2], revoked_id, "revoke"), headers=as_owner)
+    unscoped = token_for(app, client_id, secret)
+    refused = app.post_json(keys_url(owner[2]), {"description": "via token"}, headers=unscoped, status=403)
+    assert refused.json["error_code"] == "forbidden" and "log in" in refused.json["error"]
+    app.post(keys_url(owner[2], revoked_id, "activate"), headers=unscoped, status=403)
+    dbsession.rollback()
+    assert {k.client_id for k in dbsession.scalars(select(ApiKey))} == {client_id, revoked_id}
+    assert dbsession.get(ApiKey, revoked_id).active is False
+    dbsession.rollback()  # end the test's read before the server writes again
+    # the patron signed in with their password may; so may a token whose patron may manage others' keys
+    app.post_json(keys_url(owner[2]), {"description": "via Basic"}, headers=as_owner, status=201)
+    boss = staff_user("boss3", "superlibrarian")
+    boss_key, boss_secret = new_key(boss[2])
+    boss_token = token_for(app, boss_key, boss_secret)
+    app.post_json(keys_url(boss[2]), {"description": "boss via token"}, headers=boss_token, status=201)
+    app.post(keys_url(owner[2], revoked_id, "activate"), headers=boss_token, status=200)
 
 
 def test_deleting_through_the_api_kills_tokens(app, owner, as_owner, new_key, dbsession):

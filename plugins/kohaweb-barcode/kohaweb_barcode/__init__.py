@@ -34,6 +34,8 @@ def includeme(config: Configurator) -> None:
 
     site = config.registry.kohaweb
     site.extras["barcode"] = LRUCache(site.settings["barcode"]["cache_size"])
+    config.add_home_link("Barcodes", "/cgi-bin/koha/svc/barcode", None,
+                         "barcode images for slips and cards (Koha's address; also /svc/barcode)")
     config.add_route("barcode", "/svc/barcode")
     config.add_route("barcode_koha", "/cgi-bin/koha/svc/barcode")
     for route in ("barcode", "barcode_koha"):

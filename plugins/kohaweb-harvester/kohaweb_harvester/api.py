@@ -1,11 +1,13 @@
 """REST management of harvest sources under /api/v1/harvest (permission: parameters).
 
-Starting a run (POST .../runs) answers 202 at once and harvests in a background thread, as a
-harvest can take hours; its progress is visible in GET .../runs.
+Starting a run (POST .../runs) queues it and answers 202 at once, as a harvest can take hours;
+``kohaweb harvest worker`` executes it (or, with ``harvester.run_in_web``, a thread of this
+process). A source with a queued or running run answers 409. Progress: GET .../runs.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 
 from pyramid.config import Configurator
@@ -17,13 +19,17 @@ from kohaweb.api import ApiError, ApiService, path
 from kohaweb.api.openapi import ERROR_REF
 from kohaweb.models import HarvestRun, HarvestSource
 
+from .runs import RunActive, active_run, enqueue, reap_stale
 from .sources import SourceError, add_source, find_source, remove_source, run_dict, source_dict
 
+log = logging.getLogger(__name__)
+
 RUN = {"type": "object", "properties": {
-    "run_id": {"type": "integer"}, "status": {"type": "string"},
+    "run_id": {"type": "integer"}, "source_id": {"type": "integer"}, "status": {"type": "string"},
     "started": {"type": ["string", "null"]}, "finished": {"type": ["string", "null"]},
     "added": {"type": "integer"}, "updated": {"type": "integer"}, "deleted": {"type": "integer"},
-    "failed": {"type": "integer"}, "last_error": {"type": ["string", "null"]}}}
+    "failed": {"type": "integer"}, "last_error": {"type": ["string", "null"]},
+    "worker": {"type": ["string", "null"]}, "heartbeat": {"type": ["string", "null"]}}}
 SOURCE = {"type": "object", "properties": {
     "source_id": {"type": "integer"}, "name": {"type": "string"}, "base_url": {"type": "string"},
     "metadata_prefix": {"type": "string"}, "sets": {"type": "array", "items": {"type": "string"}},
@@ -79,9 +85,14 @@ def get_source(request: Request):
 
 
 @source.operation("DELETE", permission="parameters", summary="Remove a harvest source (its records stay)",
-                  parameters=[path("source_id")], responses={204: None})
+                  parameters=[path("source_id")], responses={204: None, 409: ERROR_REF})
 def delete_source(request: Request):
-    remove_source(request.dbsession, _source(request))
+    found = _source(request)
+    reap_stale(request.dbsession, request.registry.kohaweb.settings["harvester"]["stale_after"], found.id)
+    running = active_run(request.dbsession, found.id)
+    if running is not None and running.status == "running":
+        raise ApiError(409, f"Run {running.id} of this source is running", "run_active", run_id=running.id)
+    remove_source(request.dbsession, found)
     return Response(status=204)
 
 
@@ -94,21 +105,36 @@ def list_runs(request: Request):
     return [run_dict(row) for row in rows]
 
 
-@runs.operation("POST", permission="parameters", summary="Start a harvest run in the background",
-                parameters=[path("source_id")], responses={202: {"type": "object", "properties": {
-                    "source_id": {"type": "integer"}, "status": {"type": "string"}}}})
+@runs.operation("POST", permission="parameters", summary="Queue a harvest run (one active run per source)",
+                parameters=[path("source_id")], responses={202: RUN, 409: ERROR_REF})
 def start_run(request: Request):
-    from .runner import Harvester
-
     found = _source(request)
-    site = request.registry.kohaweb
-    settings = site.settings["harvester"]
-    harvester = Harvester(site.session_factory, site.core["marcflavour"], deleted=settings["deleted"],
-                          retries=settings["retries"])
-    threading.Thread(target=harvester.run, args=(found.id,), name=f"harvest-{found.id}", daemon=True).start()
-    response = Response(status=202, json_body={"source_id": found.id, "status": "started"})
+    settings = request.registry.kohaweb.settings["harvester"]
+    try:
+        run = enqueue(request.dbsession, found.id, settings["stale_after"])
+    except RunActive as exc:
+        raise ApiError(409, f"This source already has a {exc.status} run", "run_active", run_id=exc.run_id) from None
+    if settings["run_in_web"]:
+        # after the request's transaction committed, so that the thread can claim the run
+        run_id = run.id
+        request.add_finished_callback(lambda req: _run_in_thread(req.registry.kohaweb, run_id))
+    response = Response(status=202, json_body=run_dict(run))
     response.location = request.route_url("api:harvest.runs", source_id=found.id)
     return response
+
+
+def _run_in_thread(site, run_id: int) -> None:
+    from .runner import Harvester
+
+    harvester = Harvester.from_settings(site.session_factory, site.core["marcflavour"], site.settings["harvester"])
+
+    def work() -> None:
+        try:
+            harvester.start(run_id)
+        except Exception:  # a thread's exception would only reach stderr
+            log.exception("harvest run %s in the web process failed", run_id)
+
+    threading.Thread(target=work, name=f"harvest-run-{run_id}", daemon=True).start()
 
 
 def includeme(config: Configurator) -> None:

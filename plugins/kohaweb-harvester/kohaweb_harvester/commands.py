@@ -1,6 +1,10 @@
-"""kohaweb harvest add|list|run|runs|remove"""
+"""kohaweb harvest add|list|run|worker|runs|remove"""
 
 from __future__ import annotations
+
+import logging
+import signal
+import time
 
 from kohaweb.cli import CommandError
 from kohaweb.settings import parse_settings
@@ -19,9 +23,14 @@ def register(sub) -> None:
     add.add_argument("--disabled", action="store_true")
     add.set_defaults(func=add_command)
     actions.add_parser("list", help="list sources").set_defaults(func=list_command)
-    run = actions.add_parser("run", help="harvest sources (incremental, resumable)")
+    run = actions.add_parser("run", help="harvest sources now, in this process (incremental, resumable; for cron)")
     run.add_argument("names", nargs="*", metavar="NAME", help="default: every enabled source")
     run.set_defaults(func=run_command)
+    worker = actions.add_parser("worker", help="execute the runs queued through the REST API (a service)")
+    worker.add_argument("--once", action="store_true", help="execute what is queued, then exit (for cron)")
+    worker.add_argument("--poll", type=float, default=10.0, metavar="SECONDS",
+                        help="how often to look for queued runs (default 10)")
+    worker.set_defaults(func=worker_command)
     runs = actions.add_parser("runs", help="run history of a source")
     runs.add_argument("name")
     runs.set_defaults(func=runs_command)
@@ -62,16 +71,31 @@ def list_command(args, cli) -> int:
     return 0
 
 
+def _harvester(cli, **kwargs):
+    from . import SETTINGS
+    from .runner import Harvester
+
+    settings = parse_settings(cli.raw_settings, "harvester", SETTINGS)
+    return Harvester.from_settings(cli.site.session_factory, cli.site.core["marcflavour"], settings, **kwargs)
+
+
+def _report(cli, name: str, run) -> bool:
+    cli.out.write(f"{name}: run {run.id} {run.status}: {run.added} added, {run.updated} updated, "
+                  f"{run.deleted} deleted, {run.failed} failed"
+                  + (f" (last error: {run.last_error})" if run.last_error else "") + "\n")
+    return run.status == "completed"
+
+
 def run_command(args, cli) -> int:
+    """Queue and execute a run of each source; a source whose run is queued (by the REST API) has
+    that run executed, one whose run is running elsewhere is skipped."""
     from sqlalchemy import select
 
     from kohaweb.models import HarvestSource
 
-    from . import SETTINGS
-    from .runner import Harvester
+    from .runs import RunActive
     from .sources import find_source
 
-    settings = parse_settings(cli.raw_settings, "harvester", SETTINGS)
     with cli.transaction() as session:
         if args.names:
             sources = []
@@ -86,14 +110,56 @@ def run_command(args, cli) -> int:
     failed = 0
     for source_id, name in sources:
         progress = cli.progress(label=f"records from {name}")
-        harvester = Harvester(cli.site.session_factory, cli.site.core["marcflavour"], deleted=settings["deleted"],
-                              retries=settings["retries"], progress=progress.update)
-        run = harvester.run(source_id)
+        harvester = _harvester(cli, progress=progress.update)
+        try:
+            run = harvester.run(source_id)
+        except RunActive as exc:
+            run = harvester.start(exc.run_id) if exc.status == "queued" and exc.run_id else None
+            if run is None:
+                progress.finish()
+                cli.out.write(f"{name}: skipped, run {exc.run_id or ''} is already {exc.status}\n")
+                continue
         progress.finish()
-        cli.out.write(f"{name}: {run.status}: {run.added} added, {run.updated} updated, {run.deleted} deleted, "
-                      f"{run.failed} failed" + (f" (last error: {run.last_error})" if run.last_error else "") + "\n")
-        failed += run.status != "completed"
+        failed += not _report(cli, name, run)
     return 1 if failed else 0
+
+
+class _Stop(KeyboardInterrupt):
+    """SIGTERM: the current run is recorded as interrupted (its checkpoint kept), then the worker exits."""
+
+
+def worker_command(args, cli) -> int:
+    from .runs import queued_runs, reap_stale
+
+    def stop(signum, frame):
+        raise _Stop(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    harvester = _harvester(cli)
+    log = logging.getLogger(__name__)
+    cli.out.write("harvest worker started\n")
+    try:
+        while True:
+            with cli.transaction() as session:
+                for run_id in reap_stale(session, harvester.stale_after):
+                    cli.out.write(f"run {run_id} was left running by a process that is gone: marked failed\n")
+                queued = queued_runs(session)
+            for run_id in queued:
+                run = harvester.start(run_id)
+                if run is not None:
+                    _report(cli, f"source {run.source_id}", run)
+                    log.info("harvest run %s of source %s: %s", run.id, run.source_id, run.status)
+            if args.once:
+                if queued:
+                    continue  # runs queued meanwhile are executed too
+                return 0
+            if not queued:
+                time.sleep(args.poll)
+    except _Stop:
+        cli.out.write("harvest worker stopped\n")
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def runs_command(args, cli) -> int:

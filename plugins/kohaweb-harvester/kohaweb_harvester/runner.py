@@ -1,49 +1,57 @@
-"""One harvest run of one source, built on the pyoai line's client (``oaipmh``).
+"""One harvest run of one source.
 
-The client does the transport, OAI error mapping and ``503 Retry-After`` waits; this module
-adds what a catalogue needs on top:
+On top of the limited transport (:mod:`.transport`) and the run queue (:mod:`.runs`), this module
+adds what a catalogue needs:
 
 * incremental runs: ``from`` = the response date of the last complete run's first request, in
   the granularity the source's Identify declares;
 * checkpoints: each page's records and the resumption token that follows them commit in ONE
   transaction, so a killed run resumes at the next page and never imports a page twice;
+* guards: a resumption token the source already gave in this list, or more than
+  ``harvester.max_pages`` pages in one run, stop the run (failed, checkpoint kept);
 * updates in place: ``harvest_records`` maps (source, OAI identifier) to the local record, and
   035 $a carries ``(OAI)<identifier>``;
 * deletions at the source delete the local copy, or suppress it (``harvester.deleted = suppress``);
-* bad records are logged with their identifier and skipped (savepoint per record).
+* bad records are logged with their identifier and skipped (savepoint per record); a response that
+  is not well-formed XML fails the run with the parser's message (what, line, bytes read).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import socket
 import time
-import urllib.error
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pymarc
 from lxml import etree
 from oaipmh import error as oai_error
-from oaipmh.client import Client, buildHeader
-from sqlalchemy import select
+from oaipmh.client import buildHeader
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from kohaweb import marc
 from kohaweb.catalog import Catalog, CatalogError
+from kohaweb.db import transaction
 from kohaweb.models import HarvestedRecord, HarvestRun, HarvestSource, utcnow
 
 from .dublincore import OAI_DC_NS, dc_to_marc
+from .runs import claim, enqueue, worker_id
+from .transport import OAI, Page, SourceBusy, Transport, TransportError
 
 log = logging.getLogger(__name__)
-OAI_NS = {"oai": "http://www.openarchives.org/OAI/2.0/"}
-TRANSIENT = (oai_error.NetworkError, urllib.error.URLError, socket.timeout, ConnectionError,
-             oai_error.XMLSyntaxError)
+OAI_NS = {"oai": OAI}
+RECORD_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
 
 
 class HarvestError(Exception):
-    """The run cannot go on (source unreachable after retries, protocol error)."""
+    """The run cannot go on (source unreachable after retries, protocol error, a guard)."""
+
+
+class RunLost(Exception):
+    """This process no longer owns the run (marked failed as stale, or its source removed)."""
 
 
 @dataclass
@@ -52,139 +60,218 @@ class Counts:
     updated: int = 0
     deleted: int = 0
     failed: int = 0
-    errors: list[str] = field(default_factory=list)
+    last_error: str | None = None  # of the last record skipped
 
 
 class Harvester:
+    """Runs harvests; ``run(source_id)`` queues and executes one at once (CLI, tests), the
+    worker claims queued runs with ``start(run_id)``."""
+
     def __init__(self, session_factory: sessionmaker[Session], flavour: str = "MARC21", *,
                  deleted: str = "delete", retries: int = 4, backoff: float = 1.0,
-                 client_factory: Callable[[str], Client] | None = None,
-                 progress: Callable[[int], None] | None = None, sleep: Callable[[float], None] = time.sleep):
+                 transport: Transport | None = None, max_pages: int = 100_000, max_retry_after: float = 300,
+                 stale_after: float = 900, progress: Callable[[int], None] | None = None,
+                 sleep: Callable[[float], None] = time.sleep):
         self.factory = session_factory
         self.flavour = flavour
         self.deleted_policy = deleted
         self.retries = retries
         self.backoff = backoff
-        self.client_factory = client_factory or (lambda url: Client(url, force_http_get=True))
+        self.transport = transport or Transport()
+        self.max_pages = max_pages
+        self.max_retry_after = max_retry_after
+        self.stale_after = stale_after
         self.progress = progress or (lambda n: None)
         self.sleep = sleep
+        self.worker = worker_id()
+
+    @classmethod
+    def from_settings(cls, session_factory: sessionmaker[Session], flavour: str, settings: Mapping[str, Any],
+                      **kwargs) -> Harvester:
+        """A harvester with the limits of the ``harvester.*`` settings (parsed, without prefix)."""
+        transport = Transport(connect_timeout=settings["connect_timeout"], read_timeout=settings["read_timeout"],
+                              response_timeout=settings["response_timeout"], max_bytes=settings["max_response_bytes"])
+        return cls(session_factory, flavour, deleted=settings["deleted"], retries=settings["retries"],
+                   transport=transport, max_pages=settings["max_pages"], max_retry_after=settings["max_retry_after"],
+                   stale_after=settings["stale_after"], **kwargs)
 
     # --- the run -----------------------------------------------------------------------------
 
     def run(self, source_id: int) -> HarvestRun:
-        with self.factory() as session, session.begin():
-            source = session.get(HarvestSource, source_id)
-            if source is None:
+        """Queue a run of the source and execute it here; raises ``runs.RunActive`` when the
+        source already has a queued or running run."""
+        with transaction(self.factory) as session:
+            if session.get(HarvestSource, source_id) is None:
                 raise HarvestError(f"no harvest source {source_id}")
-            run = HarvestRun(source_id=source_id, status="running")
-            session.add(run)
-            session.flush()
-            run_id = run.id
+            run_id = enqueue(session, source_id, self.stale_after).id
+        run = self.start(run_id)
+        if run is None:  # claimed by a worker between our two transactions: it runs it
+            with self.factory() as session:
+                return session.get(HarvestRun, run_id)
+        return run
+
+    def start(self, run_id: int) -> HarvestRun | None:
+        """Claim a queued run and execute it; None when another process claimed it first."""
+        with transaction(self.factory) as session:
+            if not claim(session, run_id, self.stale_after):
+                return None
+        return self.execute(run_id)
+
+    def execute(self, run_id: int) -> HarvestRun:
+        """Harvest a run this process has claimed, and record its outcome."""
         counts = Counts()
         try:
-            self._harvest(source_id, run_id, counts)
-            status, error = "completed", (counts.errors[-1] if counts.errors else None)
-        except (HarvestError, oai_error.ErrorBase, oai_error.ClientError, urllib.error.HTTPError) as exc:
+            self._harvest(run_id, counts)
+            status, error = "completed", counts.last_error
+        except (HarvestError, TransportError) as exc:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
-            log.warning("harvest of source %s failed: %s", source_id, error)
+            log.warning("harvest run %s failed: %s", run_id, error)
+        except RunLost as exc:
+            log.warning("harvest run %s stopped: %s", run_id, exc)
+            with self.factory() as session:
+                return session.get(HarvestRun, run_id) or HarvestRun(id=run_id, status="failed", last_error=str(exc))
+        except Exception as exc:  # a defect: record it on the run, keep the traceback in the log
+            log.exception("harvest run %s failed unexpectedly", run_id)
+            status, error = "failed", f"internal error: {type(exc).__name__}: {exc}"
         except BaseException as exc:  # killed or interrupted: keep the checkpoint, record why
             self._finish(run_id, counts, "interrupted", f"{type(exc).__name__}: {exc}")
             raise
         return self._finish(run_id, counts, status, error)
 
     def _finish(self, run_id: int, counts: Counts, status: str, error: str | None) -> HarvestRun:
-        with self.factory() as session, session.begin():
+        with transaction(self.factory) as session:
             run = session.get(HarvestRun, run_id)
-            run.status, run.finished, run.last_error = status, utcnow(), error
+            if run is None or run.worker != self.worker:
+                raise RunLost(f"run {run_id} is no longer this process's")
+            run.status, run.finished, run.last_error, run.active_source_id = status, utcnow(), error, None
             run.added, run.updated, run.deleted, run.failed = counts.added, counts.updated, counts.deleted, counts.failed
         return run
 
-    def _harvest(self, source_id: int, run_id: int, counts: Counts) -> None:
+    def _owned(self, session: Session, run_id: int) -> HarvestRun:
+        run = session.get(HarvestRun, run_id)
+        if run is None or run.status != "running" or run.worker != self.worker:
+            raise RunLost(f"run {run_id} was marked {run.status if run else 'removed'} by another process")
+        return run
+
+    def _beat(self, run_id: int) -> None:
+        with transaction(self.factory) as session:
+            done = session.execute(update(HarvestRun).where(HarvestRun.id == run_id, HarvestRun.status == "running",
+                                                            HarvestRun.worker == self.worker)
+                                   .values(heartbeat=utcnow()).execution_options(synchronize_session=False))
+            if not done.rowcount:
+                raise RunLost(f"run {run_id} is no longer running in this process")
+
+    def _harvest(self, run_id: int, counts: Counts) -> None:
         with self.factory() as session:
+            source_id = session.get(HarvestRun, run_id).source_id
             source = session.get(HarvestSource, source_id)
             base_url, prefix = source.base_url, source.metadata_prefix
             sets = (source.sets or "").split() or [None]
             checkpoint = json.loads(source.checkpoint) if source.checkpoint else None
             last = source.last_datestamp
-        client = self.client_factory(base_url)
-        granularity = self._call(lambda: client.identify()).granularity()
+        identify = self._request(run_id, base_url, {"verb": "Identify"})
+        _raise_errors(identify, "Identify")
+        granularity = identify.granularity or "YYYY-MM-DDThh:mm:ssZ"
         day = granularity == "YYYY-MM-DD"
         if checkpoint is None:
             checkpoint = {"sets": sets, "token": None, "started": None}
+        pages = 0
+        seen = {checkpoint["token"]} if checkpoint["token"] else set()
+        restarted: set[str | None] = set()
         while checkpoint["sets"]:
             current = checkpoint["sets"][0]
             if checkpoint["token"]:
-                args = {"resumptionToken": checkpoint["token"]}
+                args = {"verb": "ListRecords", "resumptionToken": checkpoint["token"]}
             else:
-                args = {"metadataPrefix": prefix}
+                args = {"verb": "ListRecords", "metadataPrefix": prefix}
                 if last:
                     args["from"] = last[:10] if day else last
                 if current:
                     args["set"] = current
-            try:
-                tree = self._call(lambda a=args: client.makeRequestErrorHandling(verb="ListRecords", **a))
-            except oai_error.NoRecordsMatchError:
-                tree = None
-            except oai_error.BadResumptionTokenError:
-                if not checkpoint["token"]:
-                    raise
+            if pages >= self.max_pages:
+                raise HarvestError(f"stopped after {pages} pages (harvester.max_pages); "
+                                   "the next run continues from here")
+            page = self._request(run_id, base_url, args)
+            pages += 1
+            codes = [code for code, _ in page.errors]
+            if "badResumptionToken" in codes and checkpoint["token"] and current not in restarted:
                 # the source forgot our token: start this set again from the last complete run
                 log.warning("resumption token expired at source %s; restarting the set", source_id)
-                checkpoint["token"] = None
+                restarted.add(current)
+                checkpoint["token"], seen = None, set()
                 continue
-            if checkpoint["started"] is None and tree is not None:
-                checkpoint["started"] = _response_date(tree)
-            token = None
-            with self.factory() as session, session.begin():
-                if tree is not None:
-                    token = self._store_page(session, source_id, tree, counts)
-                checkpoint["token"] = token
-                if not token:
-                    checkpoint["sets"] = checkpoint["sets"][1:]
-                source = session.get(HarvestSource, source_id)
-                run = session.get(HarvestRun, run_id)
-                run.added, run.updated, run.deleted, run.failed = (counts.added, counts.updated,
-                                                                   counts.deleted, counts.failed)
-                if checkpoint["sets"]:
-                    source.checkpoint = json.dumps(checkpoint)
-                else:
-                    source.checkpoint = None
-                    source.granularity = granularity
-                    if checkpoint["started"]:
-                        source.last_datestamp = checkpoint["started"][:10] if day else checkpoint["started"]
-
-    def _call(self, request: Callable):
-        """A request with retries and exponential backoff on transient network errors."""
-        delay = self.backoff
-        for attempt in range(self.retries + 1):
+            if codes and codes != ["noRecordsMatch"]:
+                _raise_errors(page, "ListRecords")
+            if page.token is not None and page.token in seen:
+                raise HarvestError(f"the source repeated the resumptionToken {page.token!r} (a loop); "
+                                   "stopped, the next run resumes before it")
+            seen.add(page.token)
+            if checkpoint["started"] is None and not codes:
+                checkpoint["started"] = page.response_date
+            before = replace(counts)
             try:
-                return request()
-            except TRANSIENT as exc:
-                if attempt == self.retries:
-                    raise HarvestError(f"source unreachable after {self.retries + 1} attempts: {exc}") from exc
-                log.info("transient error (%s); retrying in %.1f s", exc, delay)
-                self.sleep(delay)
-                delay *= 2
+                with transaction(self.factory) as session:
+                    run = self._owned(session, run_id)
+                    self._store_page(session, source_id, page, counts)
+                    checkpoint["token"] = page.token
+                    if not page.token:
+                        checkpoint["sets"], seen = checkpoint["sets"][1:], set()
+                    source = session.get(HarvestSource, source_id)
+                    run.added, run.updated, run.deleted, run.failed = (counts.added, counts.updated,
+                                                                       counts.deleted, counts.failed)
+                    run.heartbeat = utcnow()
+                    if checkpoint["sets"]:
+                        source.checkpoint = json.dumps(checkpoint)
+                    else:
+                        source.checkpoint = None
+                        source.granularity = granularity
+                        if checkpoint["started"]:
+                            source.last_datestamp = checkpoint["started"][:10] if day else checkpoint["started"]
+            except BaseException:
+                counts.__dict__.update(before.__dict__)  # the page is rolled back: so are its counts
+                raise
+
+    def _request(self, run_id: int, base_url: str, params: dict[str, str]) -> Page:
+        """A request with retries: exponential backoff on transient network errors, the source's
+        Retry-After (up to ``max_retry_after``) on 503 and 429. Each attempt renews the heartbeat."""
+        delay = self.backoff
+        for attempt in range(1, self.retries + 2):
+            self._beat(run_id)
+            try:
+                return self.transport.request(base_url, params)
+            except TransportError as exc:
+                if not exc.transient:
+                    raise
+                if attempt > self.retries:
+                    raise HarvestError(f"source unreachable after {attempt} attempts: {exc}") from exc
+                wait = delay
+                if isinstance(exc, SourceBusy) and exc.retry_after is not None:
+                    if exc.retry_after > self.max_retry_after:
+                        raise HarvestError(f"{exc}, asking to come back in {exc.retry_after} s "
+                                           f"(more than harvester.max_retry_after)") from exc
+                    wait = exc.retry_after
+                else:
+                    delay *= 2
+                log.info("%s; retrying in %.1f s", exc, wait)
+                self.sleep(wait)
         raise AssertionError("unreachable")
 
     # --- records -----------------------------------------------------------------------------
 
-    def _store_page(self, session: Session, source_id: int, tree: etree._Element, counts: Counts) -> str | None:
+    def _store_page(self, session: Session, source_id: int, page: Page, counts: Counts) -> None:
         catalog = Catalog(session, self.flavour)
-        records = tree.xpath("/oai:OAI-PMH/oai:ListRecords/oai:record", namespaces=OAI_NS)
-        for node in records:
-            identifier = "".join(node.xpath("string(oai:header/oai:identifier)", namespaces=OAI_NS)).strip()
+        for identifier, raw in page.records:
             try:
+                # entity references were left unresolved by the page parser: here they do not parse
+                node = etree.fromstring(raw, RECORD_PARSER)
                 with session.begin_nested():
                     self._store_record(session, catalog, source_id, node, counts)
-            except (CatalogError, ValueError, marc.MarcError, oai_error.DatestampError, IndexError) as exc:
+            except (CatalogError, ValueError, marc.MarcError, oai_error.DatestampError, IndexError,
+                    etree.XMLSyntaxError) as exc:
                 counts.failed += 1
-                message = f"{identifier or '(no identifier)'}: {exc}"
-                counts.errors.append(message)
-                log.warning("harvest source %s: record skipped: %s", source_id, message)
-        self.progress(len(records))
-        token = tree.xpath("string(/oai:OAI-PMH/oai:ListRecords/oai:resumptionToken)", namespaces=OAI_NS)
-        return token.strip() or None
+                counts.last_error = f"{identifier or '(no identifier)'}: {exc}"
+                log.warning("harvest source %s: record skipped: %s", source_id, counts.last_error)
+        self.progress(len(page.records))
 
     def _store_record(self, session: Session, catalog: Catalog, source_id: int, node, counts: Counts) -> None:
         header = buildHeader(node.xpath("oai:header", namespaces=OAI_NS)[0], OAI_NS)
@@ -246,6 +333,8 @@ def _set_035(record: pymarc.Record, identifier: str) -> None:
                                           subfields=[pymarc.Subfield(code="a", value=value)]))
 
 
-def _response_date(tree: etree._Element) -> str | None:
-    value = tree.xpath("string(/oai:OAI-PMH/oai:responseDate)", namespaces=OAI_NS).strip()
-    return value or None
+def _raise_errors(page: Page, verb: str) -> None:
+    """A protocol error the run cannot get past, reported with the source's own code and words."""
+    if page.errors:
+        code, message = page.errors[0]
+        raise HarvestError(f"{verb}: the source answered {code or 'an error'}" + (f": {message}" if message else ""))

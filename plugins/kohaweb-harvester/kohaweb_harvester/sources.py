@@ -77,6 +77,7 @@ def run_dict(run: HarvestRun) -> dict:
     def iso(value):
         return value.isoformat() + "Z" if value else None
 
-    return {"run_id": run.id, "status": run.status, "started": iso(run.started), "finished": iso(run.finished),
-            "added": run.added, "updated": run.updated, "deleted": run.deleted, "failed": run.failed,
-            "last_error": run.last_error}
+    return {"run_id": run.id, "source_id": run.source_id, "status": run.status, "started": iso(run.started),
+            "finished": iso(run.finished), "added": run.added or 0, "updated": run.updated or 0,
+            "deleted": run.deleted or 0, "failed": run.failed or 0, "last_error": run.last_error,
+            "worker": run.worker, "heartbeat": iso(run.heartbeat)}

@@ -6,8 +6,6 @@ import pytest
 from kohaweb_harvester.runner import Harvester
 from kohaweb_harvester.sources import add_source
 from oai_fixture import FixtureRecord, FixtureRepository, stamp
-from oaipmh import error as oai_error
-from oaipmh.client import Client
 from sqlalchemy import func, select
 
 from kohaweb import marc
@@ -37,15 +35,6 @@ def repository():
                                       for n in range(1, 13)])
 
 
-@pytest.fixture
-def no_sleep(monkeypatch):
-    import oaipmh.client
-
-    waits = []
-    monkeypatch.setattr(oaipmh.client.time, "sleep", waits.append)
-    return waits
-
-
 def make_source(dbsession, url, prefix="marcxml", sets=None) -> int:
     source = add_source(dbsession, "fixture", url, prefix, sets)
     dbsession.commit()
@@ -57,14 +46,15 @@ def count(session, model) -> int:
     return session.scalar(select(func.count()).select_from(model))
 
 
-def test_full_then_incremental_harvest(repository, dbsession, session_factory, reference_data, no_sleep):
+def test_full_then_incremental_harvest(repository, dbsession, session_factory, reference_data):
     repository.unavailable_once = True
+    waits = []
     with serve(repository) as url:
         source_id = make_source(dbsession, url + "/oai")
-        harvester = Harvester(session_factory)
+        harvester = Harvester(session_factory, sleep=waits.append)
         run = harvester.run(source_id)
         assert (run.status, run.added, run.failed) == ("completed", 12, 0)
-        assert no_sleep == [1], "the 503's Retry-After is honoured"
+        assert waits == [1], "the 503's Retry-After is honoured"
         assert count(dbsession, Biblio) == 12
         biblio = dbsession.scalars(select(Biblio)).first()
         record = marc.parse_xml(biblio.metadata_row.metadata_xml)
@@ -106,25 +96,6 @@ def test_interrupted_run_resumes_without_duplicates(repository, dbsession, sessi
     assert count(dbsession, Biblio) == 12
     assert count(dbsession, HarvestedRecord) == 12
     assert dbsession.get(HarvestSource, source_id).checkpoint is None
-
-
-def test_transient_network_errors_are_retried_with_backoff(repository, dbsession, session_factory, reference_data):
-    failures = {"left": 2}
-
-    class FlakyClient(Client):
-        def makeRequest(self, **kw):
-            if kw.get("verb") == "ListRecords" and failures["left"]:
-                failures["left"] -= 1
-                raise oai_error.NetworkError("connection reset")
-            return super().makeRequest(**kw)
-
-    waits = []
-    with serve(repository) as url:
-        source_id = make_source(dbsession, url + "/oai")
-        run = Harvester(session_factory, client_factory=lambda u: FlakyClient(u, force_http_get=True),
-                        backoff=0.5, sleep=waits.append).run(source_id)
-    assert run.status == "completed" and run.added == 12
-    assert waits == [0.5, 1.0]
 
 
 def test_unreachable_source_fails_the_run_and_keeps_going_later(dbsession, session_factory, reference_data):

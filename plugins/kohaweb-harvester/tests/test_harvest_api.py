@@ -1,7 +1,6 @@
 """Harvest sources through the REST API (permission parameters)."""
 
-import time
-
+from hostile import wait_until
 from oai_fixture import FixtureRecord, FixtureRepository, stamp
 from test_harvest import marc_payload
 
@@ -9,7 +8,7 @@ from kohaweb.testing import basic_auth, serve
 
 
 def test_manage_and_run_through_the_api(make_app, staff_user, dbsession):
-    app = make_app(services=["harvester"], **{"kohaweb.auth.basic": "true"})
+    app = make_app(services=["harvester"], **{"kohaweb.auth.basic": "true", "harvester.run_in_web": "true"})
     admin = basic_auth(*staff_user("admin", "parameters")[:2])
     nobody = basic_auth(*staff_user("reader", "catalogue")[:2])
     app.get("/api/v1/harvest/sources", status=401)
@@ -25,12 +24,8 @@ def test_manage_and_run_through_the_api(make_app, staff_user, dbsession):
         app.post_json("/api/v1/harvest/sources", {"name": "z"}, headers=admin, status=400)
         source_url = f"/api/v1/harvest/sources/{created['source_id']}"
         app.post(source_url + "/runs", headers=admin, status=202)
-        deadline = time.time() + 20
-        while time.time() < deadline:
-            runs = app.get(source_url + "/runs", headers=admin).json
-            if runs and runs[0]["status"] != "running":
-                break
-            time.sleep(0.1)
+        wait_until(lambda: app.get(source_url + "/runs", headers=admin).json[0]["status"] not in ("queued", "running"))
+        runs = app.get(source_url + "/runs", headers=admin).json
         assert runs[0]["status"] == "completed" and runs[0]["added"] == 3
     assert app.get(source_url, headers=admin).json["records"] == 3
     app.delete(source_url, headers=admin, status=204)

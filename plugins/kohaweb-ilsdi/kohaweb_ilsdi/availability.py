@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from kohaweb import circulation as circ
+from kohaweb import visibility
 from kohaweb.models import Biblio, Item, Library
 
 from .xmlout import DECLARATION, text_value
@@ -28,34 +29,41 @@ def _el(parent, name: str, text=None, **attrs) -> etree._Element:
 def get_availability(session: Session, params: dict[str, str]) -> bytes:
     """One dlf:record per requested id; ``id_type=item`` takes itemnumbers, anything else
     biblionumbers (as Koha). A record without items gives nothing, as in Koha; an unknown id
-    gives availability "unknown"."""
+    gives availability "unknown", and so does what the OPAC hides (kohaweb.visibility): a hidden
+    record or item, or a visible record's hidden items are left out."""
     from .services import _ids, _number
 
     names = dict(session.execute(select(Library.branchcode, Library.branchname)).tuples().all())
     root = etree.Element(f"{{{DLF_NS}}}collection", nsmap={"dlf": DLF_NS, "xsi": XSI_NS})
     root.set(f"{{{XSI_NS}}}schemaLocation", SCHEMA_LOCATION)
     by_item = params.get("id_type") == "item"
+    public = visibility.public_viewer(session)
     for text in _ids(params["id"]):
         number = _number(text)
         if by_item:
             item = session.get(Item, number) if number is not None else None
+            if item is not None and not (public.sees_item(item) and public.sees_record(item.biblio)):
+                item = None
             record = _el(root, "record")
             _el(record, "bibliographic", id=item.biblionumber if item else text)
             items = _el(record, "items")
             _item(session, items, item, text, names)
             continue
         biblio = session.get(Biblio, number) if number is not None else None
+        if biblio is not None and not public.sees_record(biblio):
+            biblio = None
         if biblio is None:
             record = _el(root, "record")
             _el(record, "bibliographic", id=text)
             _item(session, _el(record, "items"), None, text, names)
             continue
-        if not biblio.items:
+        shown = public.visible_items(biblio.items)
+        if not shown:
             continue
         record = _el(root, "record")
         _el(record, "bibliographic", id=biblio.biblionumber)
         items = _el(record, "items")
-        for item in biblio.items:
+        for item in shown:
             _item(session, items, item, str(item.itemnumber), names)
     return DECLARATION + etree.tostring(root, encoding="utf-8", pretty_print=True)
 

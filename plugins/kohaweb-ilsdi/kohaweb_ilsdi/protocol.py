@@ -150,3 +150,18 @@ def check_parameters(service: Service, params: list[tuple[str, str]]) -> Protoco
         if names.count(name) > 1:
             error = ProtocolError("MultipleValuesNotAllowed", f"Multiple values not allowed for the parameter {name}.")
     return error
+
+
+# services whose ``id`` is a space-separated list
+ID_LISTS = frozenset({"GetAvailability", "GetRecords", "GetAuthorityRecords"})
+
+
+def check_id_count(service: Service, values: dict[str, str], max_ids: int) -> ProtocolError | None:
+    """IllegalParameter when an id list holds more distinct ids than ``ilsdi.max_ids`` (repeats
+    count once: they are answered once)."""
+    if service.name not in ID_LISTS:
+        return None
+    count = len(set(values.get("id", "").split()))
+    if count > max_ids:
+        return ProtocolError("IllegalParameter", f"The parameter id is illegal: {count} ids, at most {max_ids}.")
+    return None

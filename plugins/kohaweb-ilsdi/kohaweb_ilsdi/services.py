@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from kohaweb import circulation as circ
-from kohaweb import marc
+from kohaweb import marc, visibility
 from kohaweb.auth import find_patron, verify_password
 from kohaweb.catalog import item_dict
 from kohaweb.circulation import CirculationError
@@ -33,7 +33,6 @@ from kohaweb.models import (
     PatronAttributeType,
     utcnow,
 )
-from kohaweb.preferences import get_preference
 
 from .xmlout import row
 
@@ -58,9 +57,10 @@ class ParameterError(Exception):
 
 
 def _number(text: str | None) -> int | None:
-    """A database id from a parameter, or None when it cannot be one (never a DB error)."""
+    """A database id from a parameter, or None when it cannot be one (never a DB error, and no
+    work for 5,000-digit "numbers": anything longer than the largest id is none)."""
     text = (text or "").strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(_MAX_ID)):
         return None
     value = int(text)
     return value if 0 < value <= _MAX_ID else None
@@ -72,11 +72,12 @@ def _patron(session: Session, text: str | None) -> Patron | None:
 
 
 def _ids(text: str) -> list[str]:
-    """Space-separated ids (Perl's split / /: inner empty ids stay, trailing ones go)."""
+    """Space-separated ids (Perl's split / /: inner empty ids stay, trailing ones go), each once
+    in the order first given (an id repeated 5,000 times is answered once, not 5,000 times)."""
     parts = text.split(" ")
     while parts and parts[-1] == "":
         parts.pop()
-    return parts
+    return list(dict.fromkeys(parts))
 
 
 def _date(params: Params, name: str) -> dt.date | None:
@@ -115,20 +116,22 @@ def get_records(session: Session, params: Params) -> dict[str, Any]:
     locations = {value: lib_opac or lib for value, lib, lib_opac in session.execute(
         select(AuthorisedValue.authorised_value, AuthorisedValue.lib, AuthorisedValue.lib_opac)
         .where(AuthorisedValue.category == "LOC"))}
-    suppress = get_preference(session, "OpacSuppression", "0") == "1"
+    public = visibility.public_viewer(session)  # ILS-DI answers as the OPAC does
     records = []
     for text in _ids(params["id"]):
         number = _number(text)
         biblio = session.get(Biblio, number) if number is not None else None
-        if biblio is None or (suppress and biblio.opac_suppressed):
+        if biblio is None or not public.sees_record(biblio):
             records.append({"code": "RecordNotFound"})
             continue
-        records.append(_record(session, biblio, branches, itypes, locations))
+        records.append(_record(session, biblio, branches, itypes, locations, public))
     return {"record": records}
 
 
-def _record(session: Session, biblio: Biblio, branches: dict, itypes: dict, locations: dict) -> dict[str, Any]:
-    items = list(biblio.items)
+def _record(session: Session, biblio: Biblio, branches: dict, itypes: dict, locations: dict,
+            viewer: visibility.Viewer) -> dict[str, Any]:
+    items = viewer.visible_items(biblio.items)
+    shown = {i.itemnumber for i in items}
     try:
         record = marc.parse_xml(biblio.metadata_row.metadata_xml)
         marcxml = marc.record_to_xml(marc.embed_items(record, biblio.flavour, (item_dict(i) for i in items)))
@@ -158,11 +161,12 @@ def _record(session: Session, biblio: Biblio, branches: dict, itypes: dict, loca
     out["items"] = {"item": item_rows}
     holds = session.scalars(select(Hold).where(Hold.biblionumber == biblio.biblionumber)
                             .order_by(Hold.priority, Hold.reserve_id)).all()
-    out["reserves"] = {"reserve": [row(h, exclude=("borrowernumber",)) for h in holds]}
+    out["reserves"] = {"reserve": [row(h, exclude=("borrowernumber",)) for h in holds
+                                   if h.itemnumber is None or h.itemnumber in shown]}
     loans = session.execute(select(Checkout, Item.barcode).join(Item, Item.itemnumber == Checkout.itemnumber)
                             .where(Item.biblionumber == biblio.biblionumber).order_by(Checkout.issue_id)).all()
     out["issues"] = {"issue": [{**row(loan, exclude=("borrowernumber",)), "barcode": barcode}
-                               for loan, barcode in loans]}
+                               for loan, barcode in loans if loan.itemnumber in shown]}
     return out
 
 

@@ -8,7 +8,7 @@ from pyramid.response import Response
 from . import docs, services
 from .access import allowed, client_address
 from .availability import get_availability
-from .protocol import SERVICES, check_parameters
+from .protocol import SERVICES, check_id_count, check_parameters
 from .xmlout import document
 
 XML_TYPE = "text/xml"
@@ -55,7 +55,7 @@ def ilsdi_view(request: Request) -> Response:
     spec = SERVICES.get(service)
     if spec is None:
         return _xml(request, document("ilsdi", {"message": "NotSupported"}), 400)
-    error = check_parameters(spec, params)
+    error = check_parameters(spec, params) or check_id_count(spec, values, config["max_ids"])
     if error is not None:
         return _xml(request, document(service, {"code": error.code, "message": error.message}), 400)
 
@@ -71,3 +71,16 @@ def ilsdi_view(request: Request) -> Response:
     if result.get("code") not in (None, "Canceled") or result.get("success") == 0:
         session.rollback()  # a refused action leaves nothing behind
     return _xml(request, document(service, result))
+
+
+def unavailable(exc: Exception, request: Request) -> Response:
+    """The database cannot be reached (``kohaweb.limits.DatabaseUnavailable``): an ILS-DI error
+    answer for the service asked for; the core makes it a 503 with Retry-After."""
+    try:
+        service = request.params.get("service") or "ilsdi"
+    except UnicodeDecodeError:
+        service = "ilsdi"
+    root = service if service in SERVICES else "ilsdi"
+    body = document(root, {"code": "ServiceUnavailable",
+                           "message": "The database cannot be reached; retry later."})
+    return Response(body=body, status=503, content_type=XML_TYPE, charset="utf-8")

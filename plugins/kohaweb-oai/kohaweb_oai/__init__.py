@@ -27,6 +27,8 @@ SETTINGS = [
             choices=("persistent", "transient", "no")),
     Setting("oai.token_lifetime", "int", 86400, "Seconds a resumption token stays valid.", minimum=60),
     Setting("oai.compression", "bool", True, "Offer gzip and deflate content encoding."),
+    Setting("oai.max_post_size", "int", 16384, "Largest POST body in bytes (413 beyond): an OAI-PMH request is a "
+            "handful of short arguments, so a large body is never a harvester.", minimum=1024),
     Setting("oai.stylesheet", "str", "", "URL of an XSLT stylesheet referenced from every response "
             "(Koha uses /opac-tmpl/xslt/OAI.xslt); empty for none."),
 ]
@@ -37,9 +39,17 @@ def includeme(config: Configurator) -> None:
 
     config.registry.kohaweb.extras["oai"] = Repository.from_site(config.registry.kohaweb)
     config.add_route("oai", "/oai")
+    config.add_home_link("OAI-PMH", "Identify", "/cgi-bin/koha/oai.pl?verb=Identify",
+                         "the repository harvesters pull the catalogue from (also at /oai)")
+    config.add_home_link("OAI-PMH", "Metadata formats", "/cgi-bin/koha/oai.pl?verb=ListMetadataFormats",
+                         "the formats records are served in")
+    config.add_home_link("OAI-PMH", "Sets", "/cgi-bin/koha/oai.pl?verb=ListSets",
+                         "the sets a harvest can be limited to")
     config.add_route("oai_koha", "/cgi-bin/koha/oai.pl")
+    max_post_size = config.registry.kohaweb.settings["oai"]["max_post_size"]
     for route in ("oai", "oai_koha"):
-        config.add_view("kohaweb_oai.views.oai_view", route_name=route, request_method=("GET", "POST", "HEAD"))
+        config.add_view("kohaweb_oai.views.oai_view", route_name=route, request_method=("GET", "POST", "HEAD"),
+                        max_body_size=max_post_size)
     from .api import SERVICES
 
     for service in SERVICES:

@@ -1,16 +1,19 @@
 """``kohaweb oai ...``: manage OAI sets and their mapping rules, recompute membership
-(Koha's Administration › OAI sets configuration and misc/migration_tools/build_oai_sets.pl)."""
+(Koha's Administration › OAI sets configuration and misc/migration_tools/build_oai_sets.pl), and
+apply a change of the public visibility preferences (``apply-visibility``)."""
 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from kohaweb import sets
+from kohaweb import sets, visibility
 from kohaweb.cli import CommandError
 from kohaweb.models import OaiSet, OaiSetBiblio, OaiSetDescription, OaiSetMapping
+from kohaweb.preferences import set_preference
 
 from .protocol import SET_SPEC
 
@@ -27,6 +30,16 @@ def register(sub) -> None:
                        help="empty the mapped sets first (also drops memberships of deleted records)")
     build.add_argument("--set", dest="spec", help="only this set")
     build.set_defaults(func=build_sets)
+
+    apply = commands.add_parser(
+        "apply-visibility", help="after a change of OpacSuppression, OpacHiddenItems, OpacHiddenItemsHidesRecord "
+        "or hidelostitems: records the public can no longer (or can again) see get a new datestamp, so "
+        "harvesters see them deleted (or back), and are re-indexed")
+    apply.add_argument("--set", dest="preferences", metavar="NAME=VALUE", action="append", default=[],
+                       help="first set one of " + ", ".join(visibility.PREFERENCES) + " (repeatable; "
+                       "OpacHiddenItems=@FILE reads the YAML from FILE)")
+    apply.add_argument("--dry-run", action="store_true", help="only report what would change")
+    apply.set_defaults(func=apply_visibility)
 
     set_parser = commands.add_parser("set", help="add, list, remove and map sets")
     set_commands = set_parser.add_subparsers(dest="set_command", metavar="ACTION")
@@ -143,4 +156,32 @@ def build_sets(args, cli) -> int:
     cli.out.write(f"examined {examined} records\n")
     for spec, size in sizes:
         cli.out.write(f"{spec}\t{size}\n")
+    return 0
+
+
+def apply_visibility(args, cli) -> int:
+    known = {name.lower(): name for name in visibility.PREFERENCES}
+    with cli.transaction() as session:
+        for assignment in args.preferences:
+            name, equals, value = assignment.partition("=")
+            if not equals or name.strip().lower() not in known:
+                raise CommandError(f"{assignment!r}: give NAME=VALUE with NAME one of {', '.join(visibility.PREFERENCES)}")
+            if value.startswith("@"):
+                try:
+                    value = Path(value[1:]).read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise CommandError(f"cannot read {value[1:]}: {exc.strerror}") from None
+            set_preference(session, known[name.strip().lower()], value)
+        progress = cli.progress(label="records")
+        try:
+            result = visibility.apply(session, dry_run=args.dry_run, progress=progress.update)
+        except visibility.PolicyError as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            progress.finish()
+        if args.dry_run:
+            session.rollback()
+    verb = "would change" if args.dry_run else "changed"
+    cli.out.write(f"examined {result.checked} records; {verb}: {len(result.hidden)} hidden from the public, "
+                  f"{len(result.shown)} visible again\n")
     return 0

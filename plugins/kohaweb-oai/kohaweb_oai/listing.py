@@ -2,7 +2,10 @@
 
 A list is every live record plus (unless the deleted-record policy is ``no``) every deleted record
 whose datestamp lies in [from, until], in a set, in a flavour the format accepts, ordered by
-(datestamp, biblionumber). A page is the next ``limit`` keys after the last key shown, read from
+(datestamp, biblionumber). A live record the public may not see (``biblio.hidden_from_public``,
+kept by the core's visibility policy: suppressed, or every item hidden) is listed as deleted, or
+left out under the ``no`` policy; the datestamp it got when it became hidden is what makes
+incremental harvesters remove their copy. A page is the next ``limit`` keys after the last key shown, read from
 the (datestamp, biblionumber) index of each table and merged, so page N costs what page 1 costs.
 
 Why a harvest neither repeats nor skips a record while the catalogue changes: ``until`` is fixed
@@ -25,6 +28,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from kohaweb import visibility
 from kohaweb.models import Biblio, BiblioMetadata, DeletedBiblio, Item, OaiSet, OaiSetBiblio
 
 
@@ -48,6 +52,8 @@ class Key:
 
 def _conditions(table, window: Window, after: tuple[dt.datetime, int] | None, dialect: str) -> list:
     conditions = [table.datestamp <= window.until]
+    if table is Biblio and not window.include_deleted:
+        conditions.append(Biblio.hidden_from_public.is_(False))
     if window.from_ is not None:
         conditions.append(table.datestamp >= window.from_)
     if window.flavours is not None:
@@ -88,7 +94,8 @@ def count(session: Session, window: Window) -> int:
 
 
 def earliest_datestamp(session: Session, include_deleted: bool) -> dt.datetime | None:
-    stamps = [session.scalar(select(func.min(Biblio.datestamp)))]
+    live = select(func.min(Biblio.datestamp))
+    stamps = [session.scalar(live if include_deleted else live.where(Biblio.hidden_from_public.is_(False)))]
     if include_deleted:
         stamps.append(session.scalar(select(func.min(DeletedBiblio.datestamp))))
     found = [_naive(s) for s in stamps if s is not None]
@@ -124,7 +131,8 @@ class LiveRecord:
     flavour: str
     datestamp: dt.datetime
     marcxml: str
-    items: list[dict] | None
+    items: list[dict] | None  # only the items the public may see
+    hidden: bool = False  # the public may not see the record: it is shown as deleted
 
 
 def live_records(session: Session, biblionumbers: Sequence[int], with_items: bool) -> dict[int, LiveRecord]:
@@ -132,15 +140,18 @@ def live_records(session: Session, biblionumbers: Sequence[int], with_items: boo
 
     items: dict[int, list[dict]] = {}
     if with_items and biblionumbers:
+        public = visibility.public_viewer(session)
         for item in session.scalars(select(Item).where(Item.biblionumber.in_(biblionumbers))
                                     .order_by(Item.itemnumber)):
-            items.setdefault(item.biblionumber, []).append(item_dict(item))
+            if public.sees_item(item):
+                items.setdefault(item.biblionumber, []).append(item_dict(item))
     rows = session.execute(
-        select(Biblio.biblionumber, Biblio.flavour, Biblio.datestamp, BiblioMetadata.metadata_xml)
+        select(Biblio.biblionumber, Biblio.flavour, Biblio.datestamp, BiblioMetadata.metadata_xml,
+               Biblio.hidden_from_public)
         .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
         .where(Biblio.biblionumber.in_(biblionumbers))) if biblionumbers else []
-    return {n: LiveRecord(n, f, _naive(d), xml, items.get(n, []) if with_items else None)
-            for n, f, d, xml in rows}
+    return {n: LiveRecord(n, f, _naive(d), xml, items.get(n, []) if with_items else None, bool(hidden))
+            for n, f, d, xml, hidden in rows}
 
 
 def deleted_records(session: Session, biblionumbers: Sequence[int]) -> dict[int, tuple[str, dt.datetime]]:

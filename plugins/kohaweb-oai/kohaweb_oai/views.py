@@ -306,8 +306,8 @@ def _find_record(ctx: Context, identifier: str) -> tuple[str, bool, int]:
     number = ctx.repo.biblionumber(identifier)
     if number is not None:
         biblio = ctx.session.get(Biblio, number)
-        if biblio is not None:
-            return biblio.flavour, False, number
+        if biblio is not None and (ctx.repo.lists_deleted or not biblio.hidden_from_public):
+            return biblio.flavour, False, number  # a hidden record is rendered as deleted
         if ctx.repo.lists_deleted:
             gone = ctx.session.get(DeletedBiblio, number)
             if gone is not None:
@@ -342,7 +342,14 @@ def _render_batch(session: Session, repo: Repository, fmt, batch: Sequence[Key],
     for key in batch:
         number = key.biblionumber
         identifier = repo.identifier(number)
-        if number in live:
+        if number in live and live[number].hidden:
+            # hidden from the public since its datestamp: deleted for harvesters (left out under the
+            # "no" policy when it became hidden after the page was chosen)
+            if repo.lists_deleted:
+                header = xmlout.header(identifier, format_datestamp(live[number].datestamp), specs.get(number, ()),
+                                       True)
+                out.append((f"<record>{header}</record>" if with_metadata else header).encode())
+        elif number in live:
             record = live[number]
             header = xmlout.header(identifier, format_datestamp(record.datestamp), specs.get(number, ()), False)
             if not with_metadata:

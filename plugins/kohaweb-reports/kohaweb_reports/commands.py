@@ -1,5 +1,6 @@
-"""``kohaweb report add|list|run|delete``: saved reports from the command line, with the same
-checks as the REST API and the same read-only runner as the web service."""
+"""``kohaweb report add|list|run|delete|setup-role`` (``reports`` works too): saved reports from
+the command line, with the same checks as the REST API and the same read-only runner as the web
+service; ``setup-role`` creates or refreshes the database role reports run as."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from kohaweb.cli import CommandError
 
 
 def register(sub) -> None:
-    parser = sub.add_parser("report", help="saved SQL reports")
+    parser = sub.add_parser("report", aliases=["reports"], help="saved SQL reports")
     actions = parser.add_subparsers(dest="report_action", metavar="ACTION")
     actions.required = True
 
@@ -37,6 +38,14 @@ def register(sub) -> None:
     delete.add_argument("report", help="id or name")
     delete.set_defaults(func=delete_report)
 
+    setup = actions.add_parser(
+        "setup-role", help="create or refresh the database role reports run as (idempotent; re-run after "
+                           "migrations)")
+    setup.add_argument("--admin-url", help="a database URL that may create roles and grant (default: the site's)")
+    setup.add_argument("--password", help="PostgreSQL: let the role log in with this password too (for "
+                                          "reports.database_url)")
+    setup.set_defaults(func=setup_role)
+
 
 def service_for(cli):
     """The reports service of the configured site, whether or not the web service is enabled."""
@@ -46,7 +55,7 @@ def service_for(cli):
     from .service import ReportService
 
     settings = cli.site.settings.get("reports") or parse_settings(cli.raw_settings, "reports", SETTINGS)
-    return ReportService(cli.site.engine, settings)
+    return ReportService(cli.site.engine, settings, cli.site.core["secret"])
 
 
 def add_report(args, cli) -> int:
@@ -113,6 +122,8 @@ def run_report(args, cli) -> int:
     except (Refused, ParameterError) as exc:
         raise CommandError(str(exc)) from None
     except ReportFailed as exc:
+        if exc.code == "result_too_large":
+            raise CommandError(f"the result is larger than {service.runner.max_bytes} bytes (reports.max_bytes)") from None
         raise CommandError("the report ran too long and was stopped" if exc.timeout
                            else f"the database refused the report: {exc.message}") from None
     except (TooBusy, DatabaseUnavailable) as exc:
@@ -140,4 +151,43 @@ def delete_report(args, cli) -> int:
     except store.ReportError as exc:
         raise CommandError(exc.message) from None
     cli.out.write(f"deleted report {name}\n")
+    return 0
+
+
+def setup_role(args, cli) -> int:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from kohaweb.db import make_engine
+
+    from .access import AccessError
+    from .runner import DatabaseUnavailable
+
+    service = service_for(cli)
+    if service.backend == "sqlite":
+        cli.out.write("SQLite has no roles: reports run under an authorizer that reads only "
+                      "reports.readable_tables (nothing to set up)\n")
+        return 0
+    if args.password is not None and service.backend != "postgresql":
+        raise CommandError("--password is for PostgreSQL; the MariaDB reports user's password is derived from "
+                           "kohaweb.secret")
+    if service.settings["database_url"] and not args.admin_url:
+        raise CommandError("reports.database_url is set: give --admin-url of a user that may grant on that database")
+    admin = make_engine(args.admin_url) if args.admin_url else None
+    try:
+        for line in service.setup_role(admin, args.password):
+            cli.out.write(line + "\n")
+    except AccessError as exc:
+        raise CommandError(exc.message) from None
+    except SQLAlchemyError as exc:
+        raise CommandError(f"the database is unavailable: {str(exc).splitlines()[0]}") from None
+    finally:
+        if admin is not None:
+            admin.dispose()
+    try:
+        service.access()
+    except DatabaseUnavailable as exc:
+        raise CommandError(str(exc)) from None
+    finally:
+        service.dispose()
+    cli.out.write(f"reports run as {service.settings['role']}: checked, it cannot read secret columns\n")
     return 0

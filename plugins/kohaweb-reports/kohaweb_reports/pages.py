@@ -86,6 +86,7 @@ def report_page(request: Request) -> dict:
         values["error"] = str(exc)
     except ReportFailed as exc:
         values["error"] = ("The report ran too long and was stopped." if exc.timeout
+                           else "The report's result is too large (reports.max_bytes)." if exc.code == "result_too_large"
                            else f"The database refused the report: {exc.message}")
     except (TooBusy, DatabaseUnavailable) as exc:
         values["error"] = str(exc) or "The database is unavailable."

@@ -61,7 +61,7 @@ def compile_checked(bound_sql: str, backend: str, guard: Guard, max_rows: int, n
         dialect = MariaDB
     root = parse_query(bound_sql, dialect)
     try:
-        check(root, guard, nonce)
+        check(root, guard, nonce, backend, dialect)
         limit_rows(root, max_rows)
         # identifiers keep the report's own quoting (quoting changes meaning: SQLite reads an
         # unknown "name" as a string); comments are dropped because MariaDB runs /*! ... */

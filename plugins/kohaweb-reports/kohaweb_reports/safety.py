@@ -1,12 +1,14 @@
 """Which report SQL may run: parsed with sqlglot in the site's dialect, never matched by keyword.
 
 A report is accepted only if it is exactly one query (SELECT, WITH … SELECT, or a UNION /
-INTERSECT / EXCEPT of them) whose syntax tree contains no statement that writes, no
-``SELECT … INTO``, no locking clause, no dangerous function, no system catalogue and no
+INTERSECT / EXCEPT of them) whose syntax tree holds only constructs and functions on the
+allowlist of the site's database (``functions``), no statement that writes, no ``SELECT … INTO``,
+no locking clause, no system catalogue, no table outside ``reports.readable_tables`` and no
 identifier naming a secret. What runs is SQL *generated from the checked tree* (comments
 dropped), so a construct the database reads differently from sqlglot — a MariaDB ``/*! … */``
-executable comment, say — cannot slip past the check. The read-only transaction and the
-statement timeout of ``runner`` are the second line of defence, not the first.
+executable comment, say — cannot slip past the check. The restricted database role (SQLite: the
+authorizer) of ``access``, the read-only transaction and the limits of ``runner`` are the
+second line of defence, not the first.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError, TokenError
+
+from .functions import ALLOWED_NODES, RefusedFunction, check_function
 
 DIALECTS = {"sqlite": "sqlite", "postgresql": "postgres", "mariadb": "mysql"}
 
@@ -38,16 +42,10 @@ WRITING_NODES: tuple[type[exp.Expression], ...] = tuple(getattr(exp, name) for n
     "Execute", "Describe", "Show",
 ) if hasattr(exp, name))
 
-# Functions that sleep, lock, touch files or the server, run SQL from a string (which would
-# bypass this check), or change state. Prefixes cover whole families.
-DENIED_FUNCTIONS = frozenset({
-    "sleep", "benchmark", "load_extension", "load_file", "get_lock", "release_lock",
-    "release_all_locks", "is_free_lock", "is_used_lock", "master_pos_wait", "master_gtid_wait",
-    "source_pos_wait", "sys_exec", "sys_eval", "set_config", "nextval", "setval", "lastval",
-    "readfile", "writefile", "edit", "fts3_tokenizer", "dblink", "version_compile_os",
-})
-DENIED_PREFIXES = ("pg_", "lo_", "dblink", "query_to_xml", "cursor_to_xml", "table_to_xml",
-                   "schema_to_xml", "database_to_xml", "txid_", "pragma_", "sqlite_")
+# bare words the databases read as functions of the session (PostgreSQL's current_role, user …)
+# while sqlglot sees column names
+SESSION_WORDS = frozenset({"current_role", "current_user", "session_user", "user", "system_user",
+                           "current_schema", "current_catalog", "current_path"})
 SYSTEM_SCHEMAS = frozenset({"mysql", "information_schema", "performance_schema", "sys", "pg_catalog",
                             "pg_toast"})
 SYSTEM_TABLE_PREFIXES = ("pg_", "sqlite_")
@@ -74,15 +72,25 @@ class Guard:
 
     sensitive_tables: Mapping[str, frozenset[str]]  # table name -> its secret columns
     forbidden_tables: frozenset[str]
+    # table -> the columns reports may read (None: any table not forbidden); the database role
+    # or SQLite authorizer enforces the same map, this only gives the clearer message first
+    readable: Mapping[str, frozenset[str]] | None = None
 
     @classmethod
-    def from_columns(cls, tables: Mapping[str, Iterable[str]], forbidden: Iterable[str] = ()) -> Guard:
+    def from_columns(cls, tables: Mapping[str, Iterable[str]], forbidden: Iterable[str] = (),
+                     readable_tables: Iterable[str] | None = None) -> Guard:
         sensitive = {}
         for table, columns in tables.items():
             secret = frozenset(c.lower() for c in columns if is_secret_name(c))
             if secret:
                 sensitive[table.lower()] = secret
-        return cls(sensitive, frozenset(t.lower() for t in forbidden))
+        forbidden_names = frozenset(t.lower() for t in forbidden)
+        readable = None
+        if readable_tables is not None:
+            wanted = {t.lower() for t in readable_tables} - forbidden_names
+            readable = {table.lower(): frozenset(c.lower() for c in columns if not is_secret_name(c))
+                        for table, columns in tables.items() if table.lower() in wanted}
+        return cls(sensitive, forbidden_names, readable)
 
 
 def parse_query(sql: str, dialect: str | type[Dialect]) -> exp.Query:
@@ -106,8 +114,13 @@ def parse_query(sql: str, dialect: str | type[Dialect]) -> exp.Query:
     return root
 
 
-def check(root: exp.Query, guard: Guard, nonce: str | None = None) -> None:
-    """Walk every node of the tree; raise Refused at the first thing a report may not do."""
+def check(root: exp.Query, guard: Guard, nonce: str | None = None, backend: str = "sqlite",
+          dialect: str | type[Dialect] | None = None) -> None:
+    """Walk every node of the tree; raise Refused at the first thing a report may not do: any
+    function or construct not on the allowlist of ``backend`` (``functions``), writes, locks,
+    secrets, system catalogues and tables reports may not read."""
+    dialect = dialect or DIALECTS[backend]
+    cte_names = {cte.alias_or_name.lower() for cte in root.find_all(exp.CTE)}
     # alias or name -> the sensitive tables its rows carry: a table's own, or those of a
     # parenthesised join `(borrowers JOIN items) AS x` (a nested SELECT is checked on its own)
     aliases: dict[str, set[str]] = {}
@@ -131,14 +144,24 @@ def check(root: exp.Query, guard: Guard, nonce: str | None = None) -> None:
             raise Refused("locking clauses (FOR UPDATE / FOR SHARE) are not allowed in a report", "lock")
         if isinstance(node, exp.PropertyEQ) and isinstance(node.this, exp.Parameter):
             raise Refused("assigning variables is not allowed in a report", "write")
-        if isinstance(node, exp.Func):
-            _check_function(node)
-        elif isinstance(node, exp.Identifier) and is_secret_name(node.name):
+        if isinstance(node, exp.Func) and type(node) not in ALLOWED_NODES:
+            try:
+                check_function(node, backend, dialect)
+            except RefusedFunction as refused:
+                raise Refused(refused.reason, refused.code) from None
+            continue
+        if type(node) not in ALLOWED_NODES:
+            _refuse_construct(node, dialect)
+        if isinstance(node, exp.Identifier) and is_secret_name(node.name):
             raise Refused(f"{node.name} holds secrets and cannot be used in a report", "secret_column")
         elif isinstance(node, exp.Table):
-            _check_table(node, guard)
+            _check_table(node, guard, cte_names)
         elif isinstance(node, exp.Star):
             _check_star(node, guard, aliases)
+        elif (isinstance(node, exp.Column) and not node.table and isinstance(node.this, exp.Identifier)
+              and not node.this.quoted and node.name.lower() in SESSION_WORDS):
+            raise Refused(f"{node.name} names the database session and is not allowed in a report "
+                          "(qualify a column of that name with its table)", "function")
         elif isinstance(node, exp.Column) and not node.table and isinstance(node.this, exp.Identifier):
             # PostgreSQL reads `SELECT b FROM borrowers b` as the whole row, password included
             hidden = aliases.get(node.name.lower())
@@ -163,14 +186,27 @@ def _names(tables: set[str]) -> str:
     return ", ".join(sorted(tables))
 
 
-def _check_function(node: exp.Func) -> None:
-    name = (node.name if isinstance(node, exp.Anonymous) else node.sql_name()).lower()
-    if name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES):
-        raise Refused(f"the function {name} is not allowed in a report", "function")
+def _refuse_construct(node: exp.Expression, dialect) -> None:
+    if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+        raise Refused(f"schema-qualified functions ({_snippet(node, dialect)}) are not allowed in a report",
+                      "function")
+    if isinstance(node, (exp.Parameter, exp.SessionParameter)):
+        raise Refused(f"variables ({_snippet(node, dialect)}) are not allowed in a report", "variable")
+    raise Refused(f"{node.key.upper()} ({_snippet(node, dialect)}) is not allowed in a report", "construct")
 
 
-def _check_table(node: exp.Table, guard: Guard) -> None:
+def _snippet(node: exp.Expression, dialect) -> str:
+    try:
+        text = node.sql(dialect=dialect, comments=False)
+    except Exception:  # noqa: BLE001  (only for the message)
+        text = node.key
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _check_table(node: exp.Table, guard: Guard, cte_names: set[str]) -> None:
     name, schema = node.name.lower(), (node.db or "").lower()
+    if isinstance(node.this, exp.Func):  # FROM generate_series(…): checked as a function
+        return
     alias = node.args.get("alias")
     if name in guard.sensitive_tables and alias is not None and alias.args.get("columns"):
         # PostgreSQL's `borrowers AS b(a, c, u, p)` renames columns by position
@@ -180,6 +216,12 @@ def _check_table(node: exp.Table, guard: Guard) -> None:
                       "system_table")
     if name in guard.forbidden_tables:
         raise Refused(f"the table {name} cannot be read by a report", "forbidden_table")
+    if guard.readable is not None:
+        if schema and schema != "public":
+            raise Refused(f"name the table without its database ({schema}.{name})", "forbidden_table")
+        if name not in guard.readable and not (name in cte_names and not schema):
+            raise Refused(f"the table {name} cannot be read by a report (reports read the catalogue, "
+                          "items, patrons and circulation; see reports.readable_tables)", "forbidden_table")
 
 
 def _check_star(node: exp.Star, guard: Guard, aliases: Mapping[str, set[str]]) -> None:

@@ -18,14 +18,16 @@ from sqlalchemy.orm import Session
 
 from kohaweb.models import Base, SavedReport, utcnow
 
+from . import access as db_access
 from .cache import ResultCache
 from .prepare import Prepared, prepare
-from .runner import DatabaseUnavailable, Result, Runner
+from .runner import Access, DatabaseUnavailable, ReportsUnavailable, Result, Runner
 from .safety import Guard, Refused, is_secret_name
 
 log = logging.getLogger(__name__)
 
 GUARD_MAX_AGE = 300.0  # seconds before the schema is inspected again for secret columns
+ACCESS_RETRY = 30.0  # seconds before a failed set-up of the reports role is tried again
 
 
 @dataclass(frozen=True)
@@ -35,18 +37,24 @@ class Outcome:
 
 
 class ReportService:
-    def __init__(self, engine: Engine, settings: dict[str, Any]):
-        """``engine`` is the site's (for recording runs); reports read through the runner's own."""
+    def __init__(self, engine: Engine, settings: dict[str, Any], secret: str = ""):
+        """``engine`` is the site's (for recording runs, reading the schema and setting up the
+        reports role); reports read through the runner's own restricted connections.
+        ``secret`` (``kohaweb.secret``) derives the MariaDB reports user's password."""
         self.engine = engine
         self.settings = settings
+        self.secret = secret
         self.max_rows: int = settings["max_rows"]
-        url = make_url(settings["database_url"]) if settings["database_url"] else engine.url
-        self.backend = "mariadb" if url.get_backend_name() in ("mysql", "mariadb") else url.get_backend_name()
-        self.runner = Runner(url, self.backend, settings["timeout_ms"], self.max_rows, settings["max_running"])
-        self.cache = ResultCache(settings["cache_entries"])
+        self.url = make_url(settings["database_url"]) if settings["database_url"] else engine.url
+        name = self.url.get_backend_name()
+        self.backend = "mariadb" if name in ("mysql", "mariadb") else name
+        self.runner = Runner(self.backend, settings["timeout_ms"], self.max_rows, settings["max_running"],
+                             settings["max_bytes"], access=self.access)
+        self.cache = ResultCache(settings["cache_entries"], max_bytes=settings["cache_bytes"])
         self._guard: Guard | None = None
         self._guard_time = 0.0
         self._lock = threading.Lock()
+        self._access_failure: tuple[float, str] | None = None
 
     # --- finding ------------------------------------------------------------------------------
 
@@ -69,15 +77,132 @@ class ReportService:
             if self._guard is None or time.monotonic() - self._guard_time > GUARD_MAX_AGE:
                 tables = {t.name: [c.name for c in t.columns] for t in Base.metadata.tables.values()}
                 try:
-                    # one query for every table and view (not one per table)
-                    found = inspect(self.runner.engine()).get_multi_columns(kind=ObjectKind.ANY)
+                    # one query for every table and view (not one per table), on the site's
+                    # connection (the reports' own may not read the catalogue of the schema)
+                    found = inspect(self.engine).get_multi_columns(kind=ObjectKind.ANY)
                     for (_schema, name), columns in found.items():
                         tables[name] = list(tables.get(name, [])) + [c["name"] for c in columns]
-                except (SQLAlchemyError, DatabaseUnavailable):
+                except SQLAlchemyError:
                     pass  # the models alone still cover the core's secrets; results are checked too
-                self._guard = Guard.from_columns(tables, self.settings["forbidden_tables"])
+                self._guard = Guard.from_columns(tables, self.settings["forbidden_tables"],
+                                                 self.settings["readable_tables"])
                 self._guard_time = time.monotonic()
             return self._guard
+
+    # --- the restricted connection -------------------------------------------------------------
+
+    def readable(self) -> dict[str, tuple[str, ...]]:
+        """The live schema's columns reports may read (``reports.readable_tables``, no secrets)."""
+        return db_access.readable_columns(self.engine, self.settings["readable_tables"],
+                                          self.settings["forbidden_tables"])
+
+    def setup_role(self, admin: Engine | None = None, password: str | None = None) -> list[str]:
+        """Create or refresh the reports role with ``admin`` (default: the site's engine);
+        raises access.AccessError. Its login password is ``password``, else (without
+        ``reports.database_url``) one derived from ``kohaweb.secret``."""
+        role = self.settings["role"]
+        if password is None and self.secret and not self.settings["database_url"]:
+            password = db_access.derived_password(self.secret, role)
+        member = self.engine.url.username if self.backend == "postgresql" else None
+        return db_access.setup_role(admin or self.engine, role, self.readable(), password, member)
+
+    def access(self) -> Access:
+        """How the runner connects: checked to be unable to read secrets, the role set up first
+        when the site's database user may. Raises ReportsUnavailable with what to do."""
+        failure = self._access_failure
+        if failure is not None and time.monotonic() - failure[0] < ACCESS_RETRY:
+            raise ReportsUnavailable(failure[1])
+        try:
+            found = self._restricted_access()
+        except ReportsUnavailable as exc:
+            log.error("reports are unavailable: %s", exc)
+            self._access_failure = (time.monotonic(), str(exc))
+            raise
+        self._access_failure = None
+        return found
+
+    def _restricted_access(self) -> Access:
+        role = self.settings["role"]
+        try:
+            readable = self.readable()
+        except SQLAlchemyError as exc:
+            raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
+        if self.backend == "sqlite":
+            try:
+                inspector = inspect(self.engine)
+                objects = tuple(inspector.get_table_names()) + tuple(inspector.get_view_names())
+            except SQLAlchemyError as exc:
+                raise DatabaseUnavailable(str(exc).splitlines()[0]) from exc
+            found = Access(self.url, readable=readable, schema_objects=objects)
+        elif self.settings["database_url"]:
+            found = Access(self.url)
+        else:
+            if self.settings["setup_role"]:
+                try:
+                    for line in self.setup_role():
+                        log.info("reports role: %s", line)
+                except db_access.AccessError as exc:
+                    log.warning("%s; using the role as it is (run `kohaweb report setup-role` as an "
+                                "administrator, and again after migrations)", exc.message)
+            if self.backend == "postgresql":
+                found = self._postgres_access(role)
+            else:
+                name, _host = db_access.split_role(role)
+                if not self.secret:
+                    raise ReportsUnavailable("reports need kohaweb.secret (it derives the reports user's "
+                                             "password) or reports.database_url")
+                found = Access(self.url.set(username=name, password=db_access.derived_password(self.secret, role)))
+        try:
+            self._check_restricted(found, readable)
+        except ReportsUnavailable:
+            raise
+        except DatabaseUnavailable as exc:
+            if not _login_refused(exc):
+                raise  # the server is away: a plain 503
+            raise ReportsUnavailable(f"reports cannot connect as {self._how()}: {exc}; run `kohaweb report "
+                                     "setup-role` (with --admin-url if the site's user may not create roles)") from exc
+        return found
+
+    def _postgres_access(self, role: str) -> Access:
+        """Log in as the role when the server lets it (then nothing in a report can leave the
+        role: the session user is the role itself); else ``SET LOCAL ROLE`` from the site's user
+        (a report would need set_config/SET ROLE, which the checker refuses, to leave it)."""
+        fallback = Access(self.url, set_role=role)
+        if not self.secret:
+            return fallback
+        login = Access(self.url.set(username=role, password=db_access.derived_password(self.secret, role)))
+        try:
+            problem = self.runner.probe(login, "SELECT 1")
+        except DatabaseUnavailable as exc:
+            if not _login_refused(exc):
+                raise
+            log.info("reports: the role %s cannot log in (%s); using SET ROLE", role, exc)
+            return fallback
+        return login if problem is None else fallback
+
+    def _how(self) -> str:
+        if self.settings["database_url"] and self.backend != "sqlite":
+            return "reports.database_url"
+        return "the SQLite authorizer" if self.backend == "sqlite" else f"the reports role {self.settings['role']}"
+
+    def _check_restricted(self, found: Access, readable: dict[str, tuple[str, ...]]) -> None:
+        """Refuse a connection that can read a secret column (an owner, a superuser, a role
+        never set up) or cannot read the catalogue."""
+        secret = _a_secret_column(self.engine)
+        how = self._how()
+        if secret is not None:
+            table, column = secret
+            problem = self.runner.probe(found, f"SELECT {column} FROM {table} WHERE 1 = 0")
+            if problem is None:
+                raise ReportsUnavailable(
+                    f"{how} can read {table}.{column}: reports will not run as the owner or a superuser; run "
+                    "`kohaweb report setup-role` (with --admin-url if the site's user may not create roles) "
+                    "or give reports.database_url a restricted user")
+        if "items" in readable:
+            problem = self.runner.probe(found, "SELECT itemnumber FROM items WHERE 1 = 0")
+            if problem is not None:
+                raise ReportsUnavailable(f"{how} cannot read the catalogue ({problem}); run "
+                                         "`kohaweb report setup-role` (with --admin-url if needed)")
 
     def prepare(self, sql: str, sql_params: Sequence[str] = (), param_names: Sequence[str] = (),
                 sample: bool = False) -> Prepared:
@@ -109,6 +234,9 @@ class ReportService:
                 raise Refused(f"the result has a column named {column}, which holds secrets", "secret_column")
         return result
 
+    def dispose(self) -> None:
+        self.runner.dispose()
+
     def mark_run(self, report_id: int) -> None:
         """Koha's saved_sql.last_run, in a transaction of its own so that a busy database costs
         the record of the run, not the run; last_modified is kept (running is not editing)."""
@@ -118,3 +246,26 @@ class ReportService:
                              .values(last_run=utcnow(), last_modified=SavedReport.last_modified))
         except SQLAlchemyError as exc:
             log.warning("could not record the run of report %s: %s", report_id, exc)
+
+
+def _a_secret_column(engine: Engine) -> tuple[str, str] | None:
+    """borrowers.password when it exists (the probe of every reports connection)."""
+    table = Base.metadata.tables.get("borrowers")
+    if table is None or "password" not in table.columns:
+        return None
+    try:
+        names = inspect(engine).get_table_names()
+    except SQLAlchemyError:
+        return None
+    return ("borrowers", "password") if "borrowers" in names else None
+
+
+def _login_refused(exc: DatabaseUnavailable) -> bool:
+    """The server answered but refused the reports login (not: the server is unreachable)."""
+    orig = getattr(exc.__cause__, "orig", None)
+    if getattr(orig, "sqlstate", None) in ("28000", "28P01", "3D000"):
+        return True
+    args = getattr(orig, "args", ())
+    if args and args[0] in (1044, 1045, 1698):
+        return True
+    return "authentication failed" in str(orig) or "does not exist" in str(orig)

@@ -23,7 +23,7 @@ from kohaweb.auth import auth_error
 
 from . import output
 from .placeholders import ParameterError
-from .runner import DatabaseUnavailable, ReportFailed, TooBusy
+from .runner import DatabaseUnavailable, ReportFailed, ReportsUnavailable, TooBusy
 from .safety import Refused
 from .service import ReportService
 
@@ -112,11 +112,20 @@ def serve_report(request: Request, staff: bool) -> Response:
         if exc.timeout:
             limit = service.runner.timeout_ms
             return json_error(400, f"the report ran longer than {limit} ms and was stopped", "timeout")
+        if exc.code == "result_too_large":
+            return json_error(400, f"the report's result is larger than {service.runner.max_bytes} bytes "
+                                   "and was stopped", "result_too_large")
         message = f"the database refused the report: {exc.message}" if staff else "the report failed to run"
         return json_error(400, message, "query_failed")
     except TooBusy as exc:
         response = json_error(429, str(exc), "too_many_running_reports")
         response.headers["Retry-After"] = "5"
+        return response
+    except ReportsUnavailable as exc:
+        # the administrator's fix is in the log and for staff; the public learns only that
+        message = f"reports are unavailable: {exc}" if staff else "reports are unavailable"
+        response = json_error(503, message, "reports_unavailable")
+        response.headers["Retry-After"] = "30"
         return response
     except DatabaseUnavailable:
         return json_error(503, "the database is unavailable", "unavailable")

@@ -10,6 +10,16 @@ from kohaweb.models import Patron, SavedReport
 from kohaweb.testing import basic_auth
 
 
+@pytest.fixture(scope="session", autouse=True)
+def forget_reports_grants(engine):
+    """MariaDB keeps a user's grants on a database after it is dropped: take the reports user's
+    away before the throwaway database goes."""
+    yield
+    from kohaweb_reports.access import revoke_role
+
+    revoke_role(engine, "kohaweb_reports")
+
+
 @pytest.fixture
 def backend(engine) -> str:
     return backend_name(engine)
@@ -21,7 +31,7 @@ def reports_app(make_app):
     built = []
 
     def factory(**settings):
-        merged = {"kohaweb.auth.basic": "true", "reports.timeout_ms": "700", "reports.max_rows": "50"}
+        merged = {"kohaweb.auth.basic": "true", "reports.timeout_ms": "5000", "reports.max_rows": "50"}
         merged.update(settings)
         app = make_app(services=["reports"], settings=merged)
         built.append(app)
@@ -91,7 +101,7 @@ def run_cli(tmp_path, database_url, clean_db, capsys, monkeypatch):
     ini = tmp_path / "test.ini"
     ini.write_text(f"[app:main]\nuse = egg:kohaweb\nkohaweb.services = reports\n"
                    f"kohaweb.database_url = {database_url}\nkohaweb.secret = {TEST_SECRET}\n"
-                   f"reports.timeout_ms = 700\n")
+                   f"reports.timeout_ms = 5000\n")
 
     def run(*args: str, stdin: str | None = None) -> tuple[int, str, str]:
         if stdin is not None:

@@ -25,12 +25,45 @@ SETTINGS = [
     Setting("sru.database", "str", "biblios", "Database name in explain when the path does not give one."),
     Setting("sru.stylesheet", "str", "", "URL of an XSLT stylesheet referenced from every response unless "
             "the request gives its own `stylesheet`."),
-    Setting("sru.show_suppressed", "bool", False, "Also find records hidden from the OPAC (suppressed)."),
+    Setting("sru.max_query_length", "int", 4096, "Longest query or scanClause in characters (diagnostic 12 "
+            "beyond).", minimum=64),
+    Setting("sru.max_query_depth", "int", 32, "Deepest nesting of parentheses in a query (diagnostic 13 "
+            "beyond).", minimum=1),
+    Setting("sru.max_query_booleans", "int", 100, "Most boolean operators (and, or, not, prox) in a query "
+            "(diagnostic 38 beyond).", minimum=1),
+    Setting("sru.max_post_size", "int", 65536, "Largest POST body in bytes (413 beyond); a form holding the "
+            "longest query fits easily.", minimum=1024),
+    Setting("sru.relevance_order", "bool", True, "Results of a query without sortBy/sortKeys come in relevance "
+            "order (term frequency, index weight, phrase proximity; ties by record number), as Koha's default "
+            "sort; off: record number order unless the query asks with the relevant modifier."),
+    Setting("sru.staff_path", "str", "", "Path of an extra SRU endpoint for staff (e.g. /sru/staff): it needs "
+            "the catalogue permission and also finds and shows what the public may not see (suppressed "
+            "records, records and items hidden by OpacHiddenItems). Empty: no such endpoint; /sru and "
+            "/biblios always answer as the public catalogue."),
 ]
 
 
 def includeme(config: Configurator) -> None:
+    from kohaweb.limits import DatabaseUnavailable
+
+    settings = config.registry.kohaweb.settings["sru"]
+    routes = ["sru", "sru_biblios"]
     config.add_route("sru", "/sru")
+    config.add_home_link("SRU", "Explain", "/biblios?version=1.1&operation=explain",
+                         "searching the catalogue in CQL (Koha's Zebra address; also at /sru)")
+    config.add_home_link("SRU", "Example search", "/biblios?version=1.1&operation=searchRetrieve"
+                         "&query=dc.title%3Dhistory&maximumRecords=5",
+                         "titles with the word history, as MARCXML")
     config.add_route("sru_biblios", "/biblios")
     for route in ("sru", "sru_biblios"):
-        config.add_view("kohaweb_sru.protocol.handle", route_name=route, request_method=("GET", "POST", "HEAD"))
+        config.add_view("kohaweb_sru.protocol.handle", route_name=route, request_method=("GET", "POST", "HEAD"),
+                        max_body_size=settings["max_post_size"])
+    staff_path = settings["staff_path"].strip()
+    if staff_path:
+        routes.append("sru_staff")
+        config.add_route("sru_staff", "/" + staff_path.strip("/"))
+        config.add_view("kohaweb_sru.protocol.handle_staff", route_name="sru_staff",
+                        request_method=("GET", "POST", "HEAD"), permission="catalogue",
+                        max_body_size=settings["max_post_size"])
+    for route in routes:  # while the database is away: diagnostic 2 in the operation's own response
+        config.add_exception_view("kohaweb_sru.protocol.unavailable", context=DatabaseUnavailable, route_name=route)

@@ -11,6 +11,8 @@ MESSAGES = {
     7: "Mandatory parameter not supplied",
     8: "Unsupported parameter",
     10: "Query syntax error",
+    12: "Too many characters in query",
+    13: "Invalid or unsupported use of parentheses",
     15: "Unsupported context set",
     16: "Unsupported index",
     19: "Unsupported relation",
@@ -20,6 +22,7 @@ MESSAGES = {
     31: "Anchoring character in unsupported position",
     36: "Term in invalid format for index or relation",
     37: "Unsupported boolean operator",
+    38: "Too many boolean operators in query",
     40: "Unsupported proximity relation",
     41: "Unsupported proximity distance",
     42: "Unsupported proximity unit",
@@ -39,6 +42,7 @@ MESSAGES = {
     91: "Unsupported case",
     92: "Unsupported missing value action",
     110: "Stylesheets not supported",
+    111: "Unsupported stylesheet",
     120: "Response position out of range",
 }
 

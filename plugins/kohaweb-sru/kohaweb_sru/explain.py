@@ -86,7 +86,8 @@ def zeerex(request: Request, settings: dict[str, Any], formats: list) -> etree._
     _el(config, "setting", "0", type="resultSetTTL")
     for relation in RELATIONS:
         _el(config, "supports", relation, type="relation")
-    for modifier in ("ignoreCase", "ignoreAccents", "masked", "unmasked", "word", "string", "number"):
+    for modifier in ("ignoreCase", "ignoreAccents", "masked", "unmasked", "word", "string", "number", "relevant",
+                     "stem", "phonetic", "fuzzy"):
         _el(config, "supports", modifier, type="relationModifier")
     for char in ("*", "?"):
         _el(config, "supports", char, type="maskingCharacter")

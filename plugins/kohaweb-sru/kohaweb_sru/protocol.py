@@ -17,11 +17,12 @@ from pyramid.response import Response
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import selectinload
 
-from kohaweb import search
+from kohaweb import search, visibility
 from kohaweb.formats import RecordSource, RenderError
+from kohaweb.limits import database_unavailable
 from kohaweb.models import Biblio, BiblioMetadata
 
-from . import cql, explain, translate, xmlout
+from . import cql, explain, limits, translate, xmlout
 from .diagnostics import QUERY_ERRORS, Diagnostic
 
 log = logging.getLogger(__name__)
@@ -45,22 +46,61 @@ class SruRequest:
 
 
 def handle(request: Request) -> Response:
+    """The public endpoints: what the visibility policy hides from the public is not found."""
+    return _handle(request, staff=False)
+
+
+def handle_staff(request: Request) -> Response:
+    """``sru.staff_path`` (the view requires ``catalogue``): every record and item."""
+    return _handle(request, staff=True)
+
+
+def _handle(request: Request, staff: bool) -> Response:
+    request.sru_staff = staff
     settings = request.registry.kohaweb.settings["sru"]
     params, extras = _params(request)
+    unusable = limits.unusable_parameters(params, extras)  # removed: nothing below may echo them
     sru = SruRequest(params, extras, params.get("operation") or "explain",
                      params.get("version") or settings["default_version"])
     builders = {"explain": explain_response, "searchRetrieve": search_retrieve, "scan": scan}
     builder = builders.get(sru.operation, search_retrieve)
     try:
+        if unusable is not None:
+            raise unusable
         _check_request(sru, settings)
         doc = builder(request, sru, settings)
     except Diagnostic as diag:
         doc = _failed(request, sru, settings, diag)
-    except Exception:  # a bug must still give the client a diagnostic, never a traceback
-        log.exception("SRU request failed: %s", params)
+    except Exception as exc:  # a bug must still give the client a diagnostic, never a traceback
+        if database_unavailable(exc):
+            raise  # the core answers 503 + Retry-After, with diagnostic 2 from unavailable()
+        log.exception("SRU request failed: %s", _loggable(params))
         doc = _failed(request, sru, settings, Diagnostic(1, "internal error (logged)"))
     body = xmlout.serialize(doc, params.get("stylesheet") or settings["stylesheet"] or None)
     return Response(body=body, content_type="text/xml", charset="utf-8")
+
+
+def unavailable(exc: Exception, request: Request) -> Response:
+    """The database cannot be reached (``kohaweb.limits.DatabaseUnavailable``): diagnostic 2,
+    "System temporarily unavailable", in the requested operation's response; the core makes
+    it a 503 with Retry-After."""
+    settings = request.registry.kohaweb.settings["sru"]
+    params, extras = _params(request)
+    limits.unusable_parameters(params, extras)
+    sru = SruRequest(params, extras, params.get("operation") or "explain",
+                     params.get("version") or settings["default_version"])
+    if sru.version not in VERSIONS:
+        sru.version = settings["default_version"]
+    if sru.operation not in ALLOWED:
+        sru.operation = "searchRetrieve"
+    doc = _failed(request, sru, settings, Diagnostic(2, "the database cannot be reached; retry later"))
+    body = xmlout.serialize(doc, params.get("stylesheet") or settings["stylesheet"] or None)
+    return Response(body=body, status=503, content_type="text/xml", charset="utf-8")
+
+
+def _loggable(params: dict[str, str]) -> dict[str, str]:
+    """The parameters as the log shows them: each cut to 200 characters."""
+    return {k[:50]: v if len(v) <= 200 else f"{v[:200]}... ({len(v)} characters)" for k, v in params.items()}
 
 
 def _params(request: Request) -> tuple[dict[str, str], dict[str, str]]:
@@ -181,10 +221,12 @@ def parse_query(text: str) -> ParsedQuery:
 def _parse(text: str) -> ParsedQuery:
     try:
         parsed = cql.parse(text)
+        translated = translate.translate(parsed)
+        xquery = xmlout.fragment(lambda holder: cql.xcql_operand(xmlout.sub(holder, "xQuery"), parsed.root))
     except cql.CQLSyntaxError as exc:
         raise Diagnostic(10, text, f"Query syntax error: {exc}") from None
-    translated = translate.translate(parsed)
-    xquery = xmlout.fragment(lambda holder: cql.xcql_operand(xmlout.sub(holder, "xQuery"), parsed.root))
+    except RecursionError:  # within sru.max_query_* this cannot happen; if it does, it is the query's
+        raise Diagnostic(10, None, "Query syntax error: query too complex") from None
     return ParsedQuery(parsed, translated, xquery)
 
 
@@ -204,6 +246,7 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
     if params.get("recordXPath"):
         raise Diagnostic(72, params["recordXPath"])
     schema_name = params.get("recordSchema") or settings["default_schema"]
+    limits.check_query(params["query"], settings)
     query = parse_query(params["query"])
     sort = query.translated.sort
     if params.get("sortKeys"):
@@ -214,7 +257,8 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
     session = request.dbsession
     try:
         result = search.search(session, query.translated.node, offset=start - 1, limit=maximum, sort=sort,
-                               public=not settings["show_suppressed"])
+                               public=not request.sru_staff,
+                               rank=settings["relevance_order"] or query.translated.relevant)
     except search.QueryError as exc:
         raise _query_error(exc) from None
     if result.total and start > result.total:
@@ -229,7 +273,10 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
     if result.ids:
         out.append("<zs:records>")
         schema_uri = xmlout.text(fmt.sru_uri or fmt.sru_names[0])
-        for position, rendered in enumerate(_render(session, result.ids, fmt), start=start):
+        # the item rules matter only to formats that embed items (no statement for the others)
+        viewer = visibility.Viewer(visibility.load_policy(session), staff=request.sru_staff) \
+            if fmt.include_items else None
+        for position, rendered in enumerate(_render(session, result.ids, fmt, viewer), start=start):
             if isinstance(rendered, Diagnostic):
                 out.append(f"<zs:record><zs:recordSchema>{xmlout.DIAGNOSTIC_SCHEMA}</zs:recordSchema>"
                            "<zs:recordPacking>xml</zs:recordPacking><zs:recordData>")
@@ -264,9 +311,9 @@ _ECHOED = ("startRecord", "maximumRecords", "recordPacking", "recordSchema", "re
 _PAGE = (select(Biblio.biblionumber, Biblio.flavour, BiblioMetadata.metadata_xml)
          .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
          .where(Biblio.biblionumber.in_(bindparam("ids", expanding=True))))
-def _fetch(session, ids: list[int], fmt) -> dict[int, RecordSource]:
+def _fetch(session, ids: list[int], fmt, viewer: visibility.Viewer | None) -> dict[int, RecordSource]:
     if fmt.include_items:
-        return {b.biblionumber: RecordSource.from_biblio(b, with_items=True, session=session)
+        return {b.biblionumber: RecordSource.from_biblio(b, with_items=True, session=session, viewer=viewer)
                 for b in session.scalars(select(Biblio).options(selectinload(Biblio.metadata_row),
                                                                 selectinload(Biblio.items))
                                          .where(Biblio.biblionumber.in_(ids)))}
@@ -274,10 +321,10 @@ def _fetch(session, ids: list[int], fmt) -> dict[int, RecordSource]:
     return {n: RecordSource(n, flavour, xml, None, session) for n, flavour, xml in rows}
 
 
-def _render(session, ids: list[int], fmt) -> list[bytes | Diagnostic]:
+def _render(session, ids: list[int], fmt, viewer: visibility.Viewer | None) -> list[bytes | Diagnostic]:
     """Each record of the page serialised (``fmt.render_bytes``: MARCXML that needs no repair is
-    sent as stored), or the diagnostic that replaces it."""
-    found = _fetch(session, ids, fmt)
+    sent as stored; embedded items are those ``viewer`` may see), or the diagnostic that replaces it."""
+    found = _fetch(session, ids, fmt, viewer)
     out: list[bytes | Diagnostic] = []
     for number in ids:
         source = found.get(number)
@@ -305,10 +352,13 @@ def scan(request: Request, sru: SruRequest, settings: dict[str, Any]) -> etree._
     count = min(_int(params, "maximumTerms", settings["default_terms"], 1), settings["maximum_terms"])
     if position > count + 1:
         raise Diagnostic(120, str(position))
+    limits.check_query(params["scanClause"], settings)
     try:
         parsed = cql.parse(params["scanClause"])
     except cql.CQLSyntaxError as exc:
         raise Diagnostic(10, params["scanClause"], f"Query syntax error: {exc}") from None
+    except RecursionError:
+        raise Diagnostic(10, None, "Query syntax error: scan clause too complex") from None
     if not isinstance(parsed.root, cql.SearchClause) or parsed.sort:
         raise Diagnostic(10, params["scanClause"], "A scan clause is one index, relation and term")
     clause = translate.clause(parsed.root, parsed.root.prefixes)
@@ -318,7 +368,7 @@ def scan(request: Request, sru: SruRequest, settings: dict[str, Any]) -> etree._
     term = clause.term.replace(search.MASK_ANY, "").replace(search.MASK_ONE, "").replace(search.ANCHOR, "")
     try:
         terms = search.scan(request.dbsession, clause.index, term, position=position, count=count,
-                            public=not settings["show_suppressed"])
+                            public=not request.sru_staff)
     except search.QueryError as exc:
         raise _query_error(exc) from None
     doc = xmlout.root("scanResponse", sru.version)

@@ -43,7 +43,8 @@ INDEX_MAP: dict[tuple[str, str], str] = {
     ("bath", "personalname"): "pname", ("bath", "corporatename"): "cname", ("bath", "conferencename"): "confname",
     ("bath", "uniformtitle"): "uniformtitle", ("bath", "isbn"): "isbn", ("bath", "issn"): "issn",
     ("bath", "geographicname"): "geographic", ("bath", "notes"): "note", ("bath", "topicalsubject"): "topical",
-    ("bath", "genreform"): "genre", ("bath", "subject"): "subject", ("bath", "standardidentifier"): "identifier",
+    ("bath", "genreform"): "genre", ("bath", "seriestitle"): "seriestitle",
+    ("dc", "pubdate"): "pubdate", ("bath", "lccn"): "lccn", ("bath", "subject"): "subject", ("bath", "standardidentifier"): "identifier",
 }
 
 RELATIONS = {"=": "=", "==": "==", "<>": "<>", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "adj": "adj",
@@ -52,12 +53,16 @@ KNOWN_UNSUPPORTED_RELATIONS = {"encloses", "scr"}
 # Relation modifiers that change nothing here: the index already ignores case and accents and
 # treats * ? as masks; "word" is the default treatment of terms.
 NEUTRAL_MODIFIERS = {"ignorecase", "ignoreaccents", "masked", "word"}
+# Modifiers Koha's pqf.properties maps (relevant 2=102, stem 2=101, phonetic 2=100, fuzzy 5=103),
+# honoured by the core index on word indexes (kohaweb.search.variants, kohaweb.search.ranking).
+WORD_MODIFIERS = {"relevant", "stem", "phonetic", "fuzzy"}
 
 
 @dataclass
 class Translated:
     node: search.Clause | search.Boolean
     sort: tuple[search.SortKey, ...] = ()
+    relevant: bool = False  # a clause asked for relevance order (=/relevant)
 
 
 def resolve_index(name: str | None, prefixes: dict[str, str]) -> str:
@@ -86,7 +91,14 @@ def resolve_index(name: str | None, prefixes: dict[str, str]) -> str:
 
 
 def translate(query: cql.Query) -> Translated:
-    return Translated(_node(query.root, {}), sort_keys(query.sort, query.prefixes))
+    node = _node(query.root, {})
+    return Translated(node, sort_keys(query.sort, query.prefixes), _asks_relevance(node))
+
+
+def _asks_relevance(node: search.Clause | search.Boolean) -> bool:
+    if isinstance(node, search.Clause):
+        return "relevant" in node.modifiers
+    return _asks_relevance(node.left) or _asks_relevance(node.right)
 
 
 def _node(node: cql.Node, outer: dict[str, str]) -> search.Clause | search.Boolean:
@@ -125,6 +137,7 @@ def clause(node: cql.SearchClause, prefixes: dict[str, str]) -> search.Clause:
     index = resolve_index(node.index, prefixes)
     relation = "="
     unmasked = as_string = False
+    word_modifiers: set[str] = set()
     if node.relation is not None:
         name = node.relation.value
         if name.startswith("cql."):
@@ -138,6 +151,10 @@ def clause(node: cql.SearchClause, prefixes: dict[str, str]) -> search.Clause:
                 continue
             if mname == "unmasked" and mod.comparison is None:
                 unmasked = True
+            elif mname in WORD_MODIFIERS and mod.comparison is None:
+                if mname != "relevant" and search.INDEXES[index].kind != "word":
+                    raise Diagnostic(20, mod.name)  # identifiers and numbers have no word variants
+                word_modifiers.add(mname)
             elif mname == "string" and mod.comparison is None:
                 as_string = True
             elif mname == "number" and mod.comparison is None and \
@@ -147,7 +164,7 @@ def clause(node: cql.SearchClause, prefixes: dict[str, str]) -> search.Clause:
                 raise Diagnostic(20, mod.name)
     if as_string and relation in ("=", "adj"):
         relation = "exact"  # the term is one string: compare whole field values
-    return search.Clause(index, relation, term_text(node.term, masking=not unmasked))
+    return search.Clause(index, relation, term_text(node.term, masking=not unmasked), frozenset(word_modifiers))
 
 
 def term_text(raw: str, masking: bool = True) -> str:

@@ -20,6 +20,7 @@ SETTINGS = [
 
 
 def includeme(config: Configurator) -> None:
+    config.add_home_link("Status", "Status", "/status", "whether the site and its database answer")
     config.add_route("status", "/status")
     config.add_route("status_details", "/status/details")
     config.add_view(status, route_name="status", request_method="GET")

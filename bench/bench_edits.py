@@ -1,0 +1,98 @@
+"""Latency of everyday writes on an existing catalogue: a record edited through the data layer
+(index included), an item change no index uses (what a checkout or check-in writes), an item's
+barcode changed, and a record deleted, each in its own committed transaction.
+
+    .venv/bin/python bench/bench_edits.py --url sqlite:///var/bench/catalogue.sqlite --edits 300
+
+Load the catalogue first (``kohaweb import`` of ``bench/realistic.py``'s file); the bench changes
+it (its edits are real).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import random
+import sys
+import time
+
+from sqlalchemy import func, select
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import peak_rss_mb  # noqa: E402
+
+
+def percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    if not ordered:
+        return "no samples"
+
+    def at(q: float) -> float:
+        return ordered[min(int(q * len(ordered)), len(ordered) - 1)] * 1000
+
+    return f"p50 {at(0.5):7.2f} ms  p95 {at(0.95):7.2f} ms  max {ordered[-1] * 1000:7.2f} ms  (n={len(ordered)})"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", required=True, help="database URL of a loaded catalogue")
+    parser.add_argument("--edits", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+
+    from kohaweb.catalog import Catalog
+    from kohaweb.db import make_engine, make_session_factory
+    from kohaweb.marc import parse_xml
+    from kohaweb.models import Biblio, Item
+
+    engine = make_engine(args.url)
+    factory = make_session_factory(engine)
+    rng = random.Random(args.seed)
+    with factory() as session:
+        top = session.scalar(select(func.max(Biblio.biblionumber))) or 0
+        records = session.scalar(select(func.count()).select_from(Biblio))
+        item_ids = list(session.scalars(select(Item.itemnumber).order_by(Item.itemnumber).limit(50000)))
+    print(f"catalogue: {records:,} records, {len(item_ids):,} items sampled ({engine.dialect.name})")
+
+    def timed(work) -> float:
+        started = time.perf_counter()
+        with factory() as session, session.begin():
+            work(Catalog(session))
+        return time.perf_counter() - started
+
+    def edit_title(catalog: Catalog, number: int) -> None:
+        record = parse_xml(catalog.require(number).metadata_row.metadata_xml)
+        for field in record.get_fields("245", "200")[:1]:
+            field.add_subfield("b", f"revised edition {rng.randint(1, 10**6)}")
+        catalog.update_record(number, record)
+
+    edits, circulation, barcodes, deletions = [], [], [], []
+    for _ in range(args.edits):
+        number = rng.randint(1, top)
+        with factory() as session:
+            if session.get(Biblio, number) is None:
+                continue
+        edits.append(timed(lambda c, n=number: edit_title(c, n)))
+        if item_ids:
+            item = rng.choice(item_ids)
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
+            circulation.append(timed(lambda c, i=item, t=now: c.update_item(i, datelastseen=t, issues=rng.randint(1, 50))))
+            barcodes.append(timed(lambda c, i=item: c.update_item(i, barcode=f"BENCH{rng.randint(1, 10**9)}")))
+    for _ in range(max(args.edits // 10, 1)):
+        number = rng.randint(1, top)
+        with factory() as session:
+            biblio = session.get(Biblio, number)
+            if biblio is None or biblio.items:
+                continue
+        deletions.append(timed(lambda c, n=number: c.delete_record(n)))
+    print(f"record edited (245 $b added)     {percentiles(edits)}")
+    print(f"item change no index uses        {percentiles(circulation)}")
+    print(f"item barcode changed             {percentiles(barcodes)}")
+    print(f"record deleted                   {percentiles(deletions)}")
+    print(f"peak RSS {peak_rss_mb():.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

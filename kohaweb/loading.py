@@ -1,0 +1,182 @@
+"""Loading whole files of records: the work that needs no database runs in worker processes.
+
+``kohaweb import`` reads a file as raw records (``marc.read_raw_records``), hands batches of them
+to ``prepare`` in a pool of processes (parsing, validation, flavour, the denormalised summary,
+items taken out of 952/995, the stored MARCXML and the search-index entry), and the writing
+process stores each prepared batch through ``Catalog.add_prepared`` in one transaction. Records
+that are not bibliographic (authority and holdings records, by leader/06) are refused with
+their position rather than stored as books.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import marc
+
+# leader/06 of records that are not bibliographic: MARC21 authority (z) and holdings (u v x y);
+# UNIMARC authorities use x as well
+NOT_BIBLIOGRAPHIC = {"z": "an authority record", "u": "a holdings record", "v": "a holdings record",
+                     "x": "a holdings or authority record", "y": "a holdings record"}
+
+
+@dataclass
+class LoadContext:
+    """What the worker processes need to know of the catalogue: a forced flavour, the visibility
+    policy (``kohaweb.visibility.Policy``) and the library codes that exist."""
+
+    flavour: str | None
+    policy: Any
+    libraries: frozenset[str]
+
+
+@dataclass
+class PreparedRecord:
+    """One record made ready for ``Catalog.add_prepared`` (no database needed to make it)."""
+
+    position: int
+    biblionumber: int
+    flavour: str
+    summary: dict[str, Any]
+    marcxml: str
+    items: list[dict[str, Any]]  # item columns, typed
+    hidden: bool
+
+
+@dataclass
+class RefusedRecord:
+    """A record that cannot be stored, with its 1-based position in the file and why."""
+
+    position: int
+    reason: str
+
+
+@dataclass
+class SkippedItem:
+    """An item of a stored record that could not be stored (e.g. at an unknown library)."""
+
+    position: int
+    reason: str
+
+
+@dataclass
+class PreparedBatch:
+    """A batch of prepared records with their index rows (``kohaweb.search.writer.NewRows`` per
+    block), the records refused and the items left out."""
+
+    records: list[PreparedRecord] = field(default_factory=list)
+    refused: list[RefusedRecord] = field(default_factory=list)
+    skipped_items: list[SkippedItem] = field(default_factory=list)
+    index: dict = field(default_factory=dict)
+
+
+def prepare(raws: list[tuple[int, bytes]], numbers: range, context: LoadContext) -> PreparedBatch:
+    """Parse and prepare raw records (ISO 2709 or MARCXML bytes, one record each), giving the
+    n-th record the n-th of ``numbers`` (a refused record leaves its number unused)."""
+    from .search.indexer import entry_for, hide_entry
+    from .search.writer import new_record_rows
+
+    batch = PreparedBatch()
+    entries = {}
+    for (position, data), number in zip(raws, numbers, strict=True):
+        try:
+            record = marc.read_one(data)
+        except marc.MarcError as exc:
+            batch.refused.append(RefusedRecord(position, str(exc)))
+            continue
+        kind = NOT_BIBLIOGRAPHIC.get(str(record.leader)[6:7])
+        if kind:
+            batch.refused.append(RefusedRecord(position, f"{kind} (leader/06 '{str(record.leader)[6]}'), "
+                                                         "not a bibliographic record"))
+            continue
+        flavour = context.flavour or marc.detect_flavour(record)
+        items = []
+        for values in marc.strip_items(record, flavour):
+            problem = item_problem(values, context.libraries)
+            if problem:
+                batch.skipped_items.append(SkippedItem(position, problem))
+            else:
+                items.append(typed_item(values))
+        try:
+            xml = marc.record_to_xml(record).decode("utf-8")
+            summary = marc.summary(record, flavour)
+            entry = entry_for(record, flavour, items)
+        except (ValueError, KeyError) as exc:
+            batch.refused.append(RefusedRecord(position, f"cannot be stored: {exc}"))
+            continue
+        hidden = context.policy.record_hidden(False, items)
+        entries[number] = hide_entry(entry) if hidden else entry
+        batch.records.append(PreparedRecord(position, number, flavour, summary, xml, items, hidden))
+    batch.index = new_record_rows(entries)
+    return batch
+
+
+def reindexed(record: PreparedRecord) -> dict:
+    """The index rows of one prepared record alone (when a batch is stored record by record)."""
+    from .search.indexer import entry_for, hide_entry
+    from .search.writer import new_record_rows
+
+    entry = entry_for(marc.parse_xml(record.marcxml), record.flavour, record.items)
+    return new_record_rows({record.biblionumber: hide_entry(entry) if record.hidden else entry})
+
+
+def item_problem(values: dict[str, Any], libraries: frozenset[str]) -> str | None:
+    """Why an item read from 952/995 cannot be stored: libraries are created by staff, never by
+    an import (an item at an unknown library is reported and left out, as Koha's import does)."""
+    barcode = (values.get("barcode") or "").strip()
+    label = f"item {barcode!r}" if barcode else "an item without barcode"
+    for column in ("homebranch", "holdingbranch"):
+        code = (values.get(column) or "").strip()
+        if code and code not in libraries:
+            return f"{label} skipped: its library {code[:40]!r} is not defined"
+    itype = (values.get("itype") or "").strip()
+    if len(itype) > 10:
+        return f"{label} skipped: item type code {itype[:40]!r} is longer than 10 characters"
+    return None
+
+
+def typed_item(values: dict[str, Any]) -> dict[str, Any]:
+    from .catalog import item_values_from_marc
+
+    return item_values_from_marc(values)
+
+
+def batches(raw: Iterable[tuple[int, bytes | None, str | None]], size: int,
+            refused: list[RefusedRecord]) -> Iterator[list[tuple[int, bytes]]]:
+    """Raw records grouped by ``size``; records the reader could not even cut out are added to
+    ``refused`` as they come."""
+    batch: list[tuple[int, bytes]] = []
+    for position, data, error in raw:
+        if data is None:
+            refused.append(RefusedRecord(position, error or "unreadable record"))
+            continue
+        batch.append((position, data))
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def prepared_batches(raw_batches: Iterable[list[tuple[int, bytes]]], allocate: Callable[[int], range],
+                     context: LoadContext, *, workers: int) -> Iterator[PreparedBatch]:
+    """``prepare`` applied to each batch, in order, by ``workers`` processes (in this process
+    when ``workers`` is 1), each batch numbered by ``allocate(len(batch))`` here first; at most two
+    batches per worker are in flight, so memory stays flat."""
+    if workers <= 1:
+        for raws in raw_batches:
+            yield prepare(raws, allocate(len(raws)), context)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    mp_context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with mp_context.Pool(workers) as pool:
+        waiting: list = []
+        for raws in raw_batches:
+            waiting.append(pool.apply_async(prepare, (raws, allocate(len(raws)), context)))
+            if len(waiting) > 2 * workers:
+                yield waiting.pop(0).get()
+        while waiting:
+            yield waiting.pop(0).get()

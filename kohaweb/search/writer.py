@@ -1,0 +1,411 @@
+"""Writing posting lists: append-only deltas, whole new blocks, and compaction.
+
+A transaction that changes records compares each record's new entry with the one stored in
+``search_records`` and appends, per (index, term, block) that differs, one delta row: the
+records whose postings it sets (with their positions) and those it removes. It never reads or
+rewrites the rows a block already holds, so a write costs what it changes: a loan that touches
+no indexed value writes nothing. Every statement is a primary-key lookup or an insert, whatever
+the planner knows about the tables.
+
+Deltas accumulate per block; once a block has ``COMPACT_AFTER`` segments, the committing session
+folds them back (``compact``) in a transaction of its own. Writers hold the block's
+``search_blocks`` row shared until they commit and compaction holds it exclusively, so
+compaction sees every delta of the block committed and none in flight, and writers of different
+(or the same) blocks never wait for each other.
+
+``write_new_blocks`` is the rebuild and bulk-load path: blocks that hold nothing yet are written
+as merged rows (segment 0) without reading anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from itertools import chain
+
+import numpy as np
+from sqlalchemy import delete, insert, select
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from ..db import autonomous
+from . import postings, tables
+from .postings import BLOCK_BITS, POSITION_BITS
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]  # (namespace, term)
+COMPACT_AFTER = 32  # delta segments a block collects before it is compacted
+_UNKNOWN = None  # positions of a term stored before positions were kept (never equal to a tuple)
+
+
+# --- what search_records stores per record -------------------------------------------------------
+
+def encode_terms(terms: dict) -> bytes:
+    """A record's keys with their word positions, compressed (``search_records.terms``)."""
+    lines = [f"{idx}\t{term}\t{','.join(map(str, positions)) if positions else ''}"
+             for (idx, term), positions in terms.items()]
+    return zlib.compress("\n".join(lines).encode("utf-8"), 1)
+
+
+def decode_terms(blob: bytes | None) -> dict[Key, tuple[int, ...] | None]:
+    if not blob:
+        return {}
+    out: dict[Key, tuple[int, ...] | None] = {}
+    for line in zlib.decompress(blob).decode("utf-8").split("\n"):
+        parts = line.split("\t")
+        if len(parts) == 2:  # written before positions were kept
+            out[(parts[0], parts[1])] = _UNKNOWN
+        else:
+            out[(parts[0], parts[1])] = tuple(int(p) for p in parts[2].split(",")) if parts[2] else ()
+    return out
+
+
+def _signature(positions) -> tuple[int, ...]:
+    return tuple(positions) if positions else ()
+
+
+def _record_row(number: int, entry) -> dict:
+    return {"biblionumber": number, "title": entry.title, "author": entry.author, "year": entry.year,
+            "terms": encode_terms(entry.terms)}
+
+
+def encode_keys(keys: Iterable[Key]) -> bytes:
+    """The keys a segment wrote, compressed (``search_segments.written``)."""
+    return zlib.compress("\n".join(f"{idx}\t{term}" for idx, term in keys).encode("utf-8"), 1)
+
+
+_NO_KEYS = zlib.compress(b"", 1)
+
+
+def decode_keys(blob: bytes) -> list[Key]:
+    text = zlib.decompress(blob).decode("utf-8")
+    return [tuple(line.split("\t", 1)) for line in text.split("\n")] if text else []  # type: ignore[misc]
+
+
+# --- the data layer's path: deltas ---------------------------------------------------------------
+
+def apply(session: Session, changes: dict, *, fresh: bool = False) -> set[int]:
+    """Write these records' entries (None: remove the record) block by block, in block order.
+    Returns the blocks that have collected enough deltas to be compacted. ``fresh`` (rebuild):
+    blocks not yet indexed are written whole, without deltas."""
+    by_block: dict[int, list[int]] = {}
+    for number in changes:
+        by_block.setdefault(postings.block_of(number), []).append(number)
+    due: set[int] = set()
+    for block in sorted(by_block):
+        numbers = sorted(by_block[block])
+        if fresh and not _block_exists(session, block):
+            write_new_block(session, block, {n: changes[n] for n in numbers if changes[n] is not None})
+        elif _append_delta(session, block, numbers, changes):
+            due.add(block)
+    return due
+
+
+def _block_exists(session: Session, block: int) -> bool:
+    b = tables.blocks
+    return session.execute(select(b.c.block).where(b.c.block == block)).first() is not None
+
+
+def _share_block(session: Session, block: int) -> None:
+    """Hold the block's row shared until commit (created first if the block is new)."""
+    b = tables.blocks
+    locked = select(b.c.block).where(b.c.block == block).with_for_update(read=True)
+    # A plain read first: a locking read of a missing row would take a gap lock on MariaDB, on
+    # which the insert below (another connection) would wait for ever.
+    if session.execute(select(b.c.block).where(b.c.block == block)).first() is not None:
+        session.execute(locked)
+        return
+    with autonomous(session) as conn:
+        # created and committed on its own, so that two writers of a new block do not wait
+        # for each other's whole transaction
+        _insert_ignore(conn if conn is not None else session.connection(), b, {"block": block})
+    session.execute(locked)
+
+
+def _insert_ignore(conn, table, row: dict) -> None:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        conn.execute(pg_insert(table).values(row).on_conflict_do_nothing())
+    elif dialect in ("mysql", "mariadb"):
+        conn.execute(insert(table).values(row).prefix_with("IGNORE"))
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        conn.execute(sqlite_insert(table).values(row).on_conflict_do_nothing())
+
+
+def _stored_terms(session: Session, numbers: list[int]) -> dict[int, tuple]:
+    """(terms, title, author, year) as stored for these records. A plain read is the latest
+    committed version (READ COMMITTED on the servers, one writer on SQLite), and no other
+    transaction re-indexes these records meanwhile: the data layer changed their ``biblio`` rows
+    first, which holds those rows until commit. (A locking read here would make InnoDB wait on
+    neighbouring records of other writers and deadlock.)"""
+    r = tables.records
+    out: dict[int, tuple] = {}
+    for start in range(0, len(numbers), postings.CHUNK):
+        chunk = numbers[start:start + postings.CHUNK]
+        rows = session.execute(select(r.c.biblionumber, r.c.terms, r.c.title, r.c.author, r.c.year)
+                               .where(r.c.biblionumber.in_(chunk)))
+        for number, blob, title, author, year in rows:
+            out[number] = (decode_terms(blob), title, author, year)
+    return out
+
+
+def _append_delta(session: Session, block: int, numbers: list[int], changes: dict) -> bool:
+    """Append one segment with what these records change in this block; True when the block is
+    due for compaction."""
+    _share_block(session, block)
+    stored = _stored_terms(session, numbers)
+    base = block << BLOCK_BITS
+    set_docs: dict[Key, list[int]] = {}
+    set_keys: dict[Key, list[int]] = {}
+    removed: dict[Key, list[int]] = {}
+    rewritten: list[int] = []  # records whose search_records row changes
+    for number in numbers:
+        entry = changes[number]
+        old = stored.get(number)
+        old_terms = old[0] if old else {}
+        offset = number - base
+        shifted = offset << POSITION_BITS
+        new_terms = entry.terms if entry is not None else {}
+        for key, positions in new_terms.items():
+            signature = _signature(positions)
+            if key in old_terms and old_terms[key] == signature:
+                continue
+            set_docs.setdefault(key, []).append(offset)
+            if positions:
+                set_keys.setdefault(key, []).extend(shifted | p for p in positions)
+        for key in old_terms:
+            if key not in new_terms:
+                removed.setdefault(key, []).append(offset)
+        if entry is None:
+            if old is not None:
+                rewritten.append(number)
+        elif old is None or set_docs or removed or old[1:] != (entry.title, entry.author, entry.year):
+            rewritten.append(number)
+    conn = session.connection()
+    if set_docs or removed:
+        written = sorted(set(set_docs) | set(removed))  # key order: see new_record_rows
+        seg = conn.execute(insert(tables.segments).values(block=block, written=encode_keys(written))
+                           ).inserted_primary_key[0]
+        rows = []
+        for key in written:
+            docs = set_docs.get(key, [])
+            positions = set_keys.get(key)
+            gone = removed.get(key)
+            rows.append({"idx": key[0], "term": key[1], "block": block, "seg": seg, "ndocs": len(docs),
+                         "docs": postings.pack_docs(docs),
+                         "positions": postings.pack_positions(positions) if positions else None,
+                         "dels": postings.pack_docs(gone) if gone else None})
+        insert_rows(conn, tables.postings, rows)
+    if rewritten:
+        r = tables.records
+        existing = [n for n in rewritten if n in stored]
+        for start in range(0, len(existing), postings.CHUNK):
+            conn.execute(delete(r).where(r.c.biblionumber.in_(existing[start:start + postings.CHUNK])))
+        insert_rows(conn, r, [_record_row(n, changes[n]) for n in rewritten if changes[n] is not None])
+    if not (set_docs or removed):
+        return False
+    s = tables.segments
+    count = conn.execute(select(s.c.seg).where(s.c.block == block).limit(COMPACT_AFTER)).all()
+    return len(count) >= COMPACT_AFTER
+
+
+# --- new records prepared elsewhere (kohaweb import's worker processes) ---------------------------
+
+@dataclass
+class NewRows:
+    """One block's index rows for records new to the index, made without a database: posting
+    rows (idx, term, block, ndocs, docs, positions) awaiting their segment number, and the
+    records' ``search_records`` rows."""
+
+    postings: list[tuple]
+    records: list[dict]
+
+
+def new_record_rows(entries: dict) -> dict[int, NewRows]:
+    """The rows that index these records (none of them indexed yet), per block."""
+    by_block: dict[int, dict] = {}
+    for number in sorted(entries):
+        by_block.setdefault(postings.block_of(number), {})[number] = entries[number]
+    out = {}
+    for block, block_entries in by_block.items():
+        # in key order: each page of the postings' B-tree is then visited once per batch, in
+        # order, instead of at random (what keeps a large index's inserts off the disk)
+        rows = [(key[0], key[1], block, ndocs, docs, positions)
+                for key, ndocs, docs, positions in _packed(block, block_entries)]
+        out[block] = NewRows(rows, [_record_row(n, e) for n, e in block_entries.items()])
+    return out
+
+
+def _packed(block: int, entries: dict) -> list[tuple[Key, int, bytes, bytes | None]]:
+    """(key, record count, packed docs, packed positions or None) of these records, in key order.
+
+    The records' (key, offset) pairs and occurrences are gathered into flat arrays and ordered
+    by key with one stable sort each (records come in number order, so offsets and positions stay
+    sorted within a key); each key's row is then a slice of two byte strings. This is the import's
+    hottest loop: a record adds about 70 keys and 150 occurrences."""
+    base = block << BLOCK_BITS
+    pair_keys: list[Key] = []
+    pair_offset: list[int] = []
+    counts: list[int] = []
+    flat: list[int] = []
+    # C-level list operations per record (extend, map, chain), not a Python step per key
+    for number in sorted(entries):
+        terms = entries[number].terms
+        pair_keys.extend(terms)
+        pair_offset.extend([number - base] * len(terms))
+        values = terms.values()
+        counts.extend([len(v) if v else 0 for v in values])
+        flat.extend(chain.from_iterable(filter(None, values)))
+    if not pair_keys:
+        return []
+    keys = sorted(set(pair_keys))
+    rank = {key: i for i, key in enumerate(keys)}
+    pair_rank = np.fromiter(map(rank.__getitem__, pair_keys), dtype=np.int64, count=len(pair_keys))
+    offsets = np.asarray(pair_offset, dtype=np.int64)
+    order = np.argsort(pair_rank, kind="stable")
+    docs_blob = offsets[order].astype("<u2").tobytes()
+    doc_ends = np.cumsum(np.bincount(pair_rank, minlength=len(keys))).tolist()
+    repeat = np.asarray(counts, dtype=np.int64)
+    occurrence_rank = np.repeat(pair_rank, repeat)
+    occurrences = (np.repeat(offsets, repeat) << POSITION_BITS) | np.asarray(flat, dtype=np.int64)
+    order = np.argsort(occurrence_rank, kind="stable")
+    positions_blob = occurrences[order].astype("<u4").tobytes()
+    position_ends = np.cumsum(np.bincount(occurrence_rank, minlength=len(keys))).tolist()
+    out = []
+    doc_start = position_start = 0
+    for key, doc_end, position_end in zip(keys, doc_ends, position_ends, strict=True):
+        out.append((key, doc_end - doc_start, docs_blob[2 * doc_start:2 * doc_end],
+                    positions_blob[4 * position_start:4 * position_end] if position_end > position_start else None))
+        doc_start, position_start = doc_end, position_end
+    return out
+
+
+def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
+    """Write rows made by ``new_record_rows`` as one delta segment per block."""
+    conn = session.connection()
+    s = tables.segments
+    columns = ("idx", "term", "block", "seg", "ndocs", "docs", "positions", "dels")
+    for block in sorted(blocks):
+        rows = blocks[block]
+        _share_block(session, block)
+        # the segment lists no keys: new records' rows never need folding with each other (each
+        # import batch adds at most one row per key and block); compaction folds the keys edits
+        # write, with whatever rows those keys have
+        seg = conn.execute(insert(s).values(block=block, written=_NO_KEYS)).inserted_primary_key[0]
+        insert_tuples(conn, tables.postings, columns,
+                      [(idx, term, blk, seg, n, docs, positions, None)
+                       for idx, term, blk, n, docs, positions in rows.postings])
+        insert_rows(conn, tables.records, rows.records)
+
+
+# --- whole new blocks (rebuild, bulk load) --------------------------------------------------------
+
+def write_new_block(session: Session, block: int, entries: dict) -> None:
+    """Write a block that holds nothing yet as merged rows, reading nothing back."""
+    conn = session.connection()
+    insert_rows(conn, tables.postings, [
+        {"idx": key[0], "term": key[1], "block": block, "seg": 0, "ndocs": ndocs, "docs": docs,
+         "positions": positions, "dels": None}
+        for key, ndocs, docs, positions in _packed(block, entries)])
+    insert_rows(conn, tables.records, [_record_row(n, e) for n, e in sorted(entries.items())])
+    _insert_ignore(conn, tables.blocks, {"block": block})
+
+
+def insert_rows(conn, table, rows: list[dict], per_statement: int = 500) -> None:
+    """Insert many rows (dicts with the same keys) in few round trips (see ``insert_tuples``)."""
+    if rows:
+        columns = tuple(rows[0])
+        insert_tuples(conn, table, columns, [tuple(row[c] for c in columns) for row in rows], per_statement)
+
+
+def insert_tuples(conn, table, columns: tuple[str, ...], rows: list[tuple], per_statement: int = 500) -> None:
+    """Insert many rows in few round trips: SQLite's executemany runs in-process; PostgreSQL takes
+    COPY inside the same transaction; MariaDB a driver-level multi-row INSERT (PyMySQL takes
+    ``%s`` markers), which avoids compiling statements of thousands of parameters."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "sqlite":
+        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+        conn.exec_driver_sql(sql, rows)
+        return
+    if dialect == "postgresql":
+        with conn.connection.dbapi_connection.cursor() as cursor:
+            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
+    quote = conn.dialect.identifier_preparer.quote
+    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    for start in range(0, len(rows), per_statement):
+        chunk = rows[start:start + per_statement]
+        conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), tuple(v for row in chunk for v in row))
+
+
+# --- compaction ----------------------------------------------------------------------------------
+
+def compact(session: Session, block: int) -> int:
+    """Fold a block's delta segments into one row per term; returns the segments folded.
+
+    Holds the block exclusively, so every delta it reads is committed and none is in flight.
+    Only the keys the logged segments wrote are read (a cost proportional to what was written
+    since the last compaction); a key left with a single row that removes nothing stays as is."""
+    b, s, p = tables.blocks, tables.segments, tables.postings
+    try:
+        with session.begin_nested():
+            found = session.execute(select(b.c.block).where(b.c.block == block).with_for_update(nowait=True)).first()
+    except OperationalError:  # a writer holds the block: its deltas are not all committed yet
+        return 0
+    if found is None:
+        return 0
+    logged = list(session.execute(select(s.c.seg, s.c.written).where(s.c.block == block).order_by(s.c.seg)))
+    if not logged:
+        return 0
+    by_idx: dict[str, set[str]] = {}
+    for _, blob in logged:
+        for idx, term in decode_keys(blob):
+            by_idx.setdefault(idx, set()).add(term)
+    conn = session.connection()
+    rows_out: list[dict] = []
+    for idx, terms in by_idx.items():
+        ordered = sorted(terms)
+        for start in range(0, len(ordered), postings.CHUNK):
+            chunk = ordered[start:start + postings.CHUNK]
+            rows = conn.execute(select(p.c.term, p.c.seg, p.c.docs, p.c.positions, p.c.dels).where(
+                p.c.idx == idx, p.c.block == block, p.c.term.in_(chunk)).order_by(p.c.term, p.c.seg)).all()
+            groups: dict[str, list] = {}
+            for term, seg, docs, positions, dels in rows:
+                groups.setdefault(term, []).append((seg, docs, positions, dels))
+            folded_terms = []
+            for term, group in groups.items():
+                if len(group) == 1 and group[0][3] is None:
+                    continue
+                folded_terms.append(term)
+                docs = postings.fold_docs([(g[1], g[3]) for g in group])
+                positional = any(g[2] for g in group)
+                keys = postings.fold_keys([(g[1], g[2], g[3]) for g in group]) if positional else None
+                if len(docs):
+                    rows_out.append({"idx": idx, "term": term, "block": block, "seg": 0, "ndocs": len(docs),
+                                     "docs": postings.encode_docs(docs),
+                                     "positions": postings.encode_positions(keys) if positional else None,
+                                     "dels": None})
+            if folded_terms:
+                conn.execute(delete(p).where(p.c.idx == idx, p.c.block == block, p.c.term.in_(folded_terms)))
+    insert_rows(conn, p, rows_out)
+    segs = [seg for seg, _ in logged]
+    for start in range(0, len(segs), postings.CHUNK):
+        conn.execute(delete(s).where(s.c.seg.in_(segs[start:start + postings.CHUNK])))
+    return len(segs)
+
+
+def blocks_with_deltas(session: Session) -> list[int]:
+    s = tables.segments
+    return list(session.scalars(select(s.c.block).distinct().order_by(s.c.block)))
