@@ -40,7 +40,7 @@ run: install
 	$(VENV)/bin/kohaweb -c $(INI) serve
 
 lint: install
-	$(VENV)/bin/ruff check kohaweb plugins tests bench migrations
+	$(VENV)/bin/ruff check kohaweb plugins tests bench
 
 # The whole suite on SQLite, PostgreSQL and MariaDB (each skipped with a message when its server
 # is unreachable, except under CI where every database must be there). The three runs are
