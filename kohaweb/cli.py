@@ -132,13 +132,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     except DBAPIError as exc:
         from .limits import database_unavailable, error_reason
 
-        if not database_unavailable(exc):
-            raise
-        sys.stderr.write(f"kohaweb: the database cannot be reached ({error_reason(exc)})\n")
-        return 1
+        if database_unavailable(exc):
+            sys.stderr.write(f"kohaweb: the database cannot be reached ({error_reason(exc)})\n")
+            return 1
+        if _not_migrated(cli):
+            sys.stderr.write("kohaweb: the database is not migrated: run kohaweb db upgrade (or kohaweb init)\n")
+            return 1
+        raise
     except CommandError as exc:
         sys.stderr.write(f"kohaweb: {exc}\n")
         return 1
+
+
+def _not_migrated(cli: Cli) -> bool:
+    """Whether the database lacks the installed migrations (a command's SQL then fails on missing
+    tables or columns, which deserves one line, not a traceback)."""
+    from .views.health import readiness
+
+    try:
+        return readiness(cli.site)["migrations"] != "ok"
+    except Exception:  # noqa: BLE001  (the original error is the one worth showing)
+        return False
 
 
 class CommandError(Exception):
