@@ -137,6 +137,7 @@ def _core(config: Configurator) -> None:
     config.include("kohaweb.api")
     config.include("kohaweb.limits")
     config.include("kohaweb.access_log")
+    config.include("kohaweb.metrics")
 
 
 def _dbsession(request: Request) -> Session:

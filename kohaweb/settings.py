@@ -152,4 +152,9 @@ CORE_SETTINGS: list[Setting] = [
             "body or q filter (400 beyond).", minimum=2),
     Setting("kohaweb.api.max_query_values", "int", 500, "Most conditions and values in the q filters of one "
             "REST request (400 beyond; keeps statements within every database's limits).", minimum=10),
+    # Prometheus metrics (kohaweb.metrics)
+    Setting("kohaweb.metrics.enabled", "bool", True, "Serve /metrics (Prometheus text format: requests, "
+            "latency and errors per service and operation, database pool, search index)."),
+    Setting("kohaweb.metrics.allow", "list", ["127.0.0.1", "::1"], "Addresses/networks that may read "
+            "/metrics (staff with the parameters permission may too); others get 403."),
 ]
