@@ -138,10 +138,12 @@ def _core(config: Configurator) -> None:
     config.include("kohaweb.limits")
     config.include("kohaweb.access_log")
     config.include("kohaweb.metrics")
+    config.include("kohaweb.replicas")
 
 
 def _dbsession(request: Request) -> Session:
     write = request.method not in SAFE_METHODS or request.environ.get(WRITER_RETRY, False)
+    request.environ[USED_PRIMARY] = True  # kohaweb.replicas: a write request that did is a writer
     return request.registry.kohaweb.new_session(write=write)
 
 
@@ -153,6 +155,7 @@ def _catalog(request: Request):
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 WRITER_RETRY = "kohaweb.db.writer"  # environ flag: run this request's transaction as a writer
+USED_PRIMARY = "kohaweb.db.used"  # environ flag: the request opened request.dbsession
 
 
 def transaction_tween_factory(handler, registry):

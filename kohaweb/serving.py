@@ -4,6 +4,13 @@ One Python process runs one thread of Python at a time, so a busy site on a mult
 serves from several processes. They share one listening socket, opened before forking; each
 process builds its own application (and so its own database connections) after the fork. The
 parent only supervises: it restarts a process that died and stops them all on SIGTERM/SIGINT.
+
+Stopping is graceful, so a deployment or a restart drops no request: on SIGTERM (or SIGINT) a
+process stops accepting connections, finishes the requests it has received and sends their
+answers, closes its idle keep-alive connections and exits; after ``grace`` seconds it exits
+anyway. The parent closes its copy of the listening socket first, so the kernel refuses new
+connections at once (the load balancer sends them to another instance) instead of queueing them
+for nobody.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import os
 import signal
 import socket
 import sys
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,30 +41,30 @@ def listening_socket(listen: str) -> socket.socket:
     return sock
 
 
-def serve(make_app: Callable[[], Any], sock: socket.socket, *, workers: int = 1, **waitress_options: Any) -> None:
-    """Serve ``make_app()`` on ``sock`` with waitress in ``workers`` processes (1: this one)."""
-    from waitress import serve as waitress_serve
-
+def serve(make_app: Callable[[], Any], sock: socket.socket, *, workers: int = 1, grace: float = 30.0,
+          **waitress_options: Any) -> None:
+    """Serve ``make_app()`` on ``sock`` with waitress in ``workers`` processes (1: this one),
+    each stopping gracefully (within ``grace`` seconds) on SIGTERM/SIGINT."""
     if workers <= 1:
-        waitress_serve(make_app(), sockets=[sock], **waitress_options)
+        _serve_until_stopped(make_app(), sock, grace, waitress_options)
         return
     children: dict[int, int] = {}  # pid -> slot
     stopping = False
 
     def start(slot: int) -> None:
         pid = os.fork()
-        if pid == 0:  # the worker: default signal handling, its own app and connections
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if pid == 0:  # the worker: its own app, connections and signal handling
             try:
-                waitress_serve(make_app(), sockets=[sock], **waitress_options)
+                _serve_until_stopped(make_app(), sock, grace, waitress_options)
             finally:
                 os._exit(0)
         children[pid] = slot
 
     def stop(signum, frame) -> None:
         nonlocal stopping
-        stopping = True
+        if not stopping:
+            stopping = True
+            sock.close()  # new connections are refused from now on, not queued
         for pid in list(children):
             try:
                 os.kill(pid, signal.SIGTERM)
@@ -79,3 +87,70 @@ def serve(make_app: Callable[[], Any], sock: socket.socket, *, workers: int = 1,
             print(f"kohaweb: worker {pid} exited ({status}); starting another", file=sys.stderr, flush=True)
             time.sleep(1)  # a worker that dies at start-up must not spin
             start(slot)
+
+
+def _serve_until_stopped(app: Any, sock: socket.socket, grace: float, options: dict[str, Any]) -> None:
+    """waitress on ``sock`` until SIGTERM/SIGINT, then the graceful stop described above."""
+    import logging
+
+    from waitress import wasyncore
+    from waitress.server import create_server
+
+    logging.basicConfig()  # as waitress.serve: its own messages reach stderr when nothing else is set up
+    server = create_server(app, sockets=[sock], **options)
+    stopping = threading.Event()
+
+    def stop_accepting() -> None:  # runs in the server's loop thread (waitress's trigger)
+        # the listener leaves the loop and this process's copy of the socket is closed
+        # (the dispatcher's own close: waitress's server.close() would close the trigger too)
+        wasyncore.dispatcher.close(server)
+
+    def drain() -> None:
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _working(server):
+            time.sleep(0.05)
+        server.trigger.pull_trigger(lambda: _close_everything(server))
+
+    def on_signal(signum, frame) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        server.trigger.pull_trigger(stop_accepting)
+        threading.Thread(target=drain, name="kohaweb-drain", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server.print_listen("Serving on http://{}:{}")
+    server.run()  # returns once every channel is closed
+    server.task_dispatcher.shutdown(timeout=grace)
+
+
+def _channels(server) -> list:
+    return [c for c in list(server._map.values()) if c is not server and c is not server.trigger]
+
+
+def _working(server) -> bool:
+    """Whether a request is queued or being answered, or an answer is not yet sent."""
+    dispatcher = server.task_dispatcher
+    with dispatcher.lock:
+        if dispatcher.active_count or dispatcher.queue:
+            return True
+    return any(_busy(c) for c in _channels(server))
+
+
+def _busy(channel) -> bool:
+    """A connection with a request received or being answered (an idle keep-alive one is not)."""
+    return bool(getattr(channel, "requests", None) or getattr(channel, "total_outbufs_len", 0)
+                or getattr(channel, "request", None) is not None)
+
+
+def _close_everything(server) -> None:
+    for channel in _channels(server):
+        try:
+            channel.handle_close()
+        except OSError:
+            pass
+    try:
+        server.trigger.close()
+    except OSError:
+        pass

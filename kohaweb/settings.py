@@ -135,6 +135,14 @@ CORE_SETTINGS: list[Setting] = [
             "refuses it for a deadlock, a serialisation failure or a lock wait that timed out.", minimum=1),
     Setting("kohaweb.trusted_proxies", "list", [], "Addresses/networks of reverse proxies whose "
             "X-Forwarded-For is believed."),
+    # read replicas (kohaweb.replicas)
+    Setting("kohaweb.replica_urls", "list", [], "SQLAlchemy URLs of read-only replicas of the database; "
+            "OAI-PMH, SRU and public REST reads use them in turn (writes, sign-ins and requests with "
+            "credentials stay on the primary). `env:NAME` reads them from the environment."),
+    Setting("kohaweb.replica_max_lag", "int", 30, "A replica further behind than this many seconds is "
+            "not read; a client that wrote reads from the primary for as long.", minimum=0),
+    Setting("kohaweb.replica_retry", "int", 30, "Seconds an unreachable replica is left alone before "
+            "it is tried again.", minimum=1),
     # limits every service gets (kohaweb.limits, kohaweb.api)
     Setting("kohaweb.max_body_size", "int", 10 * 1024 * 1024, "Largest request body in bytes, refused "
             "with 413 before it is read; services may set smaller limits on their routes.", minimum=1024),

@@ -37,7 +37,7 @@ public_biblio_items = ApiService("public_biblio_items", "/public/biblios/{biblio
 
 def _visible_biblio(request: Request) -> tuple[Biblio, visibility.Viewer]:
     viewer = visibility.viewer_for(request, staff_permission=None)
-    row = request.dbsession.get(Biblio, request.validated["biblio_id"])
+    row = request.read_dbsession.get(Biblio, request.validated["biblio_id"])
     if row is None or not viewer.sees_record(row):
         raise ApiError(404, "Bibliographic record not found", "not_found")
     return row, viewer
@@ -70,7 +70,7 @@ def get_public_biblio(request: Request):
             body = (str(marc.parse_xml(row.metadata_row.metadata_xml)) + "\n").encode("utf-8")
         else:
             body = fmt.render_bytes(RecordSource.from_biblio(row, with_items=fmt.include_items,
-                                                             session=request.dbsession, viewer=viewer))
+                                                             session=request.read_dbsession, viewer=viewer))
     except Exception as exc:  # noqa: BLE001  (a broken stored record must not become a bare 500)
         raise ApiError(500, f"record {row.biblionumber} cannot be rendered as {media_type}: {exc}",
                        "render_error") from None

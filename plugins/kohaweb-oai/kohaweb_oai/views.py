@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from kohaweb.models import Biblio, DeletedBiblio, OaiSet
+from kohaweb.replicas import session_beside
 
 from . import listing, tokens, xmlout
 from .listing import Key, Window
@@ -69,7 +70,8 @@ class Body:
 
 def oai_view(request: Request) -> Response:
     repo: Repository = request.registry.kohaweb.extras["oai"]
-    ctx = Context(request, repo, request.dbsession, current_time(), _base_url(request, repo))
+    # harvests read from a replica when the site has one (kohaweb.replicas)
+    ctx = Context(request, repo, request.read_dbsession, current_time(), _base_url(request, repo))
     response_date = format_datestamp(ctx.now_second)
     pairs = list((request.POST if request.method == "POST" else request.GET).items())
     try:
@@ -195,7 +197,7 @@ def get_record(ctx: Context, req: OaiRequest) -> Body:
         raise OaiError("cannotDisseminateFormat",
                        f"record {req.args['identifier']} is {flavour}; {fmt.prefix} is not available for it")
     key = Key(dt.datetime.min, number, deleted)
-    stream = _records(ctx.request.registry.kohaweb, ctx.repo, fmt, [key], with_metadata=True)
+    stream = _records(ctx.session, ctx.repo, fmt, [key], with_metadata=True)
     return Body("<GetRecord>", stream, "</GetRecord>")
 
 
@@ -267,7 +269,7 @@ def _list(ctx: Context, req: OaiRequest, with_metadata: bool) -> Body:
     last = keys[-1]
     tail = _token_element(ctx, state, more, (format_datestamp(last.datestamp), last.biblionumber), len(keys))
     element = req.verb
-    stream = _records(ctx.request.registry.kohaweb, repo, fmt, keys, with_metadata)
+    stream = _records(ctx.session, repo, fmt, keys, with_metadata)
     return Body(f"<{element}>", stream, tail + f"</{element}>")
 
 
@@ -318,8 +320,9 @@ def _find_record(ctx: Context, identifier: str) -> tuple[str, bool, int]:
 # --- records, rendered while the body is sent -----------------------------------------------------
 
 
-def _records(site, repo: Repository, fmt, keys: Sequence[Key], with_metadata: bool) -> Iterator[bytes]:
-    session = site.new_session()
+def _records(listed_by: Session, repo: Repository, fmt, keys: Sequence[Key], with_metadata: bool) -> Iterator[bytes]:
+    # rendered from the database the keys were listed from (the same replica, or the primary)
+    session = session_beside(listed_by)
     try:
         for start in range(0, len(keys), RENDER_BATCH):
             batch = keys[start:start + RENDER_BATCH]

@@ -152,7 +152,7 @@ def _int(params: dict[str, str], name: str, default: int, minimum: int) -> int:
 
 
 def _require_index(request: Request) -> None:
-    if not search.is_ready(request.dbsession):
+    if not search.is_ready(request.read_dbsession):
         raise Diagnostic(2, "the search index is being rebuilt (kohaweb index rebuild)")
 
 
@@ -254,7 +254,7 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
             raise Diagnostic(82, "sortKeys and sortBy together")
         sort = translate.sort_keys_parameter(params["sortKeys"])
     _require_index(request)
-    session = request.dbsession
+    session = request.read_dbsession
     try:
         result = search.search(session, query.translated.node, offset=start - 1, limit=maximum, sort=sort,
                                public=not request.sru_staff,
@@ -367,7 +367,7 @@ def scan(request: Request, sru: SruRequest, settings: dict[str, Any]) -> etree._
     _require_index(request)
     term = clause.term.replace(search.MASK_ANY, "").replace(search.MASK_ONE, "").replace(search.ANCHOR, "")
     try:
-        terms = search.scan(request.dbsession, clause.index, term, position=position, count=count,
+        terms = search.scan(request.read_dbsession, clause.index, term, position=position, count=count,
                             public=not request.sru_staff)
     except search.QueryError as exc:
         raise _query_error(exc) from None
