@@ -17,21 +17,11 @@ from .patrons import (
     PatronRestriction,
 )
 from .security import LoginFailure, LoginSession
-from .system import (
-    HarvestedRecord,
-    HarvestRun,
-    HarvestSource,
-    OaiSet,
-    OaiSetBiblio,
-    OaiSetDescription,
-    OaiSetMapping,
-    SavedReport,
-)
+from .system import OaiSet, OaiSetBiblio, OaiSetDescription, OaiSetMapping, SavedReport
 
 __all__ = [
     "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Base", "Biblio", "BiblioMetadata", "Checkout",
-    "CirculationRule", "DeletedBiblio", "DeletedBiblioMetadata", "DeletedItem", "HarvestRun",
-    "HarvestSource", "HarvestedRecord", "Hold", "IdCounter", "ImportedFile", "Item", "ItemType", "Library", "LoginFailure",
+    "CirculationRule", "DeletedBiblio", "DeletedBiblioMetadata", "DeletedItem", "Hold", "IdCounter", "ImportedFile", "Item", "ItemType", "Library", "LoginFailure",
     "LoginSession", "LongText",
     "OAuthAccessToken", "OaiSet", "OaiSetBiblio", "OaiSetDescription", "OaiSetMapping", "OldCheckout",
     "OldHold", "Patron", "PatronAttribute", "PatronAttributeType", "PatronCategory", "PatronPermission",

@@ -3,6 +3,10 @@
 Revision ID: 0001
 Revises: (none)
 Create Date: 2026-11-28 15:54:40.414406
+
+The harvest_* tables this revision created before the harvester plugin owned them are created by
+that plugin's own branch now (kohaweb_harvester.migrations); databases created earlier keep
+theirs, and that branch adopts them.
 """
 
 import sqlalchemy as sa
@@ -165,21 +169,6 @@ def upgrade() -> None:
     with op.batch_alter_table('deleteditems', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_deleteditems_biblionumber'), ['biblionumber'], unique=False)
 
-    op.create_table('harvest_sources',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('name', sa.String(length=100), nullable=False),
-    sa.Column('base_url', sa.String(length=500), nullable=False),
-    sa.Column('metadata_prefix', sa.String(length=64), nullable=False),
-    sa.Column('sets', sa.Text(), nullable=True),
-    sa.Column('schedule', sa.String(length=64), nullable=True),
-    sa.Column('enabled', sa.Boolean(), nullable=False),
-    sa.Column('granularity', sa.String(length=32), nullable=True),
-    sa.Column('last_datestamp', sa.String(length=32), nullable=True),
-    sa.Column('checkpoint', sa.Text(), nullable=True),
-    sa.Column('created_on', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_harvest_sources')),
-    sa.UniqueConstraint('name', name=op.f('uq_harvest_sources_name'))
-    )
     op.create_table('id_counters',
     sa.Column('name', sa.String(length=32), nullable=False),
     sa.Column('value', sa.Integer(), nullable=False),
@@ -317,36 +306,6 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['biblionumber'], ['deletedbiblio.biblionumber'], name=op.f('fk_deletedbiblio_metadata_biblionumber_deletedbiblio'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('biblionumber', name=op.f('pk_deletedbiblio_metadata'))
     )
-    op.create_table('harvest_records',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('source_id', sa.Integer(), nullable=False),
-    sa.Column('oai_identifier', sa.String(length=255), nullable=False),
-    sa.Column('biblionumber', sa.Integer(), nullable=False),
-    sa.Column('datestamp', sa.String(length=32), nullable=True),
-    sa.ForeignKeyConstraint(['source_id'], ['harvest_sources.id'], name=op.f('fk_harvest_records_source_id_harvest_sources'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_harvest_records')),
-    sa.UniqueConstraint('source_id', 'oai_identifier', name=op.f('uq_harvest_records_source_id_oai_identifier'))
-    )
-    with op.batch_alter_table('harvest_records', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_harvest_records_biblionumber'), ['biblionumber'], unique=False)
-
-    op.create_table('harvest_runs',
-    sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('source_id', sa.Integer(), nullable=False),
-    sa.Column('started', sa.DateTime(), nullable=False),
-    sa.Column('finished', sa.DateTime(), nullable=True),
-    sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('added', sa.Integer(), nullable=False),
-    sa.Column('updated', sa.Integer(), nullable=False),
-    sa.Column('deleted', sa.Integer(), nullable=False),
-    sa.Column('failed', sa.Integer(), nullable=False),
-    sa.Column('last_error', sa.Text(), nullable=True),
-    sa.ForeignKeyConstraint(['source_id'], ['harvest_sources.id'], name=op.f('fk_harvest_runs_source_id_harvest_sources'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_harvest_runs'))
-    )
-    with op.batch_alter_table('harvest_runs', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_harvest_runs_source_id'), ['source_id'], unique=False)
-
     op.create_table('items',
     sa.Column('biblionumber', sa.Integer(), nullable=False),
     sa.Column('barcode', sa.String(length=64), nullable=True),
@@ -578,8 +537,6 @@ def downgrade() -> None:
     op.drop_table('oai_sets_descriptions')
     op.drop_table('oai_sets_biblios')
     op.drop_table('items')
-    op.drop_table('harvest_runs')
-    op.drop_table('harvest_records')
     op.drop_table('deletedbiblio_metadata')
     op.drop_table('borrowers')
     op.drop_table('biblio_metadata')
@@ -590,7 +547,6 @@ def downgrade() -> None:
     op.drop_table('oai_sets')
     op.drop_table('itemtypes')
     op.drop_table('id_counters')
-    op.drop_table('harvest_sources')
     op.drop_table('deleteditems')
     op.drop_table('deletedbiblio')
     op.drop_table('circulation_rules')

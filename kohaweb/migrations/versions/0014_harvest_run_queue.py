@@ -1,4 +1,4 @@
-"""harvest_runs: the run queue (active_source_id, worker, heartbeat)
+"""harvest_runs: the run queue (now part of the harvester plugin's own branch)
 
 Revision ID: 0014
 Revises: 0013
@@ -10,9 +10,6 @@ ended), the process running it (``worker`` = host:pid) and its ``heartbeat``, so
 recorded before this revision have no heartbeat: their start time stands in for it.
 """
 
-import sqlalchemy as sa
-from alembic import op
-
 revision = "0014"
 down_revision = "0013"
 branch_labels = None
@@ -20,16 +17,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("harvest_runs", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("active_source_id", sa.Integer(), nullable=True))
-        batch_op.add_column(sa.Column("worker", sa.String(length=255), nullable=True))
-        batch_op.add_column(sa.Column("heartbeat", sa.DateTime(), nullable=True))
-        batch_op.create_unique_constraint(batch_op.f("uq_harvest_runs_active_source_id"), ["active_source_id"])
+    # moved to the harvester plugin's branch with its tables (kohaweb_harvester.migrations); a
+    # database that ran this revision before the move has the columns, and that branch sees them
+    pass
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("harvest_runs", schema=None) as batch_op:
-        batch_op.drop_constraint(batch_op.f("uq_harvest_runs_active_source_id"), type_="unique")
-        batch_op.drop_column("heartbeat")
-        batch_op.drop_column("worker")
-        batch_op.drop_column("active_source_id")
+    pass

@@ -17,8 +17,8 @@ from sqlalchemy import select
 
 from kohaweb.api import ApiError, ApiService, path
 from kohaweb.api.openapi import ERROR_REF
-from kohaweb.models import HarvestRun, HarvestSource
 
+from .models import HarvestRun, HarvestSource
 from .runs import RunActive, active_run, enqueue, reap_stale
 from .sources import SourceError, add_source, find_source, remove_source, run_dict, source_dict
 

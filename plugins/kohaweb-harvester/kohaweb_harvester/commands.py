@@ -55,8 +55,7 @@ def add_command(args, cli) -> int:
 def list_command(args, cli) -> int:
     from sqlalchemy import select
 
-    from kohaweb.models import HarvestSource
-
+    from .models import HarvestSource
     from .sources import source_dict
 
     with cli.transaction() as session:
@@ -91,8 +90,7 @@ def run_command(args, cli) -> int:
     that run executed, one whose run is running elsewhere is skipped."""
     from sqlalchemy import select
 
-    from kohaweb.models import HarvestSource
-
+    from .models import HarvestSource
     from .runs import RunActive
     from .sources import find_source
 
@@ -165,8 +163,7 @@ def worker_command(args, cli) -> int:
 def runs_command(args, cli) -> int:
     from sqlalchemy import select
 
-    from kohaweb.models import HarvestRun
-
+    from .models import HarvestRun
     from .sources import find_source, run_dict
 
     with cli.transaction() as session:

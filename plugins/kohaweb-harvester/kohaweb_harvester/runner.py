@@ -35,9 +35,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from kohaweb import marc
 from kohaweb.catalog import Catalog, CatalogError
 from kohaweb.db import transaction
-from kohaweb.models import HarvestedRecord, HarvestRun, HarvestSource, utcnow
+from kohaweb.models import utcnow
 
 from .dublincore import OAI_DC_NS, dc_to_marc
+from .models import HarvestedRecord, HarvestRun, HarvestSource
 from .runs import claim, enqueue, worker_id
 from .transport import OAI, Page, SourceBusy, Transport, TransportError
 

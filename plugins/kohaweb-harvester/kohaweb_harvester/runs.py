@@ -21,7 +21,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kohaweb.models import HarvestRun, HarvestSource, utcnow
+from kohaweb.models import utcnow
+
+from .models import HarvestRun, HarvestSource
 
 ACTIVE = ("queued", "running")
 

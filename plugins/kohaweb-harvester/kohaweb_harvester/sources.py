@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from kohaweb.models import HarvestedRecord, HarvestRun, HarvestSource
+from .models import HarvestedRecord, HarvestRun, HarvestSource
 
 
 class SourceError(ValueError):

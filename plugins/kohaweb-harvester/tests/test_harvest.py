@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from kohaweb_harvester.models import HarvestedRecord, HarvestRun, HarvestSource
 from kohaweb_harvester.runner import Harvester
 from kohaweb_harvester.sources import add_source
 from oai_fixture import FixtureRecord, FixtureRepository, stamp
 from sqlalchemy import func, select
 
 from kohaweb import marc
-from kohaweb.models import Biblio, DeletedBiblio, HarvestedRecord, HarvestRun, HarvestSource
+from kohaweb.models import Biblio, DeletedBiblio
 from kohaweb.sampledata import generate_records
 from kohaweb.testing import serve
 

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 from hostile import HostileSource
+from kohaweb_harvester.models import HarvestRun, HarvestSource
 from kohaweb_harvester.runner import Harvester
 from kohaweb_harvester.sources import add_source
 from kohaweb_harvester.transport import Transport
@@ -14,7 +15,7 @@ from oai_fixture import OAI, FixtureRecord, FixtureRepository, stamp
 from sqlalchemy import func, select
 from test_harvest import marc_payload
 
-from kohaweb.models import Biblio, HarvestRun, HarvestSource
+from kohaweb.models import Biblio
 from kohaweb.testing import serve
 
 

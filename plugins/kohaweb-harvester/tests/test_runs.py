@@ -15,6 +15,7 @@ import urllib.request
 import pytest
 from hostile import wait_until
 from kohaweb_harvester import runs
+from kohaweb_harvester.models import HarvestRun
 from kohaweb_harvester.runner import Harvester
 from kohaweb_harvester.runs import RunActive, enqueue
 from kohaweb_harvester.sources import add_source
@@ -24,7 +25,7 @@ from sqlalchemy import select
 from test_harvest import marc_payload
 
 from kohaweb.db import transaction
-from kohaweb.models import HarvestRun, utcnow
+from kohaweb.models import utcnow
 from kohaweb.testing import TEST_SECRET, basic_auth, serve
 
 
