@@ -58,6 +58,32 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+def pending_heads(current: set[str] | frozenset[str], config: Config | None = None) -> list[str]:
+    """The heads of the installed branches a database whose ``alembic_version`` holds
+    ``current`` has not reached (empty: fully migrated). Alembic records only the newest revision
+    of each line, and a revision that a plugin's branch depends on is not recorded beside it, so
+    "migrated" means: every head is ``current`` or an ancestor of it."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(config or alembic_config("sqlite://"))
+    applied: set[str] = set()
+    stack = list(current)
+    while stack:
+        name = stack.pop()
+        try:
+            revisions = script.revision_map.get_revisions(name)
+        except Exception:  # noqa: BLE001  (a revision this installation does not know: not ours to judge)
+            continue
+        for revision in revisions:
+            if revision is None or revision.revision in applied:
+                continue
+            applied.add(revision.revision)
+            for parent in (revision.down_revision, revision.dependencies):
+                if parent:
+                    stack.extend([parent] if isinstance(parent, str) else parent)
+    return sorted(set(script.get_heads()) - applied)
+
+
 def upgrade(database_url: str, revision: str = "heads") -> None:
     """Migrate the core and every plugin branch to ``revision`` (default: all heads)."""
     command.upgrade(alembic_config(database_url), revision)

@@ -109,3 +109,19 @@ def test_one_access_line_per_request_with_a_request_id(make_app, staff_user, cap
     assert made.headers["X-Request-ID"] in lines[1] and "status=400" in lines[1]
     assert "SECRET1" not in lines[1] and "access_token=%2A%2A%2A" in lines[1] and "_per_page=2" in lines[1]
     assert odd.headers["X-Request-ID"] != "bad id\nwith newline" and "\n" not in lines[2]
+
+
+def test_pending_heads_follow_branch_dependencies(engine):
+    """Alembic records only h0001 once the harvester's branch (which depends on core 0015) ran;
+    0015 is reached all the same (kohaweb.migrate.pending_heads)."""
+    from alembic.script import ScriptDirectory
+    from sqlalchemy import text
+
+    from kohaweb.migrate import alembic_config, pending_heads
+
+    with engine.connect() as conn:
+        current = set(conn.execute(text("SELECT version_num FROM alembic_version")).scalars())
+    assert pending_heads(current) == []
+    heads = ScriptDirectory.from_config(alembic_config("sqlite://")).get_heads()
+    assert pending_heads(set()) == sorted(heads)
+    assert "0015" not in pending_heads({"h0001"}) and "h0001" in pending_heads({"0015"})

@@ -96,7 +96,7 @@ listen = 127.0.0.1:{port}
 """)
     run(kohaweb, "-c", ini, "db", "upgrade", cwd=site)
     current = run(kohaweb, "-c", ini, "db", "current", cwd=site)
-    assert "(head)" in current and "h0001" in current, current  # the core and the harvester's branch
+    assert "h0001" in current, current  # the harvester's branch, which depends on the core's head
     run(kohaweb, "-c", ini, "sample-data", "--records", "20", "--demo-user", cwd=site)
     run(kohaweb, "-c", ini, "report", "add", "items per library", "--public",
         "--sql", "SELECT homebranch, COUNT(*) AS n FROM items GROUP BY homebranch", cwd=site)
