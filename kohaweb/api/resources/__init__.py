@@ -2,7 +2,8 @@
 
 from pyramid.config import Configurator
 
-MODULES = ("libraries", "biblios", "items", "patrons", "holds", "checkouts", "public")
+MODULES = ("libraries", "biblios", "items", "patrons", "holds", "checkouts", "public", "reference",
+           "circulation_rules")
 
 
 def includeme(config: Configurator) -> None:
