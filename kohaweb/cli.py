@@ -129,6 +129,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("\ninterrupted\n")
         return 130
+    except BrokenPipeError:
+        # the reader went away (`kohaweb library list | head`): not an error of ours; stdout is
+        # pointed at devnull so the interpreter's final flush does not complain again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except DBAPIError as exc:
         from .limits import database_unavailable, error_reason
 
