@@ -2,7 +2,16 @@
 so that saved SQL reports written for Koha run here unchanged."""
 
 from .base import Base, LongText, utcnow
-from .biblio import Authority, Biblio, BiblioMetadata, DeletedBiblio, DeletedBiblioMetadata, DeletedItem, Item
+from .biblio import (
+    Authority,
+    Biblio,
+    BiblioMetadata,
+    DeletedAuthority,
+    DeletedBiblio,
+    DeletedBiblioMetadata,
+    DeletedItem,
+    Item,
+)
 from .circulation import Checkout, CirculationRule, Hold, OldCheckout, OldHold
 from .imports import ImportedFile
 from .library import AuthorisedValue, IdCounter, ItemType, Library, PatronCategory, SystemPreference
@@ -21,7 +30,7 @@ from .system import OaiSet, OaiSetBiblio, OaiSetDescription, OaiSetMapping, Save
 
 __all__ = [
     "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Base", "Biblio", "BiblioMetadata", "Checkout",
-    "CirculationRule", "DeletedBiblio", "DeletedBiblioMetadata", "DeletedItem", "Hold", "IdCounter", "ImportedFile", "Item", "ItemType", "Library", "LoginFailure",
+    "CirculationRule", "DeletedAuthority", "DeletedBiblio", "DeletedBiblioMetadata", "DeletedItem", "Hold", "IdCounter", "ImportedFile", "Item", "ItemType", "Library", "LoginFailure",
     "LoginSession", "LongText",
     "OAuthAccessToken", "OaiSet", "OaiSetBiblio", "OaiSetDescription", "OaiSetMapping", "OldCheckout",
     "OldHold", "Patron", "PatronAttribute", "PatronAttributeType", "PatronCategory", "PatronPermission",

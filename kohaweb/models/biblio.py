@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, LongText, code, utcnow
@@ -131,11 +131,32 @@ class DeletedItem(_ItemColumns, Base):
     deleted_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
-class Authority(Base):
-    __tablename__ = "auth_header"
-    authid: Mapped[int] = mapped_column(Integer, primary_key=True)
+class _AuthorityColumns:
+    """Koha's auth_header layout, shared by live and deleted authorities."""
+
+    authid: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     authtypecode: Mapped[str] = mapped_column(String(10), default="")
-    origincode: Mapped[str | None] = mapped_column(String(20))
     datecreated: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     modification_time: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    origincode: Mapped[str | None] = mapped_column(String(20))
+    authtrees: Mapped[str | None] = mapped_column(LongText)  # legacy in Koha, kept for its reports
+    linkid: Mapped[int | None] = mapped_column(BigInteger)  # legacy in Koha
+    # the authorised heading as displayed (1XX / UNIMARC 2XX), kept by kohaweb.authorities
+    heading: Mapped[str | None] = mapped_column(LongText)
+    # not Koha's: MARC21 or UNIMARC, so that a site holding both can serve each right
+    flavour: Mapped[str] = mapped_column(String(8), default="MARC21")
     marcxml: Mapped[str] = mapped_column(LongText)
+
+
+class Authority(_AuthorityColumns, Base):
+    """An authority record (Koha's auth_header); written only through kohaweb.authorities."""
+
+    __tablename__ = "auth_header"
+    __table_args__ = (Index("ix_auth_header_origincode", "origincode"),)
+
+
+class DeletedAuthority(_AuthorityColumns, Base):
+    """Deleted authorities, kept like deletedbiblio (Koha has no such table: not Koha's)."""
+
+    __tablename__ = "deletedauth_header"
+    deleted_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
