@@ -9,6 +9,10 @@ permission get 403.
 
 Passwords are checked by :func:`sign_in`, throttled per account and per address
 (:mod:`kohaweb.throttle`); an unknown name is checked against a dummy hash, so it takes as long.
+A password verified once is remembered for ``kohaweb.auth.credential_cache_seconds``
+(:mod:`kohaweb.credential_cache`), so HTTP Basic clients pay for bcrypt once, not per request;
+the patron row is still read every time and the entry used only while its password hash is
+unchanged, so a password change or a refusal takes effect at once.
 A session cookie counts only while its ``login_sessions`` row exists and still matches the
 patron's password; logout deletes the row, :func:`set_password` ends every session and bearer
 token of the patron. A patron who may not sign in (:func:`access_refusal`: card lost,
@@ -35,6 +39,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from . import throttle
+from .credential_cache import EXTRAS_KEY, CredentialCache, site_cache, verify_cached
 from .models import ApiKey, LoginSession, OAuthAccessToken, Patron, PatronPermission, utcnow
 
 # Koha's top-level permission flags, by name.
@@ -46,6 +51,7 @@ PERMISSIONS = (
 SUPERLIBRARIAN = "superlibrarian"
 SESSION_KEY = "kohaweb.patron_id"
 SESSION_TOKEN_KEY = "kohaweb.session_token"  # the cookie's half of its login_sessions row
+PATRON_CREDENTIALS = "patron"  # the credential cache's kind for (login, password)
 
 
 class InvalidCredentials(Exception):
@@ -160,7 +166,8 @@ def sign_in(request: Request, login: str, password: str) -> Patron:
     """The patron whose login (userid or cardnumber) and password these are, throttled per
     account and per address. Raises :class:`LoginThrottled` (wait; the password is not even
     checked), :class:`InvalidCredentials` (wrong) or :class:`AccessRefused` (right, but the
-    patron may not sign in)."""
+    patron may not sign in). A recently verified password skips bcrypt (only while the
+    patron's stored hash is unchanged); the throttle and :func:`access_refusal` apply as ever."""
     session = request.dbsession
     patron = find_patron(session, login)
     subjects = [throttle.patron_subject(patron.borrowernumber) if patron is not None
@@ -168,7 +175,9 @@ def sign_in(request: Request, login: str, password: str) -> Patron:
     wait = throttle.check(request, subjects)
     if wait:
         raise LoginThrottled(wait)
-    if not verify_password(password, patron.password if patron is not None else None) or patron is None:
+    if not verify_cached(site_cache(request.registry.kohaweb), PATRON_CREDENTIALS, login, password,
+                         patron.borrowernumber if patron is not None else None,
+                         patron.password if patron is not None else None, verify_password) or patron is None:
         throttle.failed(request, subjects)
         raise InvalidCredentials("invalid username or password")
     throttle.succeeded(request, subjects)
@@ -331,6 +340,10 @@ def _retry_after(seconds: int) -> Callable:
 
 
 def includeme(config: Configurator) -> None:
+    site = getattr(config.registry, "kohaweb", None)
+    if site is not None:
+        # one cache per site and process, shared by its threads (kohaweb.credential_cache)
+        site.extras[EXTRAS_KEY] = CredentialCache(site.core["auth.credential_cache_seconds"])
     config.add_request_method(_safe_identity, "kohaweb_identity", reify=True)
     config.set_security_policy(SecurityPolicy())
 

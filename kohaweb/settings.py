@@ -119,6 +119,10 @@ CORE_SETTINGS: list[Setting] = [
     Setting("kohaweb.base_url", "str", "", "Public base URL (scheme://host[:port]) when behind a proxy; "
             "empty means taken from each request."),
     Setting("kohaweb.auth.basic", "bool", False, "Accept HTTP Basic authentication (Koha's RESTBasicAuth)."),
+    Setting("kohaweb.auth.credential_cache_seconds", "int", 60, "Seconds a password or API client secret "
+            "verified once is remembered in memory (keyed by an HMAC, never the secret), so repeated HTTP Basic "
+            "and token requests skip bcrypt; the account is still re-checked on every request, so password "
+            "changes and revocations take effect at once. 0 disables.", minimum=0),
     Setting("kohaweb.session.max_age", "int", 8 * 3600, "Lifetime in seconds of a staff login.", minimum=60),
     Setting("kohaweb.session.secure", "bool", False, "Send the session cookie over HTTPS only."),
     Setting("kohaweb.formats.conf", "path", "", "YAML file of site-defined metadata formats (Koha's "

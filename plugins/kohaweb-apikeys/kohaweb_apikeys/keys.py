@@ -19,11 +19,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from kohaweb.auth import SUPERLIBRARIAN, Identity, hash_password, verify_password
+from kohaweb.credential_cache import CredentialCache, verify_cached
 from kohaweb.models import ApiKey, OAuthAccessToken
 
 DESCRIPTION_MAX = 255
 CLIENT_ID_MAX = 191  # the api_keys.client_id column
 SECRET_BYTES = 32
+CLIENT_CREDENTIALS = "client"  # the credential cache's kind for (client_id, secret)
 
 
 class ApiKeyError(Exception):
@@ -106,11 +108,14 @@ def drop_tokens(session: Session, client_id: str) -> None:
     session.execute(delete(OAuthAccessToken).where(OAuthAccessToken.client_id == client_id))
 
 
-def check_secret(key: ApiKey | None, secret: str) -> bool:
+def check_secret(key: ApiKey | None, secret: str, cache: CredentialCache | None = None) -> bool:
     """Constant work whether or not the client exists (``verify_password`` checks a dummy hash
-    when there is none), so response times do not reveal which client ids are real."""
-    matches = verify_password(secret, key.secret if key is not None else None)
-    return key is not None and matches
+    when there is none), so response times do not reveal which client ids are real. With a
+    ``cache`` (:mod:`kohaweb.credential_cache`) a secret verified recently against the key's
+    current hash skips bcrypt; whether the key is active is the caller's check, every time."""
+    return verify_cached(cache, CLIENT_CREDENTIALS, key.client_id if key is not None else "", secret,
+                         key.client_id if key is not None else None, key.secret if key is not None else None,
+                         verify_password)
 
 
 def can_manage(identity: Identity | None, patron_id: int, borrowers_may_manage: bool,

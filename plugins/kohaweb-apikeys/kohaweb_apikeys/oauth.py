@@ -5,7 +5,9 @@ oauthlib does the protocol (parameter checks, error codes, the token response); 
 issued tokens in ``oauth_access_tokens`` as SHA-256 hashes. Wrong client secrets are throttled
 per client id and per address (``kohaweb.throttle``: invalid_client with Retry-After while the
 caller must wait), and a key whose patron may not sign in (card lost or expired, restricted)
-gets no token (unauthorized_client).
+gets no token (unauthorized_client). A secret verified recently against the key's current hash
+is not run through bcrypt again (``kohaweb.auth.credential_cache_seconds``); the key's state and
+its patron are still checked on every request, so revoking it takes effect at once.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.orm import Session
 
 from kohaweb import throttle
 from kohaweb.auth import PERMISSIONS, SUPERLIBRARIAN, access_refusal
+from kohaweb.credential_cache import site_cache
 from kohaweb.models import ApiKey, OAuthAccessToken, Patron, utcnow
 
 from .keys import check_secret, plausible_client_id, touch
@@ -78,7 +81,7 @@ class ApiKeyValidator(RequestValidator):
             raise errors.InvalidClientError(description=(
                 f"Too many failed attempts; try again in {self.retry_after} seconds."), request=request)
         key = self.session.get(ApiKey, client_id) if plausible_client_id(client_id) else None
-        if not check_secret(key, secret):
+        if not check_secret(key, secret, site_cache(self.web_request.registry.kohaweb)):
             throttle.failed(self.web_request, subjects)
             return False
         throttle.succeeded(self.web_request, subjects)
