@@ -3,9 +3,10 @@
 ``kohaweb import`` reads a file as raw records (``marc.read_raw_records``), hands batches of them
 to ``prepare`` in a pool of processes (parsing, validation, flavour, the denormalised summary,
 items taken out of 952/995, the stored MARCXML and the search-index entry), and the writing
-process stores each prepared batch through ``Catalog.add_prepared`` in one transaction. Records
-that are not bibliographic (authority and holdings records, by leader/06) are refused with
-their position rather than stored as books.
+process stores each prepared batch through ``Catalog.add_prepared`` in one transaction. Authority
+records (leader/06 z, and x or y in UNIMARC; every record with ``--authorities``) go to the
+authorities (``kohaweb.authorities``) in the same batch and transaction; holdings records are
+refused with their position rather than stored as books.
 """
 
 from __future__ import annotations
@@ -18,19 +19,25 @@ from typing import Any
 from . import marc
 
 # leader/06 of records that are not bibliographic: MARC21 authority (z) and holdings (u v x y);
-# UNIMARC authorities use x as well
+# UNIMARC authorities use x (and y, z) as well
 NOT_BIBLIOGRAPHIC = {"z": "an authority record", "u": "a holdings record", "v": "a holdings record",
                      "x": "a holdings or authority record", "y": "a holdings record"}
+# those refused by an import: holdings (authorities are stored as such, see ``prepare``)
+HOLDINGS = {"u": "a holdings record", "v": "a holdings record", "x": "a holdings record",
+            "y": "a holdings record"}
 
 
 @dataclass
 class LoadContext:
     """What the worker processes need to know of the catalogue: a forced flavour, the visibility
-    policy (``kohaweb.visibility.Policy``) and the library codes that exist."""
+    policy (``kohaweb.visibility.Policy``), the library codes that exist, whether every record is
+    to be taken as an authority (``kohaweb import --authorities``) and the site's flavour."""
 
     flavour: str | None
     policy: Any
     libraries: frozenset[str]
+    authorities: bool = False
+    site_flavour: str = marc.MARC21
 
 
 @dataclass
@@ -65,9 +72,11 @@ class SkippedItem:
 @dataclass
 class PreparedBatch:
     """A batch of prepared records with their index rows (``kohaweb.search.writer.NewRows`` per
-    block), the records refused and the items left out."""
+    block), the authority records (``kohaweb.authorities.PreparedAuthority``, numbered when
+    stored), the records refused and the items left out."""
 
     records: list[PreparedRecord] = field(default_factory=list)
+    authorities: list = field(default_factory=list)
     refused: list[RefusedRecord] = field(default_factory=list)
     skipped_items: list[SkippedItem] = field(default_factory=list)
     index: dict = field(default_factory=dict)
@@ -75,7 +84,9 @@ class PreparedBatch:
 
 def prepare(raws: list[tuple[int, bytes]], numbers: range, context: LoadContext) -> PreparedBatch:
     """Parse and prepare raw records (ISO 2709 or MARCXML bytes, one record each), giving the
-    n-th record the n-th of ``numbers`` (a refused record leaves its number unused)."""
+    n-th record the n-th of ``numbers`` (a refused record or an authority leaves its number
+    unused)."""
+    from .authorities import is_authority, prepare_authority
     from .search.indexer import entry_for, hide_entry
     from .search.writer import new_record_rows
 
@@ -87,7 +98,14 @@ def prepare(raws: list[tuple[int, bytes]], numbers: range, context: LoadContext)
         except marc.MarcError as exc:
             batch.refused.append(RefusedRecord(position, str(exc)))
             continue
-        kind = NOT_BIBLIOGRAPHIC.get(str(record.leader)[6:7])
+        if context.authorities or is_authority(record, context.flavour):
+            try:
+                batch.authorities.append(prepare_authority(position, record, context.flavour,
+                                                           context.site_flavour))
+            except (ValueError, KeyError) as exc:
+                batch.refused.append(RefusedRecord(position, f"cannot be stored: {exc}"))
+            continue
+        kind = HOLDINGS.get(str(record.leader)[6:7])
         if kind:
             batch.refused.append(RefusedRecord(position, f"{kind} (leader/06 '{str(record.leader)[6]}'), "
                                                          "not a bibliographic record"))
@@ -166,16 +184,20 @@ def prepared_batches(raw_batches: Iterable[list[tuple[int, bytes]]], allocate: C
     """``prepare`` applied to each batch, in order, by ``workers`` processes (in this process
     when ``workers`` is 1), each batch numbered by ``allocate(len(batch))`` here first; at most two
     batches per worker are in flight, so memory stays flat."""
+    def numbers(count: int) -> range:
+        # with --authorities no record is bibliographic: no record number is taken for nothing
+        return range(1, count + 1) if context.authorities else allocate(count)
+
     if workers <= 1:
         for raws in raw_batches:
-            yield prepare(raws, allocate(len(raws)), context)
+            yield prepare(raws, numbers(len(raws)), context)
         return
     methods = multiprocessing.get_all_start_methods()
     mp_context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with mp_context.Pool(workers) as pool:
         waiting: list = []
         for raws in raw_batches:
-            waiting.append(pool.apply_async(prepare, (raws, allocate(len(raws)), context)))
+            waiting.append(pool.apply_async(prepare, (raws, numbers(len(raws)), context)))
             if len(waiting) > 2 * workers:
                 yield waiting.pop(0).get()
         while waiting:

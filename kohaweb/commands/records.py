@@ -14,20 +14,25 @@ def register(sub) -> None:
     imp = sub.add_parser("import", help="import MARC records (ISO 2709 or MARCXML, MARC21 or UNIMARC)",
                          description="Import bibliographic records. Each batch commits whole (records, items "
                                      "and index) or not at all; a run that was stopped resumes after its last "
-                                     "committed batch when given the same file again. Authority and holdings "
-                                     "records are reported and skipped.")
+                                     "committed batch when given the same file again. Authority records "
+                                     "(leader/06 z; x or y in UNIMARC) are stored as authorities, in the "
+                                     "same batches; holdings records are reported and skipped.")
     imp.add_argument("files", nargs="+", metavar="FILE")
     imp.add_argument("--batch-size", type=int, default=2000,
                      help="records per transaction; a batch commits whole or not at all (default 2000)")
     imp.add_argument("--flavour", choices=("MARC21", "UNIMARC"), help="force the MARC flavour")
     imp.add_argument("--workers", type=int, default=None,
                      help="processes that parse and prepare records (default: one per CPU; 1: none)")
+    imp.add_argument("--authorities", action="store_true",
+                     help="store every record of the files as an authority record, whatever its leader")
     imp.add_argument("--again", action="store_true",
                      help="import a file again even though an earlier run imported all of it")
     imp.set_defaults(func=import_files)
     exp = sub.add_parser("export", help="write the catalogue as a MARCXML collection (streaming)")
     exp.add_argument("-o", "--output", help="file to write (default: standard output)")
     exp.add_argument("--with-items", action="store_true", help="embed items in 952/995")
+    exp.add_argument("--authorities", action="store_true",
+                     help="write the authority records instead of the bibliographic ones")
     exp.set_defaults(func=export)
 
 
@@ -42,8 +47,10 @@ def import_files(args, cli) -> int:
     with cli.transaction() as session:
         from ..visibility import load_policy
 
-        context = loading.LoadContext(args.flavour, load_policy(session), cli.catalog(session).library_codes())
-    imported = rejected = 0
+        catalog = cli.catalog(session)
+        context = loading.LoadContext(args.flavour, load_policy(session), catalog.library_codes(),
+                                      authorities=args.authorities, site_flavour=catalog.flavour)
+    imported = rejected = authorities = 0
     for path in args.files:
         try:
             key, size, total = _identify(path)
@@ -70,14 +77,16 @@ def import_files(args, cli) -> int:
                                                   lambda n: _allocate(cli, n), context, workers=workers):
                 batch.refused = sorted(batch.refused + unreadable, key=lambda r: r.position)
                 unreadable = []
-                stored = _store(cli, key, batch)
+                stored, stored_authorities = _store(cli, key, batch)
+                authorities += stored_authorities
+                stored -= stored_authorities
                 for item in batch.refused:
                     cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
                 for item in batch.skipped_items:
                     cli.err.write(f"{path}: record {item.position}: {item.reason}\n")
                 imported += stored
                 rejected += len(batch.refused)
-                progress.update(stored + len(batch.refused))
+                progress.update(stored + stored_authorities + len(batch.refused))
             if unreadable:
                 _store(cli, key, loading.PreparedBatch(refused=unreadable))
                 for item in unreadable:
@@ -88,8 +97,9 @@ def import_files(args, cli) -> int:
         with cli.transaction() as session:
             _finish(session, key)
         progress.finish()
-    cli.out.write(f"imported {imported} records, skipped {rejected}\n")
-    return 0 if imported or not rejected else 1
+    also = f" and {authorities} authority records" if authorities else ""
+    cli.out.write(f"imported {imported} records{also}, skipped {rejected}\n")
+    return 0 if imported or authorities or not rejected else 1
 
 
 def _identify(path: str) -> tuple[str, int, int]:
@@ -149,24 +159,38 @@ def _allocate(cli, count: int) -> range:
         return allocate(session, "biblio", count)
 
 
-def _store(cli, key: str, batch) -> int:
-    """Store one prepared batch in one transaction, with the file's position moved in the same
-    transaction. If the batch as a whole fails (a constraint of the database), its records are
-    stored one at a time to find the culprits, which are added to ``batch.refused``."""
+def _store(cli, key: str, batch) -> tuple[int, int]:
+    """Store one prepared batch (its bibliographic and authority records) in one transaction,
+    with the file's position moved in the same transaction. If the batch as a whole fails (a
+    constraint of the database), its records are stored one at a time to find the culprits,
+    which are added to ``batch.refused``. Returns how many records were stored, and how many of
+    them are authorities."""
     from sqlalchemy.exc import DataError, IntegrityError
 
+    from ..authorities import Authorities, AuthorityError
     from ..catalog import CatalogError
     from ..loading import PreparedBatch, RefusedRecord, reindexed
     from ..models import ImportedFile, utcnow
 
-    failures = (CatalogError, ValueError, IntegrityError, DataError)
-    stored = 0
+    failures = (CatalogError, AuthorityError, ValueError, IntegrityError, DataError)
+    stored = authorities = 0
     with cli.transaction() as session:
         catalog = cli.catalog(session)
+        store = Authorities(session, catalog.flavour)
         try:
             with session.begin_nested():
                 stored = len(catalog.add_prepared(batch))
+                authorities = len(store.add_prepared(batch.authorities))
+                stored += authorities
         except failures:
+            stored = authorities = 0
+            for authority in batch.authorities:
+                try:
+                    with session.begin_nested():
+                        authorities += len(store.add_prepared([authority]))
+                except failures as exc:
+                    batch.refused.append(RefusedRecord(authority.position, str(exc).splitlines()[0]))
+            stored = authorities
             for record in batch.records:
                 try:
                     with session.begin_nested():
@@ -175,11 +199,11 @@ def _store(cli, key: str, batch) -> int:
                     batch.refused.append(RefusedRecord(record.position, str(exc).splitlines()[0]))
             batch.refused.sort(key=lambda r: r.position)
         row = session.get(ImportedFile, key)
-        positions = [r.position for r in batch.records] + [r.position for r in batch.refused]
+        positions = [r.position for r in batch.records + batch.authorities + batch.refused]
         row.position, row.updated = max(positions + [row.position]), utcnow()
         row.imported += stored
         row.refused += len(batch.refused)
-    return stored
+    return stored, authorities
 
 
 def export(args, cli) -> int:
@@ -201,6 +225,13 @@ def _write_collection(cli, args, out) -> None:
     out.write(b'<?xml version="1.0" encoding="UTF-8"?>\n'
               b'<collection xmlns="http://www.loc.gov/MARC21/slim">\n')
     with cli.transaction() as session:
+        if args.authorities:
+            from ..authorities import Authorities
+
+            for authority in Authorities(session).iter_authorities():
+                out.write(authority.marcxml.encode("utf-8") + b"\n")
+            out.write(b"</collection>\n")
+            return
         for biblio in cli.catalog(session).iter_biblios():
             xml = biblio.metadata_row.metadata_xml.encode("utf-8")
             if args.with_items and biblio.items:

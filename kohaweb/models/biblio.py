@@ -156,7 +156,8 @@ class Authority(_AuthorityColumns, Base):
 
 
 class DeletedAuthority(_AuthorityColumns, Base):
-    """Deleted authorities, kept like deletedbiblio (Koha has no such table: not Koha's)."""
+    """Deleted authorities, kept like deletedbiblio (recent Koha's deletedauth_header; older
+    Koha had no such table)."""
 
     __tablename__ = "deletedauth_header"
     deleted_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

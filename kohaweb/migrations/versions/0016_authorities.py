@@ -7,7 +7,7 @@ Create Date: 2026-12-04 05:10:00
 auth_header gains Koha's authtrees, linkid and heading columns, kohaweb's flavour column and the
 index on origincode; its authid is no longer auto-incremented (ids come from the id_counters
 row "authority", so they never go back after a deletion). deletedauth_header keeps deleted
-authorities as deletedbiblio keeps deleted records (Koha has no such table).
+authorities as deletedbiblio keeps deleted records (as recent Koha does; older Koha had none).
 """
 
 import sqlalchemy as sa
