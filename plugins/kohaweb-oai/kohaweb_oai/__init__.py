@@ -54,3 +54,4 @@ def includeme(config: Configurator) -> None:
 
     for service in SERVICES:
         config.add_cornice_service(service)
+    config.include(".pages")
