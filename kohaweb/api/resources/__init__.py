@@ -4,6 +4,7 @@ from pyramid.config import Configurator
 
 MODULES = ("libraries", "biblios", "items", "patrons", "holds", "checkouts", "public", "reference",
            "circulation_rules")
+MODULES += ("authorities",)
 
 
 def includeme(config: Configurator) -> None:
