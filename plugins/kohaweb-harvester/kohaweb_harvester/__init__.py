@@ -45,3 +45,4 @@ def includeme(config: Configurator) -> None:
     config.add_home_link("Harvesting", "Harvest sources", "/api/v1/harvest/sources",
                          "other OAI-PMH repositories this catalogue harvests (REST)", staff=True)
     config.include(api)
+    config.include(".pages")
