@@ -6,6 +6,7 @@ from pyramid.config import Configurator
 def includeme(config: Configurator) -> None:
     config.include("kohaweb.views.home")
     config.include("kohaweb.views.health")
+    config.include("kohaweb.views.index_status")
     config.add_route("home", "/")
     config.add_route("login", "/login")
     config.add_route("logout", "/logout")
