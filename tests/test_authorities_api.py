@@ -119,6 +119,9 @@ def test_add_type_header_duplicate_and_permission(api, editor, reader, dbsession
     bad = api.post("/api/v1/authorities", b"<record><oops", headers={**editor, "Content-Type": MARCXML},
                    status=400).json
     assert bad["error_code"] == "invalid_record"
+    long_type = api.post("/api/v1/authorities", marc.record_to_xml(authority("150", "Other")),
+                         headers={**editor, "Content-Type": MARCXML, "x-authority-type": "X" * 11}, status=400).json
+    assert long_type["error_code"] == "invalid_type"
 
 
 def test_update_and_delete(api, editor, reader, dbsession):
@@ -129,6 +132,9 @@ def test_update_and_delete(api, editor, reader, dbsession):
     assert response.json == {"id": authid}
     got = api.get(url, headers=reader).json
     assert (got["heading"], got["framework_id"]) == ("Coral reefs", "TOPIC_TERM")  # type kept
+    api.put(url, marc.record_to_xml(authority("150", "Coral reefs")),
+            headers={**editor, "Content-Type": MARCXML, "x-authority-type": ""})
+    assert api.get(url, headers=reader).json["framework_id"] == "TOPIC_TERM"  # an empty header keeps it
     api.put(url, marc.record_to_xml(authority()), headers={**reader, "Content-Type": MARCXML}, status=403)
     api.delete(url, headers=reader, status=403)
     api.delete(url, headers=editor, status=204)

@@ -171,15 +171,30 @@ def _record(session: Session, biblio: Biblio, branches: dict, itypes: dict, loca
 
 
 def get_authority_records(session: Session, params: Params) -> dict[str, Any]:
+    """Koha's GetAuthorityRecords: each id gives the record's GetAuthorityXML string as the text
+    of its ``<record>`` element itself (Koha pushes the string, not a ``marcxml`` key), or
+    ``<code>RecordNotFound</code>``."""
     schema = params.get("schema")
     if schema and schema != "MARCXML":
         return {"code": "UnsupportedSchema"}
-    records = []
+    records: list[Any] = []
     for text in _ids(params["id"]):
         number = _number(text)
         authority = session.get(Authority, number) if number is not None else None
-        records.append({"marcxml": authority.marcxml} if authority is not None else {"code": "RecordNotFound"})
+        records.append(_authority_xml(authority) if authority is not None else {"code": "RecordNotFound"})
     return {"record": records}
+
+
+def _authority_xml(authority: Authority) -> str:
+    """GetAuthorityXML: a UNIMARC site answers the stored MARCXML as it is; MARC21 parses it and
+    serialises it again, with an XML declaration (MARC::Record's as_xml_record)."""
+    if authority.flavour == marc.UNIMARC:
+        return authority.marcxml
+    try:
+        record = marc.parse_xml(authority.marcxml)
+    except (ValueError, KeyError):
+        return authority.marcxml  # a damaged stored record is answered as stored, not as a 500
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + marc.record_to_xml(record).decode("utf-8")
 
 
 # --- patrons -------------------------------------------------------------------------------------
