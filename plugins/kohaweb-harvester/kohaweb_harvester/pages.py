@@ -17,7 +17,7 @@ from sqlalchemy import select
 from .api import _run_in_thread
 from .models import HarvestRun, HarvestSource
 from .runs import RunActive, active_run, enqueue, reap_stale
-from .sources import SourceError, add_source, find_source, remove_source, run_dict, source_dict, validate
+from .sources import SourceError, add_source, remove_source, run_dict, source_dict, validate
 
 LIST = "kohaweb_harvester:templates/harvest_sources.html"
 SHOW = "kohaweb_harvester:templates/harvest_source.html"
@@ -138,8 +138,9 @@ def edit(request: Request):
     except SourceError as exc:
         request.response.status = 400
         return _show(request, found, form=form, error=str(exc))
-    clash = find_source(request.dbsession, form["name"])
-    if clash is not None and clash.id != found.id and clash.name == form["name"]:
+    # by name only: find_source would take a name made of digits for an id
+    clash = request.dbsession.scalar(select(HarvestSource.id).where(HarvestSource.name == form["name"]))
+    if clash is not None and clash != found.id:
         request.response.status = 409
         return _show(request, found, form=form, error=f"a source named {form['name']!r} exists")
     sets = " ".join(form["sets"]) or None
