@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 
 import pytest
-from conftest import write_ini
 from sqlalchemy import select
 
 from kohaweb.auth import authenticate_password
@@ -148,8 +147,11 @@ def test_reference_commands(run_cli, password, dbsession):
 
 def test_commands_on_an_unmigrated_database_say_so_in_one_line(tmp_path, capsys, monkeypatch):
     from kohaweb.cli import main
+    from kohaweb.testing import TEST_SECRET
 
-    ini = write_ini(tmp_path / "new.ini", f"sqlite:///{tmp_path}/new.sqlite")
+    ini = tmp_path / "new.ini"  # a database of its own, never migrated
+    ini.write_text(f"[app:main]\nuse = egg:kohaweb\nkohaweb.services = status\n"
+                   f"kohaweb.database_url = sqlite:///{tmp_path}/new.sqlite\nkohaweb.secret = {TEST_SECRET}\n")
     monkeypatch.setattr("sys.stdin", io.StringIO("a long enough password\n"))
     assert main(["-c", str(ini), "user", "add", "admin"]) == 1
     err = capsys.readouterr().err
