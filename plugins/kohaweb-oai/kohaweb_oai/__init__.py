@@ -29,8 +29,9 @@ SETTINGS = [
     Setting("oai.compression", "bool", True, "Offer gzip and deflate content encoding."),
     Setting("oai.max_post_size", "int", 16384, "Largest POST body in bytes (413 beyond): an OAI-PMH request is a "
             "handful of short arguments, so a large body is never a harvester.", minimum=1024),
-    Setting("oai.stylesheet", "str", "", "URL of an XSLT stylesheet referenced from every response "
-            "(Koha uses /opac-tmpl/xslt/OAI.xslt); empty for none."),
+    Setting("oai.stylesheet", "str", "default", "XSLT stylesheet referenced from every response so that "
+            "a browser shows it as a page: `default` is the one kohaweb serves (as Koha references its "
+            "/opac-tmpl/xslt/OAI.xslt), another value is the URL of a site's own; empty for none."),
 ]
 
 
@@ -39,6 +40,8 @@ def includeme(config: Configurator) -> None:
 
     config.registry.kohaweb.extras["oai"] = Repository.from_site(config.registry.kohaweb)
     config.add_route("oai", "/oai")
+    # the default stylesheet (oai.stylesheet = default) and whatever else the plugin ships for browsers
+    config.add_static_view("oai/static", "kohaweb_oai:static", cache_max_age=3600)
     config.add_home_link("OAI-PMH", "Identify", "/cgi-bin/koha/oai.pl?verb=Identify",
                          "the repository harvesters pull the catalogue from (also at /oai)")
     config.add_home_link("OAI-PMH", "Metadata formats", "/cgi-bin/koha/oai.pl?verb=ListMetadataFormats",

@@ -32,6 +32,8 @@ from .tokens import ListState
 log = logging.getLogger(__name__)
 
 RENDER_BATCH = 50  # records read from the database at a time while streaming
+DEFAULT_STYLESHEET = "default"  # the oai.stylesheet value that names the stylesheet served below
+DEFAULT_STYLESHEET_ASSET = "kohaweb_oai:static/oai2.xsl"
 
 
 def current_time() -> float:
@@ -78,15 +80,24 @@ def oai_view(request: Request) -> Response:
         oai_request = parse_arguments(pairs)
         body = VERBS[oai_request.verb](ctx, oai_request)
         body.head = xmlout.prologue(response_date, ctx.base_url, {"verb": oai_request.verb, **oai_request.args},
-                                    repo.stylesheet) + body.head
+                                    stylesheet_href(request, repo)) + body.head
         body.tail += xmlout.EPILOGUE
     except (BadRequest, OaiError) as exc:
         found = exc.errors if isinstance(exc, BadRequest) else [exc]
         bare = any(e.code in ("badVerb", "badArgument") for e in found)
         args = None if bare else {"verb": oai_request.verb, **oai_request.args}
-        body = Body(xmlout.prologue(response_date, ctx.base_url, args, repo.stylesheet)
+        body = Body(xmlout.prologue(response_date, ctx.base_url, args, stylesheet_href(request, repo))
                     + xmlout.errors((e.code, e.message) for e in found) + xmlout.EPILOGUE)
     return _response(request, repo, body)
+
+
+def stylesheet_href(request: Request, repo: Repository) -> str:
+    """The href of the responses' xml-stylesheet instruction: ``oai.stylesheet = default`` is the
+    stylesheet this plugin serves (a path on this site, so a browser may apply it: XSLT must be
+    same-origin); any other value is used as given; empty means no instruction."""
+    if repo.stylesheet == DEFAULT_STYLESHEET:
+        return request.static_path(DEFAULT_STYLESHEET_ASSET)
+    return repo.stylesheet
 
 
 def _base_url(request: Request, repo: Repository) -> str:

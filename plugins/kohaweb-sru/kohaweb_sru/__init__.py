@@ -23,8 +23,9 @@ SETTINGS = [
     Setting("sru.title", "str", "", "Database title in explain; empty means kohaweb.library_name."),
     Setting("sru.description", "str", "", "Database description in explain."),
     Setting("sru.database", "str", "biblios", "Database name in explain when the path does not give one."),
-    Setting("sru.stylesheet", "str", "", "URL of an XSLT stylesheet referenced from every response unless "
-            "the request gives its own `stylesheet`."),
+    Setting("sru.stylesheet", "str", "", "XSLT stylesheet referenced from every response unless the request "
+            "gives its own `stylesheet` URL: `default` is the one kohaweb serves (at /sru/static/sru.xsl), "
+            "another value a site's own URL; empty for none (as Zebra)."),
     Setting("sru.max_query_length", "int", 4096, "Longest query or scanClause in characters (diagnostic 12 "
             "beyond).", minimum=64),
     Setting("sru.max_query_depth", "int", 32, "Deepest nesting of parentheses in a query (diagnostic 13 "
@@ -49,6 +50,8 @@ def includeme(config: Configurator) -> None:
     settings = config.registry.kohaweb.settings["sru"]
     routes = ["sru", "sru_biblios"]
     config.add_route("sru", "/sru")
+    # the default stylesheet (sru.stylesheet = default; a request may also name it in `stylesheet`)
+    config.add_static_view("sru/static", "kohaweb_sru:static", cache_max_age=3600)
     config.add_home_link("SRU", "Explain", "/biblios?version=1.1&operation=explain",
                          "searching the catalogue in CQL (Koha's Zebra address; also at /sru)")
     config.add_home_link("SRU", "Example search", "/biblios?version=1.1&operation=searchRetrieve"

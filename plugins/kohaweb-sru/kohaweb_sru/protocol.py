@@ -28,6 +28,8 @@ from .diagnostics import QUERY_ERRORS, Diagnostic
 log = logging.getLogger(__name__)
 
 VERSIONS = ("1.1", "1.2")
+DEFAULT_STYLESHEET = "default"  # the sru.stylesheet value that names the stylesheet the plugin serves
+DEFAULT_STYLESHEET_ASSET = "kohaweb_sru:static/sru.xsl"
 COMMON = {"operation", "version", "stylesheet"}
 ALLOWED = {
     "explain": COMMON | {"recordPacking"},
@@ -76,7 +78,7 @@ def _handle(request: Request, staff: bool) -> Response:
             raise  # the core answers 503 + Retry-After, with diagnostic 2 from unavailable()
         log.exception("SRU request failed: %s", _loggable(params))
         doc = _failed(request, sru, settings, Diagnostic(1, "internal error (logged)"))
-    body = xmlout.serialize(doc, params.get("stylesheet") or settings["stylesheet"] or None)
+    body = xmlout.serialize(doc, stylesheet_href(request, params, settings))
     return Response(body=body, content_type="text/xml", charset="utf-8")
 
 
@@ -94,8 +96,19 @@ def unavailable(exc: Exception, request: Request) -> Response:
     if sru.operation not in ALLOWED:
         sru.operation = "searchRetrieve"
     doc = _failed(request, sru, settings, Diagnostic(2, "the database cannot be reached; retry later"))
-    body = xmlout.serialize(doc, params.get("stylesheet") or settings["stylesheet"] or None)
+    body = xmlout.serialize(doc, stylesheet_href(request, params, settings))
     return Response(body=body, status=503, content_type="text/xml", charset="utf-8")
+
+
+def stylesheet_href(request: Request, params: dict[str, str], settings: dict[str, Any]) -> str | None:
+    """The response's xml-stylesheet href: the request's ``stylesheet`` as given (SRU: the client names
+    the stylesheet to reference), else ``sru.stylesheet``, where ``default`` is the stylesheet this
+    plugin serves (a path on this site: a browser applies only a same-origin XSLT); None for none."""
+    if params.get("stylesheet"):
+        return params["stylesheet"]
+    if settings["stylesheet"] == DEFAULT_STYLESHEET:
+        return request.static_path(DEFAULT_STYLESHEET_ASSET)
+    return settings["stylesheet"] or None
 
 
 def _loggable(params: dict[str, str]) -> dict[str, str]:
