@@ -3,7 +3,8 @@
 Services are cornice ``Service`` objects (``ApiService``) whose operations declare their
 permission and OpenAPI pieces next to the view; the core's resources and every plugin's
 services are added with ``config.add_cornice_service(service)`` and aggregated into one
-OpenAPI 3.1 document, served at ``GET /api/v1/`` and rendered at ``GET /api/v1/.html``.
+OpenAPI 3.1 document, served at ``GET /api/v1/``, rendered at ``GET /api/v1/.html`` and explored
+interactively (Swagger UI, try-it-out) at ``GET /api/v1/explorer``.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ def includeme(config: Configurator) -> None:
                         permission=NO_PERMISSION_REQUIRED)
     config.add_view(html_view, route_name="api.html", request_method=("GET", "HEAD"),
                     renderer="kohaweb.api:templates/api.html", permission=NO_PERMISSION_REQUIRED)
+    config.include("kohaweb.api.explorer")  # /api/v1/explorer, before the resources' routes
     config.add_exception_view(api_error_view, context=ApiError)
     config.add_exception_view(method_not_allowed_view, context=HTTPMethodNotAllowed,
                               path_info=r"^/api/")
