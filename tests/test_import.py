@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kohaweb.marc import read_records
-from kohaweb.models import Biblio, Item
+from kohaweb.models import Authority, Biblio, Item
 from kohaweb.sampledata import generate_records
 
 
@@ -131,7 +131,7 @@ def test_killed_import_leaves_only_whole_batches(tmp_path, ini_file, dbsession):
     assert count(dbsession, Biblio) == 6000
 
 
-def test_authority_and_holdings_records_are_reported_and_skipped(tmp_path, run_cli, dbsession):
+def test_authority_records_go_to_authorities_and_holdings_records_are_skipped(tmp_path, run_cli, dbsession):
     path = tmp_path / "mixed.mrc"
     kinds = ["a", "z", "a", "y", "u", "a"]
     with open(path, "wb") as fh:
@@ -145,11 +145,12 @@ def test_authority_and_holdings_records_are_reported_and_skipped(tmp_path, run_c
         writer.close(close_fh=False)
     status, out, err = run_cli("import", str(path))
     assert status == 0, err
-    assert "imported 3 records, skipped 3" in out
-    assert f"{path}: record 2 skipped: an authority record (leader/06 'z')" in err
+    assert "imported 3 records and 1 authority records, skipped 2" in out
+    assert "record 2 skipped" not in err
     assert f"{path}: record 4 skipped: a holdings record (leader/06 'y')" in err
     assert f"{path}: record 5 skipped: a holdings record (leader/06 'u')" in err
     assert count(dbsession, Biblio) == 3
+    assert count(dbsession, Authority) == 1
 
 
 def test_items_at_unknown_libraries_are_reported_not_created(tmp_path, run_cli, dbsession, reference_data):

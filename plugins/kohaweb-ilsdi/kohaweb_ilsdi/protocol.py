@@ -50,7 +50,7 @@ SERVICES: dict[str, Service] = {s.name: s for s in (
     Service("GetAuthorityRecords", ("id",), ("schema",),
             "Authority records as MARCXML; several ids are separated by spaces.",
             "service=GetAuthorityRecords&id=1",
-            _XML + "<GetAuthorityRecords>\n  <record>\n    <marcxml>&lt;record ...&gt;</marcxml>\n  </record>\n"
+            _XML + "<GetAuthorityRecords>\n  <record>&lt;?xml version=\"1.0\" encoding=\"UTF-8\"?&gt;\n&lt;record ...&gt;</record>\n"
             "</GetAuthorityRecords>"),
     Service("LookupPatron", ("id",), ("id_type",),
             "The patron number for an identifier. id_type is a patron field (cardnumber, userid, email, "
