@@ -106,23 +106,48 @@ def _serve_until_stopped(app: Any, sock: socket.socket, grace: float, options: d
         wasyncore.dispatcher.close(server)
 
     def drain() -> None:
+        _in_loop(server, stop_accepting)
         deadline = time.monotonic() + grace
         while time.monotonic() < deadline and _working(server):
             time.sleep(0.05)
-        server.trigger.pull_trigger(lambda: _close_everything(server))
+        _in_loop(server, lambda: _leave_loop(server))
 
     def on_signal(signum, frame) -> None:
-        if stopping.is_set():
-            return
-        stopping.set()
-        server.trigger.pull_trigger(stop_accepting)
-        threading.Thread(target=drain, name="kohaweb-drain", daemon=True).start()
+        # only a flag and a thread here: the handler may interrupt the loop while it holds the
+        # trigger's lock, so the trigger is pulled from the drain thread
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=drain, name="kohaweb-drain", daemon=True).start()
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.print_listen("Serving on http://{}:{}")
-    server.run()  # returns once every channel is closed
+    server.run()  # returns once the loop has no channel left
+    # requests still being answered (past the grace period) end before the trigger they pull closes
     server.task_dispatcher.shutdown(timeout=grace)
+    try:
+        server.trigger.close()
+    except OSError:
+        pass
+
+
+def _in_loop(server, thunk: Callable[[], None]) -> None:
+    """Run ``thunk`` in the server's loop thread (waitress's trigger); nothing if the loop is gone."""
+    try:
+        server.trigger.pull_trigger(thunk)
+    except OSError:
+        pass
+
+
+def _leave_loop(server) -> None:
+    """Close every connection and take the trigger out of the loop, which then ends. The trigger's
+    descriptors stay open until the worker threads are done, so a late answer can still pull it."""
+    for channel in _channels(server):
+        try:
+            channel.handle_close()
+        except OSError:
+            pass
+    server.trigger.del_channel()
 
 
 def _channels(server) -> list:
@@ -142,15 +167,3 @@ def _busy(channel) -> bool:
     """A connection with a request received or being answered (an idle keep-alive one is not)."""
     return bool(getattr(channel, "requests", None) or getattr(channel, "total_outbufs_len", 0)
                 or getattr(channel, "request", None) is not None)
-
-
-def _close_everything(server) -> None:
-    for channel in _channels(server):
-        try:
-            channel.handle_close()
-        except OSError:
-            pass
-    try:
-        server.trigger.close()
-    except OSError:
-        pass
