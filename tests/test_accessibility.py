@@ -1,0 +1,102 @@
+"""Every page of the web face checked for accessibility in headless Chromium with axe-core (the
+copy shipped by axe-playwright-python, nothing fetched): no serious or critical violation (labels,
+names, contrast, landmarks, headings, language...), and the sign-in form usable with the keyboard
+alone. The API explorer is Swagger UI's page: only our own frame of it is checked (its widgets are
+the library's)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("KOHAWEB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SERVICES = ["status", "oai", "sru", "reports", "apikeys", "harvester", "barcode", "ilsdi"]
+BLOCKING = ("serious", "critical")
+
+
+def _unavailable(reason: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (required under CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright Python package is not installed")
+    try:
+        import axe_playwright_python  # noqa: F401
+    except ImportError:
+        _unavailable("axe-playwright-python is not installed (pip install -r requirements-dev.txt)")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _violations(page, context: dict | None = None) -> list[str]:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, context=context)
+    found = []
+    for violation in results.response["violations"]:
+        if violation["impact"] in BLOCKING:
+            targets = [", ".join(node["target"]) for node in violation["nodes"][:3]]
+            found.append(f"{violation['id']} ({violation['impact']}): {violation['help']} at {targets}")
+    return found
+
+
+def test_every_page_passes_axe(browser, live_server, staff_user, sample_records, tmp_path):
+    sample_records(3)
+    userid, password, patron = staff_user("admin", "superlibrarian")
+    public = ["/", "/login"]
+    staff = ["/", "/reports", "/api-keys", f"/patrons/{patron}/api-keys", "/oai-sets", "/oai-sets/new",
+             "/harvest-sources", "/index-status", "/api/v1/.html"]
+    problems: list[str] = []
+    with live_server(services=SERVICES, **{"apikeys.client_credentials": "true"}) as base:
+        context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        for path in public:
+            assert page.goto(path).status == 200, path
+            problems += [f"{path} (signed out): {v}" for v in _violations(page)]
+
+        # the check itself can fail: an image without a text alternative is a critical violation
+        page.evaluate("document.body.appendChild(Object.assign(document.createElement('img'), {src: '/favicon.ico'}))")
+        assert any(v.startswith("image-alt") for v in _violations(page))
+
+        # signing in with the keyboard alone: labelled fields, reachable in order, Enter submits
+        page.goto("/login")
+        page.keyboard.press("Tab")
+        focused = page.evaluate("document.activeElement && document.activeElement.labels "
+                                "&& document.activeElement.labels.length")
+        while not focused:  # skip the links before the form (home, skip link...)
+            page.keyboard.press("Tab")
+            focused = page.evaluate("document.activeElement && document.activeElement.labels "
+                                    "&& document.activeElement.labels.length")
+        page.keyboard.type(userid)
+        page.keyboard.press("Tab")
+        page.keyboard.type(password)
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{base}/")
+
+        for path in staff:
+            response = page.goto(path)
+            assert response is not None and response.status == 200, path
+            page.screenshot(path=str(tmp_path / (path.strip("/").replace("/", "_") or "home")) + ".png")
+            problems += [f"{path}: {v}" for v in _violations(page)]
+        page.goto("/api/v1/explorer")
+        page.wait_for_selector(".swagger-ui", timeout=30000)
+        problems += [f"/api/v1/explorer: {v}" for v in _violations(page, {"exclude": [[".swagger-ui"]]})]
+        context.close()
+    assert not problems, "\n".join(problems)
