@@ -345,3 +345,13 @@ def test_raw_body_schemas_appear_in_the_document(clean_db, database_url):
     assert app.post("/api/v1/notes", b"hello", headers={"Content-Type": "text/plain"}, status=204)
     refused = app.post("/api/v1/notes", b"{}", headers={"Content-Type": "application/json"}, status=415)
     assert refused.json["error_code"] == "unsupported_media_type"
+
+
+def test_scripts_in_a_page_get_no_basic_challenge(make_app):
+    """The browser would answer a Basic challenge to the API explorer's fetch with its own dialog."""
+    app = make_app(settings={"kohaweb.auth.basic": "true"})
+    plain = app.get("/api/v1/libraries", headers={"Accept": "application/json"}, status=401)
+    assert 'Basic realm="kohaweb"' in plain.headers.getall("WWW-Authenticate")
+    scripted = app.get("/api/v1/libraries", headers={"Accept": "application/json",
+                                                     "X-Requested-With": "XMLHttpRequest"}, status=401)
+    assert scripted.headers.getall("WWW-Authenticate") == ['Bearer realm="kohaweb"']

@@ -27,6 +27,9 @@
       // cookie-authenticated writes must prove they come from a page of this site (X-CSRF-Token);
       // requests with a bearer token or Basic credentials do not need it and ignore it
       var method = (request.method || "GET").toUpperCase();
+      request.headers = request.headers || {};
+      // a refused request must not raise the browser's own Basic sign-in dialog over the page
+      request.headers["X-Requested-With"] = "XMLHttpRequest";
       if (csrfToken && !safe[method]) {
         request.headers = request.headers || {};
         request.headers["X-CSRF-Token"] = csrfToken;

@@ -39,7 +39,10 @@ def forbidden(exc, request: Request) -> Response:
         response = error_response(request, 401, refused or "Authentication required",
                                   "invalid_token" if refused else "authentication_required")
         response.headers["WWW-Authenticate"] = 'Bearer realm="kohaweb"'
-        if request.registry.kohaweb.core["auth.basic"]:
+        # a script in a page (the API explorer says so with X-Requested-With) gets no Basic
+        # challenge: browsers answer that one with their own sign-in dialog over the page
+        if request.registry.kohaweb.core["auth.basic"] and \
+                request.headers.get("X-Requested-With", "").lower() != "xmlhttprequest":
             response.headers.add("WWW-Authenticate", 'Basic realm="kohaweb"')
         return response
     permission = getattr(getattr(exc, "result", None), "msg", "")
