@@ -4,4 +4,4 @@ The core (this package) owns the catalogue, the metadata-format registry, authen
 settings and the CLI; every web service is a plugin found through entry points.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
