@@ -1,7 +1,8 @@
-"""Every page of the web face checked for accessibility in headless Chromium with axe-core (the
-copy shipped by axe-playwright-python, nothing fetched): no serious or critical violation (labels,
-names, contrast, landmarks, headings, language...), and the sign-in form usable with the keyboard
-alone. The API explorer is Swagger UI's page: only our own frame of it is checked (its widgets are
+"""Every page of the web face checked in headless Chromium at a desktop (1280×800) and a phone
+(390×844) size: axe-core (the copy shipped by axe-playwright-python, nothing fetched) finds no
+serious or critical violation (labels, names, contrast, landmarks, headings, language...), no
+console error, no horizontal scrolling, a screenshot of each saved under the test's temporary
+directory; and the sign-in form works with the keyboard alone. The API explorer is Swagger UI's page: only our own frame of it is checked (its widgets are
 the library's)."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 SERVICES = ["status", "oai", "sru", "reports", "apikeys", "harvester", "barcode", "ilsdi"]
 BLOCKING = ("serious", "critical")
+VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
 def _unavailable(reason: str):
@@ -57,6 +59,17 @@ def _violations(page, context: dict | None = None) -> list[str]:
     return found
 
 
+def _check(page, path: str, size: str, errors: list[str], shots: Path, context: dict | None = None) -> list[str]:
+    problems = [f"{path} at {size}: {v}" for v in _violations(page, context)]
+    widths = page.evaluate("[document.documentElement.scrollWidth, document.documentElement.clientWidth]")
+    if widths[0] > widths[1]:
+        problems.append(f"{path} at {size}: {widths[0]} px wide in a {widths[1]} px window")
+    if errors:
+        problems.append(f"{path} at {size}: console errors {errors}")
+    page.screenshot(path=str(shots / f"{(path.strip('/').replace('/', '_') or 'home')}-{size}.png"), full_page=True)
+    return problems
+
+
 def test_every_page_passes_axe(browser, live_server, staff_user, sample_records, tmp_path):
     sample_records(3)
     userid, password, patron = staff_user("admin", "superlibrarian")
@@ -64,39 +77,46 @@ def test_every_page_passes_axe(browser, live_server, staff_user, sample_records,
     staff = ["/", "/reports", "/api-keys", f"/patrons/{patron}/api-keys", "/oai-sets", "/oai-sets/new",
              "/harvest-sources", "/index-status", "/api/v1/.html"]
     problems: list[str] = []
+    errors: list[str] = []
     with live_server(services=SERVICES, **{"apikeys.client_credentials": "true"}) as base:
-        context = browser.new_context(base_url=base, viewport={"width": 1280, "height": 800})
-        page = context.new_page()
-        for path in public:
-            assert page.goto(path).status == 200, path
-            problems += [f"{path} (signed out): {v}" for v in _violations(page)]
+        for size, viewport in VIEWPORTS.items():
+            context = browser.new_context(base_url=base, viewport=viewport)
+            page = context.new_page()
+            page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            for path in public:
+                errors.clear()
+                assert page.goto(path).status == 200, path
+                problems += _check(page, path, size, errors, tmp_path)
 
-        # the check itself can fail: an image without a text alternative is a critical violation
-        page.evaluate("document.body.appendChild(Object.assign(document.createElement('img'), {src: '/favicon.ico'}))")
-        assert any(v.startswith("image-alt") for v in _violations(page))
+            # the check itself can fail: an image without a text alternative is a critical violation
+            page.evaluate("document.body.appendChild(Object.assign(document.createElement('img'), "
+                          "{src: '/favicon.ico'}))")
+            assert any(v.startswith("image-alt") for v in _violations(page))
 
-        # signing in with the keyboard alone: labelled fields, reachable in order, Enter submits
-        page.goto("/login")
-        page.keyboard.press("Tab")
-        focused = page.evaluate("document.activeElement && document.activeElement.labels "
-                                "&& document.activeElement.labels.length")
-        while not focused:  # skip the links before the form (home, skip link...)
+            # signing in with the keyboard alone: labelled fields, reachable in order, Enter submits
+            page.goto("/login")
+            labelled = "document.activeElement && document.activeElement.labels && document.activeElement.labels.length"
             page.keyboard.press("Tab")
-            focused = page.evaluate("document.activeElement && document.activeElement.labels "
-                                    "&& document.activeElement.labels.length")
-        page.keyboard.type(userid)
-        page.keyboard.press("Tab")
-        page.keyboard.type(password)
-        page.keyboard.press("Enter")
-        page.wait_for_url(f"{base}/")
+            for _ in range(20):  # past the links before the form
+                if page.evaluate(labelled):
+                    break
+                page.keyboard.press("Tab")
+            page.keyboard.type(userid)
+            page.keyboard.press("Tab")
+            page.keyboard.type(password)
+            page.keyboard.press("Enter")
+            page.wait_for_url(f"{base}/")
 
-        for path in staff:
-            response = page.goto(path)
-            assert response is not None and response.status == 200, path
-            page.screenshot(path=str(tmp_path / (path.strip("/").replace("/", "_") or "home")) + ".png")
-            problems += [f"{path}: {v}" for v in _violations(page)]
-        page.goto("/api/v1/explorer")
-        page.wait_for_selector(".swagger-ui", timeout=30000)
-        problems += [f"/api/v1/explorer: {v}" for v in _violations(page, {"exclude": [[".swagger-ui"]]})]
-        context.close()
+            for path in staff:
+                errors.clear()
+                response = page.goto(path)
+                assert response is not None and response.status == 200, path
+                problems += _check(page, path, size, errors, tmp_path)
+            errors.clear()
+            page.goto("/api/v1/explorer")
+            page.wait_for_selector(".swagger-ui", timeout=30000)
+            problems += _check(page, "/api/v1/explorer", size, errors, tmp_path, {"exclude": [[".swagger-ui"]]})
+            context.close()
     assert not problems, "\n".join(problems)
+    assert len(list(tmp_path.glob("*.png"))) == (len(public) + len(staff) + 1) * len(VIEWPORTS) - len(VIEWPORTS)
