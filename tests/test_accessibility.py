@@ -13,6 +13,11 @@ from pathlib import Path
 
 import pytest
 
+# what this checks does not depend on the database: run once, on the SQLite pass of the suite
+pytestmark = pytest.mark.skipif(os.environ.get("KOHAWEB_TEST_DATABASE", "sqlite") != "sqlite",
+                                reason="independent of the database: checked on the SQLite pass")
+
+
 CHROMIUM = os.environ.get("KOHAWEB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -16,9 +16,14 @@ import pytest
 
 from kohaweb.testing import free_port
 
+# what this checks does not depend on the database: run once, on the SQLite pass of the suite
+pytestmark = pytest.mark.skipif(os.environ.get("KOHAWEB_TEST_DATABASE", "sqlite") != "sqlite",
+                                reason="independent of the database: checked on the SQLite pass")
+
 SERVER = """
 import sys, time
 from kohaweb.serving import listening_socket, serve
+
 
 def app(environ, start_response):
     if environ["PATH_INFO"] == "/slow":
