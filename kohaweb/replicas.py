@@ -33,6 +33,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import db
+from .app import USED_PRIMARY
 
 log = logging.getLogger(__name__)
 
@@ -170,7 +171,7 @@ def _mark_writers(handler, registry):
         # an unsafe request that opened the primary's session (OAI-PMH and SRU POSTs only read,
         # through read_dbsession) and succeeded
         if (request.method not in ("GET", "HEAD", "OPTIONS") and response.status_code < 400
-                and request.environ.get("kohaweb.db.used")):
+                and request.environ.get(USED_PRIMARY)):
             response.set_cookie(WROTE_COOKIE, "1", max_age=max(1, int(max_lag)) + 1, httponly=True,
                                 samesite="Lax", secure=request.registry.kohaweb.core["session.secure"])
         return response

@@ -10,6 +10,7 @@ tests are skipped with a message, except under CI (``CI`` set), where that is a 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import threading
 import uuid
@@ -46,6 +47,29 @@ def _unavailable(reason: str):
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (required under CI)", pytrace=False)
     pytest.skip(reason)
+
+
+CHROMIUM = os.environ.get("KOHAWEB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture
+def chromium():
+    """Playwright's sync API bound to the system Chromium (``KOHAWEB_CHROMIUM``); never downloads
+    a browser. Skipped where either is missing, a failure under CI."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("the playwright Python package is not installed (pip install playwright)")
+    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
+        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @contextmanager

@@ -8,7 +8,6 @@ the library's)."""
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,38 +17,21 @@ pytestmark = pytest.mark.skipif(os.environ.get("KOHAWEB_TEST_DATABASE", "sqlite"
                                 reason="independent of the database: checked on the SQLite pass")
 
 
-CHROMIUM = os.environ.get("KOHAWEB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SERVICES = ["status", "oai", "sru", "reports", "apikeys", "harvester", "barcode", "ilsdi"]
 BLOCKING = ("serious", "critical")
 VIEWPORTS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 
 
-def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (required under CI)", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright Python package is not installed")
+def browser(chromium):
+    """The shared Chromium, once axe-core's package is known to be there."""
     try:
         import axe_playwright_python  # noqa: F401
     except ImportError:
-        _unavailable("axe-playwright-python is not installed (pip install -r requirements-dev.txt)")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+        if os.environ.get("CI"):
+            pytest.fail("axe-playwright-python is not installed (required under CI)", pytrace=False)
+        pytest.skip("axe-playwright-python is not installed (pip install -r requirements-dev.txt)")
+    return chromium
 
 
 def _violations(page, context: dict | None = None) -> list[str]:

@@ -4,9 +4,7 @@ token for writes), HTTP Basic or a bearer token, checked in a real headless Chro
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,10 +13,6 @@ import requests
 from openapi_spec_validator import validate
 
 from kohaweb.testing import basic_auth
-
-CHROMIUM = os.environ.get("KOHAWEB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture
@@ -92,27 +86,6 @@ def test_no_session_is_started_for_visitors_and_signed_in_staff_get_a_csrf_token
     assert refused.status_int != 403 or refused.json.get("error_code") != "csrf_token_invalid"
 
 
-@pytest.fixture
-def chromium():
-    """Playwright's sync API bound to the system Chromium; never downloads a browser."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("the playwright Python package is not installed (pip install playwright)")
-    if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
-        _unavailable(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-def _unavailable(reason: str):
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (required under CI)", pytrace=False)
-    pytest.skip(reason)
 
 
 def test_try_it_out_in_a_browser_with_basic_bearer_and_session(chromium, live_server, staff_user, sample_records,

@@ -97,6 +97,11 @@ listen = 127.0.0.1:{port}
     run(kohaweb, "-c", ini, "db", "upgrade", cwd=site)
     current = run(kohaweb, "-c", ini, "db", "current", cwd=site)
     assert "h0001" in current, current  # the harvester's branch, which depends on the core's head
+    # down to nothing and up again, from the installed migrations
+    run(kohaweb, "-c", ini, "db", "downgrade", "base", cwd=site)
+    assert run(kohaweb, "-c", ini, "db", "current", cwd=site).strip() == "(empty)"
+    run(kohaweb, "-c", ini, "db", "upgrade", cwd=site)
+    assert "h0001" in run(kohaweb, "-c", ini, "db", "current", cwd=site)
     run(kohaweb, "-c", ini, "sample-data", "--records", "20", "--demo-user", cwd=site)
     run(kohaweb, "-c", ini, "report", "add", "items per library", "--public",
         "--sql", "SELECT homebranch, COUNT(*) AS n FROM items GROUP BY homebranch", cwd=site)
