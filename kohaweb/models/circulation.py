@@ -22,6 +22,12 @@ class _CheckoutColumns:
     onsite_checkout: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
     timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # Koha's columns the REST checkout object shows (migration 0017)
+    unseen_renewals: Mapped[int] = mapped_column(Integer, default=0)
+    auto_renew_error: Mapped[str | None] = mapped_column(String(32))
+    issuer_id: Mapped[int | None] = mapped_column(Integer)
+    note_date: Mapped[dt.date | None] = mapped_column(Date)
+    note_seen: Mapped[bool | None] = mapped_column(Boolean)
 
 
 class Checkout(_CheckoutColumns, Base):
@@ -53,6 +59,10 @@ class _HoldColumns:
     suspend_until: Mapped[dt.datetime | None] = mapped_column(DateTime)
     itemtype: Mapped[str | None] = mapped_column(code())
     timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # Koha's columns the REST hold object shows (migration 0017)
+    lowest_priority: Mapped[bool] = mapped_column("lowestPriority", Boolean, default=False)
+    non_priority: Mapped[bool] = mapped_column(Boolean, default=False)
+    patron_expiration_date: Mapped[dt.date | None] = mapped_column(Date)
 
 
 class Hold(_HoldColumns, Base):
@@ -72,6 +82,19 @@ class OldHold(_HoldColumns, Base):
     biblionumber: Mapped[int | None] = mapped_column(Integer)
     itemnumber: Mapped[int | None] = mapped_column(Integer)
     branchcode: Mapped[str | None] = mapped_column(code())
+
+
+class CheckoutRenewal(Base):
+    """One renewal of a checkout (Koha's checkout_renewals): who, how, whether seen."""
+
+    __tablename__ = "checkout_renewals"
+    renewal_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    checkout_id: Mapped[int] = mapped_column("checkout_id", Integer, index=True)
+    renewer_id: Mapped[int | None] = mapped_column(Integer)
+    seen: Mapped[bool] = mapped_column(Boolean, default=False)
+    interface: Mapped[str] = mapped_column(String(16), default="api")
+    timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    renewal_type: Mapped[str] = mapped_column(String(9), default="Manual")  # Automatic or Manual
 
 
 class CirculationRule(Base):
