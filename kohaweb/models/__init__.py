@@ -15,6 +15,7 @@ from .biblio import (
 from .circulation import Checkout, CirculationRule, Hold, OldCheckout, OldHold
 from .imports import ImportedFile
 from .library import AuthorisedValue, IdCounter, ItemType, Library, PatronCategory, SystemPreference
+from .outbox import RecordChangeOutbox
 from .patrons import (
     AccountLine,
     ApiKey,
@@ -34,5 +35,5 @@ __all__ = [
     "LoginSession", "LongText",
     "OAuthAccessToken", "OaiSet", "OaiSetBiblio", "OaiSetDescription", "OaiSetMapping", "OldCheckout",
     "OldHold", "Patron", "PatronAttribute", "PatronAttributeType", "PatronCategory", "PatronPermission",
-    "PatronRestriction", "SavedReport", "SystemPreference", "utcnow",
+    "PatronRestriction", "RecordChangeOutbox", "SavedReport", "SystemPreference", "utcnow",
 ]
