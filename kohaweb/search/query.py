@@ -77,6 +77,12 @@ class _Evaluator:
     """Evaluates a query tree. With ``remember_keys`` (a ranked search), plain words are read with
     their positions once and kept, so ranking scores them without reading them again."""
 
+    # where posting lists are read, and which index names exist: the bibliographic index here;
+    # kohaweb.search.authority_index subclasses this with its own tables and indexes
+    store = postings
+    term_table = tables.postings
+    indexes = INDEXES
+
     def __init__(self, session: Session, *, remember_keys: bool = False):
         self.session = session
         self._universe: np.ndarray | None = None
@@ -85,7 +91,7 @@ class _Evaluator:
 
     def universe(self) -> np.ndarray:
         if self._universe is None:
-            self._universe = postings.universe(self.session)
+            self._universe = self.store.universe(self.session)
         return self._universe
 
     # --- booleans ----------------------------------------------------------------------------
@@ -107,7 +113,7 @@ class _Evaluator:
     # --- clauses ------------------------------------------------------------------------------
 
     def clause(self, clause: Clause) -> np.ndarray:
-        index = INDEXES.get(clause.index)
+        index = self.indexes.get(clause.index)
         if index is None:
             raise QueryError("unsupported_index", f"unsupported index {clause.index}", clause.index)
         if clause.relation not in WORD_RELATIONS:
@@ -153,19 +159,19 @@ class _Evaluator:
         if _right_truncated(word):
             # a plain prefix is one range read, however many terms it covers: no length rule
             prefix = word[:-1]
-            term = tables.postings.c.term
-            return postings.docs_where(self.session, idx, term >= prefix, term < _next(prefix))[1]
+            term = self.term_table.c.term
+            return self.store.docs_where(self.session, idx, term >= prefix, term < _next(prefix))[1]
         if self.remember_keys:
-            found, self._keys[idx, word, modifiers] = postings.docs_and_keys(
+            found, self._keys[idx, word, modifiers] = self.store.docs_and_keys(
                 self.session, idx, self.terms(idx, word, modifiers))
             return found
-        return postings.docs(self.session, idx, self.terms(idx, word, modifiers))
+        return self.store.docs(self.session, idx, self.terms(idx, word, modifiers))
 
     def word_keys(self, idx: str, word: str, modifiers: frozenset[str] = frozenset()) -> np.ndarray:
         remembered = self._keys.get((idx, word, modifiers))
         if remembered is not None:
             return remembered
-        found = postings.keys(self.session, idx, self.terms(idx, word, modifiers))
+        found = self.store.keys(self.session, idx, self.terms(idx, word, modifiers))
         if self.remember_keys:
             self._keys[idx, word, modifiers] = found
         return found
@@ -185,9 +191,9 @@ class _Evaluator:
         return [t for t in self.session_terms(namespace, _prefix(pattern)) if _regex(pattern).fullmatch(t)]
 
     def session_terms(self, namespace: str, prefix: str) -> list[str]:
-        term = tables.postings.c.term
+        term = self.term_table.c.term
         conditions = [term >= prefix, term < _next(prefix)] if prefix else []
-        return postings.vocabulary(self.session, namespace, *conditions)
+        return self.store.vocabulary(self.session, namespace, *conditions)
 
     def sequence(self, idx: str, words: list[str], modifiers: frozenset[str] = frozenset()) -> np.ndarray:
         """Records with the words at consecutive positions of one field."""
@@ -206,7 +212,7 @@ class _Evaluator:
         if masked:
             _check_masks(value)
         if exact and not masked:
-            return postings.docs(self.session, namespace, [value])
+            return self.store.docs(self.session, namespace, [value])
         body = _pattern(value)
         options = [body]
         if not exact:
@@ -218,12 +224,12 @@ class _Evaluator:
         # a start-anchored (or exact) search only looks at values that begin with the term
         prefix = _prefix(value) if exact or start or masked and not end else ""
         terms = [t for t in self.session_terms(namespace, prefix) if regex.fullmatch(t)]
-        return postings.docs(self.session, namespace, terms)
+        return self.store.docs(self.session, namespace, terms)
 
     def range(self, namespace: str, words: list[str], relation: str, raw: str) -> np.ndarray:
         if any(m in "".join(words) for m in MASKS):
             raise QueryError("invalid_term", "masking is not supported with range relations", raw)
-        term = tables.postings.c.term
+        term = self.term_table.c.term
         if relation == "within":
             if len(words) != 2:
                 raise QueryError("invalid_term", "within needs two values", raw)
@@ -232,7 +238,7 @@ class _Evaluator:
             if len(words) != 1:
                 raise QueryError("invalid_term", f"{relation} needs one value", raw)
             conditions = [_compare(term, relation, words[0])]
-        return postings.docs_where(self.session, namespace, *conditions)[1]
+        return self.store.docs_where(self.session, namespace, *conditions)[1]
 
     def number(self, clause: Clause) -> np.ndarray:
         namespace = postings.number_space(clause.index)
@@ -244,7 +250,7 @@ class _Evaluator:
         if len(values) != 1:
             raise QueryError("invalid_term", "one number is expected", clause.term)
         if clause.relation in ("=", "exact", "==", "adj"):
-            return postings.docs(self.session, namespace, values)
+            return self.store.docs(self.session, namespace, values)
         return self.range(namespace, values, clause.relation, clause.term)
 
     def recid(self, clause: Clause) -> np.ndarray:
@@ -271,7 +277,7 @@ class _Evaluator:
         """Indexed records numbered low..high (None: unbounded); only their blocks are read
         unless the whole list is already at hand."""
         if self._universe is None:
-            return postings.universe_between(self.session, low, high)
+            return self.store.universe_between(self.session, low, high)
         every = self._universe
         keep = np.ones(len(every), dtype=bool)
         if low is not None:
@@ -296,7 +302,7 @@ class _Evaluator:
         """Two single-word clauses on the same word index within a word distance."""
         left, right = node.left, node.right
         if not (isinstance(left, Clause) and isinstance(right, Clause) and left.index == right.index
-                and INDEXES.get(left.index) and INDEXES[left.index].kind in ("word", "number")
+                and self.indexes.get(left.index) and self.indexes[left.index].kind in ("word", "number")
                 and left.relation in ("=", "adj") and right.relation in ("=", "adj")):
             raise QueryError("unsupported_prox", "proximity is supported between two single-word terms of one "
                              "word index", "")
@@ -306,7 +312,7 @@ class _Evaluator:
         a = self.word_keys(left.index, words[0][0])
         b = self.word_keys(left.index, words[1][0])
         if not len(a) or not len(b):
-            return postings.EMPTY
+            return self.store.EMPTY
         return _within_distance(a, b, node)
 
 
