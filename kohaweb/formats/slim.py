@@ -18,6 +18,7 @@ import re
 from lxml import etree
 
 from ..marc import MARC_NS
+from ..xmltext import NOT_XML_CHARS
 from .base import RenderError
 
 _LEADER = f"{{{MARC_NS}}}leader"
@@ -37,7 +38,7 @@ _NOT_ALNUM = re.compile(r"[^\dA-Za-z ]")
 # control fields first, no empty data field, text escaped as lxml escapes it, no character XML 1.0
 # cannot carry. Such text is embedded as it is (the same bytes lxml would write after parsing and
 # conform()); anything else takes the parse-and-conform path.
-_TEXT = r"[^<>&\x00-\x08\x0b\x0c\x0e-\x1f\r\ud800-\udfff\ufffe\uffff]*+"
+_TEXT = rf"[^<>&\r{NOT_XML_CHARS}]*+"
 _TEXT = rf"{_TEXT}(?:&(?:amp|lt|gt|quot|apos|#13);{_TEXT})*+"
 _CODE = r"(?:[\dA-Za-z!#$%'()*+,\-./:;=?{}_^`~\[\]\\>]|&quot;|&amp;|&lt;|&gt;)"
 _DATA_TAG = r"(?:0[1-9A-Z][0-9A-Z]|0[1-9a-z][0-9a-z]|[1-9A-Z][0-9A-Z]{2}|[1-9a-z][0-9a-z]{2})"  # the schema's

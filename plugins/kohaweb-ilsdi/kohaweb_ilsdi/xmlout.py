@@ -5,15 +5,14 @@ left out. This module does the same from Python dicts, so services return plain 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from decimal import Decimal
 from typing import Any
 
 from lxml import etree
 
+from kohaweb.xmltext import xml_text
+
 DECLARATION = b'<?xml version="1.0" encoding="UTF-8" ?>\n'
-# Characters XML 1.0 cannot carry; stored data (MARC imports) sometimes has them.
-_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def text_value(value: Any) -> str:
@@ -28,7 +27,7 @@ def text_value(value: Any) -> str:
         return f"{value:.6f}"
     if isinstance(value, float):
         return f"{value:.6f}"
-    return _INVALID.sub("", str(value))
+    return xml_text(str(value))  # stored data (MARC imports) sometimes has characters XML cannot carry
 
 
 def build(parent: etree._Element, name: str, value: Any) -> None:

@@ -5,8 +5,9 @@ Element order follows OAI-PMH.xsd.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
+
+from kohaweb.xmltext import xml_text
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 OAI_SCHEMA = "http://www.openarchives.org/OAI/2.0/OAI-PMH.xsd"
@@ -17,12 +18,9 @@ DC_NS = "http://purl.org/dc/elements/1.1/"
 OAI_IDENTIFIER_NS = "http://www.openarchives.org/OAI/2.0/oai-identifier"
 OAI_IDENTIFIER_SCHEMA = "http://www.openarchives.org/OAI/2.0/oai-identifier.xsd"
 
-# characters XML 1.0 cannot carry at all (stored data may contain them)
-_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
 
 def text(value: object) -> str:
-    value = _ILLEGAL.sub("", str(value))
+    value = xml_text(str(value))  # stored data may have characters XML cannot carry
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
