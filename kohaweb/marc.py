@@ -15,6 +15,8 @@ from typing import IO, Any
 import pymarc
 from lxml import etree
 
+from .xmltext import xml_text
+
 MARC_NS = "http://www.loc.gov/MARC21/slim"
 _SLIM = f"{{{MARC_NS}}}"
 MARC21 = "MARC21"
@@ -81,17 +83,14 @@ def _indicator(value: Any) -> str:
     return text[:1] if text and re.match(r"[\da-z ]", text[:1]) else " "
 
 
-_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
-
-
 def _clean(text: str) -> str:
     """Drop characters XML 1.0 cannot carry (found in real-world MARC)."""
-    return _XML_BAD.sub("", text)
+    return xml_text(text)
 
 
 def _blank_out(text: str) -> str:
     """Positional data (leader, 008...) keeps its length: bad characters become blanks."""
-    return _XML_BAD.sub(" ", text)
+    return xml_text(text, " ")
 
 
 def parse_xml(data: str | bytes) -> pymarc.Record:
