@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from kohaweb.xmltext import is_xml_text
+
 from .diagnostics import Diagnostic
-from .xmlout import _NOT_XML
 
 QUERY_PARAMETERS = ("query", "scanClause")
 _QUOTED = re.compile(r'"(?:[^"\\]|\\.)*"?', re.S)  # a CQL quoted string (an unclosed one runs to the end)
@@ -28,11 +29,11 @@ def unusable_parameters(params: dict[str, str], extras: dict[str, str]) -> Diagn
     for values in (params, extras):
         for name in list(values):
             value = values[name]
-            if _NOT_XML.search(name):
+            if not is_xml_text(name):
                 del values[name]
                 problem = problem or Diagnostic(8, None, "Unsupported parameter: a name with characters XML "
                                                 "cannot carry")
-            elif _NOT_XML.search(value):
+            elif not is_xml_text(value):
                 del values[name]
                 if name in QUERY_PARAMETERS:
                     problem = problem or Diagnostic(10, f"{name} contains control characters")

@@ -6,6 +6,8 @@ import re
 
 from lxml import etree
 
+from kohaweb.xmltext import is_xml_text
+
 from .diagnostics import Diagnostic
 
 SRW_NS = "http://www.loc.gov/zing/srw/"
@@ -14,8 +16,6 @@ EXTRA_NS = "info:kohaweb/sru/extraRequestData"
 DIAGNOSTIC_SCHEMA = "info:srw/schema/1/diagnostics-v1.1"
 NSMAP = {"zs": SRW_NS}
 _XML_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9._-]*$")
-# what lxml refuses in text (ValueError), so that text written here fails exactly where lxml would
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
 
 
@@ -71,7 +71,7 @@ def serialize(doc: etree._Element | bytes, stylesheet: str | None) -> bytes:
 
 def text(value: str) -> str:
     """``value`` escaped as lxml escapes element text; ValueError where lxml would refuse it."""
-    if _NOT_XML.search(value):
+    if not is_xml_text(value):  # fail exactly where lxml would
         raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
                          "characters")
     if "&" in value:
