@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from . import ids, marc
 from .models import Authority, DeletedAuthority, utcnow
+from .search import authority_index
 
 # Koha's GuessAuthTypeCode (C4::AuthoritiesMarc): heading tag -> authority type code
 AUTH_TYPES: dict[str, dict[str, str]] = {
@@ -228,6 +229,7 @@ class Authorities:
                         marcxml=_prepare(record, authid, flavour, code))
         self.session.add(row)
         self.session.flush()
+        authority_index.index_authority(self.session, authid, record, flavour, code)
         return row
 
     def update(self, authid: int, record: pymarc.Record | str | bytes, *,
@@ -242,6 +244,7 @@ class Authorities:
         row.marcxml = _prepare(record, authid, flavour, code)
         row.modification_time = utcnow()
         self.session.flush()
+        authority_index.index_authority(self.session, authid, record, flavour, code)
         return row
 
     def delete(self, authid: int) -> DeletedAuthority:
@@ -262,6 +265,7 @@ class Authorities:
         deleted = DeletedAuthority(deleted_on=now, **values)
         self.session.add(deleted)
         self.session.flush()
+        authority_index.remove_authority(self.session, authid)
         return deleted
 
     def add_prepared(self, prepared: list[PreparedAuthority]) -> list[int]:
@@ -271,6 +275,7 @@ class Authorities:
         numbers = ids.allocate(self.session, "authority", len(prepared))
         now = utcnow()
         rows = []
+        entries = {}
         for item, authid in zip(prepared, numbers, strict=True):
             _check_code(item.authtypecode)
             record = marc.parse_xml(item.marcxml)
@@ -278,8 +283,10 @@ class Authorities:
                          "modification_time": now, "origincode": None, "authtrees": None, "linkid": None,
                          "heading": heading(record, item.flavour), "flavour": item.flavour,
                          "marcxml": _prepare(record, authid, item.flavour, item.authtypecode)})
+            entries[authid] = authority_index.entry_for(record, item.flavour, item.authtypecode)
         self.session.flush()
         self.session.execute(insert(Authority), rows)
+        authority_index.apply(self.session, entries)
         return list(numbers)
 
     def iter_authorities(self, batch: int = 500) -> Iterator[Authority]:
