@@ -3,7 +3,10 @@
 Per request, a tween counts ``kohaweb_requests_total{service,operation,method,status}``, times
 ``kohaweb_request_duration_seconds{service,operation}`` (until the response is ready to send: a
 streamed body's transfer is not included) and counts ``kohaweb_request_errors_total{service,
-operation}`` (5xx answers and exceptions that escaped every view). At scrape time a collector
+operation}`` (5xx answers and exceptions that escaped every view) and
+``kohaweb_protocol_errors_total{service,operation,code}``: errors a protocol answers inside a
+successful HTTP answer (an OAI-PMH ``<error>``, an SRU fatal diagnostic), which a view reports
+with ``note_protocol_error``. At scrape time a collector
 reads the database pool, whether the database answers, the search index's state and its
 uncompacted delta segments, and the record counts of the catalogue and of the index.
 
@@ -76,6 +79,12 @@ PROTOCOL_OPERATIONS: dict[str, tuple[str, frozenset[str], str | None]] = {
                                     "RenewLoan", "HoldTitle", "HoldItem", "CancelHold", "Describe"}), None),
 }
 
+# Protocol error codes are chosen by the plugin, not the client; still, a label value must be short
+# and plain, and a service may not create more than this many distinct codes.
+PROTOCOL_ERROR_CODE = re.compile(r"[A-Za-z0-9_.:/-]{1,40}")
+MAX_ERROR_CODES = 64
+PROTOCOL_ERRORS_KEY = "kohaweb.protocol_errors"  # WSGI environ: codes noted while answering
+
 FORWARDED_FOR = re.compile(r'for="?\[?([^\]";,]+)', re.IGNORECASE)
 
 
@@ -119,6 +128,11 @@ class Metrics:
                                   buckets=BUCKETS, registry=self.registry)
         self.errors = Counter("kohaweb_request_errors", "Requests that ended in a server error (5xx or an "
                               "exception no view handled).", ["service", "operation"], registry=self.registry)
+        self.protocol_errors = Counter("kohaweb_protocol_errors", "Errors a protocol answered inside a "
+                                       "successful HTTP answer (OAI-PMH error codes, SRU diagnostic "
+                                       "numbers), by service, operation and code.",
+                                       ["service", "operation", "code"], registry=self.registry)
+        self._error_codes: dict[str, set[str]] = {}
         self.registry.register(SiteCollector(site))
         self.services = frozenset(site.services) | CORE_AREAS
         self._route_services: dict[str, str] = {}  # bounded by the routes the app declares
@@ -151,6 +165,33 @@ class Metrics:
         self.duration.labels(service, operation).observe(seconds)
         if status >= 500:
             self.errors.labels(service, operation).inc()
+        for code in request.environ.get(PROTOCOL_ERRORS_KEY, ()):
+            self.protocol_errors.labels(service, operation, self._error_code(service, code)).inc()
+
+    def _error_code(self, service: str, code: str) -> str:
+        """``code`` as a label value: itself when plain and one of the first codes the service
+        used, ``other`` beyond (the label set stays bounded whatever a plugin passes)."""
+        if not PROTOCOL_ERROR_CODE.fullmatch(code):
+            return OTHER
+        seen = self._error_codes.setdefault(service, set())
+        if code not in seen:
+            if len(seen) >= MAX_ERROR_CODES:
+                return OTHER
+            seen.add(code)
+        return code
+
+
+def note_protocol_error(request: Request, code: str) -> None:
+    """Count an error the protocol answers with HTTP 200 (an OAI-PMH ``<error code>``, an SRU
+    diagnostic number) in ``kohaweb_protocol_errors_total`` when the request's metrics are
+    recorded. Harmless when metrics are off.
+
+    Example, in a plugin's view::
+
+        except OaiError as exc:
+            note_protocol_error(request, exc.code)
+    """
+    request.environ.setdefault(PROTOCOL_ERRORS_KEY, []).append(str(code))
 
 
 def operation_of(request: Request, service: str, route_name: str | None) -> str:

@@ -77,6 +77,43 @@ def test_requests_are_counted_per_service_operation_method_and_status(make_app, 
     assert again[labels(service="metrics", operation="metrics", method="GET", status="200")] == 1
 
 
+def test_protocol_errors_answered_with_200_are_counted_by_code(make_app):
+    app = make_app(services=SERVICES)
+    app.get("/oai", {"verb": "GetRecord", "identifier": "oai:nowhere:1", "metadataPrefix": "marcxml"})
+    app.get("/oai", {"verb": "ListRecords", "metadataPrefix": "no_such_format"})
+    app.get("/oai", {"verb": "ListRecords"})  # metadataPrefix missing
+    app.get("/oai", {"verb": "Identify"})  # no error
+    app.get("/sru", {"version": "1.1", "operation": "searchRetrieve", "query": "title="})  # syntax error
+    app.get("/sru", {"version": "1.1", "operation": "searchRetrieve", "query": "dc.title=x",
+                     "recordSchema": "nonesuch"})
+    app.get("/sru", {"version": "1.1", "operation": "searchRetrieve", "query": "dc.title=x",
+                     "recordSchema": "nonesuch"})
+
+    errors = samples(scrape(app), "kohaweb_protocol_errors", "kohaweb_protocol_errors_total")
+    assert errors[labels(service="oai", operation="GetRecord", code="idDoesNotExist")] == 1
+    assert errors[labels(service="oai", operation="ListRecords", code="cannotDisseminateFormat")] == 1
+    assert errors[labels(service="oai", operation="ListRecords", code="badArgument")] == 1
+    assert errors[labels(service="sru", operation="searchRetrieve", code="10")] == 1  # query syntax error
+    assert errors[labels(service="sru", operation="searchRetrieve", code="66")] == 2  # unknown schema
+    assert len(errors) == 5
+
+
+def test_protocol_error_codes_stay_bounded(make_app):
+    from kohaweb import metrics as metrics_module
+
+    app = make_app(services=SERVICES)
+    metrics = app.app.registry.kohaweb_metrics
+    request = type("R", (), {"environ": {}, "matched_route": None, "method": "GET"})()
+    for n in range(metrics_module.MAX_ERROR_CODES + 10):
+        metrics_module.note_protocol_error(request, f"code{n}")
+    metrics_module.note_protocol_error(request, "not a plain <code>")
+    metrics.observe(request, 200, 0.001)
+    errors = samples(scrape(app), "kohaweb_protocol_errors", "kohaweb_protocol_errors_total")
+    codes = {dict(key)["code"]: value for key, value in errors.items()}
+    assert len(codes) == metrics_module.MAX_ERROR_CODES + 1
+    assert codes["other"] == 11
+
+
 @pytest.mark.filterwarnings("ignore:Unknown REQUEST_METHOD")  # webtest's lint; the method is the point
 def test_values_clients_make_up_are_labelled_other(make_app):
     app = make_app(services=SERVICES, **{"ilsdi.authorized_ips": "127.0.0.1"})

@@ -20,6 +20,7 @@ from pyramid.response import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from kohaweb.metrics import note_protocol_error
 from kohaweb.models import Biblio, DeletedBiblio, OaiSet
 from kohaweb.replicas import session_beside
 
@@ -84,6 +85,8 @@ def oai_view(request: Request) -> Response:
         body.tail += xmlout.EPILOGUE
     except (BadRequest, OaiError) as exc:
         found = exc.errors if isinstance(exc, BadRequest) else [exc]
+        for error in found:
+            note_protocol_error(request, error.code)
         bare = any(e.code in ("badVerb", "badArgument") for e in found)
         args = None if bare else {"verb": oai_request.verb, **oai_request.args}
         body = Body(xmlout.prologue(response_date, ctx.base_url, args, stylesheet_href(request, repo))

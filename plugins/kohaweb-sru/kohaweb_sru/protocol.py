@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 from kohaweb import search, visibility
 from kohaweb.formats import RecordSource, RenderError
 from kohaweb.limits import database_unavailable
+from kohaweb.metrics import note_protocol_error
 from kohaweb.models import Biblio, BiblioMetadata
 
 from . import cql, explain, limits, translate, xmlout
@@ -142,6 +143,7 @@ def _check_request(sru: SruRequest, settings: dict[str, Any]) -> None:
 
 
 def _failed(request: Request, sru: SruRequest, settings: dict[str, Any], diag: Diagnostic) -> etree._Element:
+    note_protocol_error(request, str(diag.number))
     if sru.operation == "explain" and diag.number not in (4,):
         doc = explain_response(request, sru, settings, check=False)
         xmlout.diagnostics(doc, [diag])
