@@ -112,6 +112,10 @@ CORE_SETTINGS: list[Setting] = [
             "SQLAlchemy URL of the catalogue. `env:NAME` reads it from the environment."),
     Setting("kohaweb.secret", "str", "", "Secret for signing sessions, CSRF tokens, signed URLs and "
             "resumption tokens. Required; `env:NAME` reads it from the environment."),
+    Setting("kohaweb.previous_secrets", "list", [], "Secrets used before `kohaweb.secret`, newest first "
+            "(separated by spaces): what they signed (sessions, resumption tokens, signed URLs) is still "
+            "accepted until it expires, nothing new is signed with them. Rotate by moving the old secret "
+            "here; remove it after `kohaweb.session.max_age`."),
     Setting("kohaweb.marcflavour", "choice", "MARC21", "Default MARC flavour of new records.",
             choices=("MARC21", "UNIMARC")),
     Setting("kohaweb.library_name", "str", "kohaweb library", "Library name shown by the services."),
