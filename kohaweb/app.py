@@ -12,12 +12,12 @@ from typing import Any
 
 from pyramid.config import Configurator
 from pyramid.request import Request
-from pyramid.session import SignedCookieSessionFactory
+from pyramid.session import BaseCookieSessionFactory
 from pyramid.tweens import EXCVIEW
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, plugins
+from . import db, plugins, signing
 from .settings import CORE_SETTINGS, ConfigError, parse_settings
 
 log = logging.getLogger(__name__)
@@ -121,10 +121,10 @@ def main(global_config: Mapping[str, Any], **settings: Any):
 def _core(config: Configurator) -> None:
     site: Site = config.registry.kohaweb
     core = site.core
-    config.set_session_factory(SignedCookieSessionFactory(
-        core["secret"], cookie_name="kohaweb_session", httponly=True, samesite="Lax",
-        secure=core["session.secure"], max_age=core["session.max_age"], timeout=core["session.max_age"],
-        reissue_time=600))
+    config.set_session_factory(BaseCookieSessionFactory(
+        signing.CookieSerializer(signing.site_secrets(core)), cookie_name="kohaweb_session", httponly=True,
+        samesite="Lax", secure=core["session.secure"], max_age=core["session.max_age"],
+        timeout=core["session.max_age"], reissue_time=600))
     config.add_request_method(_dbsession, "dbsession", reify=True)
     config.add_request_method(_catalog, "catalog", reify=True)
     config.add_tween("kohaweb.app.transaction_tween_factory", under=EXCVIEW)

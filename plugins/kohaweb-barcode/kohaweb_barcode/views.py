@@ -16,7 +16,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.security import Denied
 
-from kohaweb.signing import BadSignature, Expired, verify_url_params
+from kohaweb.signing import BadSignature, Expired, site_secrets, verify_url_params
 from kohaweb.views.errors import error_response
 
 from .params import InvalidParameter, parse, single_values
@@ -64,7 +64,7 @@ def _check_access(request: Request, values: dict[str, str]) -> int | None | Resp
     """None for staff, the expiry time for a good signed URL, a 401 Response for a bad or
     expired signature; raises HTTPForbidden (401/403 by the core's forbidden view) otherwise."""
     if "signature" in values:
-        secret = request.registry.kohaweb.core["secret"]
+        secret = site_secrets(request.registry.kohaweb.core)  # any of them verifies
         try:
             verify_url_params(secret, PURPOSE, values)
             return int(values["expires"])

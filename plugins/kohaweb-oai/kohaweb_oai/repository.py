@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from kohaweb.settings import ConfigError
+from kohaweb.signing import site_secrets
 
 # oai-identifier.xsd: repositoryIdentifier is a domain name
 DOMAIN = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-]*(\.[a-zA-Z][a-zA-Z0-9\-]*)+$")
@@ -27,7 +28,7 @@ class Repository:
     token_lifetime: int
     compression: bool
     stylesheet: str
-    secret: str
+    secret: tuple[str, ...]  # signs resumption tokens: the site's secrets, newest first
     base_url: str  # kohaweb.base_url, may be empty
 
     @classmethod
@@ -53,7 +54,7 @@ class Repository:
                    scheme=oai["identifier_scheme"], repository_identifier=repo_id,
                    archive_id=oai["archive_id"], max_count=oai["max_count"],
                    deleted_record=oai["deleted_record"], token_lifetime=oai["token_lifetime"],
-                   compression=oai["compression"], stylesheet=oai["stylesheet"], secret=core["secret"],
+                   compression=oai["compression"], stylesheet=oai["stylesheet"], secret=tuple(site_secrets(core)),
                    base_url=core["base_url"].rstrip("/"))
 
     @property

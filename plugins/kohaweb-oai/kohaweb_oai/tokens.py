@@ -29,11 +29,11 @@ class ListState:
                 list(self.after) if self.after else None, self.cursor, self.size]
 
 
-def encode(state: ListState, secret: str, lifetime: int, now: float) -> str:
+def encode(state: ListState, secret: signing.Secrets, lifetime: int, now: float) -> str:
     return signing.sign(secret, PURPOSE, state.to_data(), max_age=lifetime, now=now)
 
 
-def decode(token: str, verb: str, secret: str, now: float) -> ListState:
+def decode(token: str, verb: str, secret: signing.Secrets, now: float) -> ListState:
     try:
         data = signing.unsign(secret, PURPOSE, token, now=now)
     except signing.Expired:
