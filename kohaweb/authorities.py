@@ -10,8 +10,9 @@ deletion); a deleted authority moves to ``deletedauth_header`` with leader/05 se
 Koha's ``Koha::Authority->move_to_deleted`` does (older Koha only deleted the row), and as a
 deleted record moves to ``deletedbiblio``.
 
-Not done here yet (issue 18): the authorities search index, the SRU authorities database, and
-linking bibliographic headings ($9) to authorities (Koha's merge on update and delete).
+Every write keeps the authorities search index (kohaweb.search.authority_index) in step, and an
+update or deletion rewrites or removes the bibliographic headings linked to the authority
+(kohaweb.authority_links.merge, Koha's merge), all in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import pymarc
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from . import ids, marc
+from . import authority_links, ids, marc
 from .models import Authority, DeletedAuthority, utcnow
 from .search import authority_index
 
@@ -233,9 +234,12 @@ class Authorities:
         return row
 
     def update(self, authid: int, record: pymarc.Record | str | bytes, *,
-               authtypecode: str | None = None, flavour: str | None = None) -> Authority:
-        """Replace an authority's record; the type stays unless given (as Koha's REST update)."""
+               authtypecode: str | None = None, flavour: str | None = None, merge: bool = True) -> Authority:
+        """Replace an authority's record; the type stays unless given (as Koha's REST update).
+        The bibliographic headings linked to it ($9) are rewritten from its new heading in the
+        same transaction (Koha's merge; ``merge=False`` is Koha's skip_merge)."""
         row = self.require(authid)
+        old = _stored_record(row) if merge else None
         record = _as_record(record)
         flavour = self._flavour(record, flavour or row.flavour)
         code = authtypecode if authtypecode is not None else row.authtypecode
@@ -245,11 +249,16 @@ class Authorities:
         row.modification_time = utcnow()
         self.session.flush()
         authority_index.index_authority(self.session, authid, record, flavour, code)
+        if merge:
+            authority_links.merge(self.session, authid, old, record, flavour)
         return row
 
-    def delete(self, authid: int) -> DeletedAuthority:
-        """Move an authority to deletedauth_header, its leader/05 set to d (deleted)."""
+    def delete(self, authid: int, *, merge: bool = True) -> DeletedAuthority:
+        """Move an authority to deletedauth_header, its leader/05 set to d (deleted). As Koha's
+        merge without a target, the bibliographic fields linked to it are removed
+        (``merge=False``: left as they are, $9 included)."""
         row = self.require(authid)
+        old = _stored_record(row) if merge else None
         values = {c.key: getattr(row, c.key) for c in Authority.__table__.columns}
         now = utcnow()
         values["modification_time"] = now
@@ -266,6 +275,8 @@ class Authorities:
         self.session.add(deleted)
         self.session.flush()
         authority_index.remove_authority(self.session, authid)
+        if merge:
+            authority_links.merge(self.session, authid, old, None, deleted.flavour)
         return deleted
 
     def add_prepared(self, prepared: list[PreparedAuthority]) -> list[int]:
@@ -309,6 +320,13 @@ def prepare_authority(position: int, record: pymarc.Record, flavour: str | None,
     flavour = flavour or detect_flavour(record, default)
     return PreparedAuthority(position, flavour, guess_type(record, flavour),
                              marc.record_to_xml(record).decode("utf-8"))
+
+
+def _stored_record(row: Authority) -> pymarc.Record | None:
+    try:
+        return marc.parse_xml(row.marcxml)
+    except (ValueError, KeyError):
+        return None
 
 
 def _check_code(code: str) -> None:

@@ -363,17 +363,18 @@ def is_ready(session: Session) -> bool:
 def rebuild(factory, *, batch: int = postings.BLOCK, progress: Callable[[int], None] | None = None) -> int:
     """Re-index every authority from its stored MARCXML, a block of authids per transaction; the
     index is marked ``rebuilding`` (SRU refuses to answer) until the last one commits."""
+    from ..db import transaction
     from ..models import Authority
 
-    with factory.begin() as session:
+    with transaction(factory) as session:
         set_preference(session, STATUS_PREFERENCE, "rebuilding", "Choice")
-    with factory.begin() as session:
+    with transaction(factory) as session:
         for table in tables.ALL:
             session.execute(delete(table))
     done, last = 0, 0
     batch = max(1, min(batch, postings.BLOCK))
     while True:
-        with factory.begin() as session:
+        with transaction(factory) as session:
             rows = session.execute(select(Authority.authid, Authority.flavour, Authority.authtypecode,
                                           Authority.marcxml).where(Authority.authid > last)
                                    .order_by(Authority.authid).limit(batch)).all()
@@ -395,7 +396,7 @@ def rebuild(factory, *, batch: int = postings.BLOCK, progress: Callable[[int], N
             last = rows[-1][0]
         if progress:
             progress(len(rows))
-    with factory.begin() as session:
+    with transaction(factory) as session:
         set_preference(session, STATUS_PREFERENCE, "ready", "Choice")
     return done
 
