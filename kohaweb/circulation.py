@@ -37,6 +37,7 @@ from .models import (
     PatronRestriction,
     utcnow,
 )
+from .models.circulation import CheckoutRenewal
 from .preferences import get_preference
 
 # Koha's defaults when no circulation rule says otherwise.
@@ -462,6 +463,14 @@ def can_renew(session: Session, loan: Checkout, patron: Patron | None = None) ->
         raise CirculationError("on_reserve", "another patron has a hold on this title")
 
 
+def renewals_allowed(session: Session, loan: Checkout) -> int:
+    """The renewalsallowed rule that applies to ``loan`` (Koha's max_renewals)."""
+    patron = session.get(Patron, loan.borrowernumber)
+    item = session.get(Item, loan.itemnumber)
+    _, _, rule = _rules_for(session, item, patron, loan.branchcode)
+    return _int_rule(rule("renewalsallowed")) or 0
+
+
 def _holds_waiting_for(session: Session, item: Item, exclude: int) -> bool:
     """Another patron holds this item or its title (not suspended, already started)."""
     return session.scalar(
@@ -472,10 +481,12 @@ def _holds_waiting_for(session: Session, item: Item, exclude: int) -> bool:
 
 
 def renew(session: Session, loan: Checkout | Item | int | str, *, patron: Patron | int | None = None,
-          catalog: Catalog | None = None) -> Checkout:
+          catalog: Catalog | None = None, renewer_id: int | None = None, interface: str = "intranet",
+          seen: bool = True) -> Checkout:
     """Renew a loan (or the loan of an item) after ``can_renew``; new due date from
     ``renewalperiod`` counted from the old due date (Koha's RenewalPeriodBase=date_due) or from
-    now (RenewalPeriodBase=now, or when the loan is overdue)."""
+    now (RenewalPeriodBase=now, or when the loan is overdue). The renewal is recorded in
+    checkout_renewals (who, through which interface; an unseen one counts in unseen_renewals)."""
     if not isinstance(loan, Checkout):
         item = _require_item(session, loan)
         found = current_checkout(session, item)
@@ -493,8 +504,12 @@ def renew(session: Session, loan: Checkout | Item | int | str, *, patron: Patron
         base = now
     loan.date_due = calculate_due_date(session, item, patron_row, base, branchcode=loan.branchcode, renewal=True)
     loan.renewals_count += 1
+    if not seen:
+        loan.unseen_renewals = (loan.unseen_renewals or 0) + 1
     loan.lastreneweddate = now
     loan.timestamp = now
+    session.add(CheckoutRenewal(checkout_id=loan.issue_id, renewer_id=renewer_id, seen=seen,
+                                interface=interface, timestamp=now, renewal_type="Manual"))
     session.flush()
     (catalog or Catalog(session)).update_item(item.itemnumber, onloan=loan.date_due.date(),
                                               renewals=(item.renewals or 0) + 1, datelastseen=now)
@@ -647,15 +662,23 @@ def _require_biblio(session: Session, biblio: Biblio | int) -> Biblio:
 
 def place_hold(session: Session, patron: Patron | int, biblio: Biblio | int, *, item: Item | int | None = None,
                pickup_branch: str | None = None, reservedate: dt.date | None = None,
-               expirationdate: dt.date | None = None, notes: str | None = None) -> Hold:
+               expirationdate: dt.date | None = None, notes: str | None = None,
+               force: bool = False, itemtype: str | None = None, non_priority: bool = False) -> Hold:
     """Place a title-level hold (``item`` None) or an item-level hold, picked up at
     ``pickup_branch`` (default: the patron's library). Its priority is the end of the record's
-    queue (holds already waiting or in transit have priority 0, as in Koha)."""
+    queue (holds already waiting or in transit have priority 0, as in Koha). ``force`` skips the
+    circulation rules (Koha's x-koha-override: any), not the existence of what is named."""
     patron = _require_patron(session, patron)
     biblio = _require_biblio(session, biblio)
     item_row = None if item is None else (item if isinstance(item, Item) else _require_item(session, item))
     pickup = pickup_branch or patron.branchcode
-    can_place_hold(session, patron, biblio, item=item_row, pickup_branch=pickup)
+    if force:
+        if session.get(Library, pickup) is None:
+            raise CirculationError("libraryNotFound", f"no library {pickup!r}")
+        if item_row is not None and item_row.biblionumber != biblio.biblionumber:
+            raise CirculationError("itemNotInRecord", "the item does not belong to this record")
+    else:
+        can_place_hold(session, patron, biblio, item=item_row, pickup_branch=pickup)
     start = reservedate or today()
     if expirationdate is not None and expirationdate < start:
         raise CirculationError("invalidDates", "the expiration date is before the start date")
@@ -669,7 +692,7 @@ def place_hold(session: Session, patron: Patron | int, biblio: Biblio | int, *, 
                 biblionumber=biblio.biblionumber, itemnumber=item_row.itemnumber if item_row else None,
                 branchcode=pickup, reservedate=start, expirationdate=expirationdate, reservenotes=notes,
                 priority=queue + 1, item_level_hold=item_row is not None, suspend=False, timestamp=now,
-                itemtype=None)
+                itemtype=itemtype, non_priority=non_priority)
     session.add(hold)
     session.flush()
     if item_row is not None:

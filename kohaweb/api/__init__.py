@@ -40,6 +40,7 @@ def includeme(config: Configurator) -> None:
     config.add_exception_view(method_not_allowed_view, context=HTTPMethodNotAllowed,
                               path_info=r"^/api/")
     config.include("kohaweb.api.resources")
+    config.include("kohaweb.plugins.include_rest_services")  # plugins' /api/v1/contrib/<plugin>/ paths
 
 
 def document(request: Request) -> dict:

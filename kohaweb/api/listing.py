@@ -23,6 +23,7 @@ from pyramid.response import Response
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.orm import InstrumentedAttribute
 
+from . import embeds as embedding
 from .errors import ApiError
 from .query import count_values, parse, too_many_values, translate_tree
 from .service import Param, header, query
@@ -118,9 +119,29 @@ class Resource:
     id_field: str
     extra: Callable[[Any], dict[str, Any]] | None = None
     extra_schema: dict[str, Any] = field(default_factory=dict)
+    embeds: tuple[embedding.Embed, ...] = ()  # what x-koha-embed may ask for
+    strings: dict[str, str] = field(default_factory=dict)  # coded field -> kind, for +strings
 
     def __post_init__(self) -> None:
         self.by_name = {f.name: f for f in self.fields}
+
+    def embed_named(self, name: str) -> embedding.Embed | None:
+        return next((e for e in self.embeds if e.name == name), None)
+
+    def embed_tree(self, request: Request) -> embedding.EmbedTree | None:
+        """The request's x-koha-embed for this resource (400 for names it does not offer)."""
+        header = request.validated.get(embedding.HEADER) if hasattr(request, "validated") else None
+        return embedding.parse(self, header)
+
+    def render(self, request: Request, row: Any, session: Any = None) -> dict[str, Any]:
+        """``to_api`` plus what the request's x-koha-embed asks for."""
+        return embedding.render(self, session or request.dbsession, row, self.embed_tree(request))
+
+    def embed_params(self) -> list[Param]:
+        """The x-koha-embed header parameter, when the resource embeds anything."""
+        if not self.embeds and not self.strings:
+            return []
+        return [header(embedding.HEADER, "string", embedding.header_param_description(self))]
 
     def to_api(self, row: Any) -> dict[str, Any]:
         data = {f.name: f.to_api(getattr(row, f.column.key)) for f in self.fields}
@@ -131,7 +152,14 @@ class Resource:
     def schema(self) -> dict[str, Any]:
         properties = {f.name: f.schema() for f in self.fields}
         properties.update(self.extra_schema)
-        return {"type": "object", "properties": properties, "required": list(properties),
+        required = list(properties)
+        for embed in self.embeds:  # present only when asked for
+            properties.setdefault(embed.name, embed.schema())
+            if embed.many:
+                properties.setdefault(f"{embed.name}_count", {"type": "integer"})
+        if self.strings:
+            properties["_strings"] = {"type": "object"}
+        return {"type": "object", "properties": properties, "required": required,
                 "additionalProperties": False}
 
     def write_schema(self, required: Iterable[str] = ()) -> dict[str, Any]:
@@ -157,6 +185,7 @@ class Resource:
             query("q", {"type": "array", "items": {"type": "string"}},
                   "JSON filter with API field names (Koha's operators); repeated filters are ANDed"),
             header("x-koha-query", "string", "The same JSON filter as q, in a header (ANDed with q)"),
+            *self.embed_params(),
         ]
         for f in self.fields:
             if f.name in exclude:
@@ -171,6 +200,7 @@ class Resource:
              serialise: Callable[[Any], Any] | None = None) -> Response:
         """Run a list operation on ``base`` (default: every row) with the request's parameters."""
         values = request.validated
+        embed_tree = self.embed_tree(request)
         base = base if base is not None else select(self.model)
         conditions = []
         match = values.get("_match", "contains")
@@ -179,7 +209,8 @@ class Resource:
                 conditions.append(_simple_filter(f, values[f.name], match))
         core = request.registry.kohaweb.core
         budget = core["api.max_query_values"]
-        for text in [*values.get("q", []), *filter(None, [values.get("x-koha-query")])]:
+        for text in [*values.get("q", []), *filter(None, [values.get("x-koha-query")]),
+                     *_body_query(request)]:
             tree = parse(text, core["api.max_json_depth"], budget)
             budget -= count_values(tree)  # one budget for all the filters of the request
             if budget < 0:
@@ -195,7 +226,10 @@ class Resource:
         ordered = filtered.order_by(*self.order_by(values.get("_order_by", [])))
         ordered = ordered.limit(per_page).offset((page - 1) * per_page)
         rows = session.scalars(ordered).all()
-        body = [(serialise or self.to_api)(row) for row in rows]
+        if serialise is None:
+            body = [embedding.render(self, session, row, embed_tree) for row in rows]
+        else:
+            body = [serialise(row) for row in rows]
         response = Response(json_body=body)
         response.headers["X-Total-Count"] = str(total)
         response.headers["X-Base-Total-Count"] = str(base_total)
@@ -229,6 +263,28 @@ class Resource:
     def headers_schema(self) -> dict[int, dict[str, Any]]:
         return {200: {"X-Total-Count": {"type": "integer"}, "X-Base-Total-Count": {"type": "integer"},
                       "Link": {"type": "string"}}}
+
+
+def _body_query(request: Request) -> list[str]:
+    """Koha takes ``q`` in a JSON body too (GET with a body): ``{"q": ...}`` or the filter itself."""
+    if not request.body or request.method not in ("GET", "HEAD"):
+        return []
+    import json
+
+    from .service import JsonTooDeep, load_json
+
+    max_depth = request.registry.kohaweb.core["api.max_json_depth"]
+    try:
+        parsed = load_json(request.body, max_depth)
+    except JsonTooDeep:
+        raise ApiError(400, f"q: nested too deeply (at most {max_depth} levels)", "invalid_query") from None
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "q: the request body is not valid JSON", "invalid_query") from None
+    if isinstance(parsed, dict) and set(parsed) == {"q"}:
+        parsed = parsed["q"]
+    if isinstance(parsed, str):
+        return [parsed]
+    return [json.dumps(parsed)]
 
 
 def page_size(requested: int, ceiling: int) -> int:

@@ -60,7 +60,7 @@ class _HoldColumns:
     itemtype: Mapped[str | None] = mapped_column(code())
     timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     # Koha's columns the REST hold object shows (migration 0017)
-    lowest_priority: Mapped[bool] = mapped_column("lowestPriority", Boolean, default=False)
+    lowestPriority: Mapped[bool] = mapped_column(Boolean, default=False)  # noqa: N815 (Koha's column)
     non_priority: Mapped[bool] = mapped_column(Boolean, default=False)
     patron_expiration_date: Mapped[dt.date | None] = mapped_column(Date)
 

@@ -80,7 +80,6 @@ class Patron(Base):
     altcontactphone: Mapped[str | None] = mapped_column(String(50))
     sort1: Mapped[str | None] = mapped_column(String(80))
     sort2: Mapped[str | None] = mapped_column(String(80))
-    guarantor_relationship: Mapped[str | None] = mapped_column("relationship", String(100))
     autorenew_checkouts: Mapped[bool] = mapped_column(Boolean, default=True)
     checkprevcheckout: Mapped[str] = mapped_column(String(7), default="inherit")
     primary_contact_method: Mapped[str | None] = mapped_column(String(45))
@@ -90,6 +89,8 @@ class Patron(Base):
     permissions: Mapped[list[PatronPermission]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True
     )
+    # Koha's column name; defined after ``permissions``, whose relationship() it shadows here
+    relationship: Mapped[str | None] = mapped_column(String(100))
 
     @property
     def permission_codes(self) -> frozenset[str]:

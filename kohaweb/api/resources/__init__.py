@@ -2,8 +2,8 @@
 
 from pyramid.config import Configurator
 
-MODULES = ("libraries", "biblios", "items", "patrons", "holds", "checkouts", "public", "reference",
-           "circulation_rules")
+MODULES = ("libraries", "biblios", "biblio_relations", "items", "patrons", "patron_services", "accounts",
+           "holds", "checkouts", "public", "reference", "circulation_rules")
 MODULES += ("authorities",)
 
 

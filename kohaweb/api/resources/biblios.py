@@ -19,11 +19,14 @@ from sqlalchemy import func, select
 
 from ... import marc
 from ...catalog import CatalogError, item_dict
-from ...models import Biblio, Item
+from ...models import Biblio, Checkout, Hold, Item
+from ..embeds import Embed, resource_of
 from ..errors import ApiError
 from ..listing import Field, Resource
 from ..openapi import ERROR_REF
 from ..service import JSON, ApiService, header, path
+from .biblio_fields import SCHEMA as MARC_FIELDS_SCHEMA
+from .biblio_fields import marc_fields
 
 MARCXML = "application/marcxml+xml"
 MARC_IN_JSON = "application/marc-in-json"
@@ -47,7 +50,19 @@ BIBLIO = Resource("biblio", Biblio, [
     Field("opac_suppressed", Biblio.opac_suppressed, "boolean", nullable=False),
     Field("creation_date", Biblio.datecreated, "date-time", nullable=False),
     Field("timestamp", Biblio.timestamp, "date-time", nullable=False),
-], id_field="biblio_id")
+], id_field="biblio_id", extra=marc_fields, extra_schema=MARC_FIELDS_SCHEMA, strings={"item_type": "item_type"})
+BIBLIO.embeds = (
+    Embed("items", resource_of("items", "ITEM"), many=True,
+          load=lambda s, row: s.scalars(select(Item).where(Item.biblionumber == row.biblionumber)
+                                        .order_by(Item.itemnumber)).all()),
+    Embed("holds", resource_of("holds", "HOLD"), many=True,
+          load=lambda s, row: s.scalars(select(Hold).where(Hold.biblionumber == row.biblionumber)
+                                        .order_by(Hold.priority, Hold.reserve_id)).all()),
+    Embed("checkouts", resource_of("checkouts", "CHECKOUT"), many=True,
+          load=lambda s, row: s.scalars(select(Checkout).join(Item, Item.itemnumber == Checkout.itemnumber)
+                                        .where(Item.biblionumber == row.biblionumber)
+                                        .order_by(Checkout.issue_id)).all()),
+)
 
 ID_BODY = {"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}
 WRITE_HEADERS = [
@@ -90,7 +105,7 @@ def add_biblio(request: Request):
                   description="The format follows the Accept header: " + ", ".join(READ_TYPES)
                               + " (and any other media type of the format registry). MARC formats "
                               "include the items (952/995).",
-                  parameters=[BIBLIO_ID],
+                  parameters=[BIBLIO_ID, *BIBLIO.embed_params()],
                   responses={200: {JSON: BIBLIO.schema(), MARCXML: {"type": "string"},
                                    MARC_IN_JSON: {"type": "object"}, ISO2709: {"type": "string"},
                                    TEXT: {"type": "string"}},
@@ -105,7 +120,7 @@ def get_biblio(request: Request):
                        acceptable=offers)
     media_type = accepted[0][0]
     if media_type == JSON:
-        return BIBLIO.to_api(row)
+        return BIBLIO.render(request, row)
     try:
         body = renderers[media_type](request, row)
     except Exception as exc:  # noqa: BLE001  (a broken stored record must not become a 500)

@@ -11,7 +11,8 @@ from pyramid.response import Response
 from sqlalchemy import select
 
 from ...catalog import CatalogError
-from ...models import Biblio, Item, ItemType, Library
+from ...models import Biblio, Checkout, Hold, Item, ItemType, Library
+from ..embeds import Embed, resource_of
 from ..errors import ApiError
 from ..listing import Field, Resource
 from ..openapi import ERROR_REF
@@ -51,7 +52,26 @@ ITEM = Resource("item", Item, [
     Field("inventory_number", Item.stocknumber, "string", writable=True, max_length=32),
     Field("uri", Item.uri, "string", writable=True),
     Field("timestamp", Item.timestamp, "date-time", nullable=False),
-], id_field="item_id")
+], id_field="item_id", strings={
+    "home_library_id": "library", "holding_library_id": "library", "item_type_id": "item_type",
+    "location": "av:LOC", "collection_code": "av:CCODE", "not_for_loan_status": "av:NOT_LOAN",
+    "lost_status": "av:LOST", "damaged_status": "av:DAMAGED", "withdrawn": "av:WITHDRAWN",
+})
+
+
+ITEM.embeds = (
+    Embed("biblio", resource_of("biblios", "BIBLIO"), lambda s, row: s.get(Biblio, row.biblionumber)),
+    Embed("checkout", resource_of("checkouts", "CHECKOUT"),
+          lambda s, row: s.scalar(select(Checkout).where(Checkout.itemnumber == row.itemnumber))),
+    Embed("holds", resource_of("holds", "HOLD"), many=True,
+          load=lambda s, row: s.scalars(select(Hold).where(Hold.itemnumber == row.itemnumber)
+                                        .order_by(Hold.priority, Hold.reserve_id)).all()),
+    Embed("home_library", resource_of("libraries", "LIBRARY"), lambda s, row: s.get(Library, row.homebranch)),
+    Embed("holding_library", resource_of("libraries", "LIBRARY"),
+          lambda s, row: s.get(Library, row.holdingbranch) if row.holdingbranch else None),
+    Embed("item_type", resource_of("reference", "ITEM_TYPE"),
+          lambda s, row: s.get(ItemType, row.itype) if row.itype else None),
+)
 
 ITEM_ID = path("item_id")
 BIBLIO_ID = path("biblio_id")
@@ -70,10 +90,10 @@ def list_items(request: Request):
     return ITEM.list(request, select(Item))
 
 
-@item.operation("GET", permission="catalogue", summary="Get an item", parameters=[ITEM_ID],
+@item.operation("GET", permission="catalogue", summary="Get an item", parameters=[ITEM_ID, *ITEM.embed_params()],
                 responses={200: ITEM.schema()})
 def get_item(request: Request):
-    return ITEM.to_api(_require_item(request))
+    return ITEM.render(request, _require_item(request))
 
 
 @item.operation("DELETE", permission="editcatalogue", summary="Delete an item",

@@ -9,7 +9,8 @@ from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import func, select
 
-from ...models import Checkout, Library, Patron, PatronCategory
+from ...models import AccountLine, Checkout, Hold, Library, Patron, PatronAttribute, PatronCategory, utcnow
+from ..embeds import Embed, resource_of
 from ..errors import ApiError
 from ..listing import Field, Resource
 from ..openapi import ERROR_REF
@@ -55,7 +56,76 @@ PATRON = Resource("patron", Patron, [
     Field("login_attempts", Patron.login_attempts, "integer", nullable=False),
     Field("last_seen", Patron.lastseen, "date-time"),
     Field("updated_on", Patron.updated_on, "date-time", nullable=False),
-], id_field="patron_id", extra=_computed, extra_schema={"restricted": {"type": "boolean"}})
+    Field("street_type", Patron.streettype, "string", writable=True),
+    Field("secondary_email", Patron.emailpro, "string", writable=True),
+    Field("secondary_phone", Patron.phonepro, "string", writable=True),
+    Field("fax", Patron.fax, "string", writable=True),
+    Field("sms_number", Patron.smsalertnumber, "string", writable=True, max_length=50),
+    Field("preferred_name", Patron.preferred_name, "string", writable=True),
+    Field("middle_name", Patron.middle_name, "string", writable=True),
+    Field("pronouns", Patron.pronouns, "string", writable=True),
+    Field("altaddress_street_number", Patron.B_streetnumber, "string", writable=True, max_length=10),
+    Field("altaddress_address", Patron.B_address, "string", writable=True),
+    Field("altaddress_address2", Patron.B_address2, "string", writable=True),
+    Field("altaddress_city", Patron.B_city, "string", writable=True),
+    Field("altaddress_state", Patron.B_state, "string", writable=True),
+    Field("altaddress_postal_code", Patron.B_zipcode, "string", writable=True, max_length=25),
+    Field("altaddress_country", Patron.B_country, "string", writable=True),
+    Field("altaddress_email", Patron.B_email, "string", writable=True),
+    Field("altaddress_phone", Patron.B_phone, "string", writable=True),
+    Field("altaddress_notes", Patron.contactnote, "string", writable=True, max_length=255),
+    Field("altcontact_firstname", Patron.altcontactfirstname, "string", writable=True),
+    Field("altcontact_surname", Patron.altcontactsurname, "string", writable=True),
+    Field("altcontact_address", Patron.altcontactaddress1, "string", writable=True),
+    Field("altcontact_address2", Patron.altcontactaddress2, "string", writable=True),
+    Field("altcontact_city", Patron.altcontactaddress3, "string", writable=True),
+    Field("altcontact_state", Patron.altcontactstate, "string", writable=True),
+    Field("altcontact_postal_code", Patron.altcontactzipcode, "string", writable=True, max_length=50),
+    Field("altcontact_country", Patron.altcontactcountry, "string", writable=True),
+    Field("altcontact_phone", Patron.altcontactphone, "string", writable=True, max_length=50),
+    Field("statistics_1", Patron.sort1, "string", writable=True, max_length=80),
+    Field("statistics_2", Patron.sort2, "string", writable=True, max_length=80),
+    Field("relationship_type", Patron.relationship, "string", writable=True, max_length=100),
+    Field("autorenew_checkouts", Patron.autorenew_checkouts, "boolean", nullable=False, writable=True),
+    Field("check_previous_checkout", Patron.checkprevcheckout, "string", nullable=False, writable=True,
+          extra={"enum": ["yes", "no", "inherit"]}),
+    Field("primary_contact_method", Patron.primary_contact_method, "string", writable=True, max_length=45),
+    Field("date_renewed", Patron.date_renewed, "date", writable=True),
+    Field("anonymized", Patron.anonymized, "boolean", nullable=False),
+    Field("protected", Patron.protected, "boolean", nullable=False, writable=True),
+    Field("password_expiration_date", Patron.password_expiration_date, "date", writable=True),
+], id_field="patron_id", extra=_computed, extra_schema={"restricted": {"type": "boolean"}},
+   strings={"library_id": "library", "category_id": "patron_category"})
+PATRON.embeds = (
+    Embed("library", resource_of("libraries", "LIBRARY"), lambda s, row: s.get(Library, row.branchcode)),
+    Embed("checkouts", resource_of("checkouts", "CHECKOUT"), many=True,
+          load=lambda s, row: s.scalars(select(Checkout).where(Checkout.borrowernumber == row.borrowernumber)
+                                        .order_by(Checkout.issue_id)).all()),
+    Embed("overdues", resource_of("checkouts", "CHECKOUT"), many=True,
+          load=lambda s, row: s.scalars(select(Checkout).where(Checkout.borrowernumber == row.borrowernumber)
+                                        .where(Checkout.date_due < utcnow()).order_by(Checkout.issue_id)).all()),
+    Embed("holds", resource_of("holds", "HOLD"), many=True,
+          load=lambda s, row: s.scalars(select(Hold).where(Hold.borrowernumber == row.borrowernumber)
+                                        .order_by(Hold.reserve_id)).all()),
+    Embed("account_balance", value=lambda s, row: account_balance(s, row.borrowernumber),
+          value_schema={"type": "number"}),
+    Embed("extended_attributes", value=lambda s, row: extended_attributes(s, row.borrowernumber),
+          value_schema={"type": "array", "items": {"type": "object"}}),
+)
+
+
+def account_balance(session, patron_id: int) -> float:
+    """What the patron owes (debits outstanding minus unused credits), as Koha's balance."""
+    total = session.scalar(select(func.coalesce(func.sum(AccountLine.amountoutstanding), 0))
+                           .where(AccountLine.borrowernumber == patron_id))
+    return float(total or 0)
+
+
+def extended_attributes(session, patron_id: int) -> list[dict]:
+    """Koha's patron_extended_attribute objects: extended_attribute_id, type, value."""
+    rows = session.scalars(select(PatronAttribute).where(PatronAttribute.borrowernumber == patron_id)
+                           .order_by(PatronAttribute.id)).all()
+    return [{"extended_attribute_id": r.id, "type": r.code, "value": r.attribute} for r in rows]
 
 patrons = ApiService("patrons", "/patrons", description="Patrons (borrowers)")
 patron = ApiService("patron", "/patrons/{patron_id}", tag="patrons")
@@ -68,13 +138,14 @@ def list_patrons(request: Request):
     return PATRON.list(request, select(Patron))
 
 
-@patron.operation("GET", permission="borrowers", summary="Get a patron", parameters=[path("patron_id")],
+@patron.operation("GET", permission="borrowers", summary="Get a patron",
+                  parameters=[path("patron_id"), *PATRON.embed_params()],
                   responses={200: PATRON.schema()})
 def get_patron(request: Request):
     row = request.dbsession.get(Patron, request.validated["patron_id"])
     if row is None:
         raise ApiError(404, "Patron not found", "not_found")
-    return PATRON.to_api(row)
+    return PATRON.render(request, row)
 
 
 PATRON_ID = path("patron_id")
