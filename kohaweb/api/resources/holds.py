@@ -96,6 +96,7 @@ HOLD_BODY = {
         "expiration_date": DATE,
         "notes": {"type": ["string", "null"]},
         "item_type": {"type": ["string", "null"], "maxLength": 10},
+        "item_type_id": {"type": ["string", "null"], "maxLength": 10},  # Koha 25.11's name
         "non_priority": {"type": ["boolean", "null"]},
     },
 }
@@ -123,7 +124,7 @@ def place_hold(request: Request):
         if biblio_id is not None and item.biblionumber != biblio_id:
             raise ApiError(400, "The item does not belong to the record", "item_not_in_record")
         biblio_id = item.biblionumber
-    item_type = body.get("item_type")
+    item_type = body.get("item_type_id") or body.get("item_type")
     if item_type is not None:
         from ...models import ItemType
 

@@ -9,7 +9,7 @@ parameters. Permissions as Koha: ``catalogue`` for item types and authorised val
 from __future__ import annotations
 
 from pyramid.request import Request
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ...models import AuthorisedValue, ItemType, PatronCategory
 from ..errors import ApiError
@@ -29,7 +29,10 @@ PATRON_CATEGORY = Resource("patron_category", PatronCategory, [
     Field("name", PatronCategory.description, "string"),
     Field("category_type", PatronCategory.category_type, "string", nullable=False, max_length=1),
     Field("enrolment_period", PatronCategory.enrolmentperiod, "integer"),
-], id_field="patron_category_id")
+], id_field="patron_category_id",
+    # kohaweb keeps no per-category override: every category follows the preference, Koha's default
+    extra=lambda row: {"block_expired_patron_opac_actions": "follow_syspref_BlockExpiredPatronOpacActions"},
+    extra_schema={"block_expired_patron_opac_actions": {"type": "string"}})
 
 AUTHORISED_VALUE = Resource("authorised_value", AuthorisedValue, [
     Field("authorised_value_id", AuthorisedValue.id, "integer", nullable=False),
@@ -83,7 +86,8 @@ def list_authorised_value_categories(request: Request):
                              response_headers=AUTHORISED_VALUE.headers_schema())
 def list_authorised_values(request: Request):
     name = request.validated["authorised_value_category_name"]
-    of_category = select(AuthorisedValue).where(AuthorisedValue.category == name)
+    # Koha's MySQL collation matches category names case-insensitively (VuFind asks for "loc")
+    of_category = select(AuthorisedValue).where(func.upper(AuthorisedValue.category) == name.upper())
     if request.dbsession.scalar(of_category.with_only_columns(AuthorisedValue.id).limit(1)) is None:
         raise ApiError(404, "Category not found", "not_found")
     return AUTHORISED_VALUE.list(request, of_category)
