@@ -1,20 +1,25 @@
-"""The request transaction tween: a transaction the database refused for a lock conflict runs
-again from the start (as a writer), other failures do not, and the body is read again."""
+"""The request's transaction (pyramid_tm + pyramid_retry + zope.sqlalchemy, kohaweb.transactions):
+a transaction the database refused for a lock conflict runs again from the start (as a writer),
+other failures do not, the body is read again, and a failed commit is retried too."""
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 
 import pymysql
 import pytest
+import webtest
 from psycopg import errors as pg_errors
-from pyramid.request import Request, apply_request_extensions
+from pyramid.config import Configurator
 from pyramid.response import Response
-from sqlalchemy import text
+from pyramid.router import Router
+from pyramid.security import NO_PERMISSION_REQUIRED
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from kohaweb import db
-from kohaweb.app import transaction_tween_factory
+from kohaweb.models import Library
 from kohaweb.testing import selected_backend
 
 database_independent = pytest.mark.skipif(selected_backend() != "sqlite",
@@ -30,13 +35,24 @@ def registry(make_app):
     return make_app(**{"kohaweb.db.attempts": "3"}).app.registry
 
 
-def run(registry, handler, method: str = "GET", body: bytes = b"") -> Request:
-    request = Request.blank("/x", method=method, body=body or None)
-    request.registry = registry
-    apply_request_extensions(request)  # request.dbsession and friends, as the router does
-    request.result = transaction_tween_factory(handler, registry)(request)
-    request._process_finished_callbacks()
-    return request
+class Result:
+    def __init__(self, response: webtest.TestResponse):
+        self.response = response
+        self.text = response.text
+        self.status = response.status_int
+
+
+def run(registry, handler, method: str = "GET", body: bytes = b"", query: str = "") -> Result:
+    """``handler`` as the view of /x, called through the site's whole pipeline (execution
+    policy, tweens, exception views), as a request would be."""
+    config = Configurator(registry=registry)
+    config.add_route("retry_test", "/x")
+    config.add_view(handler, route_name="retry_test", permission=NO_PERMISSION_REQUIRED)
+    config.commit()
+    app = webtest.TestApp(Router(registry))
+    response = app.request(f"/x?{query}" if query else "/x", method=method, body=body, expect_errors=True,
+                           headers={"Content-Type": "application/octet-stream"} if body else {})
+    return Result(response)
 
 
 def test_a_locked_read_is_retried_as_a_writer(registry):
@@ -50,10 +66,15 @@ def test_a_locked_read_is_retried_as_a_writer(registry):
             raise locked()
         return Response("ok")
 
-    request = run(registry, handler)
-    assert request.result.text == "ok"
+    sessions = []
+
+    def recording(request):
+        sessions.append(request.dbsession)
+        return handler(request)
+
+    assert run(registry, recording).text == "ok"
     assert seen == [False, True]
-    assert "dbsession" not in request.__dict__  # ended and closed
+    assert len(sessions) == 2 and not any(s.in_transaction() for s in sessions)  # ended and closed
 
 
 def test_writes_are_writers_and_their_body_is_read_again(registry):
@@ -66,7 +87,7 @@ def test_writes_are_writers_and_their_body_is_read_again(registry):
             raise locked()
         return Response("done")
 
-    assert run(registry, handler, "POST", b"<record/>").result.text == "done"
+    assert run(registry, handler, "POST", b"<record/>").text == "done"
     assert bodies == [b"<record/>"] * 3 and writers == [True] * 3
 
 
@@ -77,9 +98,9 @@ def test_gives_up_after_the_attempts(registry):
         calls.append(1)
         raise locked()
 
-    with pytest.raises(OperationalError):
-        run(registry, handler, "POST")
+    answer = run(registry, handler, "POST")
     assert len(calls) == 3
+    assert answer.status == 503 and "Retry-After" in answer.response.headers  # the lock never came free
 
 
 def test_other_errors_are_not_retried(registry):
@@ -89,8 +110,7 @@ def test_other_errors_are_not_retried(registry):
         calls.append(1)
         raise IntegrityError("INSERT ...", {}, sqlite3.IntegrityError("UNIQUE constraint failed"))
 
-    with pytest.raises(IntegrityError):
-        run(registry, handler, "POST")
+    assert run(registry, handler, "POST").status == 500
     assert calls == [1]
 
 
@@ -99,7 +119,9 @@ def test_a_failed_commit_is_retried(registry, monkeypatch):
 
     def handler(request):
         session = request.dbsession
-        real_commit = session.commit
+        session.execute(text("SELECT 1"))  # the transaction has begun: zope.sqlalchemy holds it
+        transaction = session.get_transaction()
+        real_commit = transaction.commit
 
         def commit():
             commits.append(1)
@@ -107,11 +129,68 @@ def test_a_failed_commit_is_retried(registry, monkeypatch):
                 raise locked()
             real_commit()
 
-        monkeypatch.setattr(session, "commit", commit)
+        monkeypatch.setattr(transaction, "commit", commit)
         return Response("kept")
 
-    assert run(registry, handler, "POST").result.text == "kept"
+    assert run(registry, handler, "POST").text == "kept"
     assert len(commits) == 2
+
+
+def test_the_view_commits_and_a_failure_rolls_back(registry, reference_data):
+    """What the view wrote is committed when it returns (writes through Core statements too),
+    rolled back when it raises; nothing is committed twice over the retries."""
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        session = request.dbsession
+        if request.params.get("fail"):
+            session.add(Library(branchcode="GONE", branchname="Rolled back"))
+            session.flush()
+            raise ValueError("the view failed after writing")
+        session.execute(Library.__table__.insert().values(branchcode="CORE", branchname="Core insert"))
+        if len(calls) == 1:
+            raise locked()
+        return Response("written")
+
+    assert run(registry, handler, "POST").text == "written"
+    assert len(calls) == 2
+    failing = run(registry, handler, "POST", query="fail=1")
+    assert failing.status == 500
+    session = registry.kohaweb.new_session()
+    try:
+        codes = set(session.scalars(select(Library.branchcode)))
+    finally:
+        session.close()
+    assert "CORE" in codes and "GONE" not in codes
+
+
+def test_retried_failures_are_not_logged_as_errors(registry, caplog):
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        if len(calls) < 3:
+            raise locked()
+        return Response("third time")
+
+    with caplog.at_level(logging.INFO):
+        assert run(registry, handler, "POST").text == "third time"
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len([r for r in caplog.records if r.getMessage().startswith("retrying POST /x")]) == 2
+
+
+def test_attempts_come_from_kohaweb_db_attempts(make_app):
+    registry = make_app(**{"kohaweb.db.attempts": "1"}).app.registry
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        raise locked()
+
+    assert run(registry, handler, "POST").status == 503
+    assert calls == [1]
+    assert registry.settings["retry.attempts"] == 1
 
 
 @database_independent
