@@ -85,7 +85,8 @@ def test_patron_categories_need_parameters(api, users, dbsession):
     got = api.get("/api/v1/patron_categories?_per_page=-1", headers=users["params"]).json
     assert [c["patron_category_id"] for c in got] == [r.categorycode for r in rows]
     kid = next(c for c in got if c["patron_category_id"] == "K")
-    assert kid == {"patron_category_id": "K", "name": "Kid", "category_type": "C", "enrolment_period": 24}
+    assert kid == {"patron_category_id": "K", "name": "Kid", "category_type": "C", "enrolment_period": 24,
+                   "block_expired_patron_opac_actions": "follow_syspref_BlockExpiredPatronOpacActions"}
     adults = api.get("/api/v1/patron_categories?category_type=A&_match=exact", headers=users["params"]).json
     assert {c["patron_category_id"] for c in adults} == {r.categorycode for r in rows if r.category_type == "A"}
     api.get("/api/v1/patron_categories", status=401)
