@@ -61,6 +61,15 @@ def includeme(config: Configurator) -> None:
     for route in ("sru", "sru_biblios"):
         config.add_view("kohaweb_sru.protocol.handle", route_name=route, request_method=("GET", "POST", "HEAD"),
                         max_body_size=settings["max_post_size"])
+    # the authorities database (Koha's Zebra serves it as /authorities beside /biblios)
+    routes += ["sru_authorities", "sru_authorities_koha"]
+    config.add_route("sru_authorities", "/sru/authorities")
+    config.add_route("sru_authorities_koha", "/authorities")
+    for route in ("sru_authorities", "sru_authorities_koha"):
+        config.add_view("kohaweb_sru.authorities.handle", route_name=route, request_method=("GET", "POST", "HEAD"),
+                        max_body_size=settings["max_post_size"])
+    config.add_home_link("SRU", "Authorities", "/sru/authorities?version=1.1&operation=explain",
+                         "the authority records (names, subjects) in CQL: Heading, See-from, authtype...")
     staff_path = settings["staff_path"].strip()
     if staff_path:
         routes.append("sru_staff")
