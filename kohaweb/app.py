@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
+import random
 import sys
-from collections.abc import Callable, Mapping
+import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.session import BaseCookieSessionFactory
+from pyramid.tweens import EXCVIEW
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, plugins, signing, transactions
+from . import db, plugins, signing
 from .settings import CORE_SETTINGS, ConfigError, parse_settings
 
 log = logging.getLogger(__name__)
@@ -28,9 +31,14 @@ class Site:
     engine: Engine
     session_factory: sessionmaker[Session]
     services: list[str]
-    bearer_validator: Callable | None = None
     formats: Any = None  # kohaweb.formats.FormatRegistry
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)  # a service's own state, under its name
+    hooks: Any = None  # kohaweb.plugins.Hooks: the plugin manager (hooks.hook.<name>) and the search backend
+
+    @property
+    def search(self) -> Any:
+        """The search backend chosen by ``kohaweb.search.backend`` (kohaweb.search.backend)."""
+        return self.hooks.search
 
     @property
     def core(self) -> dict[str, Any]:
@@ -43,27 +51,38 @@ class Site:
 
 
 def build_site(raw: Mapping[str, Any], engine: Engine | None = None) -> tuple[Site, dict[str, Any]]:
-    """Parse and check every setting of the core and the enabled services; create the engine.
-    Returns the site and the loaded service modules. Raises ConfigError listing every problem."""
+    """Load the enabled services and the installed plugins into the site's hook manager, parse
+    and check every setting they declare (``register_settings``), pick the search backend;
+    create the engine. Returns the site and the loaded service modules. Raises ConfigError
+    listing every problem."""
     problems: list[str] = []
     parsed: dict[str, dict[str, Any]] = {}
-    try:
-        parsed["kohaweb"] = parse_settings(raw, "kohaweb", CORE_SETTINGS)
-    except ConfigError as exc:
-        problems.extend(exc.problems)
-        parsed["kohaweb"] = {}
-    services = parsed["kohaweb"].get("services") or str(raw.get("kohaweb.services", "")).replace(",", " ").split()
+    services = raw.get("kohaweb.services", "")
+    if isinstance(services, str):
+        services = services.replace(",", " ").split()
     modules: dict[str, Any] = {}
     for name in services:
         try:
             modules[name] = plugins.load_service(name)
         except ConfigError as exc:
             problems.extend(exc.problems)
-            continue
+    try:
+        hooks = plugins.build_hooks(modules)
+        declared = hooks.settings()
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        hooks, declared = None, {"kohaweb": CORE_SETTINGS}
+    for prefix in dict.fromkeys(["kohaweb", *modules, *declared]):
         try:
-            parsed[name] = parse_settings(raw, name, plugins.service_settings(modules[name]))
+            parsed[prefix] = parse_settings(raw, prefix, declared.get(prefix, []))
         except ConfigError as exc:
             problems.extend(exc.problems)
+            parsed.setdefault(prefix, {})
+    backends = hooks.search_backends() if hooks else {}
+    backend_name = parsed["kohaweb"].get("search.backend", "sql")
+    if hooks and backend_name not in backends:
+        problems.append(f"kohaweb.search.backend: no backend {backend_name!r} is installed "
+                        f"(installed: {', '.join(sorted(backends))})")
     if not problems and not parsed["kohaweb"]["secret"]:
         problems.append("kohaweb.secret: required (a long random string; `env:NAME` reads it "
                         "from the environment)")
@@ -71,6 +90,8 @@ def build_site(raw: Mapping[str, Any], engine: Engine | None = None) -> tuple[Si
         raise ConfigError(problems)
     engine = engine or db.make_engine(parsed["kohaweb"]["database_url"])
     site = Site(parsed, engine, db.make_session_factory(engine), list(modules))
+    hooks.search = backends[backend_name](site)
+    plugins.attach(site, hooks, outbox=parsed["kohaweb"]["search.outbox"])
     return site, modules
 
 
@@ -81,7 +102,8 @@ def make_app(raw: Mapping[str, Any], engine: Engine | None = None):
     config.registry.kohaweb = site
     config.include(_core)
     for module in modules.values():
-        config.include(module)
+        if hasattr(module, "includeme"):  # a service may work through hooks alone
+            config.include(module)
     config.commit()
     log.info("kohaweb started with services: %s", ", ".join(modules) or "(none)")
     return reject_undecodable_paths(config.make_wsgi_app())
@@ -124,7 +146,7 @@ def _core(config: Configurator) -> None:
         timeout=core["session.max_age"], reissue_time=600))
     config.add_request_method(_dbsession, "dbsession", reify=True)
     config.add_request_method(_catalog, "catalog", reify=True)
-    config.include("kohaweb.transactions")  # request.dbsession's transaction: pyramid_tm + pyramid_retry
+    config.add_tween("kohaweb.app.transaction_tween_factory", under=EXCVIEW)
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".html")
     config.add_jinja2_search_path("kohaweb:templates", name=".html")
@@ -141,7 +163,7 @@ def _core(config: Configurator) -> None:
 def _dbsession(request: Request) -> Session:
     write = request.method not in SAFE_METHODS or request.environ.get(WRITER_RETRY, False)
     request.environ[USED_PRIMARY] = True  # kohaweb.replicas: a write request that did is a writer
-    return transactions.join(request, request.registry.kohaweb.new_session(write=write))
+    return request.registry.kohaweb.new_session(write=write)
 
 
 def _catalog(request: Request):
@@ -154,3 +176,70 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 WRITER_RETRY = "kohaweb.db.writer"  # environ flag: run this request's transaction as a writer
 USED_PRIMARY = "kohaweb.db.used"  # environ flag: the request opened request.dbsession
 
+
+def transaction_tween_factory(handler, registry):
+    """One transaction of ``request.dbsession`` per request: committed when the view returns,
+    rolled back when it raises, and run again from the start (up to ``kohaweb.db.attempts``
+    times) when the database refused it for a deadlock, a serialisation failure or a lock wait
+    that timed out. Placed under the exception-view tween, so a retried failure is never
+    rendered or logged as an error; exception views run after the rollback.
+
+    Requests with unsafe methods are writers (on SQLite their transaction takes the write lock
+    when it begins); a read that needed to write and lost the lock is retried as a writer.
+    Streaming responses must not read through ``request.dbsession`` after the view returns;
+    they open their own session from ``registry.kohaweb.new_session()``.
+    """
+    attempts = registry.kohaweb.core["db.attempts"]
+
+    def tween(request: Request):
+        request.add_finished_callback(_close_late_session)
+        if attempts > 1 and request.method not in SAFE_METHODS:
+            request.make_body_seekable()  # a retried view reads the body again
+        attempt = 1
+        while True:
+            try:
+                response = handler(request)
+                _end_transaction(request, commit=True)
+                return response
+            except BaseException as exc:
+                try:
+                    _end_transaction(request, commit=False)
+                except Exception:  # noqa: BLE001  (e.g. a dead connection: the first error is the one to report)
+                    log.warning("rollback after %s failed", type(exc).__name__, exc_info=True)
+                if attempt >= attempts or not isinstance(exc, Exception) or not db.is_retryable(exc):
+                    raise
+                log.info("retrying %s %s after attempt %d: %s", request.method, request.path, attempt,
+                         str(exc).splitlines()[0])
+            _reset_for_retry(request)
+            time.sleep(random.uniform(0, 0.02 * 2 ** attempt))  # jitter, so deadlocked pairs part
+            attempt += 1
+
+    return tween
+
+
+def _end_transaction(request: Request, commit: bool) -> None:
+    session = request.__dict__.pop("dbsession", None)
+    request.__dict__.pop("catalog", None)
+    if session is None:
+        return
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
+
+
+def _reset_for_retry(request: Request) -> None:
+    request.environ[WRITER_RETRY] = True
+    request.__dict__.pop("response", None)  # a fresh request.response for the view's next run
+    if request.is_body_seekable:
+        request.body_file_raw.seek(0)
+
+
+def _close_late_session(request: Request) -> None:
+    # an exception view that touched request.dbsession after the rollback opened a new session
+    session = request.__dict__.pop("dbsession", None)
+    if session is not None:
+        session.close()

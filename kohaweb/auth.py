@@ -1,9 +1,10 @@
 """Authentication and named permissions, used by every service.
 
-Credentials are tried in this order: OAuth2 bearer token (validated by whatever plugin
-registered a bearer validator, e.g. kohaweb-apikeys), HTTP Basic (only when
-``kohaweb.auth.basic`` is true), and the signed staff session cookie set by /login.
-Views declare the permission they need (``permission="reports"``); the policy decides.
+Credentials are resolved by the ``authenticate`` hook (kohaweb.hookspecs): plugins' methods
+first (kohaweb-apikeys: OAuth2 bearer tokens), then the built-in one below: HTTP Basic (only
+when ``kohaweb.auth.basic`` is true) and the signed staff session cookie set by /login.
+Views declare the permission they need (``permission="reports"``); the ``permission_allowed``
+hook decides (built in: the patron's Koha permissions, narrowed by a token's scopes).
 Unauthenticated requests get 401 with ``WWW-Authenticate``; authenticated ones lacking the
 permission get 403.
 
@@ -40,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from . import throttle
 from .credential_cache import EXTRAS_KEY, CredentialCache, site_cache, verify_cached
+from .hookspecs import hookimpl
 from .models import ApiKey, LoginSession, OAuthAccessToken, Patron, PatronPermission, utcnow
 
 # Koha's top-level permission flags, by name.
@@ -282,7 +284,8 @@ class SecurityPolicy:
         identity = request.kohaweb_identity
         if identity is None:
             return Denied("authentication required")
-        if identity.has(permission):
+        if request.registry.kohaweb.hooks.hook.permission_allowed(
+                request=request, identity=identity, permission=permission):
             return Allowed(f"has {permission}")
         return Denied(f"missing permission {permission}")
 
@@ -307,11 +310,20 @@ def _identity(request: Request) -> Identity | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     scheme = scheme.lower()
+    identity = request.registry.kohaweb.hooks.hook.authenticate(
+        request=request, scheme=scheme, credentials=value.strip())
+    if identity is None and scheme == "bearer":
+        raise InvalidCredentials("bearer tokens are not accepted here")
+    return identity
+
+
+@hookimpl(trylast=True)
+def authenticate(request: Request, scheme: str, credentials: str) -> Identity | None:
+    """The built-in methods: HTTP Basic, then the staff session cookie."""
+    header = request.headers.get("Authorization", "")
+    value = credentials
     if scheme == "bearer":
-        validator: BearerValidator | None = request.registry.kohaweb.bearer_validator
-        if validator is None or not value.strip():
-            raise InvalidCredentials("bearer tokens are not accepted here")
-        return validator(request, value.strip())
+        return None  # a plugin's (kohaweb-apikeys)
     if scheme == "basic" and header:
         if not request.registry.kohaweb.settings["kohaweb"]["auth.basic"]:
             raise InvalidCredentials("HTTP Basic authentication is disabled")
@@ -329,6 +341,12 @@ def _identity(request: Request) -> Identity | None:
     if patron_id:
         return _session_identity(request, patron_id)
     return None
+
+
+@hookimpl(trylast=True)
+def permission_allowed(request: Request, identity: Identity, permission: str) -> bool:
+    """The built-in rule: the patron's Koha permissions (narrowed by a bearer token's scopes)."""
+    return identity.has(permission)
 
 
 def _retry_after(seconds: int) -> Callable:

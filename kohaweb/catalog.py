@@ -1,23 +1,26 @@
 """The data layer: the only place that writes bibliographic records and items.
 
 Every change goes through a ``Catalog`` bound to a session, so that in one transaction the
-denormalised columns, the record and OAI datestamps, the deleted-record history, the search
-index and OAI set membership all stay right. Services call it; nothing writes these rows behind
-its back.
+denormalised columns, the record and OAI datestamps, the deleted-record history and the public
+visibility stay right. After each change it calls the hooks (kohaweb.hookspecs:
+``record_changed``, ``record_deleted``, ``item_changed``, ``item_deleted`` in the transaction,
+``changes_committed`` after it): the search backend and OAI set membership are kept by listeners
+of those hooks like any plugin's. Services call it; nothing writes these rows behind its back.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymarc
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from . import ids, marc, search, sets, visibility
+from . import ids, marc, visibility
+from .changes import ItemChange, RecordChange, remember
 from .models import (
     Biblio,
     BiblioMetadata,
@@ -30,6 +33,10 @@ from .models import (
     Library,
     utcnow,
 )
+from .plugins import hooks_for
+
+if TYPE_CHECKING:
+    from .plugins import Hooks
 
 ITEM_COLUMNS = [c.key for c in Item.__table__.columns]
 _ITEM_EDITABLE = set(ITEM_COLUMNS) - {"itemnumber", "biblionumber", "created_on", "timestamp"}
@@ -50,10 +57,12 @@ class NotFound(CatalogError):
 
 
 class Catalog:
-    def __init__(self, session: Session, flavour: str = marc.MARC21):
+    def __init__(self, session: Session, flavour: str = marc.MARC21, hooks: Hooks | None = None):
+        """``hooks``: the site's (``site.hooks``); by default those of the site whose session
+        factory made ``session``, else the built-ins alone (kohaweb.plugins.hooks_for)."""
         self.session = session
         self.flavour = flavour
-        self._sets = None
+        self.hooks = hooks or hooks_for(session)
         self._codes: dict[str, set[str]] | None = None
 
     # --- reading -------------------------------------------------------------------------------
@@ -122,7 +131,7 @@ class Catalog:
         for biblio, _, _ in created:
             set_committed_value(biblio, "items", by_record[biblio.biblionumber])
         for biblio, record, _ in created:
-            self._derive(biblio, record)
+            self._derive(biblio, record, "added")
         return [b for b, _, _ in created]
 
     def add_prepared(self, batch, *, frameworkcode: str = "") -> list[int]:
@@ -153,13 +162,15 @@ class Catalog:
         self.session.execute(insert(BiblioMetadata), metadata)
         if items:
             self.session.execute(insert(Item), _uniform(items))
-        search.append_prepared(self.session, batch.index)
-        if self._sets is None:
-            self._sets = sets.load_sets(self.session)
-        if any(s.mappings for s in self._sets):
-            for record in records:
-                with_items = marc.embed_items(marc.parse_xml(record.marcxml), record.flavour, record.items)
-                sets.update_membership(self.session, record.biblionumber, with_items, self._sets)
+        # the index rows were made beforehand: a backend that can take them is not asked again
+        append = getattr(self.hooks.search, "append_prepared", None)
+        if append is not None:
+            append(self.session, batch.index)
+        for record in records:
+            biblio = None if append is not None else self.session.get(Biblio, record.biblionumber)
+            self._changed(RecordChange("added", record.biblionumber, biblio, indexed=append is not None,
+                                       marcxml=record.marcxml, items=record.items,
+                                       given_flavour=record.flavour))
         return [r.biblionumber for r in records]
 
     def library_codes(self) -> frozenset[str]:
@@ -179,7 +190,7 @@ class Catalog:
         biblio.timestamp = now
         biblio.datestamp = now
         self.session.flush()
-        self._derive(biblio, record)
+        self._derive(biblio, record, "updated")
         return biblio
 
     def delete_record(self, biblionumber: int) -> DeletedBiblio:
@@ -189,8 +200,7 @@ class Catalog:
                                .where(Item.biblionumber == biblionumber).limit(1)) is not None:
             raise CatalogError(f"record {biblionumber} has items on loan", "checked_out")
         now = utcnow()
-        for item in list(biblio.items):
-            self._archive_item(item, now)
+        archived = [self._archive_item(item, now) for item in list(biblio.items)]
         self.session.flush()  # items go first: the record's own DELETE would cascade to them
         self.session.expire(biblio, ["items"])
         values = {k: getattr(biblio, k) for k in _BIBLIO_COPY}
@@ -203,8 +213,12 @@ class Catalog:
         self.session.add(deleted)
         self.session.flush()
         self.session.add(deleted_meta)
-        search.remove_record(self.session, biblionumber)
         self.session.flush()
+        for item in archived:
+            self._item_event("item_deleted", ItemChange("deleted", item.itemnumber, biblionumber, item))
+        change = RecordChange("deleted", biblionumber, deleted, marcxml=deleted_meta.metadata_xml)
+        self.hooks.hook.record_deleted(session=self.session, change=change)
+        remember(self.session, self.hooks, change)
         return deleted
 
     def set_suppressed(self, biblionumber: int, suppressed: bool = True) -> Biblio:
@@ -214,7 +228,7 @@ class Catalog:
             biblio.opac_suppressed = suppressed
             biblio.datestamp = utcnow()
             self.session.flush()
-            self._derive(biblio)  # the search index hides suppressed records from public searches
+            self._derive(biblio, None, "suppressed")  # the search index hides suppressed records
         return biblio
 
     # --- items ---------------------------------------------------------------------------------
@@ -225,7 +239,8 @@ class Catalog:
         item = self._insert_items([(biblio, values)], now)[0]
         biblio.datestamp = now
         self.session.flush()
-        self._derive(biblio)
+        self._item_event("item_changed", ItemChange("added", item.itemnumber, biblionumber, item))
+        self._derive(biblio, None, "items")
         return item
 
     def update_item(self, itemnumber: int, **values: Any) -> Item:
@@ -241,7 +256,8 @@ class Catalog:
         item.timestamp = now
         item.biblio.datestamp = now
         self.session.flush()
-        self._derive(item.biblio)
+        self._item_event("item_changed", ItemChange("updated", itemnumber, item.biblionumber, item))
+        self._derive(item.biblio, None, "items")
         return item
 
     def delete_item(self, itemnumber: int) -> DeletedItem:
@@ -256,7 +272,8 @@ class Catalog:
         biblio.datestamp = now
         self.session.flush()
         self.session.expire(biblio, ["items"])
-        self._derive(biblio)
+        self._item_event("item_deleted", ItemChange("deleted", itemnumber, biblio.biblionumber, deleted))
+        self._derive(biblio, None, "items")
         return deleted
 
     # --- internals -----------------------------------------------------------------------------
@@ -315,18 +332,19 @@ class Catalog:
         self.session.delete(item)
         return deleted
 
-    def _derive(self, biblio: Biblio, record: pymarc.Record | None = None) -> None:
-        """Refresh what is derived from a record: search index and OAI set membership."""
-        if record is None:
-            record = marc.parse_xml(biblio.metadata_row.metadata_xml)
+    def _derive(self, biblio: Biblio, record: pymarc.Record | None, action: str) -> None:
+        """Refresh the record's public visibility, then tell the listeners (the search backend
+        and OAI set membership among them) that it changed."""
         biblio.hidden_from_public = visibility.record_hidden(self.session, biblio)
-        search.index_record(self.session, biblio, record)
-        if self._sets is None:
-            self._sets = sets.load_sets(self.session)
-        if any(s.mappings for s in self._sets):
-            with_items = marc.embed_items(marc.parse_xml(marc.record_to_xml(record)), biblio.flavour,
-                                          (item_dict(i) for i in biblio.items))
-            sets.update_membership(self.session, biblio.biblionumber, with_items, self._sets)
+        self._changed(RecordChange(action, biblio.biblionumber, biblio, _record=record))
+
+    def _changed(self, change: RecordChange) -> None:
+        self.hooks.hook.record_changed(session=self.session, change=change)
+        remember(self.session, self.hooks, change)
+
+    def _item_event(self, hook: str, change: ItemChange) -> None:
+        getattr(self.hooks.hook, hook)(session=self.session, change=change)
+        remember(self.session, self.hooks, change)
 
 
 def item_values_from_marc(values: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""The ``kohaweb`` command. Sub-commands come from the ``kohaweb.commands`` entry points, the
-core's own included, so a plugin adds ``kohaweb oai build-sets`` exactly as the core adds
+"""The ``kohaweb`` command. Sub-commands come from the ``register_commands`` hook (the
+``kohaweb.commands`` entry points, the core's own included, and ``kohaweb.plugins`` plugins),
+so a plugin adds ``kohaweb oai build-sets`` exactly as the core adds
 ``kohaweb import``. Each sub-command's handler receives the parsed arguments and a ``Cli`` object
 that loads the site (ini settings, database) only when asked."""
 
@@ -107,13 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="ini file (default: $KOHAWEB_INI or development.ini)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name, entry in plugins.installed(plugins.COMMANDS).items():
-        try:
-            register = plugins.load(plugins.COMMANDS, name)
-        except Exception as exc:  # noqa: BLE001  (a broken plugin must not take the whole CLI down)
-            sys.stderr.write(f"kohaweb: command {name!r} from {entry.distribution} is unavailable: {exc}\n")
-            continue
-        register(sub)
+    plugins.register_commands(sub)  # the register_commands hook (kohaweb.commands entry points included)
     return parser
 
 

@@ -3,7 +3,8 @@
 Rules of a set are evaluated in rule order; each rule is ``field$subfield equal|notequal value``
 and is combined with the result so far by its ``rule_operator`` (``and`` binds tighter than
 ``or``, as in Koha's AND-rules). The data layer calls ``update_membership`` whenever a record or
-one of its items changes (Koha's AutoUpdateSets, always on here).
+one of its items changes (Koha's AutoUpdateSets, always on here): this module is a built-in
+plugin whose ``record_changed`` hook keeps the membership (kohaweb.hookspecs).
 """
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import pymarc
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
+from .hookspecs import hookimpl
 from .models import OaiSet, OaiSetBiblio, OaiSetMapping
+
+SETS_KEY = "kohaweb.sets"  # Session.info: (transaction, sets) loaded for that transaction
 
 
 def rule_matches(record: pymarc.Record, rule: OaiSetMapping) -> bool:
@@ -64,6 +68,26 @@ def update_membership(session: Session, biblionumber: int, record: pymarc.Record
     for set_id in wanted - current:
         session.add(OaiSetBiblio(biblionumber=biblionumber, set_id=set_id))
     return wanted
+
+
+def sets_of_transaction(session: Session) -> list[OaiSet]:
+    """The sets, loaded once per transaction (a record change in the same transaction as a rule
+    change must call :func:`load_sets` itself)."""
+    transaction = session.get_transaction()
+    cached = session.info.get(SETS_KEY)
+    if cached is not None and cached[0] is transaction:
+        return cached[1]
+    loaded = load_sets(session)
+    session.info[SETS_KEY] = (transaction, loaded)
+    return loaded
+
+
+@hookimpl
+def record_changed(session: Session, change) -> None:
+    """Keep the record's membership of the mapped sets (items embedded, so 952/995 rules match)."""
+    sets = sets_of_transaction(session)
+    if any(s.mappings for s in sets):
+        update_membership(session, change.biblionumber, change.record_with_items(), sets)
 
 
 OPERATORS = ("equal", "notequal")

@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .hookspecs import hookimpl
+
 TRUE = {"1", "true", "yes", "on"}
 FALSE = {"0", "false", "no", "off", ""}
 
@@ -173,4 +175,16 @@ CORE_SETTINGS: list[Setting] = [
             "latency and errors per service and operation, database pool, search index)."),
     Setting("kohaweb.metrics.allow", "list", ["127.0.0.1", "::1"], "Addresses/networks that may read "
             "/metrics (staff with the parameters permission may too); others get 403."),
+    # plugins (kohaweb.plugins, kohaweb.search.backend)
+    Setting("kohaweb.search.backend", "str", "sql", "Search backend: `sql` (the index in the catalogue's "
+            "database) or one a plugin offers through the `register_search_backends` hook."),
+    Setting("kohaweb.search.outbox", "bool", False, "Also write each record change to "
+            "`record_change_outbox` under a backend inside the database (backends outside it always "
+            "use it); `kohaweb outbox drain` sends the changes on."),
 ]
+
+
+@hookimpl
+def register_settings() -> list[Setting]:
+    """The core's settings, declared through the same hook as every plugin's."""
+    return CORE_SETTINGS

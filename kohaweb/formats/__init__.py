@@ -104,8 +104,8 @@ def installed_formats() -> list[MetadataFormat]:
     return found
 
 
-def build_registry(conf_path: str = "") -> FormatRegistry:
-    installed = installed_formats()
+def build_registry(conf_path: str = "", installed: Iterable[MetadataFormat] | None = None) -> FormatRegistry:
+    installed = installed_formats() if installed is None else list(installed)
     site = None
     if conf_path:
         from .conffile import load
@@ -116,5 +116,5 @@ def build_registry(conf_path: str = "") -> FormatRegistry:
 
 def includeme(config: Configurator) -> None:
     site = config.registry.kohaweb
-    site.formats = build_registry(site.core.get("formats.conf", ""))
+    site.formats = build_registry(site.core.get("formats.conf", ""), site.hooks.formats())  # register_formats hook
     log.info("metadata formats: %s", ", ".join(f.prefix for f in site.formats.all()))

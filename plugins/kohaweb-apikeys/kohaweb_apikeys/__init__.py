@@ -2,7 +2,7 @@
 RESTOAuth2ClientCredentials).
 
 - ``POST /api/v1/oauth/token`` issues bearer tokens for a key's client id and secret;
-- the bearer validator it installs lets the core accept those tokens on every service;
+- its ``authenticate`` hook lets the core accept those tokens on every service;
 - ``/api/v1/patrons/{patron_id}/api_keys...`` manages keys over the REST API;
 - ``/patrons/{patron_id}/api-keys`` is the staff page ("Manage API keys").
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-from kohaweb.settings import Setting
+from kohaweb.plugin_api import Setting, hookimpl
 
 SETTINGS = [
     Setting("apikeys.client_credentials", "bool", True,
@@ -27,10 +27,21 @@ SETTINGS = [
 ]
 
 
-def includeme(config: Configurator) -> None:
+@hookimpl
+def authenticate(request, scheme: str, credentials: str):
+    """Bearer tokens issued by /api/v1/oauth/token (kohaweb.hookspecs.authenticate)."""
+    if scheme != "bearer":
+        return None
+    from kohaweb.plugin_api import InvalidCredentials
+
     from .bearer import validate_bearer_token
 
-    config.registry.kohaweb.bearer_validator = validate_bearer_token
+    if not credentials:
+        raise InvalidCredentials("bearer tokens are not accepted here")
+    return validate_bearer_token(request, credentials)
+
+
+def includeme(config: Configurator) -> None:
     config.add_jinja2_search_path("kohaweb_apikeys:templates", name=".html")
     config.include(".api")
     config.add_home_link("API keys", "Your API keys", "/api-keys",

@@ -1,0 +1,115 @@
+"""The stable API of the core for plugins: import from here, and from nothing else in ``kohaweb``
+(``kohaweb.testing`` in tests excepted; ``tests/test_plugin_api.py`` checks the plugins in
+plugins/).
+
+``API_VERSION`` follows semantic versioning: a minor version adds names, a major version removes
+or changes one (and the ``kohaweb`` distribution's major/minor version moves with it, so a plugin
+declares ``kohaweb >= 0.2, < 0.3``). Everything not listed in ``__all__`` is private and may change
+in any release. The names are grouped as the documentation (docs/DEVELOPING.md) is:
+
+- hooks: ``hookimpl`` and the change objects the catalogue hooks receive (kohaweb.hookspecs);
+- settings: ``Setting``, ``ConfigError``, ``parse_settings``;
+- the catalogue: ``Catalog`` (the only writer of records and items), its errors, ``item_dict``,
+  the models (``models`` and the common ones by name), ``marc``, ``visibility``, ``sets``,
+  ``preferences``, ``circulation``;
+- search: the ``search`` package (queries, ``INDEXES``), ``SearchBackend`` and the core's
+  ``SqlSearchBackend``, ``search_backend(request_or_site)``;
+- formats: ``MetadataFormat``, ``RecordSource``, ``RenderError``;
+- REST: ``ApiService``, ``ApiError``, ``Resource``, ``Field``, ``path``, ``query``, ``header``,
+  ``ERROR_REF``;
+- requests and security: ``Identity``, ``InvalidCredentials``, ``AccessRefused``,
+  ``access_refusal``, ``find_patron``, ``verify_password``, ``sign_in``, ``auth_error``,
+  ``PERMISSIONS``, ``SUPERLIBRARIAN``, ``hash_password``, ``end_sessions_after_request``,
+  ``error_response``, ``signing`` (the module);
+- the database: ``transaction``, ``make_engine``, ``session_beside``, ``DatabaseUnavailable``,
+  ``database_unavailable``, ``note_protocol_error``;
+- the command line: ``CommandError``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__, circulation, marc, models, preferences, search, sets, signing, visibility
+from .api import ApiError, ApiService, Field, Resource, header, path, query
+from .api.openapi import ERROR_REF
+from .auth import (
+    PERMISSIONS,
+    SUPERLIBRARIAN,
+    AccessRefused,
+    Identity,
+    InvalidCredentials,
+    access_refusal,
+    auth_error,
+    end_sessions_after_request,
+    find_patron,
+    hash_password,
+    sign_in,
+    verify_password,
+)
+from .catalog import Catalog, CatalogError, NotFound, item_dict
+from .changes import ItemChange, RecordChange
+from .circulation import CirculationError
+from .cli import CommandError
+from .db import make_engine, transaction
+from .formats import MetadataFormat, RecordSource, RenderError
+from .hookspecs import hookimpl
+from .limits import DatabaseUnavailable, database_unavailable
+from .metrics import note_protocol_error
+from .models import (
+    AccountLine,
+    ApiKey,
+    AuthorisedValue,
+    Authority,
+    Base,
+    Biblio,
+    BiblioMetadata,
+    Checkout,
+    DeletedBiblio,
+    DeletedItem,
+    Hold,
+    Item,
+    ItemType,
+    Library,
+    OaiSet,
+    OaiSetBiblio,
+    OaiSetDescription,
+    OaiSetMapping,
+    OAuthAccessToken,
+    Patron,
+    PatronAttribute,
+    PatronAttributeType,
+    SavedReport,
+    utcnow,
+)
+from .preferences import get_preference, set_preference
+from .replicas import session_beside
+from .search import INDEXES
+from .search.backend import SearchBackend, SqlSearchBackend
+from .settings import ConfigError, Setting, parse_settings
+from .views.errors import error_response
+
+API_VERSION = "1.0"
+
+
+def search_backend(request_or_site: Any) -> SearchBackend:
+    """The site's search backend (``kohaweb.search.backend``): search, scan and sort through it
+    rather than through ``search.search`` so that another backend answers when one is chosen."""
+    site = getattr(getattr(request_or_site, "registry", None), "kohaweb", None) or request_or_site
+    return site.hooks.search
+
+
+__all__ = [
+    "API_VERSION", "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Checkout", "Hold", "INDEXES",
+    "OAuthAccessToken", "PatronAttribute", "PatronAttributeType", "end_sessions_after_request", "hash_password",
+    "ERROR_REF", "PERMISSIONS", "SUPERLIBRARIAN", "AccessRefused", "ApiError", "ApiService",
+    "Base", "Biblio", "BiblioMetadata", "Catalog", "CatalogError", "CirculationError", "CommandError",
+    "ConfigError", "DatabaseUnavailable", "DeletedBiblio", "DeletedItem", "Field", "Identity",
+    "InvalidCredentials", "Item", "ItemChange", "ItemType", "Library", "MetadataFormat", "NotFound", "OaiSet",
+    "OaiSetBiblio", "OaiSetDescription", "OaiSetMapping", "Patron", "RecordChange", "RecordSource", "RenderError",
+    "Resource", "SavedReport", "SearchBackend", "Setting", "SqlSearchBackend", "__version__", "access_refusal",
+    "auth_error", "circulation", "database_unavailable", "error_response", "find_patron", "get_preference",
+    "header", "hookimpl", "item_dict", "make_engine", "marc", "models", "note_protocol_error", "parse_settings",
+    "path", "preferences", "query", "search", "search_backend", "session_beside", "set_preference", "sets",
+    "sign_in", "signing", "transaction", "utcnow", "verify_password", "visibility",
+]
