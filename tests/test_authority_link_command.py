@@ -1,0 +1,109 @@
+"""kohaweb authorities link | reindex | status, and REST authority writes that rewrite linked records
+(issue 18)."""
+
+from __future__ import annotations
+
+import pymarc
+import pytest
+
+from kohaweb import marc
+from kohaweb.authorities import Authorities
+from kohaweb.catalog import Catalog
+from kohaweb.models import Biblio
+from kohaweb.search import Clause, authority_index
+from kohaweb.testing import basic_auth
+
+MARCXML = "application/marcxml+xml"
+
+
+def field(tag: str, *pairs: str, ind: str = "  ") -> pymarc.Field:
+    return pymarc.Field(tag=tag, indicators=pymarc.Indicators(ind[0], ind[1]),
+                        subfields=[pymarc.Subfield(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)])
+
+
+def authority(tag: str, *pairs: str) -> pymarc.Record:
+    record = pymarc.Record(leader="00000nz  a2200000n  4500")
+    record.add_field(field(tag, *pairs))
+    return record
+
+
+def bib(title: str, *fields: pymarc.Field) -> pymarc.Record:
+    record = pymarc.Record(leader="00000nam a2200000 a 4500")
+    record.add_field(field("245", "a", title))
+    for f in fields:
+        record.add_field(f)
+    return record
+
+
+@pytest.fixture
+def linked_catalogue(dbsession):
+    """Two authorities and three records: one heading matches once, one twice (two authorities of the
+    same heading would be ambiguous), one not at all."""
+    store = Authorities(dbsession)
+    darwin = store.add(authority("100", "a", "Darwin, Charles,", "d", "1809-1882")).authid
+    reefs = store.add(authority("150", "a", "Coral reefs", "x", "Ecology")).authid
+    catalog = Catalog(dbsession)
+    numbers = [getattr(b, "biblionumber", b) for b in catalog.add_records([
+        bib("On the origin of species", field("100", "a", "Darwin, Charles,", "d", "1809-1882,", "e", "author.",
+                                              ind="1 "),
+            field("650", "a", "Coral reefs", "x", "Ecology.", ind=" 0")),
+        bib("Voyage", field("700", "a", "Darwin, Charles,", "d", "1809-1882", ind="1 ")),
+        bib("Unrelated", field("100", "a", "Nobody, A."))], items=[[], [], []])]
+    dbsession.commit()
+    return darwin, reefs, numbers
+
+
+def links(session, number: int) -> list[tuple[str, list[str]]]:
+    record = Catalog(session).marc(number)
+    return [(f.tag, f.get_subfields("9")) for f in record.fields if not f.is_control_field() and f.tag >= "100"
+            and f.tag != "245"]
+
+
+def test_link_command_dry_run_then_link(run_cli, dbsession, linked_catalogue):
+    darwin, reefs, numbers = linked_catalogue
+    status, out, _ = run_cli("authorities", "link", "--dry-run", "--verbose")
+    assert status == 0
+    assert "would be changed: 2" in out and "headings would be linked: 3" in out and "no authority: 1" in out
+    assert links(dbsession, numbers[0]) == [("100", []), ("650", [])]  # nothing written
+    stamps = {n: dbsession.get(Biblio, n).datestamp for n in numbers}
+    status, out, _ = run_cli("authorities", "link", "--batch-size", "2")
+    assert status == 0 and "changed: 2" in out
+    dbsession.rollback()  # a new transaction sees what the command committed
+    assert links(dbsession, numbers[0]) == [("100", [str(darwin)]), ("650", [str(reefs)])]
+    assert links(dbsession, numbers[1]) == [("700", [str(darwin)])]
+    assert links(dbsession, numbers[2]) == [("100", [])]
+    assert dbsession.get(Biblio, numbers[2]).datestamp == stamps[numbers[2]]
+    status, out, _ = run_cli("authorities", "link")
+    assert "changed: 0" in out and "already linked: 3" in out
+    status, out, _ = run_cli("authorities", "link", "--batch-size", "0")
+    assert status != 0
+
+
+def test_reindex_and_status(run_cli, dbsession, linked_catalogue):
+    status, out, _ = run_cli("authorities", "reindex")
+    assert status == 0 and "indexed 2 authorities" in out
+    status, out, _ = run_cli("authorities", "status")
+    assert "status: ready" in out and "authorities indexed: 2" in out
+    dbsession.rollback()  # a new transaction sees what the command committed
+    assert authority_index.search(dbsession, Clause("heading", "=", "darwin")).total == 1
+
+
+def test_rest_update_rewrites_and_delete_removes_linked_headings(make_app, staff_user, dbsession,
+                                                                 linked_catalogue, run_cli):
+    darwin, reefs, numbers = linked_catalogue
+    run_cli("authorities", "link")
+    api = make_app(**{"kohaweb.auth.basic": "true"})
+    headers = basic_auth(*staff_user("cataloguer", "catalogue", "editauthorities")[:2])
+    new = authority("100", "a", "Darwin, Charles Robert,", "d", "1809-1882")
+    api.put(f"/api/v1/authorities/{darwin}", marc.record_to_xml(new), headers={**headers, "Content-Type": MARCXML})
+    dbsession.rollback()  # a new transaction sees what the command committed
+    first = Catalog(dbsession).marc(numbers[0]).get_fields("100")[0]
+    assert [(s.code, s.value) for s in first.subfields] == [
+        ("a", "Darwin, Charles Robert,"), ("d", "1809-1882"), ("e", "author."), ("9", str(darwin))]
+    assert Catalog(dbsession).marc(numbers[1]).get_fields("700")[0].get_subfields("a") == ["Darwin, Charles Robert,"]
+    from kohaweb import search
+    assert set(search.search(dbsession, Clause("author", "=", "charles robert")).ids) == set(numbers[:2])
+    api.delete(f"/api/v1/authorities/{reefs}", headers=headers, status=204)
+    dbsession.rollback()  # a new transaction sees what the command committed
+    assert Catalog(dbsession).marc(numbers[0]).get_fields("650") == []
+    assert links(dbsession, numbers[0]) == [("100", [str(darwin)])]
