@@ -13,6 +13,8 @@ def register(sub) -> None:
                          help="records per transaction (at most one block of 8,192 record numbers)")
     rebuild.add_argument("--workers", type=int, default=1,
                          help="processes that parse records and extract terms while this one writes")
+    rebuild.add_argument("--authorities", action="store_true",
+                         help="rebuild the authorities index instead (as kohaweb authorities reindex)")
     rebuild.set_defaults(func=run_rebuild)
     status = actions.add_parser("status", help="show whether the index is ready and how many records it holds")
     status.set_defaults(func=run_status)
@@ -27,6 +29,10 @@ def run_rebuild(args, cli) -> int:
 
     if args.batch_size < 1:
         raise CommandError("--batch-size must be positive")
+    if args.authorities:
+        from ..commands.authorities import run_reindex
+
+        return run_reindex(args, cli)
     if args.workers < 1:
         raise CommandError("--workers must be positive")
     with cli.transaction() as session:
