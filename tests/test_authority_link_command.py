@@ -82,6 +82,8 @@ def test_link_command_dry_run_then_link(run_cli, dbsession, linked_catalogue):
 def test_reindex_and_status(run_cli, dbsession, linked_catalogue):
     status, out, _ = run_cli("authorities", "reindex")
     assert status == 0 and "indexed 2 authorities" in out
+    status, out, _ = run_cli("index", "rebuild", "--authorities")
+    assert status == 0 and "indexed 2 authorities" in out
     status, out, _ = run_cli("authorities", "status")
     assert "status: ready" in out and "authorities indexed: 2" in out
     dbsession.rollback()  # a new transaction sees what the command committed
