@@ -86,6 +86,8 @@ class Patron(Base):
     date_renewed: Mapped[dt.date | None] = mapped_column(Date)
     anonymized: Mapped[bool] = mapped_column(Boolean, default=False)
     protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    privacy_guarantor_fines: Mapped[bool] = mapped_column(Boolean, default=False)
+    privacy_guarantor_checkouts: Mapped[bool] = mapped_column(Boolean, default=False)
     permissions: Mapped[list[PatronPermission]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True
     )

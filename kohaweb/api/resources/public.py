@@ -15,7 +15,7 @@ from pyramid.response import Response
 from sqlalchemy import select
 
 from ... import marc, visibility
-from ...models import Biblio, Item
+from ...models import Biblio, Item, Library
 from ..errors import ApiError
 from ..listing import Resource
 from ..openapi import ERROR_REF
@@ -92,4 +92,54 @@ def list_public_biblio_items(request: Request):
                                                         viewer.items_condition()))
 
 
-SERVICES = [public_biblio, public_biblio_items]
+public_items = ApiService("public_items", "/public/items", tag="items")
+public_libraries = ApiService("public_libraries", "/public/libraries", tag="libraries")
+public_library = ApiService("public_library", "/public/libraries/{library_id}", tag="libraries")
+
+
+@public_items.operation("GET", permission=None, summary="List items (public)",
+                        description="The items the caller may see, of records the caller may see, with the "
+                                    "public item fields.",
+                        parameters=PUBLIC_ITEM.list_params(),
+                        responses={200: {"type": "array", "items": PUBLIC_ITEM.schema()}},
+                        response_headers=PUBLIC_ITEM.headers_schema())
+def list_public_items(request: Request):
+    viewer = visibility.viewer_for(request, staff_permission=None)
+    records = select(Biblio.biblionumber)
+    if viewer.exempt_from_rules:
+        if viewer.policy.suppression:
+            records = records.where(Biblio.opac_suppressed.is_(False))
+    else:
+        records = records.where(Biblio.hidden_from_public.is_(False))
+    return PUBLIC_ITEM.list(request, select(Item).where(Item.biblionumber.in_(records), viewer.items_condition()))
+
+
+def _public_library_resource() -> Resource:
+    from .libraries import LIBRARY
+
+    return Resource("public_library", Library, list(LIBRARY.fields), id_field="library_id")
+
+
+PUBLIC_LIBRARY = _public_library_resource()
+
+
+@public_libraries.operation("GET", permission=None, summary="List libraries (public)",
+                            description="The libraries shown to the public (`public`).",
+                            parameters=PUBLIC_LIBRARY.list_params(),
+                            responses={200: {"type": "array", "items": PUBLIC_LIBRARY.schema()}},
+                            response_headers=PUBLIC_LIBRARY.headers_schema())
+def list_public_libraries(request: Request):
+    return PUBLIC_LIBRARY.list(request, select(Library).where(Library.public.is_(True)))
+
+
+@public_library.operation("GET", permission=None, summary="Get a library (public)",
+                          parameters=[path("library_id", {"type": "string", "maxLength": 10})],
+                          responses={200: PUBLIC_LIBRARY.schema()})
+def get_public_library(request: Request):
+    row = request.read_dbsession.get(Library, request.validated["library_id"])
+    if row is None or not row.public:
+        raise ApiError(404, "Library not found", "not_found")
+    return PUBLIC_LIBRARY.to_api(row)
+
+
+SERVICES = [public_biblio, public_biblio_items, public_items, public_libraries, public_library]

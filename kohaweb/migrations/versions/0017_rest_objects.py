@@ -76,6 +76,8 @@ PATRON_COLUMNS = [
     ("date_renewed", sa.Date(), True, None),
     ("anonymized", sa.Boolean(), False, sa.false()),
     ("protected", sa.Boolean(), False, sa.false()),
+    ("privacy_guarantor_fines", sa.Boolean(), False, sa.false()),
+    ("privacy_guarantor_checkouts", sa.Boolean(), False, sa.false()),
 ]
 TABLES = [
     ("issues", CHECKOUT_COLUMNS), ("old_issues", CHECKOUT_COLUMNS),
