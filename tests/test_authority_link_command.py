@@ -109,3 +109,32 @@ def test_rest_update_rewrites_and_delete_removes_linked_headings(make_app, staff
     dbsession.rollback()  # a new transaction sees what the command committed
     assert Catalog(dbsession).marc(numbers[0]).get_fields("650") == []
     assert links(dbsession, numbers[0]) == [("100", [str(darwin)])]
+
+
+def test_see_from_forms_find_records_under_the_authorised_heading(dbsession):
+    from kohaweb import search
+    from kohaweb.preferences import set_preference
+    from kohaweb.search import see_from
+
+    store = Authorities(dbsession)
+    twain = authority("100", "a", "Twain, Mark,", "d", "1835-1910")
+    twain.add_field(field("400", "a", "Clemens, Samuel Langhorne,", "d", "1835-1910"))
+    store.add(twain)
+    topic = authority("150", "a", "Clemens")  # a subject spelt like the variant: not a name
+    store.add(topic)
+    catalog = Catalog(dbsession)
+    number = [getattr(b, "biblionumber", b) for b in catalog.add_records(
+        [bib("Huckleberry Finn", field("100", "a", "Twain, Mark,", "d", "1835-1910.", ind="1 "))], items=[[]])][0]
+    dbsession.commit()
+    query = Clause("author", "=", "clemens samuel")
+    assert not see_from.enabled(dbsession)
+    assert search.search(dbsession, query).ids == []
+    assert see_from.expand(dbsession, Clause("title", "=", "clemens")) == Clause("title", "=", "clemens")
+    expanded = see_from.expand(dbsession, query)
+    assert expanded == search.Boolean("or", query, Clause("author", "adj", "Twain, Mark, 1835-1910"))
+    assert search.search(dbsession, expanded).ids == [number]
+    both = see_from.expand(dbsession, search.Boolean("and", query, Clause("title", "=", "finn")))
+    assert search.search(dbsession, both).ids == [number]
+    assert see_from.expand(dbsession, Clause("topical", "=", "clemens")) == Clause("topical", "=", "clemens")
+    set_preference(dbsession, "IncludeSeeFromInSearches", "1", "YesNo")
+    assert see_from.enabled(dbsession)
