@@ -37,8 +37,10 @@ from pyramid.config import Configurator
 from .. import plugins
 from ..settings import ConfigError
 from .base import MetadataFormat, RecordSource, RenderError
+from .pages import StoredRecord, load_records
 
-__all__ = ["FormatRegistry", "MetadataFormat", "RecordSource", "RenderError", "build_registry"]
+__all__ = ["FormatRegistry", "MetadataFormat", "RecordSource", "RenderError", "StoredRecord", "build_registry",
+           "load_records"]
 log = logging.getLogger(__name__)
 
 

@@ -29,7 +29,8 @@ from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from kohaweb import visibility
-from kohaweb.models import Biblio, BiblioMetadata, DeletedBiblio, Item, OaiSet, OaiSetBiblio
+from kohaweb.formats import StoredRecord, load_records
+from kohaweb.models import Biblio, DeletedBiblio, OaiSet, OaiSetBiblio
 
 
 @dataclass(frozen=True)
@@ -125,33 +126,14 @@ def set_specs(session: Session, biblionumbers: Sequence[int]) -> dict[int, list[
             for n, specs in found.items()}
 
 
-@dataclass(frozen=True)
-class LiveRecord:
-    biblionumber: int
-    flavour: str
-    datestamp: dt.datetime
-    marcxml: str
-    items: list[dict] | None  # only the items the public may see
-    hidden: bool = False  # the public may not see the record: it is shown as deleted
+# a live record of a page (kohaweb.formats.StoredRecord: flavour, datestamp, marcxml, items, hidden)
+LiveRecord = StoredRecord
 
 
 def live_records(session: Session, biblionumbers: Sequence[int], with_items: bool) -> dict[int, LiveRecord]:
-    from kohaweb.catalog import item_dict
-
-    items: dict[int, list[dict]] = {}
-    if with_items and biblionumbers:
-        public = visibility.public_viewer(session)
-        for item in session.scalars(select(Item).where(Item.biblionumber.in_(biblionumbers))
-                                    .order_by(Item.itemnumber)):
-            if public.sees_item(item):
-                items.setdefault(item.biblionumber, []).append(item_dict(item))
-    rows = session.execute(
-        select(Biblio.biblionumber, Biblio.flavour, Biblio.datestamp, BiblioMetadata.metadata_xml,
-               Biblio.hidden_from_public)
-        .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
-        .where(Biblio.biblionumber.in_(biblionumbers))) if biblionumbers else []
-    return {n: LiveRecord(n, f, _naive(d), xml, items.get(n, []) if with_items else None, bool(hidden))
-            for n, f, d, xml, hidden in rows}
+    """The page's live records by the core's page loader; items only those the public may see."""
+    return load_records(session, biblionumbers, with_items=with_items,
+                        viewer=visibility.public_viewer(session) if with_items and biblionumbers else None)
 
 
 def deleted_records(session: Session, biblionumbers: Sequence[int]) -> dict[int, tuple[str, dt.datetime]]:

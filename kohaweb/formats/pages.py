@@ -1,0 +1,75 @@
+"""Loading one page of stored records for a service to render: the one loader OAI-PMH lists and
+SRU searchRetrieve share (REST reads its records through kohaweb.api's own listing).
+
+A service chooses the biblionumbers of a page (OAI-PMH by keyset over datestamps, SRU from the
+search result) and asks :func:`load_records` for them: two statements whatever the page size,
+one for the records with their metadata, one for their items when the format embeds them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from .base import RecordSource
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    """One live record of a page, as stored."""
+
+    biblionumber: int
+    flavour: str
+    datestamp: dt.datetime  # the OAI datestamp, naive UTC
+    marcxml: str  # as stored: MARCXML without items
+    items: list[dict[str, Any]] | None  # kohaweb.catalog.item_dict rows the viewer may see; None: not loaded
+    hidden: bool = False  # Biblio.hidden_from_public
+
+    def source(self, session: Session | None = None) -> RecordSource:
+        """What a format renders (``session`` for formats that look up names)."""
+        return RecordSource(self.biblionumber, self.flavour, self.marcxml, self.items, session)
+
+
+@functools.cache
+def _records_statement():
+    from ..models import Biblio, BiblioMetadata
+
+    return (select(Biblio.biblionumber, Biblio.flavour, Biblio.datestamp, Biblio.hidden_from_public,
+                   BiblioMetadata.metadata_xml)
+            .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
+            .where(Biblio.biblionumber.in_(bindparam("numbers", expanding=True))))
+
+
+def load_records(session: Session, biblionumbers: Sequence[int], *, with_items: bool = False,
+                 viewer: Any = None) -> dict[int, StoredRecord]:
+    """The live records among ``biblionumbers`` by biblionumber (deleted or unknown numbers are
+    absent; the caller keeps its own order). With ``with_items``, each record's items ordered by
+    itemnumber, only those ``viewer`` (a ``kohaweb.visibility.Viewer``; None: every item) sees."""
+    if not biblionumbers:
+        return {}
+    numbers = list(dict.fromkeys(biblionumbers))
+    items: dict[int, list[dict[str, Any]]] = {}
+    if with_items:
+        from ..catalog import item_dict
+        from ..models import Item
+
+        for item in session.scalars(select(Item).where(Item.biblionumber.in_(numbers)).order_by(Item.itemnumber)):
+            if viewer is None or viewer.sees_item(item):
+                items.setdefault(item.biblionumber, []).append(item_dict(item))
+    return {number: StoredRecord(number, flavour, _naive(datestamp), marcxml,
+                                 items.get(number, []) if with_items else None, bool(hidden))
+            for number, flavour, datestamp, hidden, marcxml
+            in session.execute(_records_statement(), {"numbers": numbers})}
+
+
+def _naive(value: dt.datetime) -> dt.datetime:
+    """Datestamps are stored as naive UTC; some drivers hand them back aware."""
+    if value is not None and value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
