@@ -14,14 +14,11 @@ from typing import Any, NamedTuple
 from lxml import etree
 from pyramid.request import Request
 from pyramid.response import Response
-from sqlalchemy import bindparam, select
-from sqlalchemy.orm import selectinload
 
 from kohaweb import search, visibility
-from kohaweb.formats import RecordSource, RenderError
+from kohaweb.formats import RecordSource, RenderError, load_records
 from kohaweb.limits import database_unavailable
 from kohaweb.metrics import note_protocol_error
-from kohaweb.models import Biblio, BiblioMetadata
 
 from . import cql, explain, limits, translate, xmlout
 from .diagnostics import QUERY_ERRORS, Diagnostic
@@ -322,18 +319,12 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
 
 
 _ECHOED = ("startRecord", "maximumRecords", "recordPacking", "recordSchema", "resultSetTTL", "sortKeys", "stylesheet")
-# one statement for the page of records (the ORM objects are not needed)
-_PAGE = (select(Biblio.biblionumber, Biblio.flavour, BiblioMetadata.metadata_xml)
-         .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)
-         .where(Biblio.biblionumber.in_(bindparam("ids", expanding=True))))
+
+
 def _fetch(session, ids: list[int], fmt, viewer: visibility.Viewer | None) -> dict[int, RecordSource]:
-    if fmt.include_items:
-        return {b.biblionumber: RecordSource.from_biblio(b, with_items=True, session=session, viewer=viewer)
-                for b in session.scalars(select(Biblio).options(selectinload(Biblio.metadata_row),
-                                                                selectinload(Biblio.items))
-                                         .where(Biblio.biblionumber.in_(ids)))}
-    rows = session.execute(_PAGE, {"ids": ids})
-    return {n: RecordSource(n, flavour, xml, None, session) for n, flavour, xml in rows}
+    # the core's page loader: one statement for the records, one for their items if the format embeds them
+    return {n: record.source(session)
+            for n, record in load_records(session, ids, with_items=fmt.include_items, viewer=viewer).items()}
 
 
 def _render(session, ids: list[int], fmt, viewer: visibility.Viewer | None) -> list[bytes | Diagnostic]:
