@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import logging
-import random
 import sys
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,11 +11,10 @@ from typing import Any
 from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.session import BaseCookieSessionFactory
-from pyramid.tweens import EXCVIEW
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db, plugins, signing
+from . import db, plugins, signing, transactions
 from .settings import CORE_SETTINGS, ConfigError, parse_settings
 
 log = logging.getLogger(__name__)
@@ -146,7 +143,7 @@ def _core(config: Configurator) -> None:
         timeout=core["session.max_age"], reissue_time=600))
     config.add_request_method(_dbsession, "dbsession", reify=True)
     config.add_request_method(_catalog, "catalog", reify=True)
-    config.add_tween("kohaweb.app.transaction_tween_factory", under=EXCVIEW)
+    config.include("kohaweb.transactions")  # request.dbsession's transaction: pyramid_tm + pyramid_retry
     config.include("pyramid_jinja2")
     config.add_jinja2_renderer(".html")
     config.add_jinja2_search_path("kohaweb:templates", name=".html")
@@ -163,7 +160,7 @@ def _core(config: Configurator) -> None:
 def _dbsession(request: Request) -> Session:
     write = request.method not in SAFE_METHODS or request.environ.get(WRITER_RETRY, False)
     request.environ[USED_PRIMARY] = True  # kohaweb.replicas: a write request that did is a writer
-    return request.registry.kohaweb.new_session(write=write)
+    return transactions.join(request, request.registry.kohaweb.new_session(write=write))
 
 
 def _catalog(request: Request):
@@ -176,70 +173,3 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 WRITER_RETRY = "kohaweb.db.writer"  # environ flag: run this request's transaction as a writer
 USED_PRIMARY = "kohaweb.db.used"  # environ flag: the request opened request.dbsession
 
-
-def transaction_tween_factory(handler, registry):
-    """One transaction of ``request.dbsession`` per request: committed when the view returns,
-    rolled back when it raises, and run again from the start (up to ``kohaweb.db.attempts``
-    times) when the database refused it for a deadlock, a serialisation failure or a lock wait
-    that timed out. Placed under the exception-view tween, so a retried failure is never
-    rendered or logged as an error; exception views run after the rollback.
-
-    Requests with unsafe methods are writers (on SQLite their transaction takes the write lock
-    when it begins); a read that needed to write and lost the lock is retried as a writer.
-    Streaming responses must not read through ``request.dbsession`` after the view returns;
-    they open their own session from ``registry.kohaweb.new_session()``.
-    """
-    attempts = registry.kohaweb.core["db.attempts"]
-
-    def tween(request: Request):
-        request.add_finished_callback(_close_late_session)
-        if attempts > 1 and request.method not in SAFE_METHODS:
-            request.make_body_seekable()  # a retried view reads the body again
-        attempt = 1
-        while True:
-            try:
-                response = handler(request)
-                _end_transaction(request, commit=True)
-                return response
-            except BaseException as exc:
-                try:
-                    _end_transaction(request, commit=False)
-                except Exception:  # noqa: BLE001  (e.g. a dead connection: the first error is the one to report)
-                    log.warning("rollback after %s failed", type(exc).__name__, exc_info=True)
-                if attempt >= attempts or not isinstance(exc, Exception) or not db.is_retryable(exc):
-                    raise
-                log.info("retrying %s %s after attempt %d: %s", request.method, request.path, attempt,
-                         str(exc).splitlines()[0])
-            _reset_for_retry(request)
-            time.sleep(random.uniform(0, 0.02 * 2 ** attempt))  # jitter, so deadlocked pairs part
-            attempt += 1
-
-    return tween
-
-
-def _end_transaction(request: Request, commit: bool) -> None:
-    session = request.__dict__.pop("dbsession", None)
-    request.__dict__.pop("catalog", None)
-    if session is None:
-        return
-    try:
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    finally:
-        session.close()
-
-
-def _reset_for_retry(request: Request) -> None:
-    request.environ[WRITER_RETRY] = True
-    request.__dict__.pop("response", None)  # a fresh request.response for the view's next run
-    if request.is_body_seekable:
-        request.body_file_raw.seek(0)
-
-
-def _close_late_session(request: Request) -> None:
-    # an exception view that touched request.dbsession after the rollback opened a new session
-    session = request.__dict__.pop("dbsession", None)
-    if session is not None:
-        session.close()
