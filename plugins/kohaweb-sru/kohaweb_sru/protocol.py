@@ -19,6 +19,7 @@ from kohaweb import search, visibility
 from kohaweb.formats import RecordSource, RenderError, load_records
 from kohaweb.limits import database_unavailable
 from kohaweb.metrics import note_protocol_error
+from kohaweb.search import see_from
 
 from . import cql, explain, limits, translate, xmlout
 from .diagnostics import QUERY_ERRORS, Diagnostic
@@ -267,8 +268,11 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
         sort = translate.sort_keys_parameter(params["sortKeys"])
     _require_index(request)
     session = request.read_dbsession
+    node = query.translated.node
+    if see_from.enabled(session):  # Koha's IncludeSeeFromInSearches: variant forms find the authorised heading
+        node = see_from.expand(session, node)
     try:
-        result = search.search(session, query.translated.node, offset=start - 1, limit=maximum, sort=sort,
+        result = search.search(session, node, offset=start - 1, limit=maximum, sort=sort,
                                public=not request.sru_staff,
                                rank=settings["relevance_order"] or query.translated.relevant)
     except search.QueryError as exc:
