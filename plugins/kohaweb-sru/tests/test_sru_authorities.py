@@ -159,3 +159,24 @@ def test_yaz_client_against_the_authorities_database(live_server, authorities):
     assert "schema=info:srw/schema/1/marcxml-v1.1" in out and "Buena Vista Mining District" in out
     assert "hillen:" in out or "hillen " in out  # the scan lists the term with its count
     assert "info:srw/diagnostic/1/16" in out or "Unsupported index" in out
+
+
+def test_biblio_search_through_see_from_forms_when_switched_on(sru, schema, authorities, dbsession):
+    """IncludeSeeFromInSearches: a variant form (451 of the real LC authority) finds the records
+    under the authorised heading (151) on /sru and /biblios; off by default."""
+    from kohaweb.catalog import Catalog
+
+    record = marc.parse_xml('<record xmlns="http://www.loc.gov/MARC21/slim"><leader>00000nam a2200000 a 4500'
+                            '</leader><datafield tag="245" ind1="1" ind2="0"><subfield code="a">Silver mines'
+                            '</subfield></datafield><datafield tag="651" ind1=" " ind2="0"><subfield code="a">'
+                            'Buena Vista Mining District (Nev.)</subfield></datafield></record>')
+    Catalog(dbsession).add_record(record)
+    dbsession.commit()
+    query = 'dc.subject="oneota mining district"'
+    assert total(find(sru, schema, query, path="/sru")) == 0
+    set_preference(dbsession, "IncludeSeeFromInSearches", "1", "YesNo")
+    dbsession.commit()
+    for path in ("/sru", "/biblios"):
+        doc = find(sru, schema, query, path=path)
+        assert total(doc) == 1 and "Silver mines" in etree.tostring(doc).decode()
+    assert total(find(sru, schema, 'dc.title="oneota mining district"', path="/sru")) == 0  # not a heading index
