@@ -30,7 +30,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.tweens import EXCVIEW
-from pyramid_retry import IBeforeRetry, mark_error_retryable
+from pyramid_retry import IBeforeRetry, is_error_retryable, mark_error_retryable
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.orm import Session
 from zope.sqlalchemy.datamanager import STATUS_CHANGED
@@ -131,6 +131,12 @@ def join(request: Request, session: Session) -> Session:
         zope.sqlalchemy.register(session, transaction_manager=request.tm, initial_state=STATUS_CHANGED)
     request.add_finished_callback(lambda _request: session.close())
     return session
+
+
+def will_retry(request: Request) -> bool:
+    """Whether pyramid_retry throws this attempt's answer away and runs the request again (for
+    the access log and the metrics, which count a request once, by its last attempt)."""
+    return is_error_retryable(request, getattr(request, "exception", None))
 
 
 def before_retry(event) -> None:

@@ -180,6 +180,30 @@ def test_retried_failures_are_not_logged_as_errors(registry, caplog):
     assert len([r for r in caplog.records if r.getMessage().startswith("retrying POST /x")]) == 2
 
 
+def test_a_retried_request_is_logged_and_counted_once(registry, caplog):
+    calls = []
+
+    def handler(request):
+        calls.append(1)
+        if len(calls) == 1:
+            raise locked()
+        return Response("second time")
+
+    with caplog.at_level(logging.INFO, logger="kohaweb.access"):
+        assert run(registry, handler, "POST").text == "second time"
+    lines = [r.getMessage() for r in caplog.records if r.name == "kohaweb.access" and 'path="/x"' in r.getMessage()]
+    assert len(lines) == 1 and "status=200" in lines[0]
+    counted = [(labels, value) for labels, value in _request_counts(registry) if labels.get("method") == "POST"]
+    assert [(labels["status"], value) for labels, value in counted] == [("200", 1.0)]
+
+
+def _request_counts(registry):
+    for family in registry.kohaweb_metrics.registry.collect():
+        for sample in family.samples:
+            if sample.name == "kohaweb_requests_total":
+                yield sample.labels, sample.value
+
+
 def test_attempts_come_from_kohaweb_db_attempts(make_app):
     registry = make_app(**{"kohaweb.db.attempts": "1"}).app.registry
     calls = []
