@@ -21,6 +21,8 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.tweens import INGRESS
 
+from .transactions import will_retry
+
 log = logging.getLogger("kohaweb.access")
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
@@ -62,7 +64,7 @@ def access_log_tween_factory(handler, registry):
             response.headers["X-Request-ID"] = rid
             return response
         finally:
-            if log.isEnabledFor(logging.INFO):
+            if log.isEnabledFor(logging.INFO) and not will_retry(request):  # one line, for the last attempt
                 # only an identity the request already established: logging must not authenticate
                 identity = request.__dict__.get("kohaweb_identity")
                 user = getattr(identity, "userid", None) or "-"
