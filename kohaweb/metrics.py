@@ -49,6 +49,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from .settings import ConfigError
+from .transactions import will_retry
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,8 @@ def metrics_tween_factory(handler, registry):
             return response
         finally:
             try:
-                metrics.observe(request, status, time.perf_counter() - started)
+                if not will_retry(request):  # a request counts once, by its last attempt
+                    metrics.observe(request, status, time.perf_counter() - started)
             except Exception:  # noqa: BLE001  (metrics must never turn an answer into an error)
                 log.warning("could not record request metrics", exc_info=True)
 
