@@ -17,10 +17,10 @@ from pyramid.security import NO_PERMISSION_REQUIRED
 
 from .errors import ApiError, api_error, api_error_view, method_not_allowed_view
 from .listing import Field, Resource
-from .service import API_PREFIX, ApiService, Param, header, path, query
+from .service import API_PREFIX, ApiService, Param, contrib_service, header, path, query
 
-__all__ = ["API_PREFIX", "ApiError", "ApiService", "Field", "Param", "Resource", "api_error", "header",
-           "path", "query"]
+__all__ = ["API_PREFIX", "ApiError", "ApiService", "Field", "Param", "Resource", "api_error", "contrib_service",
+           "header", "path", "query"]
 
 
 def includeme(config: Configurator) -> None:

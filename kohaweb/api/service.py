@@ -10,6 +10,7 @@ refused, as Koha does), so the document and the behaviour cannot drift apart.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -347,3 +348,19 @@ class ApiService(Service):
             return view
 
         return register
+
+
+CONTRIB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+
+
+def contrib_service(plugin: str, name: str, path: str, *, description: str = "", **kwargs: Any) -> ApiService:
+    """A plugin's own service under ``/api/v1/contrib/<plugin>/`` (as Koha plugins add their
+    routes): in the same OpenAPI document, tagged ``contrib:<plugin>``, with the core's
+    validation, permissions and error bodies. Register it with ``config.add_cornice_service``
+    in the plugin's ``includeme``. ``path`` starts with ``/`` (e.g. ``/biblios/{biblio_id}/stats``)."""
+    if not CONTRIB_NAME.match(plugin):
+        raise ValueError(f"contrib plugin name {plugin!r}: lower-case letters, digits, - and _ only")
+    if not path.startswith("/"):
+        raise ValueError(f"contrib path {path!r} must start with /")
+    return ApiService(f"contrib.{plugin}.{name}", f"/contrib/{plugin}{path}", tag=f"contrib:{plugin}",
+                      description=description, **kwargs)
