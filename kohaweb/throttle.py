@@ -216,6 +216,10 @@ def after_request(request: Request, key: tuple, work: Callable[[Session], None])
 
 
 def _run_pending(request: Request) -> None:
+    from .transactions import will_retry
+
+    if will_retry(request):  # pyramid_retry runs the view again, which asks for its work again
+        return
     site = request.registry.kohaweb
     work_items = list(request.__dict__.get("kohaweb_after_request", {}).values())
     for attempt in range(1, site.core["db.attempts"] + 1):
