@@ -197,6 +197,23 @@ def test_a_retried_request_is_logged_and_counted_once(registry, caplog):
     assert [(labels["status"], value) for labels, value in counted] == [("200", 1.0)]
 
 
+def test_after_request_work_of_a_discarded_attempt_does_not_run(registry):
+    """kohaweb.throttle's bookkeeping (sign-in failures) happens once, for the attempt that answered."""
+    from kohaweb import throttle
+
+    calls, done = [], []
+
+    def handler(request):
+        calls.append(1)
+        throttle.after_request(request, ("test", len(calls)), lambda session: done.append(len(calls)))
+        if len(calls) == 1:
+            raise locked()
+        return Response("answered")
+
+    assert run(registry, handler, "POST").text == "answered"
+    assert done == [2]
+
+
 def _request_counts(registry):
     for family in registry.kohaweb_metrics.registry.collect():
         for sample in family.samples:
