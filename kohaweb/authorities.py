@@ -250,7 +250,7 @@ class Authorities:
         self.session.flush()
         authority_index.index_authority(self.session, authid, record, flavour, code)
         if merge:
-            authority_links.merge(self.session, authid, old, record, flavour)
+            authority_links.merge(self.session, authid, old, record, flavour, authtypecode=code)
         return row
 
     def delete(self, authid: int, *, merge: bool = True) -> DeletedAuthority:
@@ -276,7 +276,7 @@ class Authorities:
         self.session.flush()
         authority_index.remove_authority(self.session, authid)
         if merge:
-            authority_links.merge(self.session, authid, old, None, deleted.flavour)
+            authority_links.merge(self.session, authid, old, None, deleted.flavour, authtypecode=deleted.authtypecode)
         return deleted
 
     def add_prepared(self, prepared: list[PreparedAuthority]) -> list[int]:

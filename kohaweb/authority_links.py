@@ -174,11 +174,15 @@ def merged_field(fld: pymarc.Field, authid: int, controlled: list[pymarc.Subfiel
 
 
 def merge(session: Session, authid: int, old: pymarc.Record | None, new: pymarc.Record | None,
-          flavour: str, *, biblionumbers: Iterable[int] | None = None) -> int:
+          flavour: str, *, authtypecode: str | None = None, biblionumbers: Iterable[int] | None = None) -> int:
     """Rewrite (``new`` given) or remove (``new`` None: the authority was deleted) the headings
-    linked to ``authid``; returns how many records changed."""
+    linked to ``authid`` in the fields its type controls (``authtypecode``; every heading field
+    when None or empty); returns how many records changed. An update that leaves the heading
+    field's subfields as they were changes nothing and reads no record."""
     from .catalog import Catalog
 
+    if new is not None and old is not None and _heading_subfields(old, flavour) == _heading_subfields(new, flavour):
+        return 0
     numbers = list(biblionumbers) if biblionumbers is not None else linked_biblionumbers(session, authid)
     if not numbers:
         return 0
@@ -199,8 +203,9 @@ def merge(session: Session, authid: int, old: pymarc.Record | None, new: pymarc.
         seen = 0
         kept = []
         for fld in record.fields:
-            if (fld.is_control_field() or str(authid) not in fld.get_subfields("9")[:1]
-                    or fld.tag not in HEADINGS.get(biblio.flavour, MARC21_HEADINGS)):
+            spec = HEADINGS.get(biblio.flavour, MARC21_HEADINGS).get(fld.tag)
+            if (fld.is_control_field() or str(authid) not in fld.get_subfields("9")[:1] or spec is None
+                    or (authtypecode and spec[0] != authtypecode)):
                 kept.append(fld)
                 continue
             seen += 1

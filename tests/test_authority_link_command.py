@@ -138,3 +138,28 @@ def test_see_from_forms_find_records_under_the_authorised_heading(dbsession):
     assert see_from.expand(dbsession, Clause("topical", "=", "clemens")) == Clause("topical", "=", "clemens")
     set_preference(dbsession, "IncludeSeeFromInSearches", "1", "YesNo")
     assert see_from.enabled(dbsession)
+
+
+def test_merge_touches_only_changed_headings_in_fields_of_the_authority_type(dbsession, linked_catalogue, run_cli):
+    darwin, reefs, numbers = linked_catalogue
+    run_cli("authorities", "link")
+    dbsession.rollback()
+    catalog = Catalog(dbsession)
+    # a stray $9 in a field another type controls (a topic pointing at the person) is not Koha's to merge
+    record = catalog.marc(numbers[1])
+    record.add_field(field("650", "a", "Evolution", "9", str(darwin), ind=" 0"))
+    catalog.update_record(numbers[1], record)
+    dbsession.commit()
+    stamps = {n: dbsession.get(Biblio, n).datestamp for n in numbers}
+    store = Authorities(dbsession)
+    note = marc.parse_xml(store.get(darwin).marcxml)
+    note.add_field(field("670", "a", "On the origin of species, 1859"))
+    store.update(darwin, note)  # the heading is unchanged: no linked record is read or touched
+    assert {n: dbsession.get(Biblio, n).datestamp for n in numbers} == stamps
+    renamed = marc.parse_xml(store.get(darwin).marcxml)
+    renamed.get_fields("100")[0].subfields[0] = pymarc.Subfield("a", "Darwin, C.")
+    store.update(darwin, renamed)
+    voyage = catalog.marc(numbers[1])
+    assert voyage.get_fields("700")[0].get_subfields("a") == ["Darwin, C."]
+    assert voyage.get_fields("650")[-1].get_subfields("a") == ["Evolution"]
+    dbsession.commit()

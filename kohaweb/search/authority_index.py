@@ -207,7 +207,10 @@ def _apply_block(session: Session, block: int, changes: dict[int, Entry | None],
     if not fresh:
         for start in range(0, len(numbers), postings.CHUNK):
             chunk = numbers[start:start + postings.CHUNK]
-            for authid, blob in session.execute(select(r.c.authid, r.c.terms).where(r.c.authid.in_(chunk))):
+            # locking reads: under MariaDB's repeatable read a plain read could see the block as it
+            # was before the writer this one queued behind (on the block row) committed
+            for authid, blob in session.execute(select(r.c.authid, r.c.terms).where(r.c.authid.in_(chunk))
+                                                .with_for_update()):
                 old[authid] = writer.decode_terms(blob)
     # what changes, per key: the authids to drop and the (authid, positions) to add
     keys: dict[tuple[str, str], list] = defaultdict(lambda: [set(), []])
@@ -268,7 +271,7 @@ def _read_rows(session: Session, block: int, keys: list[tuple[str, str]]) -> dic
             chunk = terms[start:start + postings.CHUNK]
             for term, docs, positions in session.execute(
                     select(p.c.term, p.c.docs, p.c.positions)
-                    .where(p.c.idx == idx, p.c.block == block, p.c.term.in_(chunk))):
+                    .where(p.c.idx == idx, p.c.block == block, p.c.term.in_(chunk)).with_for_update()):
                 out[(idx, term)] = (postings.decode_local_docs(docs),
                                     postings.decode_local_positions(positions) if positions is not None else None)
     return out
