@@ -14,13 +14,16 @@ in any release. The names are grouped as the documentation (docs/DEVELOPING.md) 
   ``preferences``, ``circulation``;
 - search: the ``search`` package (queries, ``INDEXES``), ``SearchBackend`` and the core's
   ``SqlSearchBackend``, ``search_backend(request_or_site)``;
-- formats: ``MetadataFormat``, ``RecordSource``, ``RenderError``;
+- formats: ``MetadataFormat``, ``RecordSource``, ``RenderError``; ``load_records`` (one page of
+  stored records, ``StoredRecord``);
 - REST: ``ApiService``, ``ApiError``, ``Resource``, ``Field``, ``path``, ``query``, ``header``,
   ``ERROR_REF``;
 - requests and security: ``Identity``, ``InvalidCredentials``, ``AccessRefused``,
   ``access_refusal``, ``find_patron``, ``verify_password``, ``sign_in``, ``auth_error``,
   ``PERMISSIONS``, ``SUPERLIBRARIAN``, ``hash_password``, ``end_sessions_after_request``,
-  ``error_response``, ``signing`` (the module);
+  ``error_response``; signing (itsdangerous, with key rotation): ``sign``, ``unsign``,
+  ``sign_url_params``, ``verify_url_params``, ``site_secrets``, ``BadSignature``, ``Expired``;
+- XML: ``xml_text`` (drop what XML cannot carry), ``is_xml_text``, ``MARC_NS``;
 - the database: ``transaction``, ``make_engine``, ``session_beside``, ``DatabaseUnavailable``,
   ``database_unavailable``, ``note_protocol_error``;
 - the command line: ``CommandError``.
@@ -52,9 +55,10 @@ from .changes import ItemChange, RecordChange
 from .circulation import CirculationError
 from .cli import CommandError
 from .db import make_engine, transaction
-from .formats import MetadataFormat, RecordSource, RenderError
+from .formats import MetadataFormat, RecordSource, RenderError, StoredRecord, load_records
 from .hookspecs import hookimpl
 from .limits import DatabaseUnavailable, database_unavailable
+from .marc import MARC_NS
 from .metrics import note_protocol_error
 from .models import (
     AccountLine,
@@ -87,7 +91,9 @@ from .replicas import session_beside
 from .search import INDEXES
 from .search.backend import SearchBackend, SqlSearchBackend
 from .settings import ConfigError, Setting, parse_settings
+from .signing import BadSignature, Expired, sign, sign_url_params, site_secrets, unsign, verify_url_params
 from .views.errors import error_response
+from .xmltext import is_xml_text, xml_text
 
 API_VERSION = "1.0"
 
@@ -100,6 +106,8 @@ def search_backend(request_or_site: Any) -> SearchBackend:
 
 
 __all__ = [
+    "StoredRecord", "load_records", "BadSignature", "Expired", "MARC_NS", "is_xml_text", "sign", "sign_url_params", "site_secrets", "unsign",
+    "verify_url_params", "xml_text",
     "API_VERSION", "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Checkout", "Hold", "INDEXES",
     "OAuthAccessToken", "PatronAttribute", "PatronAttributeType", "end_sessions_after_request", "hash_password",
     "ERROR_REF", "PERMISSIONS", "SUPERLIBRARIAN", "AccessRefused", "ApiError", "ApiService",

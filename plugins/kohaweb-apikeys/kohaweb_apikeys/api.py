@@ -22,10 +22,17 @@ from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import select
 
-from kohaweb.api import ApiError, ApiService, Field, Resource, path
-from kohaweb.api.openapi import ERROR_REF
-from kohaweb.auth import SUPERLIBRARIAN
-from kohaweb.models import ApiKey, Patron
+from kohaweb.plugin_api import (
+    ERROR_REF,
+    SUPERLIBRARIAN,
+    ApiError,
+    ApiKey,
+    ApiService,
+    Field,
+    Patron,
+    Resource,
+    path,
+)
 
 from . import keys
 from .oauth import token_response

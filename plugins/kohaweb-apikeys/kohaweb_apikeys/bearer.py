@@ -13,8 +13,16 @@ import time
 
 from pyramid.request import Request
 
-from kohaweb.auth import Identity, InvalidCredentials, access_refusal, end_sessions_after_request
-from kohaweb.models import ApiKey, OAuthAccessToken, Patron, utcnow
+from kohaweb.plugin_api import (
+    ApiKey,
+    Identity,
+    InvalidCredentials,
+    OAuthAccessToken,
+    Patron,
+    access_refusal,
+    end_sessions_after_request,
+    utcnow,
+)
 
 from .keys import touch
 from .oauth import hash_token

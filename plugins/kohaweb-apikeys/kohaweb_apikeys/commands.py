@@ -9,7 +9,7 @@ PATRON is a userid, card number or patron number.
 
 from __future__ import annotations
 
-from kohaweb.cli import CommandError
+from kohaweb.plugin_api import CommandError
 
 
 def register(sub) -> None:
@@ -31,8 +31,7 @@ def register(sub) -> None:
 
 
 def _patron(session, wanted: str):
-    from kohaweb.auth import find_patron
-    from kohaweb.models import Patron
+    from kohaweb.plugin_api import Patron, find_patron
 
     patron = find_patron(session, wanted)
     if patron is None and wanted.isdigit():
@@ -73,7 +72,7 @@ def create_key(args, cli) -> int:
 
 
 def change_key(args, cli) -> int:
-    from kohaweb.models import ApiKey
+    from kohaweb.plugin_api import ApiKey
 
     from . import keys
 

@@ -18,9 +18,15 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from kohaweb.auth import SUPERLIBRARIAN, Identity, hash_password, verify_password
 from kohaweb.credential_cache import CredentialCache, verify_cached
-from kohaweb.models import ApiKey, OAuthAccessToken
+from kohaweb.plugin_api import (
+    SUPERLIBRARIAN,
+    ApiKey,
+    Identity,
+    OAuthAccessToken,
+    hash_password,
+    verify_password,
+)
 
 DESCRIPTION_MAX = 255
 CLIENT_ID_MAX = 191  # the api_keys.client_id column

@@ -29,9 +29,16 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from kohaweb import throttle
-from kohaweb.auth import PERMISSIONS, SUPERLIBRARIAN, access_refusal
 from kohaweb.credential_cache import site_cache
-from kohaweb.models import ApiKey, OAuthAccessToken, Patron, utcnow
+from kohaweb.plugin_api import (
+    PERMISSIONS,
+    SUPERLIBRARIAN,
+    ApiKey,
+    OAuthAccessToken,
+    Patron,
+    access_refusal,
+    utcnow,
+)
 
 from .keys import check_secret, plausible_client_id, touch
 

@@ -14,8 +14,7 @@ from pyramid.renderers import render_to_response
 from pyramid.request import Request
 from pyramid.response import Response
 
-from kohaweb.auth import find_patron
-from kohaweb.models import ApiKey, Patron
+from kohaweb.plugin_api import ApiKey, Patron, find_patron
 
 from . import keys
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-from kohaweb.settings import Setting
+from kohaweb.plugin_api import Setting
 
 from .cache import LRUCache
 from .symbologies import SYMBOLOGIES

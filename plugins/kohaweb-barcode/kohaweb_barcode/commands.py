@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from kohaweb.cli import CommandError
+from kohaweb.plugin_api import CommandError
 
 from .symbologies import TYPE_NAMES, InvalidBarcode, encode, get_symbology
 

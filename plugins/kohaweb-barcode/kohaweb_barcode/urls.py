@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pyramid.request import Request
 
-from kohaweb.signing import sign_url_params
+from kohaweb.plugin_api import sign_url_params
 
 PURPOSE = "barcode"
 

@@ -16,8 +16,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.security import Denied
 
-from kohaweb.signing import BadSignature, Expired, site_secrets, verify_url_params
-from kohaweb.views.errors import error_response
+from kohaweb.plugin_api import BadSignature, Expired, error_response, site_secrets, verify_url_params
 
 from .params import InvalidParameter, parse, single_values
 from .render import MEDIA_TYPES, render

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-from kohaweb.settings import Setting
+from kohaweb.plugin_api import Setting
 
 SETTINGS = [
     Setting("harvester.deleted", "choice", "delete", "What a deletion at the source does to the local "

@@ -15,8 +15,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import select
 
-from kohaweb.api import ApiError, ApiService, path
-from kohaweb.api.openapi import ERROR_REF
+from kohaweb.plugin_api import ERROR_REF, ApiError, ApiService, path
 
 from .models import HarvestRun, HarvestSource
 from .runs import RunActive, active_run, enqueue, reap_stale

@@ -6,8 +6,7 @@ import logging
 import signal
 import time
 
-from kohaweb.cli import CommandError
-from kohaweb.settings import parse_settings
+from kohaweb.plugin_api import CommandError, parse_settings
 
 
 def register(sub) -> None:

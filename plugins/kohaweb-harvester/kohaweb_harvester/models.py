@@ -10,7 +10,7 @@ import datetime as dt
 from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from kohaweb.models import Base, utcnow
+from kohaweb.plugin_api import Base, utcnow
 
 
 class HarvestSource(Base):

@@ -32,10 +32,7 @@ from oaipmh.client import buildHeader
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from kohaweb import marc
-from kohaweb.catalog import Catalog, CatalogError
-from kohaweb.db import transaction
-from kohaweb.models import utcnow
+from kohaweb.plugin_api import Catalog, CatalogError, marc, transaction, utcnow
 
 from .dublincore import OAI_DC_NS, dc_to_marc
 from .models import HarvestedRecord, HarvestRun, HarvestSource

@@ -21,7 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from kohaweb.models import utcnow
+from kohaweb.plugin_api import utcnow
 
 from .models import HarvestRun, HarvestSource
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-from kohaweb.settings import Setting
+from kohaweb.plugin_api import Setting
 
 SETTINGS = [
     Setting("ilsdi.authorized_ips", "list", [], "Client addresses and CIDR networks (IPv4/IPv6) allowed to use "
@@ -27,7 +27,7 @@ SETTINGS = [
 
 
 def includeme(config: Configurator) -> None:
-    from kohaweb.limits import DatabaseUnavailable
+    from kohaweb.plugin_api import DatabaseUnavailable
 
     from .access import parse_networks
     from .views import ilsdi_view, unavailable

@@ -7,9 +7,8 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kohaweb import circulation as circ
-from kohaweb import visibility
-from kohaweb.models import Biblio, Item, Library
+from kohaweb.plugin_api import Biblio, Item, Library, visibility
+from kohaweb.plugin_api import circulation as circ
 
 from .xmlout import DECLARATION, text_value
 

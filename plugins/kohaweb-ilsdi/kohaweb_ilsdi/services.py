@@ -13,17 +13,13 @@ from lxml import etree
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from kohaweb import circulation as circ
-from kohaweb import marc, visibility
-from kohaweb.auth import find_patron, verify_password
-from kohaweb.catalog import item_dict
-from kohaweb.circulation import CirculationError
-from kohaweb.models import (
+from kohaweb.plugin_api import (
     AccountLine,
     AuthorisedValue,
     Authority,
     Biblio,
     Checkout,
+    CirculationError,
     Hold,
     Item,
     ItemType,
@@ -31,8 +27,14 @@ from kohaweb.models import (
     Patron,
     PatronAttribute,
     PatronAttributeType,
+    find_patron,
+    item_dict,
+    marc,
     utcnow,
+    verify_password,
+    visibility,
 )
+from kohaweb.plugin_api import circulation as circ
 
 from .xmlout import row
 

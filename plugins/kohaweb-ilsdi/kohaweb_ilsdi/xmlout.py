@@ -10,7 +10,7 @@ from typing import Any
 
 from lxml import etree
 
-from kohaweb.xmltext import xml_text
+from kohaweb.plugin_api import xml_text
 
 DECLARATION = b'<?xml version="1.0" encoding="UTF-8" ?>\n'
 

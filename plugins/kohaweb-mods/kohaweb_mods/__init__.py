@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kohaweb.formats import MetadataFormat, RecordSource
+from kohaweb.plugin_api import MetadataFormat, RecordSource
 
 from .crosswalk import MODS_NS, marc_to_mods
 

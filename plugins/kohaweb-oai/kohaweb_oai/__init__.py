@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-from kohaweb.settings import Setting
+from kohaweb.plugin_api import Setting
 
 SETTINGS = [
     Setting("oai.repository_name", "str", "", "repositoryName in Identify; empty means kohaweb.library_name."),

@@ -11,9 +11,16 @@ from pyramid.response import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from kohaweb import sets
-from kohaweb.api import ApiError, ApiService, path
-from kohaweb.models import OaiSet, OaiSetBiblio, OaiSetDescription, OaiSetMapping
+from kohaweb.plugin_api import (
+    ApiError,
+    ApiService,
+    OaiSet,
+    OaiSetBiblio,
+    OaiSetDescription,
+    OaiSetMapping,
+    path,
+    sets,
+)
 
 MAPPING = {
     "type": "object", "additionalProperties": False, "required": ["field", "value"],

@@ -10,10 +10,16 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from kohaweb import sets, visibility
-from kohaweb.cli import CommandError
-from kohaweb.models import OaiSet, OaiSetBiblio, OaiSetDescription, OaiSetMapping
-from kohaweb.preferences import set_preference
+from kohaweb.plugin_api import (
+    CommandError,
+    OaiSet,
+    OaiSetBiblio,
+    OaiSetDescription,
+    OaiSetMapping,
+    set_preference,
+    sets,
+    visibility,
+)
 
 from .protocol import SET_SPEC
 

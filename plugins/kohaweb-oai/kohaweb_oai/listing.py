@@ -28,9 +28,15 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, or_, select, tuple_
 from sqlalchemy.orm import Session
 
-from kohaweb import visibility
-from kohaweb.formats import StoredRecord, load_records
-from kohaweb.models import Biblio, DeletedBiblio, OaiSet, OaiSetBiblio
+from kohaweb.plugin_api import (
+    Biblio,
+    DeletedBiblio,
+    OaiSet,
+    OaiSetBiblio,
+    StoredRecord,
+    load_records,
+    visibility,
+)
 
 
 @dataclass(frozen=True)

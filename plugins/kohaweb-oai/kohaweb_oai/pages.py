@@ -19,9 +19,7 @@ from pyramid.request import Request
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from kohaweb import sets
-from kohaweb.api import ApiError
-from kohaweb.models import OaiSet, OaiSetBiblio
+from kohaweb.plugin_api import ApiError, OaiSet, OaiSetBiblio, sets
 
 from . import api
 

@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from kohaweb.settings import ConfigError
-from kohaweb.signing import site_secrets
+from kohaweb.plugin_api import ConfigError, site_secrets
 
 # oai-identifier.xsd: repositoryIdentifier is a domain name
 DOMAIN = re.compile(r"^[a-zA-Z][a-zA-Z0-9\-]*(\.[a-zA-Z][a-zA-Z0-9\-]*)+$")

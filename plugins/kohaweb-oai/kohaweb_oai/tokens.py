@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kohaweb import signing
+from kohaweb.plugin_api import signing
 
 from .protocol import OaiError
 

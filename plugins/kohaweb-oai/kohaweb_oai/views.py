@@ -20,9 +20,7 @@ from pyramid.response import Response
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from kohaweb.metrics import note_protocol_error
-from kohaweb.models import Biblio, DeletedBiblio, OaiSet
-from kohaweb.replicas import session_beside
+from kohaweb.plugin_api import Biblio, DeletedBiblio, OaiSet, note_protocol_error, session_beside
 
 from . import listing, tokens, xmlout
 from .listing import Key, Window
@@ -347,7 +345,7 @@ def _records(listed_by: Session, repo: Repository, fmt, keys: Sequence[Key], wit
 
 
 def _render_batch(session: Session, repo: Repository, fmt, batch: Sequence[Key], with_metadata: bool) -> bytes:
-    from kohaweb.formats import RecordSource
+    from kohaweb.plugin_api import RecordSource
 
     numbers = [k.biblionumber for k in batch]
     live = listing.live_records(session, [k.biblionumber for k in batch if not k.deleted],

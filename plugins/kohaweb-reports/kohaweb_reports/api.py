@@ -8,9 +8,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.response import Response
 
-from kohaweb.api import ApiError, ApiService, Field, Resource, path
-from kohaweb.api.openapi import ERROR_REF
-from kohaweb.models import SavedReport
+from kohaweb.plugin_api import ERROR_REF, ApiError, ApiService, Field, Resource, SavedReport, path
 
 from . import store
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 
-from kohaweb.cli import CommandError
+from kohaweb.plugin_api import CommandError
 
 
 def register(sub) -> None:
@@ -49,7 +49,7 @@ def register(sub) -> None:
 
 def service_for(cli):
     """The reports service of the configured site, whether or not the web service is enabled."""
-    from kohaweb.settings import parse_settings
+    from kohaweb.plugin_api import parse_settings
 
     from . import SETTINGS
     from .service import ReportService
@@ -86,7 +86,7 @@ def add_report(args, cli) -> int:
 def list_reports(args, cli) -> int:
     from sqlalchemy import select
 
-    from kohaweb.models import SavedReport
+    from kohaweb.plugin_api import SavedReport
 
     with cli.transaction() as session:
         rows = session.execute(select(SavedReport.id, SavedReport.report_name, SavedReport.public,
@@ -157,7 +157,7 @@ def delete_report(args, cli) -> int:
 def setup_role(args, cli) -> int:
     from sqlalchemy.exc import SQLAlchemyError
 
-    from kohaweb.db import make_engine
+    from kohaweb.plugin_api import make_engine
 
     from .access import AccessError
     from .runner import DatabaseUnavailable

@@ -8,7 +8,7 @@ from pyramid.csrf import get_csrf_token
 from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.request import Request
 
-from kohaweb.models import SavedReport
+from kohaweb.plugin_api import SavedReport
 
 from . import output, store
 from .placeholders import ParameterError, find_placeholders

@@ -35,7 +35,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.pool import QueuePool
 
-from kohaweb.db import make_engine
+from kohaweb.plugin_api import make_engine
 
 from .access import Readable, sqlite_authorizer
 from .prepare import Prepared

@@ -16,7 +16,7 @@ from sqlalchemy.engine import ObjectKind, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from kohaweb.models import Base, SavedReport, utcnow
+from kohaweb.plugin_api import Base, SavedReport, utcnow
 
 from . import access as db_access
 from .cache import ResultCache

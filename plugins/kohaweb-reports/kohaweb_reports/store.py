@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from kohaweb.models import SavedReport
+from kohaweb.plugin_api import SavedReport
 
 from .placeholders import ParameterError
 from .safety import Refused

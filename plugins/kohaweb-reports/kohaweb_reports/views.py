@@ -19,7 +19,7 @@ from pyramid.config import Configurator
 from pyramid.request import Request
 from pyramid.response import Response
 
-from kohaweb.auth import auth_error
+from kohaweb.plugin_api import auth_error
 
 from . import output
 from .placeholders import ParameterError

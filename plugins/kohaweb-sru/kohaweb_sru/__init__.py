@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pyramid.config import Configurator
 
-from kohaweb.settings import Setting
+from kohaweb.plugin_api import Setting
 
 SETTINGS = [
     Setting("sru.default_records", "int", 10, "maximumRecords when a request gives none (Zebra's explain "
@@ -45,7 +45,7 @@ SETTINGS = [
 
 
 def includeme(config: Configurator) -> None:
-    from kohaweb.limits import DatabaseUnavailable
+    from kohaweb.plugin_api import DatabaseUnavailable
 
     settings = config.registry.kohaweb.settings["sru"]
     routes = ["sru", "sru_biblios"]

@@ -20,12 +20,15 @@ from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import select
 
-from kohaweb import search
-from kohaweb.formats import RecordSource, RenderError
-from kohaweb.limits import database_unavailable
-from kohaweb.marc import MARC_NS
-from kohaweb.metrics import note_protocol_error
-from kohaweb.models import Authority
+from kohaweb.plugin_api import (
+    MARC_NS,
+    Authority,
+    RecordSource,
+    RenderError,
+    database_unavailable,
+    note_protocol_error,
+    search,
+)
 from kohaweb.search import authority_index
 
 from . import cql, explain, limits, protocol, translate, xmlout

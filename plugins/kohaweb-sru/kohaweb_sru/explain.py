@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 from lxml import etree
 from pyramid.request import Request
 
-from kohaweb.search import INDEXES
+from kohaweb.plugin_api import INDEXES
 
 from .translate import CONTEXT_SETS, INDEX_MAP, RELATIONS
 

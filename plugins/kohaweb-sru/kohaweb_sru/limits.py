@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from kohaweb.xmltext import is_xml_text
+from kohaweb.plugin_api import is_xml_text
 
 from .diagnostics import Diagnostic
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kohaweb import search
+from kohaweb.plugin_api import search
 
 from . import cql
 from .diagnostics import Diagnostic

@@ -6,7 +6,7 @@ import re
 
 from lxml import etree
 
-from kohaweb.xmltext import is_xml_text
+from kohaweb.plugin_api import is_xml_text
 
 from .diagnostics import Diagnostic
 

@@ -10,9 +10,7 @@ from pyramid.response import Response
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from kohaweb import __version__
-from kohaweb.models import Biblio, DeletedBiblio, Item
-from kohaweb.settings import Setting
+from kohaweb.plugin_api import Biblio, DeletedBiblio, Item, Setting, __version__
 
 SETTINGS = [
     Setting("status.show_counts", "bool", True, "Include record and item counts in /status."),
