@@ -223,3 +223,43 @@ def test_default_linker_leaves_several_matches_alone(dbsession):
     assert link_record(dbsession, bib, marc.MARC21, linker="first").linked[0][1] == first.authid
     with pytest.raises(ValueError):
         link_record(dbsession, bib, marc.MARC21, linker="best")
+
+
+def test_concurrent_writers_of_one_block_lose_nothing(session_factory):
+    """Two transactions index authorities sharing a term in the same block: the second queues on the
+    block row and then reads what the first committed (without the queue: a duplicate key, or a
+    lost posting)."""
+    import threading
+    import time
+
+    from sqlalchemy import select
+
+    from kohaweb.models import Authority
+    from kohaweb.testing import selected_backend
+
+    if selected_backend() == "sqlite":
+        pytest.skip("SQLite runs one writer at a time (BEGIN IMMEDIATE)")
+    first, second = session_factory(), session_factory()
+    try:
+        second.execute(select(Authority.authid)).all()  # the second transaction's snapshot starts here
+        Authorities(first).add(record("00000nz  a2200000n  4500", field("100", "a", "Smith, Anne")))
+        errors: list[BaseException] = []
+
+        def add_second() -> None:
+            try:
+                Authorities(second).add(record("00000nz  a2200000n  4500", field("100", "a", "Smith, Bob")))
+                second.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                errors.append(exc)
+
+        worker = threading.Thread(target=add_second)
+        worker.start()
+        time.sleep(0.5)  # let the second writer reach the block row the first one holds
+        first.commit()
+        worker.join(60)
+        assert not errors and not worker.is_alive()
+    finally:
+        first.close()
+        second.close()
+    with session_factory() as session:
+        assert len(hits(session, Clause("heading", "=", "smith"))) == 2

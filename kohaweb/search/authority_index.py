@@ -207,8 +207,8 @@ def _apply_block(session: Session, block: int, changes: dict[int, Entry | None],
     if not fresh:
         for start in range(0, len(numbers), postings.CHUNK):
             chunk = numbers[start:start + postings.CHUNK]
-            # locking reads: under MariaDB's repeatable read a plain read could see the block as it
-            # was before the writer this one queued behind (on the block row) committed
+            # locking reads: they see what the writer this one queued behind (on the block row)
+            # committed under any isolation level (kohaweb runs the servers at read committed)
             for authid, blob in session.execute(select(r.c.authid, r.c.terms).where(r.c.authid.in_(chunk))
                                                 .with_for_update()):
                 old[authid] = writer.decode_terms(blob)
