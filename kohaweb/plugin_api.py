@@ -12,7 +12,8 @@ in any release. The names are grouped as the documentation (docs/DEVELOPING.md) 
 - the catalogue: ``Catalog`` (the only writer of records and items), its errors, ``item_dict``,
   the models (``models`` and the common ones by name), ``marc``, ``visibility``, ``sets``,
   ``preferences``, ``circulation``;
-- search: the ``search`` package (queries, ``INDEXES``), ``SearchBackend`` and the core's
+- search: the ``search`` package, ``Clause``, ``Boolean``, ``SortKey``, ``SearchResult``, ``ScanTerm``,
+  ``QueryError``, ``INDEXES``, ``SearchBackend`` and the core's
   ``SqlSearchBackend``, ``search_backend(request_or_site)``;
 - formats: ``MetadataFormat``, ``RecordSource``, ``RenderError``; ``load_records`` (one page of
   stored records, ``StoredRecord``);
@@ -88,7 +89,7 @@ from .models import (
 )
 from .preferences import get_preference, set_preference
 from .replicas import session_beside
-from .search import INDEXES
+from .search import INDEXES, Boolean, Clause, QueryError, ScanTerm, SearchResult, SortKey
 from .search.backend import SearchBackend, SqlSearchBackend
 from .settings import ConfigError, Setting, parse_settings
 from .signing import BadSignature, Expired, sign, sign_url_params, site_secrets, unsign, verify_url_params
@@ -106,7 +107,7 @@ def search_backend(request_or_site: Any) -> SearchBackend:
 
 
 __all__ = [
-    "StoredRecord", "load_records", "BadSignature", "Expired", "MARC_NS", "is_xml_text", "sign", "sign_url_params", "site_secrets", "unsign",
+    "Boolean", "Clause", "QueryError", "ScanTerm", "SearchResult", "SortKey", "StoredRecord", "load_records", "BadSignature", "Expired", "MARC_NS", "is_xml_text", "sign", "sign_url_params", "site_secrets", "unsign",
     "verify_url_params", "xml_text",
     "API_VERSION", "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Checkout", "Hold", "INDEXES",
     "OAuthAccessToken", "PatronAttribute", "PatronAttributeType", "end_sessions_after_request", "hash_password",

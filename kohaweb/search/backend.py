@@ -17,7 +17,7 @@ The backend is fed by the ``record_changed`` / ``record_deleted`` hooks (:class:
   ``kohaweb.search.outbox = true`` also fills the outbox under the SQL index, for other
   consumers outside the database.
 
-An OpenSearch plugin is one class and one hook (docs/SEARCH.md, "A search backend plugin").
+An OpenSearch plugin is one class and one hook (docs/DEVELOPING.md, "A search backend plugin").
 """
 
 from __future__ import annotations
