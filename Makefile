@@ -41,6 +41,7 @@ run: install
 
 lint: install
 	$(VENV)/bin/ruff check kohaweb plugins tests bench
+	$(VENV)/bin/mypy  # the public API for plugins (kohaweb.plugin_api and what it is built on; mypy.ini)
 
 # The whole suite on SQLite, PostgreSQL and MariaDB (each skipped with a message when its server
 # is unreachable, except under CI where every database must be there). The three runs are

@@ -62,7 +62,7 @@ def installed(group: str) -> dict[str, Installed]:
     return dict(sorted(found.items()))
 
 
-def load(group: str, name: str):
+def load(group: str, name: str) -> Any:
     for ep in metadata.entry_points(group=group, name=name):
         return ep.load()
     raise LookupError(name)
