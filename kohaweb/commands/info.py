@@ -29,6 +29,9 @@ def list_plugins(args, cli) -> int:
         cli.out.write(f"  {name:<12} {state:<10} {ep.distribution} {ep.version}\n")
     for name in sorted(enabled - set(services)):
         cli.out.write(f"  {name:<12} {'MISSING':<10} install kohaweb-{name}\n")
+    cli.out.write("plugins:\n")
+    for name, ep in plugins.installed(plugins.PLUGINS).items():
+        cli.out.write(f"  {name:<12} {'installed':<10} {ep.distribution} {ep.version}\n")
     cli.out.write("formats:\n")
     for name, ep in plugins.installed(plugins.FORMATS).items():
         cli.out.write(f"  {name:<12} {'installed':<10} {ep.distribution} {ep.version}\n")
@@ -58,8 +61,7 @@ def _replace_between_markers(path: str, table: str) -> None:
 
 
 def all_settings() -> dict:
-    """Every declared setting of the core and every installed service, by prefix."""
-    groups = {"kohaweb": CORE_SETTINGS}
-    for name in plugins.installed(plugins.SERVICES):
-        groups[name] = plugins.service_settings(plugins.load_service(name))
-    return groups
+    """Every declared setting (``register_settings``) of the core, every installed service and
+    every ``kohaweb.plugins`` plugin, by prefix."""
+    services = {name: plugins.load_service(name) for name in plugins.installed(plugins.SERVICES)}
+    return {"kohaweb": CORE_SETTINGS, **plugins.build_hooks(services).settings()}
