@@ -315,3 +315,18 @@ def test_no_manager_is_built_at_import_time():
             "assert p._default is None; print('ok')")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+def test_outbox_drain_and_status_commands(run_cli, ini_file, database_url, clean_db, reference_data):
+    ini_file.write_text(ini_file.read_text() + "kohaweb.search.outbox = true\n")
+    site = _site(database_url, clean_db, **{"kohaweb.search.outbox": "true"})
+    with site.session_factory() as session:
+        Catalog(session).add_records([g.record for g in generate_records(2, seed=11)])
+        session.commit()
+    status, out, _ = run_cli("outbox", "status")
+    assert status == 0 and "backend: sql\nchanges waiting: 2\n" in out
+    status, out, _ = run_cli("outbox", "drain", "--batch-size", "1")
+    assert status == 0 and "sent 2 changes to the sql backend" in out
+    assert run_cli("outbox", "status")[1].endswith("changes waiting: 0\n")
+    status, _, err = run_cli("outbox", "drain", "--batch-size", "0")
+    assert status == 1 and "--batch-size must be positive" in err
