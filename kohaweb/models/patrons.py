@@ -164,6 +164,17 @@ class AccountLine(Base):
     payment_type: Mapped[str | None] = mapped_column(String(80))
 
 
+class City(Base):
+    """Koha's cities (a list offered when patrons' addresses are entered)."""
+
+    __tablename__ = "cities"
+    cityid: Mapped[int] = mapped_column(Integer, primary_key=True)
+    city_name: Mapped[str] = mapped_column(String(100), default="")
+    city_state: Mapped[str | None] = mapped_column(String(100))
+    city_country: Mapped[str | None] = mapped_column(String(100))
+    city_zipcode: Mapped[str | None] = mapped_column(String(20))
+
+
 class ApiKey(Base):
     """OAuth2 client credentials owned by a patron; the secret is stored only as a slow hash."""
 

@@ -3,7 +3,8 @@
 from pyramid.config import Configurator
 
 MODULES = ("libraries", "biblios", "biblio_relations", "items", "patrons", "patron_services", "accounts",
-           "holds", "checkouts", "public", "public_patrons", "reference", "circulation_rules")
+           "holds", "checkouts", "public", "public_patrons", "reference", "circulation_rules",
+           "administration", "patron_attributes")
 MODULES += ("authorities",)
 
 

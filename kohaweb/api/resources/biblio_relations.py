@@ -21,6 +21,7 @@ BIBLIO_ID = path("biblio_id")
 biblio_holds = ApiService("biblio_holds", "/biblios/{biblio_id}/holds", tag="holds")
 biblio_checkouts = ApiService("biblio_checkouts", "/biblios/{biblio_id}/checkouts", tag="checkouts")
 biblio_pickups = ApiService("biblio_pickup_locations", "/biblios/{biblio_id}/pickup_locations", tag="biblios")
+item_pickups = ApiService("item_pickup_locations", "/items/{item_id}/pickup_locations", tag="items")
 deleted_biblios = ApiService("deleted_biblios", "/deleted/biblios", tag="biblios")
 deleted_biblio = ApiService("deleted_biblio", "/deleted/biblios/{biblio_id}", tag="biblios")
 
@@ -86,6 +87,22 @@ def list_biblio_pickup_locations(request: Request):
     return pickup_answer(request.dbsession, row, patron)
 
 
+@item_pickups.operation("GET", permission="reserveforothers", summary="Pickup locations for a hold on an item",
+                        description="The pickup libraries an item-level hold by `patron_id` may use (with "
+                                    "AllowHoldPolicyOverride also the others, marked `needs_override`).",
+                        parameters=[path("item_id"), query("patron_id", {"type": "integer", "minimum": 1,
+                                                                         "maximum": 2**31 - 1}, required=True)],
+                        responses={200: {"type": "array", "items": pickup_schema()}})
+def list_item_pickup_locations(request: Request):
+    item = request.dbsession.get(Item, request.validated["item_id"])
+    if item is None:
+        raise ApiError(404, "Item not found", "not_found")
+    patron = request.dbsession.get(Patron, request.validated["patron_id"])
+    if patron is None:
+        raise ApiError(400, "Patron not found", "patron_not_found")
+    return pickup_answer(request.dbsession, item, patron)
+
+
 @deleted_biblios.operation("GET", permission="catalogue", summary="List deleted bibliographic records",
                            parameters=DELETED_BIBLIO.list_params(),
                            responses={200: {"type": "array", "items": DELETED_BIBLIO.schema()}},
@@ -103,4 +120,4 @@ def get_deleted_biblio(request: Request):
     return DELETED_BIBLIO.to_api(row)
 
 
-SERVICES = [biblio_holds, biblio_checkouts, biblio_pickups, deleted_biblios, deleted_biblio]
+SERVICES = [biblio_holds, biblio_checkouts, biblio_pickups, item_pickups, deleted_biblios, deleted_biblio]

@@ -67,6 +67,7 @@ suspension = ApiService("hold_suspension", "/holds/{hold_id}/suspension", tag="h
 priority = ApiService("hold_priority", "/holds/{hold_id}/priority", tag="holds")
 pickup_location = ApiService("hold_pickup_location", "/holds/{hold_id}/pickup_location", tag="holds")
 pickup_locations = ApiService("hold_pickup_locations", "/holds/{hold_id}/pickup_locations", tag="holds")
+lowest_priority = ApiService("hold_lowest_priority", "/holds/{hold_id}/lowest_priority", tag="holds")
 
 
 @holds.operation("GET", permission="reserveforothers", summary="List holds", parameters=HOLD.list_params(),
@@ -332,4 +333,20 @@ def refusal(what: str, exc: circulation.CirculationError, status: int = 403) -> 
     return ApiError(status, f"{what}. Reason: {exc.code}", exc.code, details=exc.message)
 
 
-SERVICES = [holds, hold, suspension, priority, pickup_location, pickup_locations]
+@lowest_priority.operation("PUT", permission="reserveforothers", summary="Toggle a hold's lowest priority flag",
+                           description="A hold with the flag stays at the end of its record's queue; the "
+                                       "answer is the flag afterwards (1 or 0).",
+                           parameters=[HOLD_ID], responses={200: {"type": "integer", "enum": [0, 1]}, 409: ERROR_REF})
+def toggle_lowest_priority(request: Request):
+    row = require_hold(request)
+    try:
+        row.lowestPriority = not row.lowestPriority
+        if row.lowestPriority:
+            hold_queue.set_priority(request.dbsession, row, 2**31 - 1)
+    except circulation.CirculationError as exc:
+        raise refusal("Priority cannot be changed", exc, status=409) from None
+    request.dbsession.flush()
+    return int(row.lowestPriority)
+
+
+SERVICES = [holds, hold, suspension, priority, pickup_location, pickup_locations, lowest_priority]

@@ -16,7 +16,7 @@ from pyramid.response import Response
 from sqlalchemy import select
 
 from ... import auth, circulation, hold_queue, visibility
-from ...models import Biblio, Checkout, Hold, OldCheckout, Patron
+from ...models import Biblio, Checkout, Hold, Item, Library, OldCheckout, Patron
 from ...preferences import get_preference
 from ..errors import ApiError
 from ..openapi import ERROR_REF
@@ -34,6 +34,8 @@ own_holds = ApiService("public_patron_holds", "/public/patrons/{patron_id}/holds
 own_hold = ApiService("public_patron_hold", "/public/patrons/{patron_id}/holds/{hold_id}", tag="holds")
 own_pickup = ApiService("public_hold_pickup_location", "/public/holds/{hold_id}/pickup_location", tag="holds")
 own_checkouts = ApiService("public_patron_checkouts", "/public/patrons/{patron_id}/checkouts", tag="checkouts")
+checkout_availability = ApiService("public_checkout_availability", "/public/checkouts/availability",
+                                   tag="checkouts")
 own_password = ApiService("public_patron_password", "/public/patrons/{patron_id}/password", tag="patrons")
 can_see_charges = ApiService("public_guarantors_can_see_charges",
                              "/public/patrons/{patron_id}/guarantors/can_see_charges", tag="patrons")
@@ -171,6 +173,74 @@ def list_own_checkouts(request: Request):
     return CHECKOUT.list(request, select(Checkout).where(Checkout.borrowernumber == patron_id))
 
 
+def _trusted_checkout(request: Request) -> None:
+    if get_preference(request.dbsession, "OpacTrustedCheckout", "0") != "1":
+        raise ApiError(403, "Self-checkout is not enabled (OpacTrustedCheckout)", "not_enabled")
+
+
+def _availability(request: Request, patron_id: int, item_id: int) -> dict:
+    from .checkouts import CONFIRMABLE
+
+    answer: dict = {"blockers": {}, "confirms": {}, "warnings": {}, "confirmation_token": None}
+    try:
+        circulation.can_checkout(request.dbsession, patron_id, item_id)
+    except circulation.CirculationError as exc:
+        place = "confirms" if exc.code in CONFIRMABLE else "blockers"
+        answer[place][exc.code] = exc.limit if exc.limit is not None else exc.message
+    return answer
+
+
+@checkout_availability.operation("GET", permission=None, summary="Whether I may check an item out myself",
+                                 authorize=signed_in,
+                                 description="For self-checkout (OpacTrustedCheckout): Koha's CanBookBeIssued as "
+                                             "blockers, confirms and warnings. Self-checkout never confirms.",
+                                 parameters=[query("item_id", {"type": "integer", "minimum": 1,
+                                                               "maximum": 2**31 - 1}, required=True)],
+                                 responses={200: {"type": "object", "required": ["blockers", "confirms", "warnings"],
+                                                  "properties": {"blockers": {"type": "object"},
+                                                                 "confirms": {"type": "object"},
+                                                                 "warnings": {"type": "object"},
+                                                                 "confirmation_token": {"type": ["string", "null"]}}},
+                                            **REFUSALS})
+def own_checkout_availability(request: Request):
+    _trusted_checkout(request)
+    item = request.dbsession.get(Item, request.validated["item_id"])
+    if item is None or not visibility.viewer_for(request, staff_permission=None).sees_item(item):
+        raise ApiError(400, "Item not found", "item_not_found")
+    return _availability(request, request.kohaweb_identity.patron_id, item.itemnumber)
+
+
+SELF_CHECKOUT = {"type": "object", "required": ["item_id"], "additionalProperties": False,
+                 "properties": {"item_id": {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
+                                "library_id": {"type": ["string", "null"], "maxLength": 10}}}
+
+
+@own_checkouts.operation("POST", permission=None, summary="Check an item out to myself",
+                         authorize=the_patron_themself,
+                         description="Self-checkout when OpacTrustedCheckout is on; anything CanBookBeIssued "
+                                     "blocks or would ask staff to confirm is refused (403, Koha's code).",
+                         parameters=[PATRON_ID], body=SELF_CHECKOUT, responses={201: CHECKOUT_SCHEMA, **REFUSALS})
+def self_checkout(request: Request):
+    _trusted_checkout(request)
+    body = request.validated["body"]
+    item = request.dbsession.get(Item, body["item_id"])
+    if item is None or not visibility.viewer_for(request, staff_permission=None).sees_item(item):
+        raise ApiError(400, "Item not found", "item_not_found")
+    library_id = body.get("library_id") or request.headers.get("x-koha-library") or None
+    if library_id is not None and request.dbsession.get(Library, library_id) is None:
+        raise ApiError(400, f"Unknown library {library_id!r}", "invalid_value")
+    try:
+        made = circulation.checkout(request.dbsession, request.validated["patron_id"], item.itemnumber,
+                                    branchcode=library_id, catalog=request.catalog)
+    except circulation.CirculationError as exc:
+        raise ApiError(403, f"Checkout not allowed. Reason: {exc.code}", exc.code, details=exc.message) from None
+    made.issuer_id = request.kohaweb_identity.patron_id
+    request.dbsession.flush()
+    response = Response(status=201, json_body=CHECKOUT.to_api(made))
+    response.location = request.route_url("api:public_patron_checkouts", patron_id=made.borrowernumber)
+    return response
+
+
 OWN_PASSWORD_BODY = {"type": "object", "required": ["password", "password_repeated", "old_password"],
                      "additionalProperties": False,
                      "properties": {"password": PASSWORD, "password_repeated": PASSWORD, "old_password": PASSWORD}}
@@ -221,4 +291,5 @@ def set_can_see_checkouts(request: Request):
                              "privacy_guarantor_checkouts")
 
 
-SERVICES = [own_holds, own_hold, own_pickup, own_checkouts, own_password, can_see_charges, can_see_checkouts]
+SERVICES = [own_holds, own_hold, own_pickup, own_checkouts, checkout_availability, own_password, can_see_charges,
+            can_see_checkouts]

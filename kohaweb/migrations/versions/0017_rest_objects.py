@@ -6,7 +6,7 @@ Create Date: 2026-12-04 07:20:00
 
 Koha's columns behind the fields of the REST API's checkout, hold, account line and patron
 objects (issues/old_issues, reserves/old_reserves, accountlines, borrowers), and Koha's
-checkout_renewals table (GET /checkouts/{checkout_id}/renewals). NOT NULL columns are added
+checkout_renewals (GET /checkouts/{checkout_id}/renewals) and cities (/cities) tables. NOT NULL columns are added
 with a server default for the rows already there, which is dropped afterwards (the models set
 the value).
 """
@@ -108,9 +108,19 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("renewal_id", name=op.f("pk_checkout_renewals")),
     )
     op.create_index("ix_checkout_renewals_checkout_id", "checkout_renewals", ["checkout_id"], unique=False)
+    op.create_table(
+        "cities",
+        sa.Column("cityid", sa.Integer(), nullable=False),
+        sa.Column("city_name", sa.String(length=100), nullable=False),
+        sa.Column("city_state", sa.String(length=100), nullable=True),
+        sa.Column("city_country", sa.String(length=100), nullable=True),
+        sa.Column("city_zipcode", sa.String(length=20), nullable=True),
+        sa.PrimaryKeyConstraint("cityid", name=op.f("pk_cities")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("cities")
     op.drop_index("ix_checkout_renewals_checkout_id", table_name="checkout_renewals")
     op.drop_table("checkout_renewals")
     for table, columns in reversed(TABLES):
