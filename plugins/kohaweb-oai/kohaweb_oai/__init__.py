@@ -29,6 +29,8 @@ SETTINGS = [
     Setting("oai.compression", "bool", True, "Offer gzip and deflate content encoding."),
     Setting("oai.max_post_size", "int", 16384, "Largest POST body in bytes (413 beyond): an OAI-PMH request is a "
             "handful of short arguments, so a large body is never a harvester.", minimum=1024),
+    Setting("oai.authorities", "bool", False, "Also serve the authority records as a repository of their own "
+            "at /oai/authorities (MARCXML, no sets; Koha has none, hence off)."),
     Setting("oai.stylesheet", "str", "default", "XSLT stylesheet referenced from every response so that "
             "a browser shows it as a page: `default` is the one kohaweb serves (as Koha references its "
             "/opac-tmpl/xslt/OAI.xslt), another value is the URL of a site's own; empty for none."),
@@ -53,6 +55,10 @@ def includeme(config: Configurator) -> None:
     for route in ("oai", "oai_koha"):
         config.add_view("kohaweb_oai.views.oai_view", route_name=route, request_method=("GET", "POST", "HEAD"),
                         max_body_size=max_post_size)
+    if config.registry.kohaweb.settings["oai"]["authorities"]:
+        config.add_route("oai_authorities", "/oai/authorities")
+        config.add_view("kohaweb_oai.authorities.authorities_view", route_name="oai_authorities",
+                        request_method=("GET", "POST", "HEAD"), max_body_size=max_post_size)
     from .api import SERVICES
 
     for service in SERVICES:
