@@ -193,7 +193,9 @@ class ExternalBackend:
         return sorted(biblionumbers)
 
     def is_ready(self, session):
-        return True
+        return self.ready
+
+    ready = True
 
 
 class ExternalBackendPlugin:
@@ -330,3 +332,14 @@ def test_outbox_drain_and_status_commands(run_cli, ini_file, database_url, clean
     assert run_cli("outbox", "status")[1].endswith("changes waiting: 0\n")
     status, _, err = run_cli("outbox", "drain", "--batch-size", "0")
     assert status == 1 and "--batch-size must be positive" in err
+
+
+def test_readiness_asks_a_backend_outside_the_database(with_plugins, database_url, clean_db):
+    from kohaweb.views.health import readiness
+
+    plugin = ExternalBackendPlugin()
+    with_plugins(external=plugin)
+    site = _site(database_url, clean_db, **{"kohaweb.search.backend": "external"})
+    assert readiness(site)["search_index"] == "ok"
+    plugin.backend.ready = False
+    assert readiness(site)["search_index"] == "the external search backend is not ready"

@@ -63,9 +63,17 @@ def readiness(site) -> dict[str, str]:
                                         f"{', '.join(pending)}: run kohaweb db upgrade")
                 checks["search_index"] = "unknown until migrated"
                 return checks
-            index = state.status(session)
-            if index != state.READY:
-                checks["search_index"] = f"{index}: kohaweb index rebuild"
+            backend = site.search if getattr(site, "hooks", None) is not None else None
+            if backend is not None and not backend.transactional:  # a backend outside the database
+                try:
+                    if not backend.is_ready(session):
+                        checks["search_index"] = f"the {backend.name} search backend is not ready"
+                except Exception as exc:  # noqa: BLE001  (an unreachable backend is "not ready", not a 500)
+                    checks["search_index"] = f"the {backend.name} search backend is unreachable ({type(exc).__name__})"
+            else:
+                index = state.status(session)
+                if index != state.READY:
+                    checks["search_index"] = f"{index}: kohaweb index rebuild"
     except SQLAlchemyError as exc:
         checks["database"] = f"unreachable ({type(exc.orig or exc).__name__})"
         checks["migrations"] = checks["search_index"] = "unknown"
