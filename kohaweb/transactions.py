@@ -133,6 +133,16 @@ def join(request: Request, session: Session) -> Session:
     return session
 
 
+def discard(request: Request) -> None:
+    """Roll back, when the request ends, whatever it wrote, and still send the view's answer (a
+    refused action leaves nothing behind). ``request.dbsession`` must not be rolled back or
+    committed by hand: it belongs to the request's transaction, which this dooms."""
+    if pyramid_tm.is_tm_active(request):
+        request.tm.doom()
+    else:
+        request.dbsession.rollback()
+
+
 def will_retry(request: Request) -> bool:
     """Whether pyramid_retry throws this attempt's answer away and runs the request again (for
     the access log and the metrics, which count a request once, by its last attempt)."""

@@ -165,6 +165,24 @@ def test_the_view_commits_and_a_failure_rolls_back(registry, reference_data):
     assert "CORE" in codes and "GONE" not in codes
 
 
+def test_discard_rolls_back_and_still_answers(registry, reference_data):
+    """kohaweb.transactions.discard: a refused action leaves nothing behind (ILS-DI)."""
+    from kohaweb.transactions import discard
+
+    def handler(request):
+        request.dbsession.add(Library(branchcode="NOPE", branchname="Refused"))
+        request.dbsession.flush()
+        discard(request)
+        return Response("refused", status=200)
+
+    assert run(registry, handler, "POST").text == "refused"
+    session = registry.kohaweb.new_session()
+    try:
+        assert session.get(Library, "NOPE") is None
+    finally:
+        session.close()
+
+
 def test_retried_failures_are_not_logged_as_errors(registry, caplog):
     calls = []
 
