@@ -5,6 +5,8 @@ from __future__ import annotations
 from pyramid.request import Request
 from pyramid.response import Response
 
+from kohaweb.transactions import discard
+
 from . import docs, services
 from .access import allowed, client_address
 from .availability import get_availability
@@ -65,11 +67,11 @@ def ilsdi_view(request: Request) -> Response:
             return _xml(request, get_availability(session, values))
         result = services.SERVICES[service](session, values)
     except services.ParameterError as exc:
-        session.rollback()
+        discard(request)
         return _xml(request, document(service, {"code": "IllegalParameter",
                                                 "message": f"The parameter {exc.name} is illegal."}), 400)
     if result.get("code") not in (None, "Canceled") or result.get("success") == 0:
-        session.rollback()  # a refused action leaves nothing behind
+        discard(request)  # a refused action leaves nothing behind
     return _xml(request, document(service, result))
 
 
