@@ -261,3 +261,32 @@ def test_q_in_body_and_deleted_biblios(api, staff, setup, dbsession):
     assert pickups and all(p["needs_override"] is False for p in pickups)
     unknown = api.get(f"/api/v1/biblios/{first}/pickup_locations?patron_id=999999", headers=h, status=400)
     assert unknown.json["error_code"] == "patron_not_found"
+
+
+def test_q_filters_on_embedded_objects(api, staff, setup, dbsession):
+    import json
+
+    h = headers(staff)
+    reader, other = setup["readers"][0], setup["readers"][1]
+    first, second = setup["items"][0], setup["items"][1]
+    made = api.post_json("/api/v1/checkouts", {"patron_id": reader, "item_id": first.itemnumber}, headers=h,
+                         status=201).json
+    api.post_json("/api/v1/checkouts", {"patron_id": other, "item_id": second.itemnumber}, headers=h, status=201)
+
+    def ids(url: str, query: dict, key: str) -> list:
+        return [row[key] for row in api.get(url, {"q": json.dumps(query)}, headers=h).json]
+
+    assert ids("/api/v1/checkouts", {"item.external_id": first.barcode}, "checkout_id") == [made["checkout_id"]]
+    assert ids("/api/v1/checkouts", {"item.biblio.biblio_id": first.biblionumber, "patron.patron_id": reader},
+               "checkout_id") == [made["checkout_id"]]
+    userid = dbsession.get(Patron, other).userid
+    assert ids("/api/v1/checkouts", {"patron.userid": {"-like": userid}}, "checkout_id") != [made["checkout_id"]]
+    title = api.get(f"/api/v1/biblios/{first.biblionumber}", headers=h).json["title"]
+    with_title = ids("/api/v1/items", {"biblio.title": title, "me.item_id": first.itemnumber}, "item_id")
+    assert with_title == [first.itemnumber]
+    assert ids("/api/v1/biblios", {"items.external_id": first.barcode}, "biblio_id") == [first.biblionumber]
+    assert ids("/api/v1/items", {"-or": [{"checkout.patron_id": reader}, {"checkout.patron_id": other}]},
+               "item_id") == sorted([first.itemnumber, second.itemnumber])
+    for bad in ({"item.nope": 1}, {"nothing.title": "x"}, {"item.biblio.": 1}):
+        assert api.get("/api/v1/checkouts", {"q": json.dumps(bad)}, headers=h, status=400).json["error_code"] == \
+            "invalid_query"

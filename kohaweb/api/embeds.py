@@ -40,6 +40,9 @@ class Embed:
     many: bool = False
     value: Callable[[Session, Any], Any] | None = None
     value_schema: dict[str, Any] | None = None
+    # the SQL condition joining the target's model to the embedding one (``q`` filters on
+    # dotted names such as ``item.external_id`` become EXISTS subqueries on it)
+    link: Callable[[], Any] | None = None
 
     def schema(self) -> dict[str, Any]:
         if self.value is not None:

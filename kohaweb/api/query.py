@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, false, not_, or_, true
+from sqlalchemy import and_, exists, false, not_, or_, true
 
 from .errors import ApiError
 from .service import JsonTooDeep, load_json
@@ -98,9 +98,23 @@ def _node(resource: Resource, node: Any, depth: int):
             parts.append(not_(_node(resource, value, depth + 1)))
         elif key.startswith("-"):
             raise _bad(f"unknown combinator {key!r}")
+        elif "." in key.removeprefix("me."):
+            parts.append(_embedded(resource, key.removeprefix("me."), value, depth))
         else:
             parts.append(_field(resource, _field_of(resource, key), value, depth))
     return and_(*parts) if parts else true()
+
+
+def _embedded(resource: Resource, key: str, value: Any, depth: int):
+    """``{"item.external_id": ...}``: the condition on an embedded object, as an EXISTS subquery
+    over the relation the embed declares (Koha filters on embedded objects the same way)."""
+    head, rest = key.split(".", 1)
+    embed = resource.embed_named(head)
+    if embed is None or embed.link is None:
+        raise _bad(f"unknown field {key!r}")
+    target = embed.target()
+    condition = _node(target, {rest: value}, depth + 1)
+    return exists().where(embed.link(), condition)
 
 
 def _obj(value: Any) -> dict:

@@ -54,10 +54,12 @@ BIBLIO = Resource("biblio", Biblio, [
 BIBLIO.embeds = (
     Embed("items", resource_of("items", "ITEM"), many=True,
           load=lambda s, row: s.scalars(select(Item).where(Item.biblionumber == row.biblionumber)
-                                        .order_by(Item.itemnumber)).all()),
+                                        .order_by(Item.itemnumber)).all(),
+          link=lambda: Item.biblionumber == Biblio.biblionumber),
     Embed("holds", resource_of("holds", "HOLD"), many=True,
           load=lambda s, row: s.scalars(select(Hold).where(Hold.biblionumber == row.biblionumber)
-                                        .order_by(Hold.priority, Hold.reserve_id)).all()),
+                                        .order_by(Hold.priority, Hold.reserve_id)).all(),
+          link=lambda: Hold.biblionumber == Biblio.biblionumber),
     Embed("checkouts", resource_of("checkouts", "CHECKOUT"), many=True,
           load=lambda s, row: s.scalars(select(Checkout).join(Item, Item.itemnumber == Checkout.itemnumber)
                                         .where(Item.biblionumber == row.biblionumber)

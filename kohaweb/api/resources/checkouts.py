@@ -27,7 +27,8 @@ RENEWAL = Resource("renewal", CheckoutRenewal, [
 ], id_field="renewal_id")
 RENEWAL.embeds = (
     Embed("renewer", resource_of("patrons", "PATRON"),
-          lambda s, row: s.get(Patron, row.renewer_id) if row.renewer_id is not None else None),
+          lambda s, row: s.get(Patron, row.renewer_id) if row.renewer_id is not None else None,
+          link=lambda: Patron.borrowernumber == CheckoutRenewal.renewer_id),
 )
 
 
@@ -54,17 +55,22 @@ def _resource(model: type) -> Resource:
     ], id_field="checkout_id", strings={"library_id": "library"})
     resource.embeds = (
         Embed("item", resource_of("items", "ITEM"),
-              lambda s, row: s.get(Item, row.itemnumber) if row.itemnumber is not None else None),
+              lambda s, row: s.get(Item, row.itemnumber) if row.itemnumber is not None else None,
+              link=lambda: Item.itemnumber == model.itemnumber),
         Embed("patron", resource_of("patrons", "PATRON"),
-              lambda s, row: s.get(Patron, row.borrowernumber) if row.borrowernumber is not None else None),
+              lambda s, row: s.get(Patron, row.borrowernumber) if row.borrowernumber is not None else None,
+              link=lambda: Patron.borrowernumber == model.borrowernumber),
         Embed("issuer", resource_of("patrons", "PATRON"),
-              lambda s, row: s.get(Patron, row.issuer_id) if row.issuer_id is not None else None),
+              lambda s, row: s.get(Patron, row.issuer_id) if row.issuer_id is not None else None,
+              link=lambda: Patron.borrowernumber == model.issuer_id),
         Embed("library", resource_of("libraries", "LIBRARY"),
-              lambda s, row: s.get(Library, row.branchcode) if row.branchcode else None),
+              lambda s, row: s.get(Library, row.branchcode) if row.branchcode else None,
+              link=lambda: Library.branchcode == model.branchcode),
         Embed("renewals", lambda: RENEWAL, many=True,
               load=lambda s, row: s.scalars(select(CheckoutRenewal)
                                             .where(CheckoutRenewal.checkout_id == row.issue_id)
-                                            .order_by(CheckoutRenewal.renewal_id)).all()),
+                                            .order_by(CheckoutRenewal.renewal_id)).all(),
+              link=lambda: CheckoutRenewal.checkout_id == model.issue_id),
     )
     return resource
 

@@ -49,11 +49,15 @@ HOLD = Resource("hold", Hold, [
     Field("timestamp", Hold.timestamp, "date-time", nullable=False),
 ], id_field="hold_id", strings={"pickup_library_id": "library", "item_type": "item_type"})
 HOLD.embeds = (
-    Embed("biblio", resource_of("biblios", "BIBLIO"), lambda s, row: s.get(Biblio, row.biblionumber)),
+    Embed("biblio", resource_of("biblios", "BIBLIO"), lambda s, row: s.get(Biblio, row.biblionumber),
+          link=lambda: Biblio.biblionumber == Hold.biblionumber),
     Embed("item", resource_of("items", "ITEM"),
-          lambda s, row: s.get(Item, row.itemnumber) if row.itemnumber is not None else None),
-    Embed("patron", resource_of("patrons", "PATRON"), lambda s, row: s.get(Patron, row.borrowernumber)),
-    Embed("pickup_library", resource_of("libraries", "LIBRARY"), lambda s, row: s.get(Library, row.branchcode)),
+          lambda s, row: s.get(Item, row.itemnumber) if row.itemnumber is not None else None,
+          link=lambda: Item.itemnumber == Hold.itemnumber),
+    Embed("patron", resource_of("patrons", "PATRON"), lambda s, row: s.get(Patron, row.borrowernumber),
+          link=lambda: Patron.borrowernumber == Hold.borrowernumber),
+    Embed("pickup_library", resource_of("libraries", "LIBRARY"), lambda s, row: s.get(Library, row.branchcode),
+          link=lambda: Library.branchcode == Hold.branchcode),
 )
 
 HOLD_ID = path("hold_id")

@@ -60,17 +60,23 @@ ITEM = Resource("item", Item, [
 
 
 ITEM.embeds = (
-    Embed("biblio", resource_of("biblios", "BIBLIO"), lambda s, row: s.get(Biblio, row.biblionumber)),
+    Embed("biblio", resource_of("biblios", "BIBLIO"), lambda s, row: s.get(Biblio, row.biblionumber),
+          link=lambda: Biblio.biblionumber == Item.biblionumber),
     Embed("checkout", resource_of("checkouts", "CHECKOUT"),
-          lambda s, row: s.scalar(select(Checkout).where(Checkout.itemnumber == row.itemnumber))),
+          lambda s, row: s.scalar(select(Checkout).where(Checkout.itemnumber == row.itemnumber)),
+          link=lambda: Checkout.itemnumber == Item.itemnumber),
     Embed("holds", resource_of("holds", "HOLD"), many=True,
           load=lambda s, row: s.scalars(select(Hold).where(Hold.itemnumber == row.itemnumber)
-                                        .order_by(Hold.priority, Hold.reserve_id)).all()),
-    Embed("home_library", resource_of("libraries", "LIBRARY"), lambda s, row: s.get(Library, row.homebranch)),
+                                        .order_by(Hold.priority, Hold.reserve_id)).all(),
+          link=lambda: Hold.itemnumber == Item.itemnumber),
+    Embed("home_library", resource_of("libraries", "LIBRARY"), lambda s, row: s.get(Library, row.homebranch),
+          link=lambda: Library.branchcode == Item.homebranch),
     Embed("holding_library", resource_of("libraries", "LIBRARY"),
-          lambda s, row: s.get(Library, row.holdingbranch) if row.holdingbranch else None),
+          lambda s, row: s.get(Library, row.holdingbranch) if row.holdingbranch else None,
+          link=lambda: Library.branchcode == Item.holdingbranch),
     Embed("item_type", resource_of("reference", "ITEM_TYPE"),
-          lambda s, row: s.get(ItemType, row.itype) if row.itype else None),
+          lambda s, row: s.get(ItemType, row.itype) if row.itype else None,
+          link=lambda: ItemType.itemtype == Item.itype),
 )
 
 ITEM_ID = path("item_id")

@@ -97,16 +97,19 @@ PATRON = Resource("patron", Patron, [
 ], id_field="patron_id", extra=_computed, extra_schema={"restricted": {"type": "boolean"}},
    strings={"library_id": "library", "category_id": "patron_category"})
 PATRON.embeds = (
-    Embed("library", resource_of("libraries", "LIBRARY"), lambda s, row: s.get(Library, row.branchcode)),
+    Embed("library", resource_of("libraries", "LIBRARY"), lambda s, row: s.get(Library, row.branchcode),
+          link=lambda: Library.branchcode == Patron.branchcode),
     Embed("checkouts", resource_of("checkouts", "CHECKOUT"), many=True,
           load=lambda s, row: s.scalars(select(Checkout).where(Checkout.borrowernumber == row.borrowernumber)
-                                        .order_by(Checkout.issue_id)).all()),
+                                        .order_by(Checkout.issue_id)).all(),
+          link=lambda: Checkout.borrowernumber == Patron.borrowernumber),
     Embed("overdues", resource_of("checkouts", "CHECKOUT"), many=True,
           load=lambda s, row: s.scalars(select(Checkout).where(Checkout.borrowernumber == row.borrowernumber)
                                         .where(Checkout.date_due < utcnow()).order_by(Checkout.issue_id)).all()),
     Embed("holds", resource_of("holds", "HOLD"), many=True,
           load=lambda s, row: s.scalars(select(Hold).where(Hold.borrowernumber == row.borrowernumber)
-                                        .order_by(Hold.reserve_id)).all()),
+                                        .order_by(Hold.reserve_id)).all(),
+          link=lambda: Hold.borrowernumber == Patron.borrowernumber),
     Embed("account_balance", value=lambda s, row: account_balance(s, row.borrowernumber),
           value_schema={"type": "number"}),
     Embed("extended_attributes", value=lambda s, row: extended_attributes(s, row.borrowernumber),
