@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any
 
 import pymarc
@@ -46,25 +47,39 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
     entry = Entry(title=normalize.sort_key(extracted.title), author=normalize.sort_key(extracted.author),
                   year=extracted.year)
     terms = entry.terms
-    cache: dict[str, list[str]] = {}  # most texts feed two indexes (their own and "any")
+    cache: dict[str, tuple[tuple[str, ...], str]] = {}  # most texts feed two indexes (their own and "any")
+    word_tuple = normalize.word_tuple
     for name, texts in extracted.fields.items():
+        # the words of one index in a dict of their own (string keys: no key tuple per word),
+        # joined to the entry's keys at the end in one C-level update
+        found: dict[str, list[int]] = {}
+        phrases: dict[str, None] = {}
         pos = 0
-        phrases = postings.phrase_space(name)
         for text in texts:
-            words = cache.get(text)
-            if words is None:
-                words = cache[text] = normalize.words(text)
-            for word in words:
-                found = terms.get((name, word))
-                if found is None:
-                    found = terms[(name, word)] = []
-                if pos <= MAX_POSITION:
-                    found.append(pos)
-                pos += 1
+            known = cache.get(text)
+            if known is None:
+                words = word_tuple(text)
+                known = cache[text] = (words, " ".join(words)[:normalize.MAX_PHRASE].rstrip())
+            words, value = known
+            if pos + len(words) <= MAX_POSITION + 1:
+                for word in words:
+                    positions = found.get(word)
+                    if positions is None:
+                        found[word] = [pos]
+                    else:
+                        positions.append(pos)
+                    pos += 1
+            else:  # a huge field: its later words are not positional
+                for word in words:
+                    positions = found.setdefault(word, [])
+                    if pos <= MAX_POSITION:
+                        positions.append(pos)
+                    pos += 1
             pos += FIELD_GAP
-            value = " ".join(words)[:normalize.MAX_PHRASE].rstrip()
             if value:
-                terms[(phrases, value)] = None
+                phrases[value] = None
+        terms.update(zip(zip(repeat(name), found), found.values(), strict=True))
+        terms.update(dict.fromkeys(zip(repeat(postings.phrase_space(name)), phrases)))
     for name, values in extracted.identifiers.items():
         for value in values:
             terms[(name, value)] = None

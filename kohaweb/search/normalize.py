@@ -78,12 +78,19 @@ def fold(text: str) -> str:
 
 def words(text: str) -> list[str]:
     """The index words of a text, in order."""
-    return list(_words(text))
+    return list(word_tuple(text))
 
 
 @functools.lru_cache(maxsize=65536)  # headings, subjects and places repeat across records
-def _words(text: str) -> tuple[str, ...]:
-    return tuple(w[:MAX_TERM] for w in _word_patterns()[0].findall(fold(text)))
+def word_tuple(text: str) -> tuple[str, ...]:
+    """``words`` as a tuple, cached (the indexer's form: no copy per call)."""
+    found = _word_patterns()[0].findall(fold(text))
+    if any(len(w) > MAX_TERM for w in found):
+        return tuple(w[:MAX_TERM] for w in found)
+    return tuple(found)
+
+
+_words = word_tuple
 
 
 def query_words(text: str) -> list[str]:

@@ -265,7 +265,7 @@ def _packed(block: int, entries: dict) -> list[tuple[Key, int, bytes, bytes | No
         flat.extend(chain.from_iterable(filter(None, values)))
     if not pair_keys:
         return []
-    keys = sorted(set(pair_keys))
+    keys = _sorted_keys(set(pair_keys))
     rank = {key: i for i, key in enumerate(keys)}
     pair_rank = np.fromiter(map(rank.__getitem__, pair_keys), dtype=np.int64, count=len(pair_keys))
     offsets = np.asarray(pair_offset, dtype=np.int64)
@@ -285,6 +285,19 @@ def _packed(block: int, entries: dict) -> list[tuple[Key, int, bytes, bytes | No
                     positions_blob[4 * position_start:4 * position_end] if position_end > position_start else None))
         doc_start, position_start = doc_end, position_end
     return out
+
+
+def _sorted_keys(keys: Iterable[Key]) -> list[Key]:
+    """``sorted(keys)``, faster: the terms are sorted per index (comparing strings rather than
+    tuples, whose comparisons cost twice as much)."""
+    by_index: dict[str, list[str]] = {}
+    for idx, term in keys:
+        terms = by_index.get(idx)
+        if terms is None:
+            by_index[idx] = [term]
+        else:
+            terms.append(term)
+    return [(idx, term) for idx in sorted(by_index) for term in sorted(by_index[idx])]
 
 
 def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
