@@ -290,3 +290,16 @@ def test_q_filters_on_embedded_objects(api, staff, setup, dbsession):
     for bad in ({"item.nope": 1}, {"nothing.title": "x"}, {"item.biblio.": 1}):
         assert api.get("/api/v1/checkouts", {"q": json.dumps(bad)}, headers=h, status=400).json["error_code"] == \
             "invalid_query"
+
+
+def test_json_only_operations_refuse_other_media_types(api, staff, setup):
+    h = headers(staff)
+    refused = api.get("/api/v1/holds", headers={**h, "Accept": "application/xml"}, status=406).json
+    assert refused["error_code"] == "not_acceptable" and refused["acceptable"] == ["application/json"]
+    for accept in ("application/json", "*/*", "text/html,application/xhtml+xml,*/*;q=0.8", "application/*"):
+        api.get("/api/v1/holds", headers={**h, "Accept": accept}, status=200)
+    api.get("/api/v1/holds", headers=h, status=200)
+    # content-negotiated operations keep their own answer
+    api.get(f"/api/v1/biblios/{setup['records'][0]}", headers={**h, "Accept": "application/marcxml+xml"}, status=200)
+    document = api.get("/api/v1/").json
+    assert "406" in document["paths"]["/holds"]["get"]["responses"]

@@ -96,6 +96,8 @@ def _operation(op: Operation, service: ApiService) -> dict[str, Any]:
         spec["security"] = []
     if any(p.location == "path" for p in op.parameters):
         errors.add(404)
+    if op.json_only:
+        errors.add(406)
     for status in sorted(errors):
         responses.setdefault(str(status), {"description": ERROR_DESCRIPTIONS[status],
                                            "content": {JSON: {"schema": ERROR_REF}}})

@@ -86,6 +86,9 @@ class Operation:
     authorize: Callable[[Request], None] | None = None  # run after the parameters, before the body
 
     def __post_init__(self) -> None:
+        # answers only in JSON: a request whose Accept refuses JSON gets 406, as Koha's
+        self.json_only = all(body is None or not _is_content_map(body) or set(body) == {JSON}
+                             for status, body in self.responses.items() if 200 <= status < 300)
         self._validators = {p.name: Draft202012Validator(p.schema) for p in self.parameters}
         self._body_validator = Draft202012Validator(self.body) if self.body is not None else None
 
@@ -170,6 +173,11 @@ class Operation:
             request.errors.add("body", where, problem.message)
         if not problems:
             request.validated["body"] = body
+
+
+def _is_content_map(body: Any) -> bool:
+    """``{media type: schema}`` rather than a JSON Schema."""
+    return isinstance(body, dict) and bool(body) and all("/" in key for key in body)
 
 
 def coerce(raw: Any, schema: dict[str, Any]) -> Any:
@@ -337,6 +345,9 @@ class ApiService(Service):
 
             def api_view(request: Request) -> Response:
                 _check_csrf(request)
+                if op.json_only and "Accept" in request.headers and not request.accept.acceptable_offers([JSON]):
+                    raise ApiError(406, "Not acceptable: this operation answers in application/json",
+                                   "not_acceptable", acceptable=[JSON])
                 result = view(request)
                 if isinstance(result, Response):
                     return result
