@@ -1,0 +1,311 @@
+"""The rules and states every circulation decision reads: circulation rules, patron and item
+state, the loan of an item, and the hold queue's bookkeeping."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from ..models import (
+    AccountLine,
+    Biblio,
+    Checkout,
+    CirculationRule,
+    Hold,
+    Item,
+    ItemType,
+    OldHold,
+    Patron,
+    PatronRestriction,
+    utcnow,
+)
+from ..preferences import get_preference
+
+# Koha's defaults when no circulation rule says otherwise.
+RULE_DEFAULTS = {
+    "issuelength": "14",
+    "lengthunit": "days",
+    "renewalsallowed": "0",
+    "renewalperiod": None,  # None: same as issuelength
+    "norenewalbefore": None,
+    "maxissueqty": None,  # None: unlimited
+    "reservesallowed": None,
+    "holds_per_record": "1",
+    "holds_per_day": None,
+    "max_holds": None,
+    "holdallowed": "from_any_library",
+    "hold_fulfillment_policy": "any",
+}
+
+
+class CirculationError(Exception):
+    """A refused circulation action. ``code`` is Koha's reason code; ``limit`` the rule value
+    that was reached, when there is one."""
+
+    def __init__(self, code: str, message: str | None = None, *, limit: int | None = None):
+        super().__init__(message or code)
+        self.code = code
+        self.message = message or code
+        self.limit = limit
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+def get_rule(session: Session, rule_name: str, *, branchcode: str | None = None,
+             categorycode: str | None = None, itemtype: str | None = None) -> str | None:
+    """The effective value of a circulation rule (Koha's get_effective_rule).
+
+    A NULL branchcode/categorycode/itemtype in a rule row means "any"; among the rows that apply,
+    the most specific wins, the library counting first, then the patron category, then the item
+    type (Koha orders by those three columns, descending, NULLs last).
+    """
+    rows = session.execute(
+        select(CirculationRule.branchcode, CirculationRule.categorycode, CirculationRule.itemtype,
+               CirculationRule.rule_value)
+        .where(CirculationRule.rule_name == rule_name)
+        .where(or_(CirculationRule.branchcode.is_(None), CirculationRule.branchcode == branchcode))
+        .where(or_(CirculationRule.categorycode.is_(None), CirculationRule.categorycode == categorycode))
+        .where(or_(CirculationRule.itemtype.is_(None), CirculationRule.itemtype == itemtype))).all()
+    if not rows:
+        return RULE_DEFAULTS.get(rule_name)
+    best = max(rows, key=lambda r: (r.branchcode is not None, r.categorycode is not None, r.itemtype is not None))
+    return best.rule_value
+
+
+def _int_rule(value: str | None) -> int | None:
+    """Koha stores rule values as strings; an empty value means "no limit"."""
+    if value is None or str(value).strip() == "":
+        return None
+    try:
+        return int(float(value))
+    except ValueError:
+        return None
+
+
+def _rule_scope(session: Session, rule_name: str, branchcode: str | None, categorycode: str | None,
+                itemtype: str | None) -> CirculationRule | None:
+    """The rule row that decides, so counts can be limited to its item type (Koha counts loans
+    and holds of the item type a per-itemtype limit is about)."""
+    rows = session.scalars(
+        select(CirculationRule).where(CirculationRule.rule_name == rule_name)
+        .where(or_(CirculationRule.branchcode.is_(None), CirculationRule.branchcode == branchcode))
+        .where(or_(CirculationRule.categorycode.is_(None), CirculationRule.categorycode == categorycode))
+        .where(or_(CirculationRule.itemtype.is_(None), CirculationRule.itemtype == itemtype))).all()
+    if not rows:
+        return None
+    return max(rows, key=lambda r: (r.branchcode is not None, r.categorycode is not None, r.itemtype is not None))
+
+
+# --- patrons and items ---------------------------------------------------------------------------
+
+def today() -> dt.date:
+    return utcnow().date()
+
+
+def is_expired(patron: Patron, on: dt.date | None = None) -> bool:
+    return patron.dateexpiry is not None and patron.dateexpiry < (on or today())
+
+
+def active_restrictions(session: Session, patron: Patron) -> list[PatronRestriction]:
+    """Restrictions in force (borrower_debarments without expiration or expiring after today)."""
+    return list(session.scalars(
+        select(PatronRestriction).where(PatronRestriction.borrowernumber == patron.borrowernumber)
+        .where(or_(PatronRestriction.expiration.is_(None), PatronRestriction.expiration > today()))
+        .order_by(PatronRestriction.borrower_debarment_id)))
+
+
+def is_restricted(session: Session, patron: Patron) -> bool:
+    """Debarred, by ``borrowers.debarred`` (Koha keeps the latest restriction end date there) or by
+    a restriction row in force."""
+    if patron.debarred is not None and patron.debarred > today():
+        return True
+    return bool(active_restrictions(session, patron))
+
+
+def has_overdues(session: Session, patron: Patron) -> bool:
+    return session.scalar(select(Checkout.issue_id).where(Checkout.borrowernumber == patron.borrowernumber)
+                          .where(Checkout.date_due < utcnow()).limit(1)) is not None
+
+
+def non_issue_charges(session: Session, patron: Patron) -> float:
+    """What the patron owes (sum of outstanding amounts), as ILS-DI's ``charges``."""
+    total = session.scalar(select(func.coalesce(func.sum(AccountLine.amountoutstanding), 0))
+                           .where(AccountLine.borrowernumber == patron.borrowernumber))
+    return float(total or 0)
+
+
+def _blocked_expired_actions(session: Session) -> set[str]:
+    # Koha's BlockExpiredPatronOpacActions; absent means the issue's rule: an expired patron
+    # can neither renew nor place holds.
+    value = get_preference(session, "BlockExpiredPatronOpacActions", "hold,renew") or ""
+    return {part.strip() for part in value.replace("|", ",").split(",") if part.strip()}
+
+
+def expired_blocks(session: Session, patron: Patron, action: str) -> bool:
+    """True when ``patron`` is expired and expired patrons may not do ``action`` (hold, renew)."""
+    return is_expired(patron) and action in _blocked_expired_actions(session)
+
+
+def effective_itemtype(session: Session, item: Item) -> str | None:
+    if item.itype:
+        return item.itype
+    return session.scalar(select(Biblio.itemtype).where(Biblio.biblionumber == item.biblionumber))
+
+
+def is_notforloan(session: Session, item: Item) -> bool:
+    """Not for loan by the item's own status or by its item type (Koha's effective status)."""
+    if item.notforloan:
+        return True
+    itype = effective_itemtype(session, item)
+    return bool(itype and session.scalar(select(ItemType.notforloan).where(ItemType.itemtype == itype)))
+
+
+def find_item(session: Session, itemnumber_or_barcode: int | str) -> Item | None:
+    """An item by barcode, or by itemnumber when given an int or a string of digits with no
+    item having it as barcode."""
+    if isinstance(itemnumber_or_barcode, int):
+        return session.get(Item, itemnumber_or_barcode)
+    text = str(itemnumber_or_barcode).strip()
+    item = session.scalar(select(Item).where(Item.barcode == text)) if text else None
+    if item is None and text.isdigit() and len(text) < 10:
+        item = session.get(Item, int(text))
+    return item
+
+
+@dataclass(frozen=True)
+class Availability:
+    """Why an item is or is not on the shelf, in ILS-DI GetAvailability's order and words."""
+
+    available: bool
+    code: str | None = None  # notforloan, onloan, itemlost, withdrawn, damaged, intransit, onhold
+    message: str | None = None
+
+
+_AVAILABILITY_MESSAGES = {
+    "notforloan": "Not for loan", "onloan": "Checked out", "itemlost": "Item lost",
+    "withdrawn": "Item withdrawn", "damaged": "Item damaged", "intransit": "In transit", "onhold": "On hold",
+}
+
+
+def item_availability(session: Session, item: Item) -> Availability:
+    """First reason, in Koha's order, why an item is not available; available otherwise."""
+    code = None
+    if is_notforloan(session, item):
+        code = "notforloan"
+    elif _on_loan(session, item):
+        code = "onloan"
+    elif item.itemlost:
+        code = "itemlost"
+    elif item.withdrawn:
+        code = "withdrawn"
+    elif item.damaged:
+        code = "damaged"
+    elif session.scalar(select(Hold.reserve_id).where(Hold.itemnumber == item.itemnumber)
+                        .where(Hold.found == "T").limit(1)) is not None:
+        code = "intransit"
+    elif current_item_holds(session, item):
+        code = "onhold"
+    if code is None:
+        return Availability(True)
+    return Availability(False, code, _AVAILABILITY_MESSAGES[code])
+
+
+def _on_loan(session: Session, item: Item) -> bool:
+    return item.onloan is not None or session.scalar(
+        select(Checkout.issue_id).where(Checkout.itemnumber == item.itemnumber)) is not None
+
+
+def current_item_holds(session: Session, item: Item) -> list[Hold]:
+    """Holds on this very item that are in force now (Koha's Item->current_holds)."""
+    return list(session.scalars(
+        select(Hold).where(Hold.itemnumber == item.itemnumber).where(Hold.suspend.is_(False))
+        .where(or_(Hold.reservedate <= today(), Hold.waitingdate.is_not(None)))
+        .order_by(Hold.priority, Hold.reserve_id)))
+
+
+# --- checkouts -----------------------------------------------------------------------------------
+
+def _require_patron(session: Session, patron: Patron | int) -> Patron:
+    if isinstance(patron, Patron):
+        return patron
+    found = session.get(Patron, patron)
+    if found is None:
+        raise CirculationError("PATRON_NOT_FOUND", f"no patron with id {patron}")
+    return found
+
+
+def _require_item(session: Session, item: Item | int | str) -> Item:
+    if isinstance(item, Item):
+        return item
+    found = find_item(session, item)
+    if found is None:
+        raise CirculationError("UNKNOWN_BARCODE", f"no item {item}")
+    return found
+
+
+def circulation_branch(session: Session, item: Item, patron: Patron, branchcode: str | None = None) -> str | None:
+    """The library whose rules apply (Koha's CircControl: ItemHomeLibrary by default,
+    PatronLibrary, or PickupLibrary = where the transaction happens)."""
+    control = get_preference(session, "CircControl", "ItemHomeLibrary")
+    if control == "PatronLibrary":
+        return patron.branchcode
+    if control == "PickupLibrary" and branchcode:
+        return branchcode
+    return item.homebranch
+
+
+def _rules_for(session: Session, item: Item, patron: Patron, branchcode: str | None = None):
+    branch = circulation_branch(session, item, patron, branchcode)
+    itype = effective_itemtype(session, item)
+
+    def rule(name: str) -> str | None:
+        return get_rule(session, name, branchcode=branch, categorycode=patron.categorycode, itemtype=itype)
+
+    return branch, itype, rule
+
+
+def calculate_due_date(session: Session, item: Item, patron: Patron, start: dt.datetime | None = None,
+                       *, branchcode: str | None = None, renewal: bool = False) -> dt.datetime:
+    """Due date from ``issuelength`` (or ``renewalperiod`` on renewal) in ``lengthunit`` days or
+    hours. A loan counted in days is due at 23:59 of its last day, as in Koha."""
+    _, _, rule = _rules_for(session, item, patron, branchcode)
+    start = start or utcnow()
+    length = _int_rule(rule("renewalperiod")) if renewal else None
+    if length is None:
+        length = _int_rule(rule("issuelength"))
+    length = 14 if length is None else length
+    if (rule("lengthunit") or "days") == "hours":
+        return (start + dt.timedelta(hours=length)).replace(second=0, microsecond=0)
+    day = start.date() + dt.timedelta(days=length)
+    return dt.datetime.combine(day, dt.time(23, 59))
+
+
+def current_checkout(session: Session, item: Item | int) -> Checkout | None:
+    number = item.itemnumber if isinstance(item, Item) else item
+    return session.scalar(select(Checkout).where(Checkout.itemnumber == number))
+
+
+def _archive_hold(session: Session, hold: Hold, now: dt.datetime, found: str | None = None) -> OldHold:
+    values = {c.key: getattr(hold, c.key) for c in Hold.__table__.columns}
+    values["timestamp"] = now
+    if found is not None:
+        values["found"] = found
+    session.delete(hold)
+    session.flush()
+    old = OldHold(**values)
+    session.add(old)
+    session.flush()
+    return old
+
+
+def _renumber_queue(session: Session, biblionumber: int) -> None:
+    """Pending holds of a record keep consecutive priorities 1..n in their order (Koha's _FixPriority)."""
+    pending = session.scalars(select(Hold).where(Hold.biblionumber == biblionumber).where(Hold.found.is_(None))
+                              .order_by(Hold.priority, Hold.reserve_id)).all()
+    for position, hold in enumerate(pending, start=1):
+        if hold.priority != position:
+            hold.priority = position
+    session.flush()

@@ -1,0 +1,252 @@
+"""Checkouts, check-ins (and the hold a returned item fills) and renewals."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from .. import ids
+from ..catalog import Catalog
+from ..models import (
+    Checkout,
+    Hold,
+    Item,
+    OldCheckout,
+    Patron,
+    utcnow,
+)
+from ..models.circulation import CheckoutRenewal
+from ..preferences import get_preference
+from .common import (
+    CirculationError,
+    _archive_hold,
+    _int_rule,
+    _renumber_queue,
+    _require_item,
+    _require_patron,
+    _rule_scope,
+    _rules_for,
+    calculate_due_date,
+    current_checkout,
+    expired_blocks,
+    has_overdues,
+    is_expired,
+    is_notforloan,
+    is_restricted,
+    today,
+)
+from .holds import item_holdable
+
+
+def can_checkout(session: Session, patron: Patron | int, item: Item | int | str, *,
+                 branchcode: str | None = None) -> None:
+    """Raise CirculationError with Koha's CanBookBeIssued code when the loan is impossible:
+    DEBARRED, EXPIRED, CARD_LOST, GNA, UNKNOWN_BARCODE, NOT_FOR_LOAN, ITEM_LOST, WTHDRAWN,
+    ISSUED_TO_ANOTHER, ALREADY_ISSUED (to this patron: renew instead), RESERVE_WAITING (waiting
+    for someone else), TOO_MANY (maxissueqty)."""
+    patron = _require_patron(session, patron)
+    item = _require_item(session, item)
+    if is_restricted(session, patron):
+        raise CirculationError("DEBARRED", "the patron is restricted")
+    if is_expired(patron):
+        raise CirculationError("EXPIRED", "the patron's card has expired")
+    if patron.lost:
+        raise CirculationError("CARD_LOST", "the patron's card is reported lost")
+    if patron.gonenoaddress:
+        raise CirculationError("GNA", "the patron's address is in doubt")
+    if item.withdrawn:
+        raise CirculationError("WTHDRAWN", "the item is withdrawn")
+    if item.itemlost:
+        raise CirculationError("ITEM_LOST", "the item is lost")
+    if is_notforloan(session, item):
+        raise CirculationError("NOT_FOR_LOAN", "the item is not for loan")
+    loan = session.scalar(select(Checkout).where(Checkout.itemnumber == item.itemnumber))
+    if loan is not None:
+        if loan.borrowernumber == patron.borrowernumber:
+            raise CirculationError("ALREADY_ISSUED", "the item is already on loan to this patron; renew it")
+        raise CirculationError("ISSUED_TO_ANOTHER", "the item is on loan to another patron")
+    waiting = session.scalar(select(Hold).where(Hold.itemnumber == item.itemnumber)
+                             .where(Hold.found.in_(("W", "T")))
+                             .where(Hold.borrowernumber != patron.borrowernumber).limit(1))
+    if waiting is not None:
+        raise CirculationError("RESERVE_WAITING", "the item is waiting for another patron's hold")
+    branch, itype, rule = _rules_for(session, item, patron, branchcode)
+    limit = _int_rule(rule("maxissueqty"))
+    if limit is not None:
+        count = select(func.count()).select_from(Checkout).where(Checkout.borrowernumber == patron.borrowernumber)
+        scope = _rule_scope(session, "maxissueqty", branch, patron.categorycode, itype)
+        if scope is not None and scope.itemtype is not None:
+            count = count.join(Item, Item.itemnumber == Checkout.itemnumber).where(Item.itype == scope.itemtype)
+        if session.scalar(count) >= limit:
+            raise CirculationError("TOO_MANY", f"the patron has reached the limit of {limit} loans", limit=limit)
+
+
+def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, branchcode: str | None = None,
+             due: dt.datetime | None = None, catalog: Catalog | None = None) -> Checkout:
+    """Lend ``item`` to ``patron`` (after ``can_checkout``). The patron's own hold on the record
+    or item is filled (moved to old_reserves with found F), as Koha does when the holder borrows."""
+    patron = _require_patron(session, patron)
+    item = _require_item(session, item)
+    can_checkout(session, patron, item, branchcode=branchcode)
+    now = utcnow()
+    branchcode = branchcode or item.holdingbranch or item.homebranch or patron.branchcode
+    due = due or calculate_due_date(session, item, patron, now, branchcode=branchcode)
+    loan = Checkout(issue_id=ids.allocate(session, "checkout")[0], borrowernumber=patron.borrowernumber,
+                    itemnumber=item.itemnumber, branchcode=branchcode, issuedate=now, date_due=due,
+                    renewals_count=0, auto_renew=False, onsite_checkout=False, timestamp=now)
+    session.add(loan)
+    session.flush()
+    _fill_own_hold(session, patron, item, now)
+    (catalog or Catalog(session)).update_item(
+        item.itemnumber, onloan=due.date(), issues=(item.issues or 0) + 1, datelastborrowed=now.date(),
+        datelastseen=now, holdingbranch=branchcode)
+    return loan
+
+
+def _fill_own_hold(session: Session, patron: Patron, item: Item, now: dt.datetime) -> None:
+    hold = session.scalar(
+        select(Hold).where(Hold.borrowernumber == patron.borrowernumber)
+        .where(Hold.biblionumber == item.biblionumber)
+        .where(or_(Hold.itemnumber.is_(None), Hold.itemnumber == item.itemnumber))
+        .order_by(Hold.itemnumber.is_(None), Hold.priority).limit(1))
+    if hold is not None:
+        hold.itemnumber = item.itemnumber
+        _archive_hold(session, hold, now, found="F")
+        _renumber_queue(session, item.biblionumber)
+
+
+def checkin(session: Session, item: Item | int | str, *, branchcode: str | None = None,
+            catalog: Catalog | None = None) -> OldCheckout:
+    """Return an item: the loan moves to old_issues with its returndate. Raises ``not_checked_out``."""
+    item = _require_item(session, item)
+    loan = session.scalar(select(Checkout).where(Checkout.itemnumber == item.itemnumber))
+    if loan is None:
+        raise CirculationError("not_checked_out", f"item {item.itemnumber} is not on loan")
+    now = utcnow()
+    values = {c.key: getattr(loan, c.key) for c in Checkout.__table__.columns}
+    values.update(returndate=now, timestamp=now)
+    session.delete(loan)
+    session.flush()
+    old = OldCheckout(**values)
+    session.add(old)
+    session.flush()
+    (catalog or Catalog(session)).update_item(
+        item.itemnumber, onloan=None, datelastseen=now, holdingbranch=branchcode or item.holdingbranch)
+    return old
+
+
+def trap_hold(session: Session, item: Item | int | str, *, branchcode: str | None = None) -> Hold | None:
+    """Give a returned item to the first hold it can fill (Koha's check-in "hold found", once
+    confirmed): by queue priority, not suspended, already started, on this item or on its record.
+    The hold becomes waiting (found W) at ``branchcode`` = its pickup library, or in transit (T)
+    when the item is elsewhere; it leaves the queue (priority 0) and the queue moves up."""
+    item = _require_item(session, item)
+    if current_checkout(session, item) is not None or not item_holdable(session, item):
+        return None
+    if session.scalar(select(Hold.reserve_id).where(Hold.itemnumber == item.itemnumber)
+                      .where(Hold.found.is_not(None)).limit(1)) is not None:
+        return None  # already set aside for someone
+    hold = session.scalar(
+        select(Hold).where(Hold.biblionumber == item.biblionumber).where(Hold.found.is_(None))
+        .where(or_(Hold.itemnumber.is_(None), Hold.itemnumber == item.itemnumber))
+        .where(Hold.suspend.is_(False)).where(Hold.reservedate <= today())
+        .order_by(Hold.priority, Hold.reserve_id).limit(1))
+    if hold is None:
+        return None
+    here = branchcode or item.holdingbranch
+    hold.itemnumber = item.itemnumber
+    hold.found = "W" if hold.branchcode == here else "T"
+    hold.waitingdate = today() if hold.found == "W" else None
+    hold.priority = 0
+    hold.timestamp = utcnow()
+    session.flush()
+    _renumber_queue(session, item.biblionumber)
+    return hold
+
+
+
+
+def can_renew(session: Session, loan: Checkout, patron: Patron | None = None) -> None:
+    """Raise CirculationError with Koha's CanBookBeRenewed reason, checked in Koha's order:
+    too_many, restriction, overdue, card_expired, onsite_checkout, auto_renew, too_soon,
+    on_reserve. ``patron`` defaults to the borrower of the loan."""
+    patron = patron or session.get(Patron, loan.borrowernumber)
+    item = session.get(Item, loan.itemnumber)
+    _, _, rule = _rules_for(session, item, patron, loan.branchcode)
+    allowed = _int_rule(rule("renewalsallowed")) or 0
+    if loan.renewals_count >= allowed:
+        raise CirculationError("too_many", f"no more renewals allowed ({loan.renewals_count} of {allowed})",
+                               limit=allowed)
+    # RestrictionBlockRenewing: a restricted patron may not renew (on unless the pref says 0).
+    if is_restricted(session, patron) and get_preference(session, "RestrictionBlockRenewing", "1") != "0":
+        raise CirculationError("restriction", "the patron is restricted")
+    overdue_rule = get_preference(session, "OverduesBlockRenewing", "allow")
+    if (overdue_rule == "block" and has_overdues(session, patron)) or \
+            (overdue_rule == "blockitem" and loan.date_due < utcnow()):
+        raise CirculationError("overdue", "the patron has overdue items")
+    if expired_blocks(session, patron, "renew"):
+        raise CirculationError("card_expired", "the patron's card has expired")
+    if loan.onsite_checkout:
+        raise CirculationError("onsite_checkout", "on-site checkouts cannot be renewed")
+    if loan.auto_renew:
+        raise CirculationError("auto_renew", "the loan is renewed automatically")
+    before = _int_rule(rule("norenewalbefore"))
+    if before is not None and utcnow() < loan.date_due - dt.timedelta(days=before):
+        raise CirculationError("too_soon", f"renewal is possible from {before} days before the due date")
+    if _holds_waiting_for(session, item, exclude=patron.borrowernumber):
+        raise CirculationError("on_reserve", "another patron has a hold on this title")
+
+
+def renewals_allowed(session: Session, loan: Checkout) -> int:
+    """The renewalsallowed rule that applies to ``loan`` (Koha's max_renewals)."""
+    patron = session.get(Patron, loan.borrowernumber)
+    item = session.get(Item, loan.itemnumber)
+    _, _, rule = _rules_for(session, item, patron, loan.branchcode)
+    return _int_rule(rule("renewalsallowed")) or 0
+
+
+def _holds_waiting_for(session: Session, item: Item, exclude: int) -> bool:
+    """Another patron holds this item or its title (not suspended, already started)."""
+    return session.scalar(
+        select(Hold.reserve_id).where(Hold.biblionumber == item.biblionumber)
+        .where(or_(Hold.itemnumber.is_(None), Hold.itemnumber == item.itemnumber))
+        .where(Hold.borrowernumber != exclude).where(Hold.suspend.is_(False))
+        .where(Hold.reservedate <= today()).limit(1)) is not None
+
+
+def renew(session: Session, loan: Checkout | Item | int | str, *, patron: Patron | int | None = None,
+          catalog: Catalog | None = None, renewer_id: int | None = None, interface: str = "intranet",
+          seen: bool = True) -> Checkout:
+    """Renew a loan (or the loan of an item) after ``can_renew``; new due date from
+    ``renewalperiod`` counted from the old due date (Koha's RenewalPeriodBase=date_due) or from
+    now (RenewalPeriodBase=now, or when the loan is overdue). The renewal is recorded in
+    checkout_renewals (who, through which interface; an unseen one counts in unseen_renewals)."""
+    if not isinstance(loan, Checkout):
+        item = _require_item(session, loan)
+        found = current_checkout(session, item)
+        if found is None:
+            raise CirculationError("no_checkout", f"item {item.itemnumber} is not on loan")
+        loan = found
+    patron_row = _require_patron(session, patron) if patron is not None else session.get(Patron, loan.borrowernumber)
+    if patron_row.borrowernumber != loan.borrowernumber:
+        raise CirculationError("no_checkout", "the item is not on loan to this patron")
+    can_renew(session, loan, patron_row)
+    item = session.get(Item, loan.itemnumber)
+    now = utcnow()
+    base = loan.date_due
+    if get_preference(session, "RenewalPeriodBase", "date_due") == "now" or base < now:
+        base = now
+    loan.date_due = calculate_due_date(session, item, patron_row, base, branchcode=loan.branchcode, renewal=True)
+    loan.renewals_count += 1
+    if not seen:
+        loan.unseen_renewals = (loan.unseen_renewals or 0) + 1
+    loan.lastreneweddate = now
+    loan.timestamp = now
+    session.add(CheckoutRenewal(checkout_id=loan.issue_id, renewer_id=renewer_id, seen=seen,
+                                interface=interface, timestamp=now, renewal_type="Manual"))
+    session.flush()
+    (catalog or Catalog(session)).update_item(item.itemnumber, onloan=loan.date_due.date(),
+                                              renewals=(item.renewals or 0) + 1, datelastseen=now)
+    return loan
