@@ -88,6 +88,9 @@ class Patron(Base):
     protected: Mapped[bool] = mapped_column(Boolean, default=False)
     privacy_guarantor_fines: Mapped[bool] = mapped_column(Boolean, default=False)
     privacy_guarantor_checkouts: Mapped[bool] = mapped_column(Boolean, default=False)
+    B_streettype: Mapped[str | None] = mapped_column(String(50))
+    sms_provider_id: Mapped[int | None] = mapped_column(Integer)
+    overdrive_auth_token: Mapped[str | None] = mapped_column(Text)
     permissions: Mapped[list[PatronPermission]] = relationship(
         cascade="all, delete-orphan", passive_deletes=True
     )

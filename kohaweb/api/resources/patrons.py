@@ -65,6 +65,7 @@ PATRON = Resource("patron", Patron, [
     Field("middle_name", Patron.middle_name, "string", writable=True),
     Field("pronouns", Patron.pronouns, "string", writable=True),
     Field("altaddress_street_number", Patron.B_streetnumber, "string", writable=True, max_length=10),
+    Field("altaddress_street_type", Patron.B_streettype, "string", writable=True, max_length=50),
     Field("altaddress_address", Patron.B_address, "string", writable=True),
     Field("altaddress_address2", Patron.B_address2, "string", writable=True),
     Field("altaddress_city", Patron.B_city, "string", writable=True),
@@ -94,6 +95,11 @@ PATRON = Resource("patron", Patron, [
     Field("anonymized", Patron.anonymized, "boolean", nullable=False),
     Field("protected", Patron.protected, "boolean", nullable=False, writable=True),
     Field("password_expiration_date", Patron.password_expiration_date, "date", writable=True),
+    Field("privacy_guarantor_checkouts", Patron.privacy_guarantor_checkouts, "integer", nullable=False,
+          writable=True, extra={"minimum": 0, "maximum": 1}),
+    Field("privacy_guarantor_fines", Patron.privacy_guarantor_fines, "boolean", nullable=False, writable=True),
+    Field("sms_provider_id", Patron.sms_provider_id, "integer", writable=True),
+    Field("overdrive_auth_token", Patron.overdrive_auth_token, "string", writable=True),
 ], id_field="patron_id", extra=_computed, extra_schema={"restricted": {"type": "boolean"}},
    strings={"library_id": "library", "category_id": "patron_category"})
 PATRON.embeds = (

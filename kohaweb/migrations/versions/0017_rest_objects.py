@@ -78,6 +78,9 @@ PATRON_COLUMNS = [
     ("protected", sa.Boolean(), False, sa.false()),
     ("privacy_guarantor_fines", sa.Boolean(), False, sa.false()),
     ("privacy_guarantor_checkouts", sa.Boolean(), False, sa.false()),
+    ("B_streettype", sa.String(length=50), True, None),
+    ("sms_provider_id", sa.Integer(), True, None),
+    ("overdrive_auth_token", sa.Text(), True, None),
 ]
 TABLES = [
     ("issues", CHECKOUT_COLUMNS), ("old_issues", CHECKOUT_COLUMNS),
