@@ -25,7 +25,7 @@ in any release. The names are grouped as the documentation (docs/DEVELOPING.md) 
   ``error_response``; signing (itsdangerous, with key rotation): ``sign``, ``unsign``,
   ``sign_url_params``, ``verify_url_params``, ``site_secrets``, ``BadSignature``, ``Expired``;
 - XML: ``xml_text`` (drop what XML cannot carry), ``is_xml_text``, ``MARC_NS``;
-- the database: ``transaction``, ``make_engine``, ``session_beside``, ``DatabaseUnavailable``,
+- the database: ``discard_changes(request)`` (roll back what the request wrote, still answer), ``transaction``, ``make_engine``, ``session_beside``, ``DatabaseUnavailable``,
   ``database_unavailable``, ``note_protocol_error``;
 - the command line: ``CommandError``.
 """
@@ -70,6 +70,7 @@ from .models import (
     Biblio,
     BiblioMetadata,
     Checkout,
+    DeletedAuthority,
     DeletedBiblio,
     DeletedItem,
     Hold,
@@ -93,6 +94,7 @@ from .search import INDEXES, Boolean, Clause, QueryError, ScanTerm, SearchResult
 from .search.backend import SearchBackend, SqlSearchBackend
 from .settings import ConfigError, Setting, parse_settings
 from .signing import BadSignature, Expired, sign, sign_url_params, site_secrets, unsign, verify_url_params
+from .transactions import discard as discard_changes
 from .views.errors import error_response
 from .xmltext import is_xml_text, xml_text
 
@@ -107,7 +109,7 @@ def search_backend(request_or_site: Any) -> SearchBackend:
 
 
 __all__ = [
-    "Boolean", "Clause", "QueryError", "ScanTerm", "SearchResult", "SortKey", "StoredRecord", "load_records", "BadSignature", "Expired", "MARC_NS", "is_xml_text", "sign", "sign_url_params", "site_secrets", "unsign",
+    "DeletedAuthority", "discard_changes", "Boolean", "Clause", "QueryError", "ScanTerm", "SearchResult", "SortKey", "StoredRecord", "load_records", "BadSignature", "Expired", "MARC_NS", "is_xml_text", "sign", "sign_url_params", "site_secrets", "unsign",
     "verify_url_params", "xml_text",
     "API_VERSION", "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Checkout", "Hold", "INDEXES",
     "OAuthAccessToken", "PatronAttribute", "PatronAttributeType", "end_sessions_after_request", "hash_password",

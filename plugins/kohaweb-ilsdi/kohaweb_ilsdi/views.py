@@ -5,7 +5,7 @@ from __future__ import annotations
 from pyramid.request import Request
 from pyramid.response import Response
 
-from kohaweb.transactions import discard
+from kohaweb.plugin_api import discard_changes as discard
 
 from . import docs, services
 from .access import allowed, client_address

@@ -18,8 +18,15 @@ from pyramid.request import Request
 from pyramid.response import Response
 from sqlalchemy import func, select, tuple_
 
-from kohaweb.models import DeletedAuthority
-from kohaweb.plugin_api import MARC_NS, Authority, RecordSource, RenderError, note_protocol_error, utcnow
+from kohaweb.plugin_api import (
+    MARC_NS,
+    Authority,
+    DeletedAuthority,
+    RecordSource,
+    RenderError,
+    note_protocol_error,
+    utcnow,
+)
 
 from . import tokens, xmlout
 from .protocol import BadRequest, OaiError, OaiRequest, format_datestamp, parse_arguments, parse_date
