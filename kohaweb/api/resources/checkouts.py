@@ -32,6 +32,17 @@ RENEWAL.embeds = (
 )
 
 
+def _external_id(row) -> dict:
+    """Koha's checkout.external_id: the barcode of the item checked out."""
+    from sqlalchemy.orm import object_session
+
+    session = object_session(row)
+    barcode = None
+    if session is not None and row.itemnumber is not None:
+        barcode = session.scalar(select(Item.barcode).where(Item.itemnumber == row.itemnumber))
+    return {"external_id": barcode}
+
+
 def _resource(model: type) -> Resource:
     resource = Resource("checkout", model, [
         Field("checkout_id", model.issue_id, "integer", nullable=False),
@@ -52,7 +63,8 @@ def _resource(model: type) -> Resource:
         Field("note_seen", model.note_seen, "boolean"),
         Field("issuer_id", model.issuer_id, "integer"),
         Field("timestamp", model.timestamp, "date-time", nullable=False),
-    ], id_field="checkout_id", strings={"library_id": "library"})
+    ], id_field="checkout_id", strings={"library_id": "library"}, extra=_external_id,
+        extra_schema={"external_id": {"type": ["string", "null"]}})
     resource.embeds = (
         Embed("item", resource_of("items", "ITEM"),
               lambda s, row: s.get(Item, row.itemnumber) if row.itemnumber is not None else None,
