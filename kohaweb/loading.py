@@ -129,7 +129,15 @@ def prepare(raws: list[tuple[int, bytes]], numbers: range, context: LoadContext)
         entries[number] = hide_entry(entry) if hidden else entry
         batch.records.append(PreparedRecord(position, number, flavour, summary, xml, items, hidden))
     batch.index = new_record_rows(entries)
+    # records with the same summary columns left empty side by side: the bulk INSERT of their
+    # ``biblio`` rows (an ORM insert leaves NULL columns out) then takes a few statements per
+    # batch instead of about one per record
+    batch.records.sort(key=_empty_columns)
     return batch
+
+
+def _empty_columns(record: PreparedRecord) -> tuple[str, ...]:
+    return tuple(key for key, value in record.summary.items() if value is None)
 
 
 def reindexed(record: PreparedRecord) -> dict:
