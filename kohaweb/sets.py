@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pymarc
-from sqlalchemy import delete, select
+from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, selectinload
 
 from .hookspecs import hookimpl
@@ -71,15 +71,24 @@ def update_membership(session: Session, biblionumber: int, record: pymarc.Record
 
 
 def sets_of_transaction(session: Session) -> list[OaiSet]:
-    """The sets, loaded once per transaction (a record change in the same transaction as a rule
-    change must call :func:`load_sets` itself)."""
+    """The sets with their rules, loaded once per transaction, and again after the session
+    flushed a change of a set or a rule (rules changed by a bulk UPDATE/DELETE statement are not
+    noticed: call :func:`load_sets`)."""
     transaction = session.get_transaction()
     cached = session.info.get(SETS_KEY)
     if cached is not None and cached[0] is transaction:
         return cached[1]
     loaded = load_sets(session)
+    if SETS_KEY not in session.info:
+        event.listen(session, "after_flush", _forget_changed_sets)
     session.info[SETS_KEY] = (transaction, loaded)
     return loaded
+
+
+def _forget_changed_sets(session: Session, _flush_context) -> None:
+    # after_flush still sees what the flush wrote in new/dirty/deleted
+    if any(isinstance(o, (OaiSet, OaiSetMapping)) for o in (*session.new, *session.dirty, *session.deleted)):
+        session.info[SETS_KEY] = (None, [])
 
 
 @hookimpl

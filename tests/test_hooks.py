@@ -343,3 +343,16 @@ def test_readiness_asks_a_backend_outside_the_database(with_plugins, database_ur
     assert readiness(site)["search_index"] == "ok"
     plugin.backend.ready = False
     assert readiness(site)["search_index"] == "the external search backend is not ready"
+
+
+def test_set_membership_follows_a_rule_added_in_the_same_transaction(catalog, dbsession, reference_data):
+    from kohaweb.models import OaiSet, OaiSetBiblio, OaiSetMapping
+
+    generated = list(generate_records(2, seed=13))
+    first = catalog.add_record(generated[0].record, items=[]).biblionumber  # sets loaded: none yet
+    dbsession.add(OaiSet(spec="everything", name="Everything", mappings=[
+        OaiSetMapping(marcfield="000", marcsubfield="", operator="notequal", marcvalue="no such leader")]))
+    dbsession.flush()
+    second = catalog.add_record(generated[1].record, items=[]).biblionumber
+    members = set(dbsession.scalars(select(OaiSetBiblio.biblionumber)))
+    assert members == {second}, (first, second)
