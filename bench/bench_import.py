@@ -3,13 +3,17 @@
 The file holds realistic records (bench/realistic.py, cached under var/bench/ by parameters) with
 their items as 952/995 fields; ``--generator sample`` writes kohaweb.sampledata's records instead.
 
-    .venv/bin/python bench/bench_import.py --records 100000 --backends sqlite postgresql
+    .venv/bin/python bench/bench_import.py --records 100000 --backends sqlite postgresql mariadb
+
+Besides records/s it reports the CPU milliseconds per record of the writing process and of the
+worker processes (what to compare between changes on a shared machine) and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -43,26 +47,35 @@ def reference_data(url: str) -> None:
     engine.dispose()
 
 
-def run_import(url: str, path: str, batch: int) -> float:
+def run_import(url: str, path: str, batch: int, workers: int | None = None) -> tuple[float, float, float]:
+    """Seconds taken, and CPU seconds of this (the writing) process and of the worker processes:
+    the machine's other load changes the first, much less the others."""
     from kohaweb.cli import main
 
     with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as ini:
         ini.write(f"[app:main]\nuse = egg:kohaweb\nkohaweb.database_url = {url}\nkohaweb.secret = bench\n")
     try:
-        started = time.perf_counter()
+        children = _children_cpu()
+        started, cpu = time.perf_counter(), time.process_time()
         with open(os.devnull, "w") as devnull:
             stdout = sys.stdout
             sys.stdout = devnull
             try:
-                status = main(["-c", ini.name, "import", "--batch-size", str(batch), path])
+                options = ["--workers", str(workers)] if workers else []
+                status = main(["-c", ini.name, "import", "--batch-size", str(batch), *options, path])
             finally:
                 sys.stdout = stdout
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if status != 0:
             raise SystemExit(f"import failed with status {status}")
-        return elapsed
+        return elapsed, cpu, _children_cpu() - children
     finally:
         os.remove(ini.name)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -71,6 +84,7 @@ def main() -> None:
     parser.add_argument("--flavour", default="MARC21", choices=("MARC21", "UNIMARC"))
     parser.add_argument("--batch-size", type=int, default=2000, help="records per transaction (kohaweb import's default)")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
+    parser.add_argument("--workers", type=int, help="kohaweb import --workers (default: one per CPU)")
     add_data_options(parser)
     args = parser.parse_args()
     generator, data = data_choice(args, args.flavour)
@@ -84,11 +98,15 @@ def main() -> None:
             write_file(path, args.records, args.flavour)
         size_mb = os.path.getsize(path) / 1e6
         for backend in args.backends:
+            load = os.getloadavg()[0]
             with database(backend) as url:
                 reference_data(url)
-                elapsed = run_import(url, path, args.batch_size)
+                elapsed, cpu, workers_cpu = run_import(url, path, args.batch_size, args.workers)
             report(f"import {args.records} {generator} {args.flavour} records into {backend}", seconds=elapsed,
-                   records_per_s=args.records / elapsed, file_mb=size_mb, peak_rss_mb=peak_rss_mb())
+                   records_per_s=args.records / elapsed, main_cpu_ms_per_record=1000 * cpu / args.records,
+                   workers_cpu_ms_per_record=1000 * workers_cpu / args.records, load_before=load,
+                   load_after=os.getloadavg()[0], file_mb=size_mb, peak_rss_mb=peak_rss_mb(),
+                   workers_peak_rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 
 
 if __name__ == "__main__":
