@@ -17,7 +17,8 @@ in any release. The names are grouped as the documentation (docs/DEVELOPING.md) 
   ``SqlSearchBackend``, ``search_backend(request_or_site)``;
 - formats: ``MetadataFormat``, ``RecordSource``, ``RenderError``; ``load_records`` (one page of
   stored records, ``StoredRecord``);
-- REST: ``ApiService``, ``ApiError``, ``Resource``, ``Field``, ``path``, ``query``, ``header``,
+- REST: ``ApiService``, ``contrib_service(plugin, name, path)`` (a service under
+  /api/v1/contrib/<plugin>/), ``ApiError``, ``Resource``, ``Field``, ``path``, ``query``, ``header``,
   ``ERROR_REF``;
 - requests and security: ``Identity``, ``InvalidCredentials``, ``AccessRefused``,
   ``access_refusal``, ``find_patron``, ``verify_password``, ``sign_in``, ``auth_error``,
@@ -37,6 +38,7 @@ from typing import Any
 from . import __version__, circulation, marc, models, preferences, search, sets, signing, visibility
 from .api import ApiError, ApiService, Field, Resource, header, path, query
 from .api.openapi import ERROR_REF
+from .api.service import contrib_service
 from .auth import (
     PERMISSIONS,
     SUPERLIBRARIAN,
@@ -109,7 +111,7 @@ def search_backend(request_or_site: Any) -> SearchBackend:
 
 
 __all__ = [
-    "DeletedAuthority", "discard_changes", "Boolean", "Clause", "QueryError", "ScanTerm", "SearchResult", "SortKey", "StoredRecord", "load_records", "BadSignature", "Expired", "MARC_NS", "is_xml_text", "sign", "sign_url_params", "site_secrets", "unsign",
+    "DeletedAuthority", "contrib_service", "discard_changes", "Boolean", "Clause", "QueryError", "ScanTerm", "SearchResult", "SortKey", "StoredRecord", "load_records", "BadSignature", "Expired", "MARC_NS", "is_xml_text", "sign", "sign_url_params", "site_secrets", "unsign",
     "verify_url_params", "xml_text",
     "API_VERSION", "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Checkout", "Hold", "INDEXES",
     "OAuthAccessToken", "PatronAttribute", "PatronAttributeType", "end_sessions_after_request", "hash_password",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kohaweb.plugin_api import ApiService, query
+from kohaweb.plugin_api import contrib_service, query
 from sqlalchemy import select
 
 from .models import RecordChangeNote
@@ -18,8 +18,8 @@ CHANGE = {
     "required": ["change_id", "biblio_id", "action", "noted_at"],
 }
 
-changes = ApiService("{{ cookiecutter.plugin_name }}.changes", "/contrib/{{ cookiecutter.plugin_name }}/changes",
-                     tag="{{ cookiecutter.plugin_name }}")
+# /api/v1/contrib/{{ cookiecutter.plugin_name }}/changes, tagged contrib:{{ cookiecutter.plugin_name }} in the OpenAPI document
+changes = contrib_service("{{ cookiecutter.plugin_name }}", "changes", "/changes")
 
 
 @changes.operation("GET", permission="catalogue", summary="Latest record changes, newest first",
