@@ -180,3 +180,23 @@ def test_biblio_search_through_see_from_forms_when_switched_on(sru, schema, auth
         doc = find(sru, schema, query, path=path)
         assert total(doc) == 1 and "Silver mines" in etree.tostring(doc).decode()
     assert total(find(sru, schema, 'dc.title="oneota mining district"', path="/sru")) == 0  # not a heading index
+
+
+def test_unimarc_authorities_are_served_as_valid_marcxml(sru, schema, dbsession):
+    import pymarc
+
+    record = pymarc.Record(leader="00000nx  a2200000   450 ")
+    record.add_field(pymarc.Field(tag="100", indicators=pymarc.Indicators(" ", " "),
+                                  subfields=[pymarc.Subfield("a", "20240101afrey50      ba0")]))
+    record.add_field(pymarc.Field(tag="200", indicators=pymarc.Indicators(" ", "1"), subfields=[
+        pymarc.Subfield("a", "Hugo"), pymarc.Subfield("b", "Victor"), pymarc.Subfield("f", "1802-1885")]))
+    record.add_field(pymarc.Field(tag="400", indicators=pymarc.Indicators(" ", "1"), subfields=[
+        pymarc.Subfield("a", "Hugo"), pymarc.Subfield("b", "Victor-Marie")]))
+    authid = Authorities(dbsession, marc.UNIMARC).add(record).authid
+    dbsession.commit()
+    for query in ("Heading=victor", 'See-from="victor marie"', "authtype=NP", "Heading-Main=hugo"):
+        doc = find(sru, schema, query)
+        assert total(doc) == 1, query
+    got = doc.find(".//marc:record", NS)
+    assert got.findtext("marc:controlfield[@tag='001']", namespaces=NS) == str(authid)
+    assert got.findtext("marc:datafield[@tag='152']/marc:subfield[@code='b']", namespaces=NS) == "NP"
