@@ -10,6 +10,7 @@ import io
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import repeat
 from typing import IO, Any
 
 import pymarc
@@ -388,10 +389,12 @@ def _read_plain_utf8(data: bytes) -> pymarc.Record | None:
             ind = subs[0].decode("ascii")
             if len(ind) != 2:  # pymarc warns and repairs: leave that to it
                 return None
-            codes = [sub[0:1].decode("ascii") for sub in subs[1:] if sub]
-            fields.append(field(tag=tag, indicators=indicators(ind[0], ind[1]), subfields=[
-                subfield(code, sub[1:].decode("utf-8", "replace"))
-                for code, sub in zip(codes, [sub for sub in subs[1:] if sub], strict=True)]))
+            subs = [sub for sub in subs[1:] if sub]
+            codes = [sub[0:1].decode("ascii") for sub in subs]
+            values = [sub[1:].decode("utf-8", "replace") for sub in subs]
+            # Subfield tuples made by tuple.__new__ (what the named tuple's own __new__ calls)
+            fields.append(field(tag=tag, indicators=indicators(ind[0], ind[1]), subfields=list(
+                map(tuple.__new__, repeat(subfield), zip(codes, values, strict=True)))))
     except (ValueError, UnicodeDecodeError):
         return None
     record = pymarc.Record()
