@@ -60,6 +60,11 @@ class InvalidCredentials(Exception):
     """Credentials were presented but are wrong, expired or revoked (-> 401, never anonymous)."""
 
 
+class WrongPassword(InvalidCredentials):
+    """No patron has this login and password. Koha's REST API answers HTTP Basic with these
+    403 "Invalid password" (not 401); other places answer 401 as for any refused credentials."""
+
+
 class AccessRefused(InvalidCredentials):
     """The credentials are right but the patron may not sign in (see :func:`access_refusal`)."""
 
@@ -181,7 +186,7 @@ def sign_in(request: Request, login: str, password: str) -> Patron:
                          patron.borrowernumber if patron is not None else None,
                          patron.password if patron is not None else None, verify_password) or patron is None:
         throttle.failed(request, subjects)
-        raise InvalidCredentials("invalid username or password")
+        raise WrongPassword("invalid username or password")
     throttle.succeeded(request, subjects)
     refusal = access_refusal(session, patron)
     if refusal:
@@ -371,7 +376,16 @@ def _safe_identity(request: Request) -> Identity | None:
         return _identity(request)
     except InvalidCredentials as exc:
         request.kohaweb_auth_error = str(exc)
+        request.kohaweb_auth_refusal = exc
         return None
+
+
+def refused_basic_password(request: Request) -> bool:
+    """Whether the request's HTTP Basic credentials named no patron with that password (the case
+    Koha's REST API answers with 403 "Invalid password")."""
+    request.kohaweb_identity  # noqa: B018  (resolve first)
+    return isinstance(getattr(request, "kohaweb_auth_refusal", None), WrongPassword) and \
+        request.headers.get("Authorization", "")[:6].lower() == "basic "
 
 
 def auth_error(request: Request) -> str | None:

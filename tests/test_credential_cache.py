@@ -77,11 +77,11 @@ def test_password_change_refuses_the_old_password_at_once(app, staff_user, dbses
     set_password(dbsession, patron_row(dbsession, patron_id), "a brand new password")
     dbsession.commit()
     before = len(checkpw_calls)
-    get(app, userid, password, status=401)
+    get(app, userid, password, status=403)  # Koha's REST API: "Invalid password"
     assert len(checkpw_calls) == before + 1  # checked again, not taken from the cache
     get(app, userid, "a brand new password")
     get(app, userid, "a brand new password")
-    get(app, userid, password, status=401)
+    get(app, userid, password, status=403)
 
 
 @pytest.mark.parametrize("refusal", ["lost", "restricted"])
@@ -104,8 +104,8 @@ def test_refused_patron_is_refused_at_once_despite_the_cache(app, staff_user, db
 def test_wrong_passwords_are_never_cached(app, staff_user, checkpw_calls):
     userid, password, _ = staff_user("cat", "catalogue")
     for _ in range(3):
-        get(app, userid, "wrong password", status=401)
-    get(app, "nobody", "wrong password", status=401)
+        get(app, userid, "wrong password", status=403)
+    get(app, "nobody", "wrong password", status=403)
     assert len(checkpw_calls) == 4
     assert len(cache_of(app)) == 0
     get(app, userid, password)
@@ -120,7 +120,7 @@ def test_a_cached_password_is_still_throttled(app, staff_user, checkpw_calls, mo
     userid, password, _ = staff_user("cat", "catalogue")
     get(app, userid, password)
     for _ in range(5):  # kohaweb.login.max_failures
-        get(app, userid, "wrong", status=401)
+        get(app, userid, "wrong", status=403)
     refused = get(app, userid, password, status=401)
     assert int(refused.headers["Retry-After"]) > 0
     now[0] += dt.timedelta(seconds=3600)
@@ -139,7 +139,7 @@ def test_another_patron_taking_over_the_login_gets_no_cached_access(app, staff_u
     other = patron_row(dbsession, other_id)
     other.userid = userid
     dbsession.commit()
-    get(app, userid, password, status=401)
+    get(app, userid, password, status=403)
     get(app, "renamed", password)
 
 

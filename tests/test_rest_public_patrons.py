@@ -104,7 +104,7 @@ def test_own_checkouts_password_and_guarantor_choices(api, readers, hidden_catal
     api.post_json(password, {**body, "password_repeated": "other"}, headers=ann["auth"], status=400)
     api.post_json(password, body, headers=bob["auth"], status=403)
     api.post_json(password, body, headers=ann["auth"], status=200)
-    api.get(checkouts, headers=ann["auth"], status=401)  # the old password no longer works
+    api.get(checkouts, headers=ann["auth"], status=403)  # the old password no longer works: "Invalid password"
     assert api.get(checkouts, headers=basic_auth(ann["userid"], "Brand-new-2")).json == []
 
     fresh = basic_auth(ann["userid"], "Brand-new-2")

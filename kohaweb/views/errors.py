@@ -11,7 +11,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 from pyramid.view import exception_view_config, forbidden_view_config, notfound_view_config
 
-from ..auth import auth_error
+from ..auth import auth_error, refused_basic_password
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,9 @@ def error_response(request: Request, status: int, message: str, code: str, **ext
 @forbidden_view_config()
 def forbidden(exc, request: Request) -> Response:
     refused = auth_error(request)
+    if request.kohaweb_identity is None and request.path.startswith("/api/") and refused_basic_password(request):
+        # Koha's REST API: a wrong Basic password is 403 "Invalid password", with no challenge
+        return error_response(request, 403, "Invalid password", "invalid_password")
     if request.kohaweb_identity is None:
         if refused is None and request.method == "GET" and not wants_json(request) \
                 and "text/html" in request.headers.get("Accept", ""):

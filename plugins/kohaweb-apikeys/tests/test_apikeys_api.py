@@ -85,7 +85,7 @@ def test_every_operation_401_403_404(app, owner, as_owner, staff_user, new_key, 
 
     anonymous = call(url, status=401)
     assert anonymous.json["error_code"] == "authentication_required" and "WWW-Authenticate" in anonymous.headers
-    call(url, headers=basic_auth(owner[0], "wrong password"), status=401)
+    call(url, headers=basic_auth(owner[0], "wrong password"), status=403)  # Koha: "Invalid password"
     stranger = staff_user("stranger", "catalogue", "borrowers")
     denied = call(url, headers=basic_auth(stranger[0], stranger[1]), status=403)
     assert denied.json["required_permissions"] == {"superlibrarian": 1}
@@ -200,7 +200,7 @@ def test_borrowers_setting(make_app, owner, staff_user):
     lenient = make_app(services=["apikeys"], **{"kohaweb.auth.basic": "true",
                                                 "apikeys.borrowers_manage_keys": "true"})
     lenient.get(keys_url(owner[2]), headers=basic_auth(clerk[0], clerk[1]), status=200)
-    denied = lenient.get(keys_url(owner[2]), headers={**basic_auth("owner", "nope"), **JSON}, status=401)
+    denied = lenient.get(keys_url(owner[2]), headers={**basic_auth("owner", "nope"), **JSON}, status=403)
     assert denied.json["error_code"]
 
 
