@@ -385,22 +385,4 @@ def scan(request: Request, sru, settings: dict[str, Any]) -> etree._Element:
         terms = authority_index.scan(request.read_dbsession, found.index, term, position=position, count=count)
     except search.QueryError as exc:
         raise _query_error(exc) from None
-    doc = xmlout.root("scanResponse", sru.version)
-    if terms:
-        holder = xmlout.sub(doc, "terms")
-        for i, item in enumerate(terms):
-            el = xmlout.sub(holder, "term")
-            xmlout.sub(el, "value", item.value)
-            xmlout.sub(el, "numberOfRecords", item.count)
-            xmlout.sub(el, "displayTerm", item.value)
-            where = "only" if len(terms) == 1 else "first" if i == 0 else "last" if i == len(terms) - 1 else "inner"
-            xmlout.sub(el, "whereInList", where)
-    echo = xmlout.sub(doc, "echoedScanRequest")
-    xmlout.sub(echo, "version", sru.version)
-    xmlout.sub(echo, "scanClause", params["scanClause"])
-    protocol._xscan(echo, parsed.root)
-    for name in ("responsePosition", "maximumTerms", "stylesheet"):
-        if name in params:
-            xmlout.sub(echo, name, params[name])
-    xmlout.extra_request_data(echo, sru.extras)
-    return doc
+    return protocol.scan_response(sru, params, parsed, terms)

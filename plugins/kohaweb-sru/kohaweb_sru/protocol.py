@@ -381,14 +381,20 @@ def scan(request: Request, sru: SruRequest, settings: dict[str, Any]) -> etree._
                             public=not request.sru_staff)
     except search.QueryError as exc:
         raise _query_error(exc) from None
+    return scan_response(sru, params, parsed, terms)
+
+
+def scan_response(sru: SruRequest, params: dict[str, str], parsed: ParsedQuery, terms: list) -> etree._Element:
+    """A scanResponse listing ``terms`` (each with ``value`` and ``count``) and echoing the
+    request; shared by the bibliographic and the authorities databases."""
     doc = xmlout.root("scanResponse", sru.version)
     if terms:
         holder = xmlout.sub(doc, "terms")
-        for i, found in enumerate(terms):
+        for i, term in enumerate(terms):
             el = xmlout.sub(holder, "term")
-            xmlout.sub(el, "value", found.value)
-            xmlout.sub(el, "numberOfRecords", found.count)
-            xmlout.sub(el, "displayTerm", found.value)
+            xmlout.sub(el, "value", term.value)
+            xmlout.sub(el, "numberOfRecords", term.count)
+            xmlout.sub(el, "displayTerm", term.value)
             where = "only" if len(terms) == 1 else "first" if i == 0 else "last" if i == len(terms) - 1 else "inner"
             xmlout.sub(el, "whereInList", where)
     echo = xmlout.sub(doc, "echoedScanRequest")
