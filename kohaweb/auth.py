@@ -43,6 +43,7 @@ from . import throttle
 from .credential_cache import EXTRAS_KEY, CredentialCache, site_cache, verify_cached
 from .hookspecs import hookimpl
 from .models import ApiKey, LoginSession, OAuthAccessToken, Patron, PatronPermission, utcnow
+from .models.patrons import MODULE_BITS
 
 # Koha's top-level permission flags, by name.
 PERMISSIONS = (
@@ -51,6 +52,29 @@ PERMISSIONS = (
     "serials", "reports", "staffaccess", "lists", "ill", "self_check",
 )
 SUPERLIBRARIAN = "superlibrarian"
+# Koha's sub-permissions (its permissions table) of the modules whose operations kohaweb answers
+# with one; a view asks for ``module:code`` and the whole module (or superlibrarian) implies it.
+SUB_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "circulate": ("circulate_remaining_permissions", "override_renewals", "force_checkout",
+                  "manage_restrictions", "overdues_report", "manage_checkout_notes", "manage_bookings",
+                  "manage_curbside_pickups"),
+    "parameters": ("manage_libraries", "manage_itemtypes", "manage_auth_values", "manage_circ_rules",
+                   "manage_patron_categories", "manage_cities", "manage_sysprefs", "manage_patron_attributes",
+                   "manage_transfers", "manage_oai_sets", "manage_smtp_servers", "manage_background_jobs",
+                   "manage_identity_providers", "manage_record_sources", "parameters_remaining_permissions"),
+    "borrowers": ("edit_borrowers", "list_borrowers", "delete_borrowers", "view_borrower_infos_from_any_libraries",
+                  "send_messages_to_borrowers", "api_validate_password"),
+    "reserveforothers": ("place_holds", "modify_holds_priority"),
+    "editcatalogue": ("edit_catalogue", "edit_items", "edit_items_restricted", "fast_cataloging",
+                      "delete_all_items", "advanced_editor", "manage_item_groups", "manage_item_editor_templates"),
+    "updatecharges": ("remaining_permissions", "manual_credit", "manual_invoice", "discount", "payout", "refund",
+                      "writeoff"),
+    "reports": ("execute_reports", "create_reports", "delete_reports"),
+    "tools": ("edit_notices", "export_catalog", "import_patrons", "stage_marc_import", "manage_staged_marc",
+              "items_batchmod", "items_batchdel", "records_batchmod", "records_batchdel", "upload_general_files",
+              "upload_manage"),
+    "self_check": ("self_checkin_module", "self_checkout_module"),
+}
 SESSION_KEY = "kohaweb.patron_id"
 SESSION_TOKEN_KEY = "kohaweb.session_token"  # the cookie's half of its login_sessions row
 PATRON_CREDENTIALS = "patron"  # the credential cache's kind for (login, password)
@@ -86,10 +110,17 @@ class Identity:
     scopes: frozenset[str] | None = field(default=None)  # a bearer token may narrow permissions
 
     def has(self, permission: str) -> bool:
+        """Whether the identity holds ``permission``: a module name (``circulate``) or one of Koha's
+        sub-permissions (``circulate:override_renewals``), implied by its whole module and by
+        superlibrarian. A bearer token's scopes (module names) narrow what the patron holds."""
+        module = permission.partition(":")[0]
         granted = self.permissions
-        if self.scopes is not None:
-            granted = granted & self.scopes if SUPERLIBRARIAN not in self.scopes else granted
-        return SUPERLIBRARIAN in granted or permission in granted
+        if self.scopes is not None and SUPERLIBRARIAN not in self.scopes:
+            if SUPERLIBRARIAN in granted:
+                granted = self.scopes  # a superlibrarian's token holds what its scopes name
+            else:
+                granted = frozenset(p for p in granted if p.partition(":")[0] in self.scopes)
+        return SUPERLIBRARIAN in granted or module in granted or permission in granted
 
 
 BearerValidator = Callable[[Request, str], Identity]
@@ -265,14 +296,37 @@ def identity_for(patron: Patron, method: str, scopes: frozenset[str] | None = No
     return Identity(patron.borrowernumber, patron.userid, patron.permission_codes, method, scopes)
 
 
+def known_permission(permission: str) -> bool:
+    """A module of :data:`PERMISSIONS` or ``module:code`` with one of its :data:`SUB_PERMISSIONS`."""
+    module, sep, code = permission.partition(":")
+    if not sep:
+        return module in PERMISSIONS
+    return code in SUB_PERMISSIONS.get(module, ())
+
+
+def koha_permission(permission: str) -> dict[str, str]:
+    """Koha's form of a permission (x-koha-authorization, required_permissions):
+    ``{"circulate": "1"}`` for a module, ``{"reserveforothers": "place_holds"}`` for a sub-permission."""
+    module, sep, code = permission.partition(":")
+    return {module: code if sep else "1"}
+
+
 def grant(session: Session, patron: Patron, *permissions: str) -> None:
-    unknown = set(permissions) - set(PERMISSIONS)
+    """Give the patron whole modules (``circulate``) or Koha's sub-permissions
+    (``reserveforothers:place_holds``, stored as Koha does: the module's bit and the code)."""
+    unknown = sorted(p for p in permissions if not known_permission(p))
     if unknown:
-        raise ValueError(f"unknown permission(s): {', '.join(sorted(unknown))}; known: {', '.join(PERMISSIONS)}")
+        raise ValueError(f"unknown permission(s): {', '.join(unknown)}; known: {', '.join(PERMISSIONS)} "
+                         "and module:code for Koha's sub-permissions")
     have = patron.permission_codes
-    for code in permissions:
-        if code not in have:
-            patron.permissions.append(PatronPermission(code=code))
+    for permission in permissions:
+        if permission in have:
+            continue
+        module, sep, code = permission.partition(":")
+        if sep:
+            patron.permissions.append(PatronPermission(code=code, module_bit=MODULE_BITS[module]))
+        else:
+            patron.permissions.append(PatronPermission(code=permission))
 
 
 # --- the security policy -------------------------------------------------------------------------

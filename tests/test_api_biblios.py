@@ -132,7 +132,7 @@ def test_create_refuses_bad_input(api, cataloguer, reader):
     assert post(two, MARCXML)["error_code"] == "invalid_record"
     # permission: catalogue alone may read but not write
     refused = post(marc.record_to_xml(new_record()), MARCXML, status=403, headers=reader)
-    assert refused["required_permissions"] == {"editcatalogue": 1}
+    assert refused["required_permissions"] == {"editcatalogue": "edit_catalogue"}
     api.post("/api/v1/biblios", marc.record_to_xml(new_record()), headers={"Content-Type": MARCXML},
              status=401)
 

@@ -23,7 +23,9 @@ def api(make_app):
 @pytest.fixture
 def users(api, staff_user, reference_data):
     """Headers by role: each role has exactly the permission its resources need."""
-    roles = {"cat": ("catalogue",), "params": ("parameters",), "circ": ("circulate",)}
+    roles = {"cat": ("catalogue",), "params": ("parameters",), "circ": ("circulate",),
+             # Koha's sub-permissions only: reading rules (circulate) and writing them (parameters)
+             "rules": ("circulate:circulate_remaining_permissions", "parameters:manage_circ_rules")}
     return {name: session_headers(api, *staff_user(name, *perms)[:2]) for name, perms in roles.items()}
 
 
@@ -46,9 +48,12 @@ def test_document_lists_the_new_paths_and_stays_valid(api):
                  "/authorised_value_categories/{authorised_value_category_name}/authorised_values"):
         assert "get" in paths[name], name
     assert {"get", "put"} <= set(paths["/circulation_rules"])
-    assert paths["/libraries"]["post"]["x-koha-authorization"] == {"permissions": {"parameters": "1"}}
+    assert paths["/libraries"]["post"]["x-koha-authorization"] == {"permissions": {"parameters": "manage_libraries"}}
     assert paths["/patron_categories"]["get"]["x-koha-authorization"] == {"permissions": {"parameters": "1"}}
-    assert paths["/circulation_rules"]["put"]["x-koha-authorization"] == {"permissions": {"circulate": "1"}}
+    assert paths["/circulation_rules"]["put"]["x-koha-authorization"] == {
+        "permissions": {"parameters": "manage_circ_rules"}}
+    assert paths["/circulation_rules"]["get"]["x-koha-authorization"] == {
+        "permissions": {"circulate": "circulate_remaining_permissions"}}
     assert set(paths["/libraries/{library_id}"]["delete"]["responses"]) >= {"204", "401", "403", "404", "409"}
 
 
@@ -177,7 +182,7 @@ def test_library_writes_validation_and_permissions(api, users):
         assert errors[0]["path"] == where, body
     api.post_json("/api/v1/libraries", {"library_id": "X1", "name": "x"}, status=401)
     denied = api.post_json("/api/v1/libraries", {"library_id": "X1", "name": "x"}, headers=users["cat"], status=403)
-    assert denied.json["required_permissions"] == {"parameters": 1}
+    assert denied.json["required_permissions"] == {"parameters": "manage_libraries"}
     api.put_json("/api/v1/libraries/CPL", {"library_id": "CPL", "name": "x"}, headers=users["cat"], status=403)
     api.delete("/api/v1/libraries/FPL", headers=users["circ"], status=403)
     api.delete("/api/v1/libraries/FPL", status=401)
@@ -267,18 +272,21 @@ def test_circulation_rules_errors_and_permissions(api, users):
     api.get("/api/v1/circulation_rules?_page=1", headers=users["circ"], status=400)
     api.get("/api/v1/circulation_rules", status=401)
     assert api.get("/api/v1/circulation_rules", headers=users["cat"], status=403).json["required_permissions"] == \
-        {"circulate": 1}
+        {"circulate": "circulate_remaining_permissions"}
+    assert api.get("/api/v1/circulation_rules", headers=users["rules"]).json  # the sub-permission is enough
     context = {"library_id": "*", "patron_category_id": "*", "item_type_id": "*"}
     api.put_json("/api/v1/circulation_rules", {"context": context, "issuelength": 1}, status=401)
-    api.put_json("/api/v1/circulation_rules", {"context": context, "issuelength": 1}, headers=users["params"],
-                 status=403)
+    # writing rules is Koha's parameters: manage_circ_rules, which circulate does not imply
+    denied = api.put_json("/api/v1/circulation_rules", {"context": context, "issuelength": 1},
+                          headers=users["circ"], status=403).json
+    assert denied["required_permissions"] == {"parameters": "manage_circ_rules"}
 
 
 def test_circulation_rules_put(api, users, dbsession):
     context = {"library_id": "CPL", "patron_category_id": "*", "item_type_id": "BK"}
     result = api.put_json("/api/v1/circulation_rules",
                           {"context": context, "issuelength": 10, "renewalsallowed": "4", "holdallowed": "from_home_library"},
-                          headers=users["circ"]).json
+                          headers=users["rules"]).json
     assert result == {"issuelength": "10", "renewalsallowed": "4", "holdallowed": "from_home_library",
                       "context": context}
     dbsession.rollback()  # a fresh snapshot: the API wrote in its own transaction
@@ -287,7 +295,7 @@ def test_circulation_rules_put(api, users, dbsession):
     # a second PUT updates in place; null deletes, as does "" for a kind that cannot be blank
     again = api.put_json("/api/v1/circulation_rules",
                          {"context": context, "issuelength": "12", "renewalsallowed": None, "holdallowed": ""},
-                         headers=users["circ"]).json
+                         headers=users["rules"]).json
     assert again["issuelength"] == "12" and again["renewalsallowed"] is None and again["holdallowed"] is None
     dbsession.rollback()  # a fresh snapshot: the API wrote in its own transaction
     rows = dbsession.scalars(select(CirculationRule).where(CirculationRule.branchcode == "CPL")).all()
@@ -296,7 +304,7 @@ def test_circulation_rules_put(api, users, dbsession):
                    headers=users["circ"]).json[0]["renewalsallowed"] == "2"  # back to the general rule
 
     def refused(body: dict, status: int = 400) -> dict:
-        return api.put_json("/api/v1/circulation_rules", body, headers=users["circ"], status=status).json
+        return api.put_json("/api/v1/circulation_rules", body, headers=users["rules"], status=status).json
 
     assert refused({"context": {**context, "library_id": "NOPE"}, "issuelength": 1})["path"] == \
         "/body/context/library_id"

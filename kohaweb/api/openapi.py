@@ -9,6 +9,7 @@ from typing import Any
 from pyramid.registry import Registry
 
 from .. import __version__
+from ..auth import koha_permission
 from .errors import ERROR_SCHEMA
 from .service import JSON, ApiService, Operation
 
@@ -91,7 +92,7 @@ def _operation(op: Operation, service: ApiService) -> dict[str, Any]:
     if op.permission is not None:
         errors |= {401, 403}
         spec["security"] = SECURITY
-        spec["x-koha-authorization"] = {"permissions": {op.permission: "1"}}
+        spec["x-koha-authorization"] = {"permissions": koha_permission(op.permission)}
     else:
         spec["security"] = []
     if any(p.location == "path" for p in op.parameters):

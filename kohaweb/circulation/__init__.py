@@ -67,11 +67,14 @@ from .holds import (  # noqa: F401
     can_hold_title,
     can_place_hold,
     cancel_hold,
+    cancellation_requestable,
+    cancellation_requested,
     check_patron_can_hold,
     check_pickup,
     holds_count,
     item_holdable,
     place_hold,
+    request_cancellation,
 )
 from .loans import (  # noqa: F401
     _fill_own_hold,

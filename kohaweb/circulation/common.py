@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from ..models import (
@@ -22,6 +22,7 @@ from ..models import (
     PatronRestriction,
     utcnow,
 )
+from ..models.circulation import HoldCancellationRequest
 from ..preferences import get_preference
 
 # Koha's defaults when no circulation rule says otherwise.
@@ -291,6 +292,8 @@ def current_checkout(session: Session, item: Item | int) -> Checkout | None:
 def _archive_hold(session: Session, hold: Hold, now: dt.datetime, found: str | None = None) -> OldHold:
     values = {c.key: getattr(hold, c.key) for c in Hold.__table__.columns}
     values["timestamp"] = now
+    # its cancellation requests end with it (the foreign key cascades too; the session may hold them)
+    session.execute(delete(HoldCancellationRequest).where(HoldCancellationRequest.hold_id == hold.reserve_id))
     if found is not None:
         values["found"] = found
     session.delete(hold)

@@ -19,6 +19,7 @@ from ..models import (
     Patron,
     utcnow,
 )
+from ..models.circulation import HoldCancellationRequest
 from ..preferences import get_preference
 from .common import (
     CirculationError,
@@ -247,6 +248,40 @@ def cancel_hold(session: Session, hold: Hold | int, *, patron: Patron | int | No
     old = _archive_hold(session, hold, now)
     _renumber_queue(session, biblionumber)
     return old
+
+
+def cancellation_requestable(session: Session, hold: Hold) -> bool:
+    """Whether the patron may ask to cancel this hold (Koha's cancellation_requestable_from_opac):
+    only a waiting hold with its item, when the circulation rule ``waiting_hold_cancellation``
+    of the patron's category and the item's type, at the library ReservesControlBranch names
+    (the item's home library by default, else the patron's), allows it."""
+    if hold.found != "W" or hold.itemnumber is None:
+        return False
+    item = session.get(Item, hold.itemnumber)
+    patron = session.get(Patron, hold.borrowernumber)
+    if item is None or patron is None:
+        return False
+    control = get_preference(session, "ReservesControlBranch", "ItemHomeLibrary")
+    branch = item.homebranch if control == "ItemHomeLibrary" else patron.branchcode
+    value = get_rule(session, "waiting_hold_cancellation", branchcode=branch, categorycode=patron.categorycode,
+                     itemtype=effective_itemtype(session, item))
+    return _int_rule(value) not in (None, 0)
+
+
+def request_cancellation(session: Session, hold: Hold) -> HoldCancellationRequest:
+    """Record a request to cancel a waiting hold (Koha's add_cancellation_request); the hold
+    stays waiting until staff cancel it (which removes its requests)."""
+    request = HoldCancellationRequest(hold_id=hold.reserve_id, creation_date=utcnow())
+    session.add(request)
+    session.flush()
+    return request
+
+
+def cancellation_requested(session: Session, hold: Hold | int) -> bool:
+    """Whether a cancellation of the hold has been requested and not yet dealt with."""
+    hold_id = hold.reserve_id if isinstance(hold, Hold) else hold
+    return session.scalar(select(func.count()).select_from(HoldCancellationRequest)
+                          .where(HoldCancellationRequest.hold_id == hold_id)) > 0
 
 
 def holds_count(session: Session, *, itemnumber: int | None = None, biblionumber: int | None = None) -> int:

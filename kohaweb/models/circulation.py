@@ -84,6 +84,16 @@ class OldHold(_HoldColumns, Base):
     branchcode: Mapped[str | None] = mapped_column(code())
 
 
+class HoldCancellationRequest(Base):
+    """A patron's request to cancel a hold that is already waiting for them (Koha's
+    hold_cancellation_requests): staff see it and cancel the hold, which removes the request."""
+
+    __tablename__ = "hold_cancellation_requests"
+    hold_cancellation_request_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hold_id: Mapped[int] = mapped_column(ForeignKey("reserves.reserve_id", ondelete="CASCADE"), index=True)
+    creation_date: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class CheckoutRenewal(Base):
     """One renewal of a checkout (Koha's checkout_renewals): who, how, whether seen."""
 

@@ -99,17 +99,39 @@ class Patron(Base):
 
     @property
     def permission_codes(self) -> frozenset[str]:
-        return frozenset(p.code for p in self.permissions)
+        """Whole-module permissions by name (``circulate``) and sub-permissions as
+        ``module:code`` (``reserveforothers:place_holds``)."""
+        return frozenset(p.name for p in self.permissions)
+
+
+# Koha's module bits (userflags.bit) of the modules kohaweb knows, for sub-permission rows
+MODULE_BITS = {
+    "superlibrarian": 0, "circulate": 1, "catalogue": 2, "parameters": 3, "borrowers": 4, "permissions": 5,
+    "reserveforothers": 6, "editcatalogue": 9, "updatecharges": 10, "acquisition": 11, "tools": 13,
+    "editauthorities": 14, "serials": 15, "reports": 16, "staffaccess": 17, "lists": 20, "ill": 22,
+    "self_check": 23,
+}
+MODULE_NAMES = {bit: name for name, bit in MODULE_BITS.items()}
 
 
 class PatronPermission(Base):
-    """A named staff permission (catalogue, reports, borrowers, superlibrarian...)."""
+    """A staff permission. A whole module (catalogue, reports, superlibrarian...) is a row whose
+    ``code`` is the module's name and ``module_bit`` NULL; one of Koha's sub-permissions is a row
+    as in Koha's user_permissions: the module's bit and the sub-permission's code (migration 0020)."""
 
     __tablename__ = "user_permissions"
     borrowernumber: Mapped[int] = mapped_column(
         ForeignKey("borrowers.borrowernumber", ondelete="CASCADE"), primary_key=True
     )
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
+    module_bit: Mapped[int | None] = mapped_column(Integer)
+
+    @property
+    def name(self) -> str:
+        """``module`` for a whole module, ``module:code`` for a sub-permission."""
+        if self.module_bit is None:
+            return self.code
+        return f"{MODULE_NAMES.get(self.module_bit, self.module_bit)}:{self.code}"
 
 
 class PatronAttributeType(Base):

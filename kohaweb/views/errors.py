@@ -51,7 +51,13 @@ def forbidden(exc, request: Request) -> Response:
     permission = getattr(getattr(exc, "result", None), "msg", "")
     needed = permission.replace("missing permission ", "") if permission else None
     return error_response(request, 403, "Authorization failure. Missing required permission(s).",
-                          "forbidden", **({"required_permissions": {needed: 1}} if needed else {}))
+                          "forbidden", **({"required_permissions": _required(needed)} if needed else {}))
+
+
+def _required(permission: str) -> dict:
+    """Koha's required_permissions: ``{"catalogue": 1}``, ``{"reserveforothers": "place_holds"}``."""
+    module, _, code = permission.partition(":")
+    return {module: code or 1}
 
 
 @notfound_view_config()

@@ -3,7 +3,7 @@
 from pyramid.config import Configurator
 
 MODULES = ("libraries", "biblios", "biblio_relations", "items", "patrons", "patron_services", "accounts",
-           "holds", "checkouts", "public", "public_patrons", "reference", "circulation_rules",
+           "hold_cancellations", "holds", "checkouts", "public", "public_patrons", "reference", "circulation_rules",
            "administration", "patron_attributes")
 MODULES += ("authorities",)
 

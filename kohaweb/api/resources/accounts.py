@@ -74,13 +74,13 @@ def account_of(session, patron_id: int) -> dict:
     }
 
 
-@account.operation("GET", permission="borrowers", summary="A patron's account balance and outstanding lines",
+@account.operation("GET", permission="borrowers:edit_borrowers", summary="A patron's account balance and outstanding lines",
                    parameters=[PATRON_ID], responses={200: ACCOUNT})
 def get_account(request: Request):
     return account_of(request.dbsession, require_patron(request).borrowernumber)
 
 
-@debits.operation("GET", permission="borrowers", summary="List a patron's debits (fines and fees)",
+@debits.operation("GET", permission="borrowers:edit_borrowers", summary="List a patron's debits (fines and fees)",
                   parameters=[PATRON_ID, *ACCOUNT_LINE.list_params(exclude=["patron_id"])],
                   responses={200: {"type": "array", "items": ACCOUNT_LINE.schema()}},
                   response_headers=ACCOUNT_LINE.headers_schema())
@@ -90,7 +90,7 @@ def list_debits(request: Request):
                              .where(AccountLine.debit_type_code.is_not(None)))
 
 
-@credits.operation("GET", permission="borrowers", summary="List a patron's credits (payments, write-offs)",
+@credits.operation("GET", permission="borrowers:edit_borrowers", summary="List a patron's credits (payments, write-offs)",
                    parameters=[PATRON_ID, *ACCOUNT_LINE.list_params(exclude=["patron_id"])],
                    responses={200: {"type": "array", "items": ACCOUNT_LINE.schema()}},
                    response_headers=ACCOUNT_LINE.headers_schema())
@@ -118,7 +118,7 @@ CREDIT_BODY = {
 }
 
 
-@credits.operation("POST", permission="updatecharges", summary="Add a credit (pay, write off) to a patron's account",
+@credits.operation("POST", permission="updatecharges:remaining_permissions", summary="Add a credit (pay, write off) to a patron's account",
                    description="Applied to `account_lines_ids` when given (debits of this patron), else to the "
                                "oldest outstanding debits; what is left stays as an outstanding credit.",
                    parameters=[PATRON_ID], body=CREDIT_BODY, responses={201: ACCOUNT_LINE.schema()})

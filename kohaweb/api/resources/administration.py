@@ -45,7 +45,7 @@ def list_cities(request: Request):
     return CITY.list(request, select(City))
 
 
-@cities.operation("POST", permission="parameters", summary="Add a city", body=CITY_BODY,
+@cities.operation("POST", permission="parameters:manage_cities", summary="Add a city", body=CITY_BODY,
                   responses={201: CITY.schema()})
 def add_city(request: Request):
     row = City(**CITY.columns_from_api(request.validated["body"]))
@@ -69,7 +69,7 @@ def get_city(request: Request):
     return CITY.to_api(_require(request))
 
 
-@city.operation("PUT", permission="parameters", summary="Update a city", parameters=[CITY_ID], body=CITY_BODY,
+@city.operation("PUT", permission="parameters:manage_cities", summary="Update a city", parameters=[CITY_ID], body=CITY_BODY,
                 responses={200: CITY.schema()})
 def update_city(request: Request):
     row = _require(request)
@@ -79,7 +79,7 @@ def update_city(request: Request):
     return CITY.to_api(row)
 
 
-@city.operation("DELETE", permission="parameters", summary="Delete a city", parameters=[CITY_ID],
+@city.operation("DELETE", permission="parameters:manage_cities", summary="Delete a city", parameters=[CITY_ID],
                 responses={204: None})
 def delete_city(request: Request):
     request.dbsession.delete(_require(request))
@@ -100,7 +100,7 @@ KIND = {"type": "object", "required": ["scope"], "properties": {
     "scope": {"type": "array", "items": {"type": "string"}}, "can_be_blank": {"type": "boolean"}}}
 
 
-@rule_kinds.operation("GET", permission="circulate", summary="List the circulation rule kinds",
+@rule_kinds.operation("GET", permission="circulate:circulate_remaining_permissions", summary="List the circulation rule kinds",
                       description="Each kind with the scope levels it may be set at (Koha's rule_kinds).",
                       responses={200: {"type": "object", "additionalProperties": KIND}})
 def list_rule_kinds(request: Request):

@@ -51,7 +51,7 @@ def _require_biblio(request: Request) -> Biblio:
     return row
 
 
-@biblio_holds.operation("GET", permission="reserveforothers", summary="List the holds on a record",
+@biblio_holds.operation("GET", permission="reserveforothers:place_holds", summary="List the holds on a record",
                         parameters=[BIBLIO_ID, *HOLD.list_params(exclude=["biblio_id"])],
                         responses={200: {"type": "array", "items": HOLD.schema()}},
                         response_headers=HOLD.headers_schema())
@@ -60,7 +60,7 @@ def list_biblio_holds(request: Request):
     return HOLD.list(request, select(Hold).where(Hold.biblionumber == row.biblionumber))
 
 
-@biblio_checkouts.operation("GET", permission="circulate", summary="List the checkouts of a record's items",
+@biblio_checkouts.operation("GET", permission="circulate:circulate_remaining_permissions", summary="List the checkouts of a record's items",
                             parameters=[BIBLIO_ID, *CHECKOUT.list_params(),
                                         query("checked_in", "boolean", "true: finished checkouts (old_issues)")],
                             responses={200: {"type": "array", "items": CHECKOUT_SCHEMA}},
@@ -73,7 +73,7 @@ def list_biblio_checkouts(request: Request):
     return resource.list(request, select(model).where(model.itemnumber.in_(items)))
 
 
-@biblio_pickups.operation("GET", permission="reserveforothers", summary="Pickup locations for a hold on a record",
+@biblio_pickups.operation("GET", permission="reserveforothers:place_holds", summary="Pickup locations for a hold on a record",
                           description="The pickup libraries a hold by `patron_id` on this record may use "
                                       "(with AllowHoldPolicyOverride also the others, marked `needs_override`).",
                           parameters=[BIBLIO_ID, query("patron_id", {"type": "integer", "minimum": 1,
@@ -87,7 +87,7 @@ def list_biblio_pickup_locations(request: Request):
     return pickup_answer(request.dbsession, row, patron)
 
 
-@item_pickups.operation("GET", permission="reserveforothers", summary="Pickup locations for a hold on an item",
+@item_pickups.operation("GET", permission="reserveforothers:place_holds", summary="Pickup locations for a hold on an item",
                         description="The pickup libraries an item-level hold by `patron_id` may use (with "
                                     "AllowHoldPolicyOverride also the others, marked `needs_override`).",
                         parameters=[path("item_id"), query("patron_id", {"type": "integer", "minimum": 1,

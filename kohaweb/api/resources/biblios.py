@@ -86,7 +86,7 @@ def list_biblios(request: Request):
     return BIBLIO.list(request, select(Biblio))
 
 
-@biblios.operation("POST", permission="editcatalogue", summary="Add a bibliographic record",
+@biblios.operation("POST", permission="editcatalogue:edit_catalogue", summary="Add a bibliographic record",
                    description="The body is one MARC record in the Content-Type's format. Embedded "
                                "item fields (952/995) become items.",
                    parameters=WRITE_HEADERS, body_media_types=WRITE_TYPES, responses={200: ID_BODY})
@@ -134,7 +134,7 @@ def get_biblio(request: Request):
     return response
 
 
-@biblio.operation("PUT", permission="editcatalogue", summary="Replace a bibliographic record",
+@biblio.operation("PUT", permission="editcatalogue:edit_catalogue", summary="Replace a bibliographic record",
                   description="The body is the whole MARC record in the Content-Type's format; items "
                               "are kept (change them through the items endpoints).",
                   parameters=[BIBLIO_ID], body_media_types=WRITE_TYPES, responses={200: ID_BODY})
@@ -148,7 +148,7 @@ def update_biblio(request: Request):
     return {"id": request.validated["biblio_id"]}
 
 
-@biblio.operation("DELETE", permission="editcatalogue", summary="Delete a bibliographic record",
+@biblio.operation("DELETE", permission="editcatalogue:edit_catalogue", summary="Delete a bibliographic record",
                   description="Refused (409) while the record has items, as in Koha.",
                   parameters=[BIBLIO_ID], responses={204: None, 409: ERROR_REF})
 def delete_biblio(request: Request):

@@ -102,7 +102,7 @@ allows_renewal = ApiService("checkout_allows_renewal", "/checkouts/{checkout_id}
 availability = ApiService("checkout_availability", "/checkouts/availability", tag="checkouts")
 
 
-@checkouts.operation("GET", permission="circulate", summary="List checkouts",
+@checkouts.operation("GET", permission="circulate:circulate_remaining_permissions", summary="List checkouts",
                      parameters=[*CHECKOUT.list_params(),
                                  query("checked_in", "boolean", "true: finished checkouts (old_issues)")],
                      responses={200: {"type": "array", "items": SCHEMA}},
@@ -112,7 +112,7 @@ def list_checkouts(request: Request):
     return resource.list(request, select(resource.model))
 
 
-@checkout.operation("GET", permission="circulate", summary="Get a checkout (current or finished)",
+@checkout.operation("GET", permission="circulate:circulate_remaining_permissions", summary="Get a checkout (current or finished)",
                     parameters=[CHECKOUT_ID, *CHECKOUT.embed_params()], responses={200: SCHEMA})
 def get_checkout(request: Request):
     checkout_id = request.validated["checkout_id"]
@@ -139,7 +139,7 @@ CHECKOUT_BODY = {
 }
 
 
-@checkouts.operation("POST", permission="circulate", summary="Check an item out to a patron",
+@checkouts.operation("POST", permission="circulate:circulate_remaining_permissions", summary="Check an item out to a patron",
                      description="Refusals by the circulation rules are 403 with Koha's reason code "
                                  "(CanBookBeIssued) as error_code.",
                      body=CHECKOUT_BODY, responses={201: SCHEMA})
@@ -182,21 +182,21 @@ def _renew(request: Request, location_route: str) -> Response:
     return response
 
 
-@renewal.operation("POST", permission="circulate", summary="Renew a checkout",
+@renewal.operation("POST", permission="circulate:circulate_remaining_permissions", summary="Renew a checkout",
                    description="403 `Renewal not authorized (reason)` with Koha's CanBookBeRenewed reason.",
                    parameters=[CHECKOUT_ID, SEEN], responses={201: SCHEMA})
 def renew_checkout(request: Request):
     return _renew(request, "api:checkout_renewal")
 
 
-@renewals.operation("POST", permission="circulate", summary="Renew a checkout",
+@renewals.operation("POST", permission="circulate:circulate_remaining_permissions", summary="Renew a checkout",
                     description="The same as POST /checkouts/{checkout_id}/renewal (Koha 23.11+ name).",
                     parameters=[CHECKOUT_ID, SEEN], responses={201: SCHEMA})
 def renew_checkout_renewals(request: Request):
     return _renew(request, "api:checkout_renewals")
 
 
-@renewals.operation("GET", permission="circulate", summary="List the renewals of a checkout",
+@renewals.operation("GET", permission="circulate:circulate_remaining_permissions", summary="List the renewals of a checkout",
                     parameters=[CHECKOUT_ID, *RENEWAL.list_params(exclude=["checkout_id"])],
                     responses={200: {"type": "array", "items": RENEWAL.schema()}},
                     response_headers=RENEWAL.headers_schema())
@@ -222,7 +222,7 @@ ALLOWS_RENEWAL = {
 }
 
 
-@allows_renewal.operation("GET", permission="circulate", summary="Whether a checkout can be renewed",
+@allows_renewal.operation("GET", permission="circulate:circulate_remaining_permissions", summary="Whether a checkout can be renewed",
                           description="`error` is Koha's CanBookBeRenewed reason (too_many, on_reserve, "
                                       "too_soon, auto_renew, restriction, overdue, card_expired, "
                                       "onsite_checkout) or null.",
@@ -253,7 +253,7 @@ AVAILABILITY = {
 CONFIRMABLE = {"RESERVE_WAITING", "ISSUED_TO_ANOTHER", "TOO_MANY"}
 
 
-@availability.operation("GET", permission="circulate", summary="Whether an item can be checked out to a patron",
+@availability.operation("GET", permission="circulate:circulate_remaining_permissions", summary="Whether an item can be checked out to a patron",
                         description="Koha's CanBookBeIssued as `blockers`, `confirms` and `warnings` "
                                     "(reason code -> detail).",
                         parameters=[query("patron_id", {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},

@@ -6,7 +6,8 @@ default) one set holding, for each kind, the value that applies to the scope ask
 specific rule, as ``kohaweb.circulation.get_rule`` picks it; null when no rule applies, as Koha),
 else every stored scope (filtered by the scope parameters given) with its values. ``PUT`` sets
 the kinds of one scope; a null value (or an empty one, for kinds that cannot be blank) deletes
-the rule. Permission ``circulate``, as Koha's ``circulate: circulate_remaining_permissions``.
+the rule. Permissions as Koha's: reading ``circulate: circulate_remaining_permissions``, writing
+``parameters: manage_circ_rules``.
 """
 
 from __future__ import annotations
@@ -84,7 +85,7 @@ circulation_rules = ApiService("circulation_rules", "/circulation_rules", descri
 
 
 @circulation_rules.operation(
-    "GET", permission="circulate", summary="List circulation rules",
+    "GET", permission="circulate:circulate_remaining_permissions", summary="List circulation rules",
     description="effective=true (default): one rule set with the values that apply to the scope given; "
                 "effective=false: every stored scope matching the scope parameters ('*' = any).",
     parameters=[
@@ -121,7 +122,7 @@ def list_rules(request: Request):
 
 
 @circulation_rules.operation(
-    "PUT", permission="circulate", summary="Set circulation rules",
+    "PUT", permission="parameters:manage_circ_rules", summary="Set circulation rules",
     description="Sets the rule kinds given for the scope in `context` (every level required, '*' = any); "
                 "null deletes a rule. A kind must be set at the levels Koha defines for it: the other "
                 "levels must be '*'.",

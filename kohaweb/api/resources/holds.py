@@ -58,11 +58,14 @@ HOLD.embeds = (
           link=lambda: Patron.borrowernumber == Hold.borrowernumber),
     Embed("pickup_library", resource_of("libraries", "LIBRARY"), lambda s, row: s.get(Library, row.branchcode),
           link=lambda: Library.branchcode == Hold.branchcode),
+    # Koha's: whether the patron asked to cancel the (waiting) hold
+    Embed("cancellation_requested", value=lambda s, row: circulation.cancellation_requested(s, row),
+          value_schema={"type": "boolean"}),
 )
 
 HOLD_ID = path("hold_id")
 OVERRIDE = header("x-koha-override", "string",
-                  "Checks to override, comma separated: any, pickup_location")
+                  "Checks to override, comma separated: any, pickup_location, cancellation-request-flow")
 DATE = {"type": ["string", "null"], "format": "date"}
 
 holds = ApiService("holds", "/holds", description="Holds (reserves)")
@@ -74,14 +77,14 @@ pickup_locations = ApiService("hold_pickup_locations", "/holds/{hold_id}/pickup_
 lowest_priority = ApiService("hold_lowest_priority", "/holds/{hold_id}/lowest_priority", tag="holds")
 
 
-@holds.operation("GET", permission="reserveforothers", summary="List holds", parameters=HOLD.list_params(),
+@holds.operation("GET", permission="reserveforothers:place_holds", summary="List holds", parameters=HOLD.list_params(),
                  responses={200: {"type": "array", "items": HOLD.schema()}},
                  response_headers=HOLD.headers_schema())
 def list_holds(request: Request):
     return HOLD.list(request, select(Hold))
 
 
-@hold.operation("GET", permission="reserveforothers", summary="Get a hold",
+@hold.operation("GET", permission="reserveforothers:place_holds", summary="Get a hold",
                 parameters=[HOLD_ID, *HOLD.embed_params()], responses={200: HOLD.schema()})
 def get_hold(request: Request):
     return HOLD.render(request, require_hold(request))
@@ -209,15 +212,15 @@ def patch_hold(request: Request):
     return _edit_hold(request)
 
 
-@hold.operation("DELETE", permission="reserveforothers", summary="Cancel a hold",
-                parameters=[HOLD_ID, OVERRIDE], responses={204: None})
+@hold.operation("DELETE", permission="reserveforothers:place_holds", summary="Cancel a hold",
+                description="204: cancelled (a JSON string body is the cancellation reason, as Koha reads "
+                            "it). With `x-koha-override: cancellation-request-flow` a waiting hold is not "
+                            "cancelled: a cancellation request is recorded (202), as a patron's would be.",
+                parameters=[HOLD_ID, OVERRIDE], responses={202: None, 204: None})
 def cancel_hold(request: Request):
-    row = require_hold(request)
-    try:
-        circulation.cancel_hold(request.dbsession, row)
-    except circulation.CirculationError as exc:
-        raise refusal("Hold cannot be cancelled", exc) from None
-    return Response(status=204)
+    from .hold_cancellations import cancel_or_request
+
+    return cancel_or_request(request, require_hold(request))
 
 
 SUSPENSION_BODY = {"type": "object", "additionalProperties": False,
@@ -226,7 +229,7 @@ SUSPENSION_ANSWER = {"type": "object", "properties": {"end_date": {"type": ["str
                      "required": ["end_date"], "additionalProperties": False}
 
 
-@suspension.operation("POST", permission="reserveforothers", summary="Suspend a hold",
+@suspension.operation("POST", permission="reserveforothers:place_holds", summary="Suspend a hold",
                       description="Until the end of `end_date`, or until resumed. Holds waiting or in "
                                   "transit cannot be suspended (400 `hold_found`).",
                       parameters=[HOLD_ID], body=SUSPENSION_BODY,
@@ -244,7 +247,7 @@ def suspend_hold(request: Request):
     return response
 
 
-@suspension.operation("DELETE", permission="reserveforothers", summary="Resume a suspended hold",
+@suspension.operation("DELETE", permission="reserveforothers:place_holds", summary="Resume a suspended hold",
                       parameters=[HOLD_ID], responses={204: None})
 def resume_hold(request: Request):
     hold_queue.resume(request.dbsession, require_hold(request))
@@ -254,7 +257,7 @@ def resume_hold(request: Request):
 POSITION = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}
 
 
-@priority.operation("PUT", permission="reserveforothers", summary="Move a hold in its record's queue",
+@priority.operation("PUT", permission="reserveforothers:modify_holds_priority", summary="Move a hold in its record's queue",
                     description="The body is the new priority (1 = first); the answer the priority the "
                                 "hold has afterwards (at most the length of the queue).",
                     parameters=[HOLD_ID], body=POSITION, responses={200: POSITION, 409: ERROR_REF})
@@ -270,7 +273,7 @@ PICKUP_BODY = {"type": "object", "required": ["pickup_library_id"], "additionalP
                "properties": {"pickup_library_id": {"type": "string", "maxLength": 10}}}
 
 
-@pickup_location.operation("PUT", permission="reserveforothers", summary="Change a hold's pickup location",
+@pickup_location.operation("PUT", permission="reserveforothers:place_holds", summary="Change a hold's pickup location",
                            description="The library must be a valid pickup location for the hold, unless "
                                        "`x-koha-override: pickup_location` (or `any`).",
                            parameters=[HOLD_ID, OVERRIDE], body=PICKUP_BODY, responses={200: PICKUP_BODY})
@@ -301,7 +304,7 @@ def pickup_answer(session, target, patron=None) -> list[dict]:
             for lib, needs in hold_queue.pickup_locations(session, target, patron)]
 
 
-@pickup_locations.operation("GET", permission="reserveforothers", summary="Pickup locations of a hold",
+@pickup_locations.operation("GET", permission="reserveforothers:place_holds", summary="Pickup locations of a hold",
                             description="The pickup libraries valid for the hold (hold_fulfillment_policy "
                                         "of its items); with AllowHoldPolicyOverride also the others, "
                                         "marked `needs_override`.",
@@ -337,7 +340,7 @@ def refusal(what: str, exc: circulation.CirculationError, status: int = 403) -> 
     return ApiError(status, f"{what}. Reason: {exc.code}", exc.code, details=exc.message)
 
 
-@lowest_priority.operation("PUT", permission="reserveforothers", summary="Toggle a hold's lowest priority flag",
+@lowest_priority.operation("PUT", permission="reserveforothers:modify_holds_priority", summary="Toggle a hold's lowest priority flag",
                            description="A hold with the flag stays at the end of its record's queue; the "
                                        "answer is the flag afterwards (1 or 0).",
                            parameters=[HOLD_ID], responses={200: {"type": "integer", "enum": [0, 1]}, 409: ERROR_REF})

@@ -65,7 +65,7 @@ def get_library(request: Request):
     return LIBRARY.to_api(_require(request))
 
 
-@libraries.operation("POST", permission="parameters", summary="Add a library",
+@libraries.operation("POST", permission="parameters:manage_libraries", summary="Add a library",
                      description="409 (with `conflict`, as Koha) when the library_id is taken.",
                      body=LIBRARY_BODY, responses={201: LIBRARY.schema(), 409: ERROR_REF})
 def add_library(request: Request):
@@ -88,7 +88,7 @@ def add_library(request: Request):
     return response
 
 
-@library.operation("PUT", permission="parameters", summary="Update a library",
+@library.operation("PUT", permission="parameters:manage_libraries", summary="Update a library",
                    description="Sets the fields given; the others keep their values. The library_id "
                                "cannot be changed (it must be the one in the path).",
                    parameters=[LIBRARY_ID], body=LIBRARY_BODY, responses={200: LIBRARY.schema()})
@@ -104,7 +104,7 @@ def update_library(request: Request):
     return LIBRARY.to_api(row)
 
 
-@library.operation("DELETE", permission="parameters", summary="Delete a library",
+@library.operation("DELETE", permission="parameters:manage_libraries", summary="Delete a library",
                    description="Refused (409, `library_in_use`) while items, patrons, holds or checkouts "
                                "refer to the library; its circulation rules go with it.",
                    parameters=[LIBRARY_ID], responses={204: None, 409: ERROR_REF})

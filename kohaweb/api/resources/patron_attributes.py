@@ -36,7 +36,7 @@ def _type(request: Request, code: str) -> str:
     return code
 
 
-@attributes.operation("GET", permission="borrowers", summary="List a patron's extended attributes",
+@attributes.operation("GET", permission="borrowers:edit_borrowers", summary="List a patron's extended attributes",
                       parameters=[PATRON_ID, *ATTRIBUTE.list_params()],
                       responses={200: {"type": "array", "items": ATTRIBUTE.schema()}},
                       response_headers=ATTRIBUTE.headers_schema())
@@ -45,7 +45,7 @@ def list_attributes(request: Request):
     return ATTRIBUTE.list(request, select(PatronAttribute).where(PatronAttribute.borrowernumber == patron.borrowernumber))
 
 
-@attributes.operation("POST", permission="borrowers", summary="Add an extended attribute to a patron",
+@attributes.operation("POST", permission="borrowers:edit_borrowers", summary="Add an extended attribute to a patron",
                       parameters=[PATRON_ID], body=ATTRIBUTE_BODY, responses={201: ATTRIBUTE.schema()})
 def add_attribute(request: Request):
     patron = require_patron(request)
@@ -60,7 +60,7 @@ def add_attribute(request: Request):
     return response
 
 
-@attributes.operation("PUT", permission="borrowers", summary="Replace all of a patron's extended attributes",
+@attributes.operation("PUT", permission="borrowers:edit_borrowers", summary="Replace all of a patron's extended attributes",
                       parameters=[PATRON_ID], body={"type": "array", "maxItems": 1000, "items": ATTRIBUTE_BODY},
                       responses={200: {"type": "array", "items": ATTRIBUTE.schema()}})
 def replace_attributes(request: Request):
@@ -82,7 +82,7 @@ def _require(request: Request) -> PatronAttribute:
     return row
 
 
-@attribute.operation("PATCH", permission="borrowers", summary="Change an extended attribute's value",
+@attribute.operation("PATCH", permission="borrowers:edit_borrowers", summary="Change an extended attribute's value",
                      parameters=[PATRON_ID, ATTRIBUTE_ID], body={**ATTRIBUTE.write_schema(), "required": ["value"]},
                      responses={200: ATTRIBUTE.schema()})
 def change_attribute(request: Request):
@@ -95,7 +95,7 @@ def change_attribute(request: Request):
     return ATTRIBUTE.to_api(row)
 
 
-@attribute.operation("DELETE", permission="borrowers", summary="Delete an extended attribute",
+@attribute.operation("DELETE", permission="borrowers:edit_borrowers", summary="Delete an extended attribute",
                      parameters=[PATRON_ID, ATTRIBUTE_ID], responses={204: None})
 def delete_attribute(request: Request):
     request.dbsession.delete(_require(request))
@@ -107,7 +107,7 @@ EXPIRATION = {"type": "object", "required": ["expiration_date"], "additionalProp
               "properties": {"expiration_date": {"type": ["string", "null"], "format": "date"}}}
 
 
-@expiration.operation("PUT", permission="borrowers", summary="Set when a patron's password expires",
+@expiration.operation("PUT", permission="borrowers:edit_borrowers", summary="Set when a patron's password expires",
                       description="null: never (ILS-DI reports an expired password as PasswordExpired).",
                       parameters=[PATRON_ID], body=EXPIRATION, responses={200: EXPIRATION})
 def set_expiration(request: Request):

@@ -59,7 +59,7 @@ PASSWORD_BODY = {"type": "object", "required": ["password", "password_2"], "addi
                  "properties": {"password": PASSWORD, "password_2": PASSWORD}}
 
 
-@password.operation("POST", permission="borrowers", summary="Set a patron's password",
+@password.operation("POST", permission="borrowers:edit_borrowers", summary="Set a patron's password",
                     description="`password_2` must repeat `password`; Koha's password policy applies "
                                 "(400 with the reason). Every session and token of the patron ends.",
                     parameters=[PATRON_ID], body=PASSWORD_BODY, responses={200: {"type": "string"}})
@@ -72,7 +72,7 @@ def set_patron_password(request: Request):
     return ""
 
 
-@patron_holds.operation("GET", permission="reserveforothers", summary="List a patron's holds",
+@patron_holds.operation("GET", permission="reserveforothers:place_holds", summary="List a patron's holds",
                         parameters=[PATRON_ID, *HOLD.list_params(exclude=["patron_id"])],
                         responses={200: {"type": "array", "items": HOLD.schema()}},
                         response_headers=HOLD.headers_schema())
@@ -81,7 +81,7 @@ def list_patron_holds(request: Request):
     return HOLD.list(request, select(Hold).where(Hold.borrowernumber == patron.borrowernumber))
 
 
-@patron_checkouts.operation("GET", permission="circulate", summary="List a patron's current checkouts",
+@patron_checkouts.operation("GET", permission="circulate:circulate_remaining_permissions", summary="List a patron's current checkouts",
                             parameters=[PATRON_ID, *CHECKOUT.list_params(exclude=["patron_id"])],
                             responses={200: {"type": "array", "items": CHECKOUT.schema()}},
                             response_headers=CHECKOUT.headers_schema())
@@ -101,7 +101,7 @@ VALIDATED = {"type": "object", "required": ["cardnumber", "patron_id", "userid"]
                             "userid": {"type": ["string", "null"]}}}
 
 
-@validation.operation("POST", permission="borrowers", summary="Check a patron's login and password",
+@validation.operation("POST", permission="borrowers:api_validate_password", summary="Check a patron's login and password",
                       description="`identifier` is a userid or a cardnumber (or give `userid` / `cardnumber`). "
                                   "201 with the patron's ids when right; 400 `Validation failed` when wrong "
                                   "(throttled as every sign-in).",

@@ -140,14 +140,14 @@ patrons = ApiService("patrons", "/patrons", description="Patrons (borrowers)")
 patron = ApiService("patron", "/patrons/{patron_id}", tag="patrons")
 
 
-@patrons.operation("GET", permission="borrowers", summary="List patrons", parameters=PATRON.list_params(),
+@patrons.operation("GET", permission="borrowers:list_borrowers", summary="List patrons", parameters=PATRON.list_params(),
                    responses={200: {"type": "array", "items": PATRON.schema()}},
                    response_headers=PATRON.headers_schema())
 def list_patrons(request: Request):
     return PATRON.list(request, select(Patron))
 
 
-@patron.operation("GET", permission="borrowers", summary="Get a patron",
+@patron.operation("GET", permission="borrowers:list_borrowers", summary="Get a patron",
                   parameters=[path("patron_id"), *PATRON.embed_params()],
                   responses={200: PATRON.schema()})
 def get_patron(request: Request):
@@ -160,7 +160,7 @@ def get_patron(request: Request):
 PATRON_ID = path("patron_id")
 
 
-@patrons.operation("POST", permission="borrowers", summary="Add a patron",
+@patrons.operation("POST", permission="borrowers:edit_borrowers", summary="Add a patron",
                    description="Passwords are set elsewhere (never through this resource).",
                    body=PATRON.write_schema(required=["surname", "library_id", "category_id"]),
                    responses={201: PATRON.schema(), 409: ERROR_REF})
@@ -174,7 +174,7 @@ def add_patron(request: Request):
     return response
 
 
-@patron.operation("PUT", permission="borrowers", summary="Update a patron",
+@patron.operation("PUT", permission="borrowers:edit_borrowers", summary="Update a patron",
                   description="Sets the fields given; the others keep their values.",
                   parameters=[PATRON_ID], body=PATRON.write_schema(), responses={200: PATRON.schema(), 409: ERROR_REF})
 def update_patron(request: Request):
@@ -185,7 +185,7 @@ def update_patron(request: Request):
     return PATRON.to_api(row)
 
 
-@patron.operation("DELETE", permission="borrowers", summary="Delete a patron",
+@patron.operation("DELETE", permission="borrowers:delete_borrowers", summary="Delete a patron",
                   description="Refused (409) while the patron has items checked out.",
                   parameters=[PATRON_ID], responses={204: None, 409: ERROR_REF})
 def delete_patron(request: Request):

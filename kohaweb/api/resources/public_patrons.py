@@ -116,17 +116,18 @@ def place_own_hold(request: Request):
 
 
 @own_hold.operation("DELETE", permission=None, summary="Cancel my hold", authorize=the_patron_themself,
-                    description="Only while the hold is neither waiting nor in transit (403 otherwise).",
-                    parameters=[PATRON_ID, HOLD_ID], responses={204: None, **REFUSALS})
+                    description="204: cancelled, while the hold is neither waiting nor in transit. 202: the "
+                                "hold is waiting and the circulation rule waiting_hold_cancellation lets the "
+                                "patron ask for its cancellation: the request is recorded for staff. "
+                                "Otherwise 403.",
+                    parameters=[PATRON_ID, HOLD_ID], responses={202: None, 204: None, **REFUSALS})
 def cancel_own_hold(request: Request):
+    from .hold_cancellations import patron_cancel
+
     row = request.dbsession.get(Hold, request.validated["hold_id"])
     if row is None or row.borrowernumber != request.validated["patron_id"]:
         raise ApiError(404, "Hold not found", "not_found")
-    try:
-        circulation.cancel_hold(request.dbsession, row, patron=row.borrowernumber)
-    except circulation.CirculationError:
-        raise ApiError(403, "Cancellation forbidden", "cancellation_forbidden") from None
-    return Response(status=204)
+    return patron_cancel(request, row)
 
 
 def _pickup_change_allowed(session, hold: Hold) -> bool:
