@@ -22,6 +22,7 @@ from pyramid.request import Request
 from pyramid.response import Response
 
 from .errors import ApiError, api_error
+from .library_context import check_library_header
 
 API_PREFIX = "/api/v1"
 JSON = "application/json"
@@ -100,6 +101,7 @@ class Operation:
         The body is read and checked last: after the parameters, and after ``authorize`` (the
         operation's own check of who may call it, when its permission is not a named one), so a
         caller who may not use the operation learns nothing about the body it expects."""
+        check_library_header(request)  # Koha refuses a wrong x-koha-library before anything else
         by_place: dict[str, dict[str, Param]] = {"query": {}, "path": {}, "header": {}}
         for param in self.parameters:
             by_place[param.location][param.name] = param

@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ...models import AccountLine, Library, Patron, utcnow
 from ..errors import ApiError
+from ..library_context import acting_library
 from ..listing import Field, Resource
 from ..service import ApiService, path
 
@@ -126,7 +127,7 @@ def add_credit(request: Request):
     patron = require_patron(request)
     body = request.validated["body"]
     session = request.dbsession
-    library_id = body.get("library_id") or request.headers.get("x-koha-library") or None
+    library_id = body.get("library_id") or acting_library(request)
     if library_id is not None and session.get(Library, library_id) is None:
         raise ApiError(400, f"Unknown library {library_id!r}", "invalid_value")
     query = select(AccountLine).where(AccountLine.borrowernumber == patron.borrowernumber) \

@@ -13,6 +13,7 @@ from ...models import Checkout, Item, Library, OldCheckout, Patron
 from ...models.circulation import CheckoutRenewal
 from ..embeds import Embed, resource_of
 from ..errors import ApiError
+from ..library_context import acting_library
 from ..listing import Field, Resource
 from ..service import ApiService, path, query
 
@@ -145,7 +146,7 @@ CHECKOUT_BODY = {
                      body=CHECKOUT_BODY, responses={201: SCHEMA})
 def add_checkout(request: Request):
     body = request.validated["body"]
-    library_id = body.get("library_id") or request.headers.get("x-koha-library") or None
+    library_id = body.get("library_id") or acting_library(request)
     if library_id is not None and request.dbsession.get(Library, library_id) is None:
         raise ApiError(400, f"Unknown library {library_id!r}", "invalid_value")
     due = CHECKOUT.by_name["due_date"].from_api(body.get("due_date"))
@@ -272,7 +273,7 @@ def checkout_availability(request: Request):
     answer = {"blockers": {}, "confirms": {}, "warnings": {}, "confirmation_token": None}
     try:
         circulation.can_checkout(session, values["patron_id"], values["item_id"],
-                                 branchcode=values.get("library_id") or request.headers.get("x-koha-library"))
+                                 branchcode=values.get("library_id") or acting_library(request))
     except circulation.CirculationError as exc:
         place = "confirms" if exc.code in CONFIRMABLE else "blockers"
         answer[place][exc.code] = exc.limit if exc.limit is not None else exc.message

@@ -18,6 +18,7 @@ from ... import circulation, hold_queue
 from ...models import Biblio, Hold, Item, Library, Patron
 from ..embeds import Embed, resource_of
 from ..errors import ApiError
+from ..library_context import acting_library
 from ..listing import Field, Resource
 from ..openapi import ERROR_REF
 from ..service import ApiService, header, path
@@ -92,7 +93,7 @@ def get_hold(request: Request):
 
 HOLD_BODY = {
     "type": "object",
-    "required": ["patron_id", "pickup_library_id"],
+    "required": ["patron_id"],  # pickup_library_id: the library acting (x-koha-library) when left out
     "anyOf": [{"required": ["biblio_id"]}, {"required": ["item_id"]}],
     "additionalProperties": False,
     "properties": {
@@ -116,9 +117,11 @@ def overrides(request: Request) -> set[str]:
 
 
 @holds.operation("POST", permission="reserveforothers", summary="Place a hold",
-                 description="Title-level with biblio_id, item-level with item_id. Refusals by the "
-                             "circulation rules are 403 with Koha's reason code as error_code; "
-                             "`x-koha-override: any` places the hold anyway.",
+                 description="Title-level with biblio_id, item-level with item_id; without "
+                             "pickup_library_id, picked up at the library the request acts for "
+                             "(x-koha-library, else the caller's). Refusals by the circulation rules are "
+                             "403 with Koha's reason code as error_code; `x-koha-override: any` places "
+                             "the hold anyway.",
                  parameters=[OVERRIDE], body=HOLD_BODY, responses={201: HOLD.schema()})
 def place_hold(request: Request):
     body = request.validated["body"]
@@ -140,7 +143,8 @@ def place_hold(request: Request):
             raise ApiError(400, f"Unknown item type {item_type!r}", "invalid_value")
     try:
         created = circulation.place_hold(
-            session, body["patron_id"], biblio_id, item=item_id, pickup_branch=body["pickup_library_id"],
+            session, body["patron_id"], biblio_id, item=item_id,
+            pickup_branch=body.get("pickup_library_id") or acting_library(request),
             reservedate=_date(body, "hold_date"), expirationdate=_date(body, "expiration_date"),
             notes=body.get("notes"), force="any" in overrides(request), itemtype=item_type,
             non_priority=bool(body.get("non_priority")))

@@ -19,6 +19,7 @@ from ... import auth, circulation, hold_queue, visibility
 from ...models import Biblio, Checkout, Hold, Item, Library, OldCheckout, Patron
 from ...preferences import get_preference
 from ..errors import ApiError
+from ..library_context import acting_library
 from ..openapi import ERROR_REF
 from ..service import ApiService, path, query
 from .checkouts import CHECKOUT, OLD_CHECKOUT
@@ -227,7 +228,7 @@ def self_checkout(request: Request):
     item = request.dbsession.get(Item, body["item_id"])
     if item is None or not visibility.viewer_for(request, staff_permission=None).sees_item(item):
         raise ApiError(400, "Item not found", "item_not_found")
-    library_id = body.get("library_id") or request.headers.get("x-koha-library") or None
+    library_id = body.get("library_id") or acting_library(request)
     if library_id is not None and request.dbsession.get(Library, library_id) is None:
         raise ApiError(400, f"Unknown library {library_id!r}", "invalid_value")
     try:
