@@ -7,6 +7,7 @@ import json
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import select
 from test_api import session_headers
 
 from kohaweb import circulation
@@ -294,3 +295,33 @@ def test_patron_with_checkouts_cannot_be_deleted(api, users, sample_records, dbs
                   status=201)
     refused = api.delete(f"/api/v1/patrons/{patron_id}", headers=users["patrons"], status=409).json
     assert refused["error_code"] == "has_checkouts"
+
+
+def test_item_effective_type_and_not_for_loan_status(api, users, sample_records, dbsession):
+    """Koha's derived item fields: the item type that applies (the item's, else the record's) and
+    the not-for-loan status that applies (the item's, else 1 when that item type is not for loan)."""
+    from kohaweb.models import Biblio, ItemType
+
+    biblio_id = sample_records(1)[0]
+    items = dbsession.scalars(select(Item).where(Item.biblionumber == biblio_id).order_by(Item.itemnumber)).all()
+    typed, untyped = items[0], items[1]
+    dbsession.add(ItemType(itemtype="REFONLY", description="Reference only", notforloan=True))
+    dbsession.flush()
+    typed.itype, typed.notforloan = "REFONLY", 0
+    untyped.itype, untyped.notforloan = None, 0
+    dbsession.get(Biblio, biblio_id).itemtype = "BK"
+    dbsession.commit()
+    got = api.get(f"/api/v1/items/{typed.itemnumber}", headers=users["cat"]).json
+    assert (got["effective_item_type_id"], got["effective_not_for_loan_status"], got["not_for_loan_status"]) == \
+        ("REFONLY", 1, 0)
+    got = api.get(f"/api/v1/items/{untyped.itemnumber}", headers=users["cat"]).json
+    assert (got["item_type_id"], got["effective_item_type_id"], got["effective_not_for_loan_status"]) == \
+        (None, "BK", 0)
+    dbsession.rollback()
+    dbsession.get(Item, untyped.itemnumber).notforloan = 2
+    dbsession.commit()
+    assert api.get(f"/api/v1/items/{untyped.itemnumber}", headers=users["cat"]).json[
+        "effective_not_for_loan_status"] == 2
+    schema = api.get("/api/v1/").json["paths"]["/items/{item_id}"]["get"]["responses"]["200"]["content"][
+        "application/json"]["schema"]
+    assert {"effective_item_type_id", "effective_not_for_loan_status"} <= set(schema["properties"])

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from ... import circulation
 from ...models import Hold
 from ..errors import ApiError
+from ..openapi import ERROR_REF
 from ..service import ApiService
 from .holds import overrides, refusal
 
@@ -104,7 +105,7 @@ def _cancel_bulk(request: Request) -> Response:
 
 
 @bulk.operation("DELETE", permission="reserveforothers:place_holds", summary="Cancel several holds",
-                description=BULK_DESCRIPTION, body=BULK_BODY, responses={204: None})
+                description=BULK_DESCRIPTION, body=BULK_BODY, responses={204: None, 404: ERROR_REF})
 def cancel_holds_bulk(request: Request):
     return _cancel_bulk(request)
 
@@ -112,7 +113,7 @@ def cancel_holds_bulk(request: Request):
 @bulk.operation("POST", permission="reserveforothers:place_holds", summary="Cancel several holds",
                 description=BULK_DESCRIPTION + " The same as DELETE, for clients that cannot send a body "
                                                "with DELETE.",
-                body=BULK_BODY, responses={204: None})
+                body=BULK_BODY, responses={204: None, 404: ERROR_REF})
 def cancel_holds_bulk_post(request: Request):
     return _cancel_bulk(request)
 

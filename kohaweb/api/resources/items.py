@@ -20,6 +20,28 @@ from ..service import ApiService, path
 
 PRICE = {"minimum": 0, "maximum": 999999.99}
 
+
+def _effective(row) -> dict:
+    """Koha's derived item fields: the item type that applies (the item's, else its record's) and
+    the not-for-loan status that applies (the item's, else 1 when that item type is not for loan)."""
+    from sqlalchemy.orm import object_session
+
+    from ...circulation import effective_itemtype
+
+    session = object_session(row)
+    if session is None:
+        return {"effective_item_type_id": row.itype, "effective_not_for_loan_status": row.notforloan or 0}
+    itype = effective_itemtype(session, row)
+    status = row.notforloan or 0
+    if not status and itype:
+        # item types not for loan, read once per request's session (a list renders many items)
+        closed = session.info.get("kohaweb.api.itemtypes_not_for_loan")
+        if closed is None:
+            closed = session.info["kohaweb.api.itemtypes_not_for_loan"] = frozenset(
+                session.scalars(select(ItemType.itemtype).where(ItemType.notforloan.is_(True))))
+        status = 1 if itype in closed else 0
+    return {"effective_item_type_id": itype, "effective_not_for_loan_status": status}
+
 ITEM = Resource("item", Item, [
     Field("item_id", Item.itemnumber, "integer", nullable=False),
     Field("biblio_id", Item.biblionumber, "integer", nullable=False),
@@ -56,7 +78,8 @@ ITEM = Resource("item", Item, [
     "home_library_id": "library", "holding_library_id": "library", "item_type_id": "item_type",
     "location": "av:LOC", "collection_code": "av:CCODE", "not_for_loan_status": "av:NOT_LOAN",
     "lost_status": "av:LOST", "damaged_status": "av:DAMAGED", "withdrawn": "av:WITHDRAWN",
-})
+}, extra=_effective, extra_schema={"effective_item_type_id": {"type": ["string", "null"]},
+                                   "effective_not_for_loan_status": {"type": "integer"}})
 
 
 ITEM.embeds = (
