@@ -98,7 +98,7 @@ ANSWERED = {
     "/public/biblios/{biblio_id}/items", "/public/libraries", "/public/libraries/{library_id}",
     "/public/patrons/{patron_id}/checkouts", "/public/patrons/{patron_id}/guarantors/can_see_charges",
     "/public/patrons/{patron_id}/guarantors/can_see_checkouts", "/public/patrons/{patron_id}/holds/{hold_id}",
-    "/public/patrons/{patron_id}/password",
+    "/public/patrons/{patron_id}/password", "/holds/cancellation_bulk", "/biblios/{biblio_id}/merge",
 }
 
 

@@ -2,7 +2,7 @@
 
 from pyramid.config import Configurator
 
-MODULES = ("libraries", "biblios", "biblio_relations", "items", "patrons", "patron_services", "accounts",
+MODULES = ("libraries", "biblios", "biblio_relations", "biblio_merge", "items", "patrons", "patron_services", "accounts",
            "hold_cancellations", "holds", "checkouts", "public", "public_patrons", "reference", "circulation_rules",
            "administration", "patron_attributes")
 MODULES += ("authorities",)
