@@ -39,3 +39,12 @@ def run_cli(ini_file, capsys):
         return status, captured.out, captured.err
 
     return run
+
+
+@pytest.fixture(scope="session")
+def installed_wheels(tmp_path_factory):
+    """One fresh virtualenv with the wheels of the core and every plugin (and their dependencies),
+    for the packaging tests (test_wheel_install, test_plugin_template): built once per session."""
+    from kohaweb.testing_venv import install_core_and_plugins
+
+    return install_core_and_plugins(Path(__file__).resolve().parents[1], tmp_path_factory.mktemp("wheels"))

@@ -3,28 +3,33 @@ directory, installed (built as a wheel) into a fresh virtualenv, it migrates its
 branch, serves its REST path under /api/v1/contrib/<plugin>/, its hook notes the record changes
 made by the CLI and by the served REST API, and its own tests pass.
 
-The virtualenv reuses this one's packages through a .pth file (only the build backend is fetched,
-as pip builds the wheel in isolation); the plugin is installed into it alone, so the suite's own
-environment never sees the plugin.
-Slow (a virtualenv, a wheel build, a server): run once, on the SQLite pass of the suite.
+The plugin's wheel is built with the backend its pyproject.toml declares and installed, alone,
+into a virtualenv of its own layered over the ``installed_wheels`` one (the core and the plugins
+as installed wheels, shared with test_wheel_install) and then over this one (pytest, for the
+plugin's own tests) through a .pth file: the suite's own environment never sees the plugin.
+Slow (wheels, a virtualenv, a server): run once, on the SQLite pass of the suite.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import sysconfig
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import jinja2
 import pytest
 
 from kohaweb.testing import basic_auth, free_port
+from kohaweb.testing_venv import (
+    fetch,
+    new_virtualenv,
+    pip_install,
+    run,
+    serving,
+    site_packages,
+    this_site_packages,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "docs" / "plugin-template"
@@ -56,43 +61,18 @@ def render(template: Path, out: Path, **answers: str) -> Path:
     return out / env.from_string(project.name).render(cookiecutter=values)
 
 
-def run(*args: str | os.PathLike, cwd: Path, timeout: float = 600, env: dict | None = None) -> str:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONPATH": "",
-                                 **(env or {})})
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def fetch(url: str, headers: dict[str, str] | None = None, method: str = "GET",
-          data: bytes | None = None) -> tuple[int, str]:
-    request = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
-
-
-def fresh_virtualenv(path: Path) -> Path:
-    """A virtualenv of its own that sees this one's packages (kohaweb, its dependencies, pytest)."""
-    run(sys.executable, "-m", "venv", "--without-pip", path, cwd=path.parent)
-    python = path / "bin" / "python"
-    purelib = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])", cwd=path).strip()
-    ours = sysconfig.get_paths()["purelib"]
-    Path(purelib, "kohaweb_dev_packages.pth").write_text(f"import site; site.addsitedir({ours!r})\n")
-    return python
-
-
-def test_a_plugin_from_the_template_installs_migrates_serves_and_sees_changes(tmp_path):
+def test_a_plugin_from_the_template_installs_migrates_serves_and_sees_changes(installed_wheels, tmp_path):
     project = render(TEMPLATE, tmp_path / "src", plugin_name=NAME)
     assert (project / f"kohaweb_{NAME}" / "migrations" / "versions" / f"{NAME}_0001_record_changes.py").is_file()
     # linted as its own repository would be: kohaweb is a third-party package there
     run(Path(sys.executable).parent / "ruff", "check", "--config", ROOT / "pyproject.toml", "--config",
         'lint.isort.known-third-party = ["kohaweb"]', project, cwd=tmp_path)
 
-    python = fresh_virtualenv(tmp_path / "venv")
-    run(python, "-m", "pip", "install", "-q", "--no-deps", project, cwd=tmp_path)
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()
+    [wheel] = installed_wheels.backend.build_wheels([project], wheelhouse)
+    python = new_virtualenv(tmp_path / "venv", site_packages(installed_wheels.python), this_site_packages())
+    pip_install(python, wheel, deps=False)
     location = run(python, "-c", f"import kohaweb_{NAME}; print(kohaweb_{NAME}.__file__)", cwd=tmp_path)
     assert str(tmp_path / "venv") in location, location  # the installed wheel, not the source
 
@@ -117,20 +97,9 @@ listen = 127.0.0.1:{port}
     assert f"{NAME}_0001" in run(*kohaweb, "db", "current", cwd=site)
     run(*kohaweb, "sample-data", "--records", "3", "--demo-user", cwd=site)  # the hook notes them
 
-    server = subprocess.Popen([str(a) for a in (*kohaweb, "serve")], cwd=site, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": ""})
     base = f"http://127.0.0.1:{port}"
     staff = basic_auth("koha", "koha")
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if fetch(f"{base}/status/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
+    with serving((*kohaweb, "serve"), site, base):
         assert fetch(f"{base}/status/ready")[0] == 200  # every branch migrated, the plugin's included
         status, body = fetch(f"{base}/api/v1/contrib/{NAME}/changes", staff)
         assert status == 200, body
@@ -148,13 +117,6 @@ listen = 127.0.0.1:{port}
         assert [c["action"] for c in json.loads(body)] == ["updated", "added"], body
         status, body = fetch(f"{base}/api/v1/", staff)
         assert f"/contrib/{NAME}/changes" in json.loads(body)["paths"]
-    finally:
-        server.terminate()
-        try:
-            server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.communicate()
 
     # the plugin's own tests, with the core's fixtures, in its virtualenv
     output = run(python, "-m", "pytest", project / "tests", "-p", "no:cacheprovider", "-q", cwd=project,

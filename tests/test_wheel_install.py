@@ -3,24 +3,19 @@ a fresh virtualenv away from the source checkout, migrate, serve and answer one 
 service. (An editable install hides packaging mistakes: files missing from the wheels, paths
 that point back into the checkout.)
 
-Slow (a virtualenv and a dependency install): run once, on the SQLite pass of the suite.
+Slow (a virtualenv and a dependency install, built once per session by the ``installed_wheels``
+fixture and shared with test_plugin_template): run once, on the SQLite pass of the suite.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 from kohaweb.testing import basic_auth, free_port
+from kohaweb.testing_venv import fetch, run, serving
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,49 +26,12 @@ pytestmark = [
 ]
 
 
-def run(*args: str | os.PathLike, cwd: Path, timeout: float = 600) -> str:
-    result = subprocess.run([str(a) for a in args], cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                            env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONPATH": ""})
-    assert result.returncode == 0, f"{args} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=30) as response:
-            return response.status, response.read().decode("utf-8", "replace")
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode("utf-8", "replace")
-
-
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """A fresh virtualenv holding the wheels of the core and every plugin (and their dependencies)."""
-    work = tmp_path_factory.mktemp("wheels")
-    wheels = work / "wheelhouse"
-    # build from clean copies: a build writes build/ and *.egg-info next to its sources, and a stale
-    # build/lib of the checkout could slip deleted modules into the wheels
-    ignore = shutil.ignore_patterns(".venv", ".git", "build", "var", "*.egg-info", "__pycache__", "plugins",
-                                    "tests", "bench", "docs")
-    sources = [work / "src" / "kohaweb"]
-    shutil.copytree(ROOT, sources[0], ignore=ignore)
-    for plugin in sorted(p.parent for p in ROOT.glob("plugins/*/setup.cfg")):
-        sources.append(work / "src" / plugin.name)
-        shutil.copytree(plugin, sources[-1], ignore=ignore)
-    run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", wheels,
-        *sources, cwd=work)
-    built = sorted(os.path.basename(p) for p in glob.glob(str(wheels / "*.whl")))
-    assert len(built) == len(sources), built
-    venv = work / "venv"
-    run(sys.executable, "-m", "venv", venv, cwd=work)
-    run(venv / "bin" / "pip", "install", "-q", *sorted(wheels.glob("*.whl")), cwd=work)
-    return venv
-
-
-def test_installed_wheels_migrate_and_serve_every_service(installed, tmp_path):
+def test_installed_wheels_migrate_and_serve_every_service(installed_wheels, tmp_path):
     site = tmp_path / "site"
     site.mkdir()
-    python, kohaweb = installed / "bin" / "python", installed / "bin" / "kohaweb"
+    installed = installed_wheels.venv
+    python, kohaweb = installed_wheels.python, installed / "bin" / "kohaweb"
+    assert len(installed_wheels.wheels) == 1 + len(list(ROOT.glob("plugins/*/setup.cfg")))
     # the code really comes from the virtualenv, not from this checkout
     location = run(python, "-c", "import kohaweb, kohaweb_oai; print(kohaweb.__file__, kohaweb_oai.__file__)",
                    cwd=site)
@@ -106,20 +64,8 @@ listen = 127.0.0.1:{port}
     run(kohaweb, "-c", ini, "report", "add", "items per library", "--public",
         "--sql", "SELECT homebranch, COUNT(*) AS n FROM items GROUP BY homebranch", cwd=site)
 
-    server = subprocess.Popen([str(kohaweb), "-c", str(ini), "serve"], cwd=site, stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": ""})
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if fetch(f"{base}/status/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.2)
-
+    with serving((kohaweb, "-c", ini, "serve"), site, base) as server:
         expectations = {
             "/status/ready": (200, '"ready"'),
             "/status": (200, '"harvester"'),
@@ -138,7 +84,4 @@ listen = 127.0.0.1:{port}
             # the demo user (koha / koha) signs the staff-only ones in
             got, body = fetch(base + path, basic_auth("koha", "koha"))
             assert got == status and text in body, f"{path}: {got}\n{body[:800]}"
-    finally:
-        server.terminate()
-        output = server.communicate(timeout=30)[0]
-    assert "Traceback" not in output, output
+    assert "Traceback" not in server.output, server.output
