@@ -25,7 +25,8 @@ in any release. The names are grouped as the documentation (docs/DEVELOPING.md) 
   ``PERMISSIONS``, ``SUPERLIBRARIAN``, ``hash_password``, ``end_sessions_after_request``,
   ``error_response``; signing (itsdangerous, with key rotation): ``sign``, ``unsign``,
   ``sign_url_params``, ``verify_url_params``, ``site_secrets``, ``BadSignature``, ``Expired``;
-- XML: ``xml_text`` (drop what XML cannot carry), ``is_xml_text``, ``MARC_NS``;
+- XML: ``xml_text`` (drop what XML cannot carry), ``is_xml_text``, ``xml_escape`` and
+  ``xml_escape_attribute`` (XML written as text), ``MARC_NS``;
 - the database: ``discard_changes(request)`` (roll back what the request wrote, still answer), ``transaction``, ``make_engine``, ``session_beside``, ``DatabaseUnavailable``,
   ``database_unavailable``, ``note_protocol_error``;
 - the command line: ``CommandError``.
@@ -98,7 +99,7 @@ from .settings import ConfigError, Setting, parse_settings
 from .signing import BadSignature, Expired, sign, sign_url_params, site_secrets, unsign, verify_url_params
 from .transactions import discard as discard_changes
 from .views.errors import error_response
-from .xmltext import is_xml_text, xml_text
+from .xmltext import is_xml_text, xml_escape, xml_escape_attribute, xml_text
 
 API_VERSION = "1.0"
 
@@ -112,7 +113,7 @@ def search_backend(request_or_site: Any) -> SearchBackend:
 
 __all__ = [
     "DeletedAuthority", "contrib_service", "discard_changes", "Boolean", "Clause", "QueryError", "ScanTerm", "SearchResult", "SortKey", "StoredRecord", "load_records", "BadSignature", "Expired", "MARC_NS", "is_xml_text", "sign", "sign_url_params", "site_secrets", "unsign",
-    "verify_url_params", "xml_text",
+    "verify_url_params", "xml_text", "xml_escape", "xml_escape_attribute",
     "API_VERSION", "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Checkout", "Hold", "INDEXES",
     "OAuthAccessToken", "PatronAttribute", "PatronAttributeType", "end_sessions_after_request", "hash_password",
     "ERROR_REF", "PERMISSIONS", "SUPERLIBRARIAN", "AccessRefused", "ApiError", "ApiService",

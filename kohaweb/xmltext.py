@@ -32,3 +32,29 @@ def xml_text(text: str, replacement: str = "") -> str:
 def is_xml_text(text: str) -> bool:
     """Whether every character of ``text`` can be written in an XML 1.0 document."""
     return NOT_XML.search(text) is None
+
+
+def xml_escape(text: str) -> str:
+    """``text`` as element content written directly as text, escaped as lxml escapes it (``&``,
+    ``<``, ``>`` and carriage return, which a parser would otherwise read as a line feed). It does
+    not clean: pass it :func:`xml_text`'s result, or check with :func:`is_xml_text` first."""
+    if "&" in text:  # each replace only when needed: most text has none of these
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    return text
+
+
+def xml_escape_attribute(text: str) -> str:
+    """``text`` as a double-quoted attribute value: :func:`xml_escape` plus ``"`` and the white
+    space a parser would normalise to blanks (tab, line feed)."""
+    text = xml_escape(text)
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    if "\t" in text or "\n" in text:
+        text = text.replace("\t", "&#9;").replace("\n", "&#10;")
+    return text

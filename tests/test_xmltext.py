@@ -4,7 +4,7 @@ import pytest
 from lxml import etree
 
 from kohaweb.testing import selected_backend
-from kohaweb.xmltext import NOT_XML_CHARS, is_xml_text, xml_text
+from kohaweb.xmltext import NOT_XML_CHARS, is_xml_text, xml_escape, xml_escape_attribute, xml_text
 
 pytestmark = pytest.mark.skipif(selected_backend() != "sqlite", reason="no database involved")
 
@@ -78,3 +78,14 @@ def test_marc_serialisation_uses_the_cleaner():
     ns = {"m": marc.MARC_NS}
     assert parsed.findtext("m:leader", namespaces=ns) == "00000nam a2200000 a 4500"
     assert parsed.findtext("m:datafield/m:subfield", namespaces=ns) == "Bad title \U0001f4da"
+
+
+@pytest.mark.parametrize("value", ["plain", "a & b < c > d", "&amp; already", "line\r\nbreak\ttab",
+                                   'say "hi"', "\u00e9\U0001f4da", ""])
+def test_escapers_write_what_lxml_writes_and_parse_back(value):
+    element = etree.Element("e", a=value)
+    element.text = value
+    written = f'<e a="{xml_escape_attribute(value)}">{xml_escape(value)}</e>'
+    parsed = etree.fromstring(written)
+    assert (parsed.text or "", parsed.get("a")) == (value, value)
+    assert xml_escape(value) == etree.tostring(element, encoding="unicode").split(">", 1)[1].rsplit("<", 1)[0]

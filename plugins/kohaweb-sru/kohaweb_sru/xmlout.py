@@ -6,7 +6,7 @@ import re
 
 from lxml import etree
 
-from kohaweb.plugin_api import is_xml_text
+from kohaweb.plugin_api import is_xml_text, xml_escape, xml_escape_attribute
 
 from .diagnostics import Diagnostic
 
@@ -62,7 +62,7 @@ def serialize(doc: etree._Element | bytes, stylesheet: str | None) -> bytes:
     """The response document (an element, or the bytes ``open_root`` ... ``close_root`` made)."""
     body = doc if isinstance(doc, bytes) else etree.tostring(doc, encoding="utf-8")
     if stylesheet:
-        pi = etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{_attr(stylesheet)}"')
+        pi = etree.ProcessingInstruction("xml-stylesheet", f'type="text/xsl" href="{xml_escape_attribute(stylesheet)}"')
         return XML_DECLARATION + etree.tostring(pi) + b"\n" + body
     return XML_DECLARATION + body
 
@@ -74,15 +74,7 @@ def text(value: str) -> str:
     if not is_xml_text(value):  # fail exactly where lxml would
         raise ValueError("All strings must be XML compatible: Unicode or ASCII, no NULL bytes or control "
                          "characters")
-    if "&" in value:
-        value = value.replace("&", "&amp;")
-    if "<" in value:
-        value = value.replace("<", "&lt;")
-    if ">" in value:
-        value = value.replace(">", "&gt;")
-    if "\r" in value:
-        value = value.replace("\r", "&#13;")
-    return value
+    return xml_escape(value)
 
 
 def element(name: str, value: str | int) -> str:
@@ -104,6 +96,3 @@ def fragment(build) -> bytes:
     data = etree.tostring(holder, encoding="utf-8")
     return data[data.index(b">") + 1:data.rindex(b"<")]
 
-
-def _attr(text: str) -> str:
-    return text.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
