@@ -170,3 +170,26 @@ def test_identity_sub_permissions_and_scopes():
     assert scoped.has("reserveforothers:place_holds") and not scoped.has("circulate:circulate_remaining_permissions")
     scoped_root = Identity(1, "a", frozenset({"superlibrarian"}), "bearer", frozenset({"circulate"}))
     assert scoped_root.has("circulate:override_renewals") and not scoped_root.has("borrowers")
+
+
+def test_check_in_ends_a_waiting_hold_whose_cancellation_was_requested(api, people, record, dbsession):
+    """Koha's check-in cancels such holds first; the item then goes to the next hold in the queue."""
+    biblio_id, items = record
+    item = items[0]
+    item.notforloan = item.itemlost = item.withdrawn = item.damaged = 0
+    dbsession.add(CirculationRule(rule_name="waiting_hold_cancellation", rule_value="1"))
+    dbsession.commit()
+    waiting = _waiting_hold(dbsession, people["reader_id"], biblio_id, item)
+    nextone = circulation.place_hold(dbsession, people["holdstaff_id"], biblio_id, pickup_branch="CPL",
+                                     force=True).reserve_id
+    dbsession.commit()
+    api.delete(f"/api/v1/public/patrons/{people['reader_id']}/holds/{waiting}", headers=people["reader"], status=202)
+    dbsession.rollback()
+    # without a request the waiting hold keeps its item
+    other = dbsession.get(Item, items[1].itemnumber)
+    assert circulation.cancel_requested_waiting_holds(dbsession, other) == []
+    trapped = circulation.trap_hold(dbsession, item.itemnumber, branchcode="CPL")
+    dbsession.commit()
+    assert dbsession.get(Hold, waiting) is None and dbsession.get(OldHold, waiting).cancellationdate is not None
+    assert trapped is not None and trapped.reserve_id == nextone and trapped.found == "W"
+    assert _requests(dbsession, waiting) == 0

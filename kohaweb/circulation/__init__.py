@@ -67,6 +67,7 @@ from .holds import (  # noqa: F401
     can_hold_title,
     can_place_hold,
     cancel_hold,
+    cancel_requested_waiting_holds,
     cancellation_requestable,
     cancellation_requested,
     check_patron_can_hold,

@@ -284,6 +284,15 @@ def cancellation_requested(session: Session, hold: Hold | int) -> bool:
                           .where(HoldCancellationRequest.hold_id == hold_id)) > 0
 
 
+def cancel_requested_waiting_holds(session: Session, item: Item) -> list[OldHold]:
+    """Cancel the holds waiting with ``item`` whose cancellation the patron requested: what
+    Koha's check-in does before returning the item, which is then free for the next hold."""
+    requested = select(HoldCancellationRequest.hold_id)
+    waiting = session.scalars(select(Hold).where(Hold.itemnumber == item.itemnumber).where(Hold.found == "W")
+                              .where(Hold.reserve_id.in_(requested)).order_by(Hold.reserve_id)).all()
+    return [cancel_hold(session, hold) for hold in waiting]
+
+
 def holds_count(session: Session, *, itemnumber: int | None = None, biblionumber: int | None = None) -> int:
     query = select(func.count()).select_from(Hold)
     if itemnumber is not None:

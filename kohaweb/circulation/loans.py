@@ -37,7 +37,7 @@ from .common import (
     is_restricted,
     today,
 )
-from .holds import item_holdable
+from .holds import cancel_requested_waiting_holds, item_holdable
 
 
 def can_checkout(session: Session, patron: Patron | int, item: Item | int | str, *,
@@ -143,6 +143,8 @@ def trap_hold(session: Session, item: Item | int | str, *, branchcode: str | Non
     The hold becomes waiting (found W) at ``branchcode`` = its pickup library, or in transit (T)
     when the item is elsewhere; it leaves the queue (priority 0) and the queue moves up."""
     item = _require_item(session, item)
+    # a waiting hold whose patron asked for its cancellation ends when the item is checked in
+    cancel_requested_waiting_holds(session, item)
     if current_checkout(session, item) is not None or not item_holdable(session, item):
         return None
     if session.scalar(select(Hold.reserve_id).where(Hold.itemnumber == item.itemnumber)
