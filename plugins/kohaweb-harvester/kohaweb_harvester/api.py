@@ -114,12 +114,27 @@ def start_run(request: Request):
     except RunActive as exc:
         raise ApiError(409, f"This source already has a {exc.status} run", "run_active", run_id=exc.run_id) from None
     if settings["run_in_web"]:
-        # after the request's transaction committed, so that the thread can claim the run
-        run_id = run.id
-        request.add_finished_callback(lambda req: _run_in_thread(req.registry.kohaweb, run_id))
+        start_after_commit(request, run.id)
     response = Response(status=202, json_body=run_dict(run))
     response.location = request.route_url("api:harvest.runs", source_id=found.id)
     return response
+
+
+def start_after_commit(request: Request, run_id: int) -> None:
+    """Start the queued run ``run_id`` in a thread of this process once the request's transaction
+    has committed (so that the thread can claim it), and only then: an attempt whose commit fails,
+    or that pyramid_retry throws away and runs again (that attempt queues a run of its own), or a
+    request whose changes are discarded, starts nothing."""
+    site = request.registry.kohaweb
+
+    def after_commit(committed: bool) -> None:
+        if committed:
+            _run_in_thread(site, run_id)
+
+    if request.environ.get("tm.active"):  # pyramid_tm's transaction (every kohaweb request)
+        request.tm.get().addAfterCommitHook(after_commit)
+    else:  # a request outside pyramid_tm: its dbsession was committed by the view, or not at all
+        request.add_finished_callback(lambda req: after_commit(getattr(req, "exception", None) is None))
 
 
 def _run_in_thread(site, run_id: int) -> None:

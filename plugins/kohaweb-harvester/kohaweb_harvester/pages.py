@@ -14,7 +14,7 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid.request import Request
 from sqlalchemy import select
 
-from .api import _run_in_thread
+from .api import start_after_commit
 from .models import HarvestRun, HarvestSource
 from .runs import RunActive, active_run, enqueue, reap_stale
 from .sources import SourceError, add_source, remove_source, run_dict, source_dict, validate
@@ -172,8 +172,7 @@ def start_run(request: Request) -> HTTPSeeOther:
         request.dbsession.flush()
         run_id = run.id
         if settings["run_in_web"]:
-            # after the request's transaction committed, so that the thread can claim the run
-            request.add_finished_callback(lambda req: _run_in_thread(req.registry.kohaweb, run_id))
+            start_after_commit(request, run_id)
             request.session.flash(f"Run {run_id} started.")
         else:
             request.session.flash(f"Run {run_id} queued: `kohaweb harvest worker` will execute it.")

@@ -225,3 +225,37 @@ def test_run_in_web_runs_in_a_thread(repository, make_app, staff_user, dbsession
         finished = wait_until(lambda: app.get(runs_url, headers=admin).json[0]["status"] not in ("queued", "running"))
     last = app.get(runs_url, headers=admin).json[0]
     assert finished and (last["status"], last["added"]) == ("completed", 3), json.dumps(last)
+
+
+def test_run_in_web_starts_only_the_run_of_the_committed_attempt(make_app, staff_user, dbsession, monkeypatch):
+    """A request whose commit meets a lock conflict is run again by pyramid_retry: the run the
+    thrown-away attempt queued is rolled back and never started; the committed one starts once."""
+    from kohaweb_harvester import api
+    from pyramid_retry import mark_error_retryable
+    from sqlalchemy import event
+
+    started: list[int] = []
+    monkeypatch.setattr(api, "_run_in_thread", lambda site, run_id: started.append(run_id))
+    queued: list[int] = []
+    real_enqueue = api.enqueue
+
+    def enqueue_then_fail_the_first_commit(session, source_id, stale_after):
+        run = real_enqueue(session, source_id, stale_after)
+        queued.append(run.id)
+        if len(queued) == 1:
+            def conflict(_session) -> None:
+                error = RuntimeError("lock conflict at commit (simulated)")
+                mark_error_retryable(error)
+                raise error
+
+            event.listen(session, "before_commit", conflict, once=True)
+        return run
+
+    monkeypatch.setattr(api, "enqueue", enqueue_then_fail_the_first_commit)
+    app = make_app(services=["harvester"], **{"kohaweb.auth.basic": "true", "harvester.run_in_web": "true"})
+    admin = basic_auth(*staff_user("admin", "parameters")[:2])
+    source_id = make_source(dbsession, "http://127.0.0.1:9/oai")
+    answer = app.post(f"/api/v1/harvest/sources/{source_id}/runs", headers=admin, status=202).json
+    assert len(queued) == 2  # the request ran twice
+    assert [(r.id, r.status) for r in all_runs(dbsession)] == [(answer["run_id"], "queued")]
+    assert started == [answer["run_id"]]
