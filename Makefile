@@ -46,7 +46,8 @@ lint: install
 # The whole suite on SQLite, PostgreSQL and MariaDB (each skipped with a message when its server
 # is unreachable, except under CI where every database must be there). The three runs are
 # independent (a throwaway database each, free ports), so they run side by side; each one's
-# output is printed whole when it ends.
+# output is printed whole when it ends. Tests that use no database run on the SQLite pass only
+# (kohaweb.testing skips them on the others).
 TEST_JOBS ?= 3
 test: install system-deps lint
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-sqlite test-postgresql test-mariadb

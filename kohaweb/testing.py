@@ -10,6 +10,7 @@ tests are skipped with a message, except under CI (``CI`` set), where that is a 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import threading
@@ -47,6 +48,35 @@ def _unavailable(reason: str):
     if os.environ.get("CI"):
         pytest.fail(f"{reason} (required under CI)", pytrace=False)
     pytest.skip(reason)
+
+
+# a test module naming one of these chooses or creates its database itself
+_NAMES_A_DATABASE = re.compile(r"selected_backend|KOHAWEB_TEST_DATABASE|throwaway_database|SERVER_URLS")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "every_database: run on every database's pass although the test uses no "
+                            "database fixture")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On the PostgreSQL and MariaDB passes, skip the tests that cannot depend on the database:
+    those that use no database fixture (``database_url`` is not among their fixtures, directly or
+    through another) in a module that never names a backend. They parse, render and compare
+    without a database, so the SQLite pass proves all they prove; running them again on the other
+    passes only costs time. ``@pytest.mark.every_database`` keeps a test on every pass."""
+    if selected_backend() == "sqlite":
+        return
+    names_a_database: dict[Path, bool] = {}
+    for item in items:
+        fixtures = getattr(item, "fixturenames", None)  # None: not a test function
+        if fixtures is None or "database_url" in fixtures or item.get_closest_marker("every_database"):
+            continue
+        path = Path(item.path)
+        if path not in names_a_database:
+            names_a_database[path] = bool(_NAMES_A_DATABASE.search(path.read_text(errors="replace")))
+        if not names_a_database[path]:
+            item.add_marker(pytest.mark.skip(reason="uses no database: run on the SQLite pass only"))
 
 
 CHROMIUM = os.environ.get("KOHAWEB_CHROMIUM", "/usr/bin/chromium")
