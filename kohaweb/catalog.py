@@ -156,12 +156,15 @@ class Catalog:
                             "flavour": record.flavour, "datecreated": now, "timestamp": now, "datestamp": now,
                             "opac_suppressed": False, "hidden_from_public": record.hidden, **record.summary})
             metadata.append({"biblionumber": record.biblionumber, "format": "marcxml", "schema": record.flavour,
-                             "metadata_xml": record.marcxml, "timestamp": now})
+                             _METADATA_COLUMN: record.marcxml, "timestamp": now})
         self.session.flush()
-        self.session.execute(insert(Biblio), biblios)
-        self.session.execute(insert(BiblioMetadata), metadata)
+        # Core inserts on the session's connection: the rows are complete column values, so the
+        # ORM's per-row bookkeeping of a bulk insert would be spent for nothing
+        connection = self.session.connection()
+        connection.execute(insert(Biblio.__table__), biblios)
+        connection.execute(insert(BiblioMetadata.__table__), metadata)
         if items:
-            self.session.execute(insert(Item), _uniform(items))
+            connection.execute(insert(Item.__table__), _uniform(Item.__table__, items))
         # the index rows were made beforehand: a backend that can take them is not asked again
         append = getattr(self.hooks.search, "append_prepared", None)
         if append is not None:
@@ -347,6 +350,10 @@ class Catalog:
         remember(self.session, self.hooks, change)
 
 
+# the column that holds the MARCXML (Koha's name, ``metadata``; the attribute is ``metadata_xml``)
+_METADATA_COLUMN = BiblioMetadata.metadata_xml.property.columns[0].key
+
+
 def item_values_from_marc(values: dict[str, Any]) -> dict[str, Any]:
     """Item column values read from a 952/995 field, typed for storage (statuses that are not
     numbers become 0: other systems put codes such as 'L4' in 995$o)."""
@@ -355,10 +362,13 @@ def item_values_from_marc(values: dict[str, Any]) -> dict[str, Any]:
     return typed
 
 
-def _uniform(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows with the same keys (a bulk INSERT takes one column list)."""
+def _uniform(table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with the same keys (a bulk INSERT takes one column list): a column some rows leave
+    out gets its default in those rows (``notforloan`` 0, not NULL), or NULL when it has none."""
     keys = {k for row in rows for k in row}
-    return [{k: row.get(k) for k in keys} for row in rows]
+    defaults = {k: (table.c[k].default.arg if table.c[k].default is not None and table.c[k].default.is_scalar
+                    else None) for k in keys}
+    return [{**defaults, **row} for row in rows]
 
 
 def item_dict(item: Item) -> dict[str, Any]:

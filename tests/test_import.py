@@ -176,6 +176,33 @@ def test_items_at_unknown_libraries_are_reported_not_created(tmp_path, run_cli, 
     assert list(dbsession.scalars(select(Item.barcode))) == ["B1"]
 
 
+def test_batch_retried_record_by_record_keeps_item_types_it_created(tmp_path, run_cli, dbsession, reference_data):
+    """A batch refused by the database is stored again one record at a time; item types the
+    failed attempt created were rolled back with it and must be created again, or the good
+    records of that batch would be refused on a foreign key."""
+    from kohaweb.models import ItemType
+
+    def book(title: str, barcode: str, itype: str) -> pymarc.Record:
+        record = pymarc.Record(leader="00000nam a2200000 a 4500")
+        record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
+                                      subfields=[pymarc.Subfield("a", title)]))
+        record.add_field(pymarc.Field(tag="952", indicators=pymarc.Indicators(" ", " "), subfields=[
+            pymarc.Subfield("a", "CPL"), pymarc.Subfield("b", "CPL"), pymarc.Subfield("p", barcode),
+            pymarc.Subfield("y", itype)]))
+        return record
+
+    path = tmp_path / "batch.mrc"
+    # the second record repeats the first one's barcode: the batch's INSERT fails as a whole
+    path.write_bytes(book("Coral reefs", "DUP1", "NEWTYPE").as_marc() + book("Atolls", "DUP1", "BK").as_marc())
+    status, out, err = run_cli("import", "--workers", "1", str(path))
+    assert status == 0, err
+    assert "imported 1 records, skipped 1" in out
+    assert "record 2 skipped" in err
+    dbsession.rollback()
+    assert list(dbsession.scalars(select(Item.barcode))) == ["DUP1"]
+    assert dbsession.get(ItemType, "NEWTYPE") is not None
+
+
 def test_progress_lines_when_not_a_terminal():
     import io
 

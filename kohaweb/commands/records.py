@@ -77,7 +77,8 @@ def import_files(args, cli) -> int:
                                                   lambda n: _allocate(cli, n), context, workers=workers):
                 batch.refused = sorted(batch.refused + unreadable, key=lambda r: r.position)
                 unreadable = []
-                stored, stored_authorities = _store(cli, key, batch)
+                with loading.cycle_collector_paused():
+                    stored, stored_authorities = _store(cli, key, batch)
                 authorities += stored_authorities
                 stored -= stored_authorities
                 for item in batch.refused:
@@ -184,6 +185,9 @@ def _store(cli, key: str, batch) -> tuple[int, int]:
                 stored += authorities
         except failures:
             stored = authorities = 0
+            # a new Catalog: the one above remembers the item types it created in the savepoint
+            # that was just rolled back
+            catalog = cli.catalog(session)
             for authority in batch.authorities:
                 try:
                     with session.begin_nested():
