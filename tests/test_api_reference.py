@@ -49,7 +49,8 @@ def test_document_lists_the_new_paths_and_stays_valid(api):
         assert "get" in paths[name], name
     assert {"get", "put"} <= set(paths["/circulation_rules"])
     assert paths["/libraries"]["post"]["x-koha-authorization"] == {"permissions": {"parameters": "manage_libraries"}}
-    assert paths["/patron_categories"]["get"]["x-koha-authorization"] == {"permissions": {"parameters": "1"}}
+    assert paths["/patron_categories"]["get"]["x-koha-authorization"] == {
+        "permissions": {"parameters": "manage_patron_categories"}}
     assert paths["/circulation_rules"]["put"]["x-koha-authorization"] == {
         "permissions": {"parameters": "manage_circ_rules"}}
     assert paths["/circulation_rules"]["get"]["x-koha-authorization"] == {
@@ -96,7 +97,7 @@ def test_patron_categories_need_parameters(api, users, dbsession):
     assert {c["patron_category_id"] for c in adults} == {r.categorycode for r in rows if r.category_type == "A"}
     api.get("/api/v1/patron_categories", status=401)
     assert api.get("/api/v1/patron_categories", headers=users["cat"], status=403).json["required_permissions"] == \
-        {"parameters": 1}
+        {"parameters": "manage_patron_categories"}
     api.get("/api/v1/patron_categories?_per_page=0", headers=users["params"], status=400)
 
 

@@ -87,7 +87,7 @@ def delete_city(request: Request):
     return Response(status=204)
 
 
-@attribute_types.operation("GET", permission="borrowers", summary="List patron attribute types",
+@attribute_types.operation("GET", permission="parameters:manage_additional_fields", summary="List patron attribute types",
                            parameters=ATTRIBUTE_TYPE.list_params(),
                            responses={200: {"type": "array", "items": ATTRIBUTE_TYPE.schema()}},
                            response_headers=ATTRIBUTE_TYPE.headers_schema())

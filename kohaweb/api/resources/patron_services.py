@@ -72,7 +72,7 @@ def set_patron_password(request: Request):
     return ""
 
 
-@patron_holds.operation("GET", permission="reserveforothers:place_holds", summary="List a patron's holds",
+@patron_holds.operation("GET", permission="borrowers:edit_borrowers", summary="List a patron's holds",
                         parameters=[PATRON_ID, *HOLD.list_params(exclude=["patron_id"])],
                         responses={200: {"type": "array", "items": HOLD.schema()}},
                         response_headers=HOLD.headers_schema())

@@ -69,7 +69,7 @@ def list_item_types(request: Request):
     return ITEM_TYPE.list(request, select(ItemType))
 
 
-@_list_operation(patron_categories, PATRON_CATEGORY, "parameters", "List patron categories")
+@_list_operation(patron_categories, PATRON_CATEGORY, "parameters:manage_patron_categories", "List patron categories")
 def list_patron_categories(request: Request):
     return PATRON_CATEGORY.list(request, select(PatronCategory))
 

@@ -1,0 +1,58 @@
+"""Koha 25.x's x-koha-authorization of the operations whose permission was checked against
+api/v1/swagger (issue 20): the document names Koha's permission, a caller holding only that
+sub-permission is served and one holding a neighbouring permission is refused, on the three databases."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+import pytest
+
+from kohaweb.testing import basic_auth
+
+# (method, path template, Koha's permission) of the operations changed to Koha's
+CHECKED = [
+    ("get", "/patrons/{patron_id}/holds", {"borrowers": "edit_borrowers"}),
+    ("get", "/patron_categories", {"parameters": "manage_patron_categories"}),
+    ("get", "/extended_attribute_types", {"parameters": "manage_additional_fields"}),
+    ("post", "/auth/password/validation", {"borrowers": "api_validate_password"}),
+]
+
+
+@pytest.fixture
+def api(make_app):
+    services = sorted(e.name for e in entry_points(group="kohaweb.services"))
+    return make_app(services=services, **{"kohaweb.auth.basic": "true"})
+
+
+def test_document_names_kohas_permissions(api):
+    paths = api.get("/api/v1/").json["paths"]
+    for method, path, permission in CHECKED:
+        assert paths[path][method]["x-koha-authorization"] == {"permissions": permission}, path
+
+
+@pytest.mark.parametrize(("granted", "refused_with"), [
+    ("borrowers:edit_borrowers", "reserveforothers"),
+])
+def test_patron_holds_need_edit_borrowers(api, staff_user, granted, refused_with):
+    patron_id = staff_user("reader")[2]
+    allowed = basic_auth(*staff_user("editor", granted)[:2])
+    other = basic_auth(*staff_user("holds", refused_with)[:2])
+    assert api.get(f"/api/v1/patrons/{patron_id}/holds", headers=allowed).json == []
+    refused = api.get(f"/api/v1/patrons/{patron_id}/holds", headers=other, status=403).json
+    assert refused["required_permissions"] == {"borrowers": "edit_borrowers"}
+
+
+def test_reference_lists_need_their_parameters_sub_permission(api, staff_user):
+    categories = basic_auth(*staff_user("cats", "parameters:manage_patron_categories")[:2])
+    fields = basic_auth(*staff_user("fields", "parameters:manage_additional_fields")[:2])
+    whole = basic_auth(*staff_user("params", "parameters")[:2])
+    assert api.get("/api/v1/patron_categories", headers=categories).json
+    assert api.get("/api/v1/patron_categories", headers=whole).json
+    refused = api.get("/api/v1/patron_categories", headers=fields, status=403).json
+    assert refused["required_permissions"] == {"parameters": "manage_patron_categories"}
+    assert api.get("/api/v1/extended_attribute_types", headers=fields).json == []
+    api.get("/api/v1/extended_attribute_types", headers=whole, status=200)
+    borrowers = basic_auth(*staff_user("borrowers", "borrowers")[:2])
+    refused = api.get("/api/v1/extended_attribute_types", headers=borrowers, status=403).json
+    assert refused["required_permissions"] == {"parameters": "manage_additional_fields"}
