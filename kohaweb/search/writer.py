@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain
 
@@ -357,10 +357,47 @@ def insert_tuples(conn, table, columns: tuple[str, ...], rows: list[tuple], per_
         return
     quote = conn.dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
-    one = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    for start in range(0, len(rows), per_statement):
-        chunk = rows[start:start + per_statement]
-        conn.exec_driver_sql(head + ", ".join([one] * len(chunk)), tuple(v for row in chunk for v in row))
+    with conn.connection.dbapi_connection.cursor() as cursor:
+        for statement in _mysql_inserts(head, rows):
+            cursor.execute(statement)
+
+
+# MariaDB's string-literal escapes (with its default sql_mode, without NO_BACKSLASH_ESCAPES)
+_MYSQL_ESCAPES = str.maketrans({"\0": "\\0", "\n": "\\n", "\r": "\\r", "\\": "\\\\", "'": "\\'",
+                                '"': '\\"', "\x1a": "\\Z"})
+_MYSQL_STATEMENT_BYTES = 4 << 20  # well under MariaDB's smallest max_allowed_packet default (16 MB)
+
+
+def _mysql_inserts(head: str, rows: list[tuple]) -> Iterator[str]:
+    """Multi-row INSERT statements with the values written as SQL literals, each statement under
+    ``_MYSQL_STATEMENT_BYTES``. The index rows are strings, integers and bytes only; writing them
+    here (bytes as hex literals, strings with MariaDB's escapes) costs a fraction of
+    PyMySQL's per-value conversion of bound parameters, which was most of the import's writing
+    time on MariaDB."""
+    parts: list[str] = []
+    size = 0
+    for row in rows:
+        text = "(" + ",".join([_mysql_literal(value) for value in row]) + ")"
+        parts.append(text)
+        size += len(text) + 1
+        if size >= _MYSQL_STATEMENT_BYTES:
+            yield head + ",".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield head + ",".join(parts)
+
+
+def _mysql_literal(value) -> str:
+    kind = type(value)
+    if value is None:
+        return "NULL"
+    if kind is bytes:
+        return "X'" + value.hex() + "'"
+    if kind is str:
+        return "'" + value.translate(_MYSQL_ESCAPES) + "'"
+    if kind is int or kind is bool:
+        return str(int(value))
+    raise TypeError(f"no SQL literal for {kind.__name__} in an index row")
 
 
 # --- compaction ----------------------------------------------------------------------------------
