@@ -1,4 +1,7 @@
-"""kohaweb user add USERID --permission P ..."""
+"""kohaweb user add USERID --permission P ..., user grant USERID -p P ..., user permissions [USERID].
+
+A permission is a whole Koha module (``circulate``) or one of its sub-permissions as the REST
+layer checks them (``reserveforothers:place_holds``), stored as Koha stores them."""
 
 from __future__ import annotations
 
@@ -14,7 +17,8 @@ def register(sub) -> None:
     actions.required = True
     add = actions.add_parser("add", help="create a staff user (password from a prompt or stdin)")
     add.add_argument("userid")
-    add.add_argument("--permission", "-p", action="append", default=[], help="named permission (repeatable)")
+    add.add_argument("--permission", "-p", action="append", default=[],
+                     help="module or module:code sub-permission (repeatable)")
     add.add_argument("--cardnumber")
     add.add_argument("--surname")
     add.add_argument("--firstname")
@@ -22,6 +26,24 @@ def register(sub) -> None:
     add.add_argument("--library", help="branchcode (default: the first library)")
     add.add_argument("--category", help="patron category (default: the first category)")
     add.set_defaults(func=add_user)
+    more = actions.add_parser("grant", help="give an existing user more permissions")
+    more.add_argument("userid")
+    more.add_argument("--permission", "-p", action="append", required=True,
+                      help="module or module:code sub-permission (repeatable)")
+    more.set_defaults(func=grant_permissions)
+    listing = actions.add_parser("permissions", help="the permissions kohaweb knows, or those of a user")
+    listing.add_argument("userid", nargs="?")
+    listing.set_defaults(func=list_permissions)
+
+
+def check_permissions(permissions: list[str]) -> None:
+    """Refuse (CommandError) names that are neither a known module nor ``module:code`` of it."""
+    from ..auth import known_permission
+
+    unknown = sorted(p for p in permissions if not known_permission(p))
+    if unknown:
+        raise CommandError(f"unknown permission(s) {', '.join(unknown)}; "
+                           "see kohaweb user permissions for modules and module:code sub-permissions")
 
 
 def read_password(stdin=None) -> str:
@@ -37,12 +59,10 @@ def read_password(stdin=None) -> str:
 def add_user(args, cli) -> int:
     from sqlalchemy import select
 
-    from ..auth import PERMISSIONS, find_patron, grant, hash_password
+    from ..auth import find_patron, grant, hash_password
     from ..models import Library, Patron, PatronCategory
 
-    unknown = set(args.permission) - set(PERMISSIONS)
-    if unknown:
-        raise CommandError(f"unknown permission(s) {', '.join(sorted(unknown))}; known: {', '.join(PERMISSIONS)}")
+    check_permissions(args.permission)
     password = read_password()
     if len(password) < 8:
         raise CommandError("the password must have at least 8 characters")
@@ -65,4 +85,39 @@ def add_user(args, cli) -> int:
         number = patron.borrowernumber
     cli.out.write(f"created user {args.userid} (patron {number}) with {', '.join(args.permission) or 'no'} "
                   f"permissions\n")
+    return 0
+
+
+def grant_permissions(args, cli) -> int:
+    """``user grant USERID -p P ...``: add modules or sub-permissions to an existing user."""
+    from ..auth import find_patron, grant
+
+    check_permissions(args.permission)
+    with cli.transaction() as session:
+        patron = find_patron(session, args.userid)
+        if patron is None:
+            raise CommandError(f"no patron with userid or cardnumber {args.userid!r}")
+        grant(session, patron, *args.permission)
+        session.flush()
+        held = sorted(patron.permission_codes)
+    cli.out.write(f"{args.userid} now has {', '.join(held)}\n")
+    return 0
+
+
+def list_permissions(args, cli) -> int:
+    """``user permissions``: each module and its sub-permissions (``module:code``), one a line;
+    ``user permissions USERID``: what that user holds."""
+    from ..auth import PERMISSIONS, SUB_PERMISSIONS, find_patron
+
+    if args.userid is None:
+        for module in PERMISSIONS:
+            cli.out.write(f"{module}\n")
+            cli.out.writelines(f"{module}:{code}\n" for code in SUB_PERMISSIONS.get(module, ()))
+        return 0
+    with cli.transaction() as session:
+        patron = find_patron(session, args.userid)
+        if patron is None:
+            raise CommandError(f"no patron with userid or cardnumber {args.userid!r}")
+        held = sorted(patron.permission_codes)
+    cli.out.writelines(f"{name}\n" for name in held)
     return 0
