@@ -113,15 +113,30 @@ class Identity:
     def has(self, permission: str) -> bool:
         """Whether the identity holds ``permission``: a module name (``circulate``) or one of Koha's
         sub-permissions (``circulate:override_renewals``), implied by its whole module and by
-        superlibrarian. A bearer token's scopes (module names) narrow what the patron holds."""
-        module = permission.partition(":")[0]
-        granted = self.permissions
-        if self.scopes is not None and SUPERLIBRARIAN not in self.scopes:
-            if SUPERLIBRARIAN in granted:
-                granted = self.scopes  # a superlibrarian's token holds what its scopes name
-            else:
-                granted = frozenset(p for p in granted if p.partition(":")[0] in self.scopes)
-        return SUPERLIBRARIAN in granted or module in granted or permission in granted
+        superlibrarian. A bearer token's scopes narrow what the patron holds: a scope names a
+        module or a ``module:code`` sub-permission, and the token holds a permission only when
+        both the patron and its scopes do."""
+        if not holds_permission(self.permissions, permission):
+            return False
+        return self.scopes is None or holds_permission(self.scopes, permission)
+
+
+def holds_permission(names: frozenset[str] | set[str], permission: str) -> bool:
+    """Whether permission names (a patron's, or a token's scopes) give ``permission``: itself,
+    its whole module, or superlibrarian."""
+    module = permission.partition(":")[0]
+    return SUPERLIBRARIAN in names or module in names or permission in names
+
+
+def scope_allowed(held: frozenset[str], scope: str) -> bool:
+    """Whether a patron holding ``held`` may ask for a token narrowed to ``scope`` (a module or
+    ``module:code``): they hold it, or, for a module, any of its sub-permissions (the token then
+    holds only those, as :meth:`Identity.has` intersects scopes with what the patron holds)."""
+    if not known_permission(scope):
+        return False
+    if holds_permission(held, scope):
+        return True
+    return ":" not in scope and any(name.partition(":")[0] == scope for name in held)
 
 
 BearerValidator = Callable[[Request, str], Identity]

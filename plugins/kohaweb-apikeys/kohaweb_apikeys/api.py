@@ -94,7 +94,8 @@ def includeme(config: Configurator) -> None:
 @token.operation(
     "POST", permission=None, summary="Get an access token (OAuth2 client credentials)",
     description="RFC 6749 §4.4. Form fields `grant_type=client_credentials` and optionally `scope` "
-                "(space-separated permission names that narrow the token). The client authenticates "
+                "(space-separated permission names that narrow the token: a module such as `circulate`, or "
+                "one of Koha's sub-permissions as `module:code`, e.g. `reserveforothers:place_holds`). The client authenticates "
                 "with HTTP Basic (client id and secret) or with `client_id` and `client_secret` fields. "
                 "Errors follow RFC 6749 §5.2 (`error` is the OAuth2 error code).",
     body_media_types=("application/x-www-form-urlencoded",),

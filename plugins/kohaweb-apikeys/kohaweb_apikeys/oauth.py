@@ -29,10 +29,9 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from kohaweb import throttle
+from kohaweb.auth import scope_allowed
 from kohaweb.credential_cache import site_cache
 from kohaweb.plugin_api import (
-    PERMISSIONS,
-    SUPERLIBRARIAN,
     ApiKey,
     OAuthAccessToken,
     Patron,
@@ -111,13 +110,13 @@ class ApiKeyValidator(RequestValidator):
         return []  # no scope: the token carries all of the patron's permissions
 
     def validate_scopes(self, client_id, scopes, client, request, *args, **kwargs) -> bool:
-        """Scopes are permission names and may only narrow what the key's patron holds."""
+        """Scopes are permission names, a module or one of its sub-permissions (``module:code``),
+        and may only narrow what the key's patron holds."""
         if not scopes:
             return True
         patron = self.session.get(Patron, client.patron_id)
         held = patron.permission_codes if patron is not None else frozenset()
-        wanted = set(scopes)
-        return wanted <= set(PERMISSIONS) and (SUPERLIBRARIAN in held or wanted <= held)
+        return all(scope_allowed(held, scope) for scope in scopes)
 
     def save_bearer_token(self, token, request, *args, **kwargs) -> None:
         now = int(time.time())

@@ -231,3 +231,39 @@ def test_last_used_on_follows_use_at_the_configured_interval(make_app, admin_key
         assert (after != before) is expect_update
         if expect_update:
             assert after > long_ago
+
+
+def test_scopes_name_modules_or_sub_permissions(app, staff_user, new_key, reference_data):
+    """A patron holding only Koha sub-permissions may narrow a token to their module or to one
+    of them; the token holds what both the patron and its scopes give."""
+    _, _, patron_id = staff_user("clerk", "catalogue", "parameters:manage_patron_categories",
+                                 "reserveforothers:place_holds")
+    client_id, secret = new_key(patron_id)
+    json_bearer = lambda token: {**bearer(token), "Accept": "application/json"}  # noqa: E731
+
+    by_module = fetch(app, client_id, secret, scope="parameters").json
+    assert by_module["scope"] == "parameters"
+    assert app.get("/api/v1/patron_categories", headers=json_bearer(by_module["access_token"])).json
+    # the module scope gives no more than the patron's sub-permissions of it
+    app.get("/status/details", headers=json_bearer(by_module["access_token"]), status=403)
+    app.get("/api/v1/holds", headers=json_bearer(by_module["access_token"]), status=403)
+
+    by_code = fetch(app, client_id, secret, scope="reserveforothers:place_holds catalogue").json
+    assert set(by_code["scope"].split()) == {"catalogue", "reserveforothers:place_holds"}
+    assert app.get("/api/v1/holds", headers=json_bearer(by_code["access_token"])).json == []
+    refused = app.get("/api/v1/patron_categories", headers=json_bearer(by_code["access_token"]), status=403).json
+    assert refused["required_permissions"] == {"parameters": "manage_patron_categories"}
+
+    # only what the patron holds, and only known names
+    for scope in ("reserveforothers:modify_holds_priority", "circulate", "parameters:manage_cities",
+                  "reserveforothers:fly", "nothing:place_holds"):
+        assert fetch(app, client_id, secret, status=400, scope=scope).json["error"] == "invalid_scope", scope
+
+
+def test_superlibrarian_token_narrowed_to_a_sub_permission(app, staff_user, new_key, reference_data):
+    _, _, patron_id = staff_user("chief", "superlibrarian")
+    client_id, secret = new_key(patron_id)
+    token = fetch(app, client_id, secret, scope="parameters:manage_patron_categories").json["access_token"]
+    headers = {**bearer(token), "Accept": "application/json"}
+    assert app.get("/api/v1/patron_categories", headers=headers).json
+    app.get("/status/details", headers=headers, status=403)
