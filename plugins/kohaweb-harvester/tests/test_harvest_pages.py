@@ -34,6 +34,7 @@ def execute_queued(app) -> None:
     """Run what the page queued, here and now (as `kohaweb harvest worker` would)."""
     site = app.app.registry.kohaweb
     harvester = Harvester.from_settings(site.session_factory, "MARC21", site.settings["harvester"])
+    harvester.sleep = lambda seconds: None  # an unreachable source's retries, without waiting out the backoff
     with site.session_factory() as session:
         queued = list(session.scalars(select(HarvestRun.id).where(HarvestRun.status == "queued")))
     assert queued
