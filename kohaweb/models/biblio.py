@@ -4,9 +4,24 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from functools import partial
 
-from sqlalchemy import BigInteger, Boolean, Date, DateTime, ForeignKey, Index, Integer, Numeric, String, Text
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    event,
+    inspect,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from .base import Base, LongText, code, utcnow
 
@@ -108,6 +123,19 @@ class _ItemColumns:
     datelastseen: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     timestamp: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Koha's items columns of its REST item object (migration 0021); the *_on dates are set
+    # when the status changes (see stamp_status_dates below), as Koha's Item->store does
+    booksellerid: Mapped[str | None] = mapped_column(Text)  # Koha: acquisition_source
+    bookable: Mapped[bool | None] = mapped_column(Boolean)  # NULL: the item type decides
+    damaged_on: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    itemlost_on: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    withdrawn_on: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    materials: Mapped[str | None] = mapped_column(Text)
+    cn_source: Mapped[str | None] = mapped_column(String(10))
+    cn_sort: Mapped[str | None] = mapped_column(String(255))
+    replacementpricedate: Mapped[dt.date | None] = mapped_column(Date)
+    coded_location_qualifier: Mapped[str | None] = mapped_column(String(10))
+    new_status: Mapped[str | None] = mapped_column(String(32))
 
 
 class Item(_ItemColumns, Base):
@@ -130,6 +158,34 @@ class DeletedItem(_ItemColumns, Base):
     itype: Mapped[str | None] = mapped_column(code())
     deleted_on: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
+
+
+# (status column, the date column Koha's Item->store sets when it changes)
+STATUS_DATES = (("damaged", "damaged_on"), ("itemlost", "itemlost_on"), ("withdrawn", "withdrawn_on"))
+
+
+def stamp_status_dates(item: Item, status: str, new: object, old: object) -> None:
+    """As Koha's Item->store on a stored item: a status set (from none) dates its *_on column now,
+    a status cleared empties it; a change between two non-zero statuses keeps the date."""
+    if not inspect(item).has_identity or old in (NO_VALUE, NEVER_SET):
+        return
+    date_column = dict(STATUS_DATES)[status]
+    if new and not old:
+        setattr(item, date_column, utcnow())
+    elif old and not new:
+        setattr(item, date_column, None)
+
+
+def _listen_for_status_changes() -> None:
+    for status, _ in STATUS_DATES:
+        event.listen(getattr(Item, status), "set", partial(_on_status_set, status), active_history=True)
+
+
+def _on_status_set(status: str, item: Item, new: object, old: object, _initiator: object) -> None:
+    stamp_status_dates(item, status, new, old)
+
+
+_listen_for_status_changes()
 
 class _AuthorityColumns:
     """Koha's auth_header layout, shared by live and deleted authorities."""

@@ -73,6 +73,18 @@ ITEM = Resource("item", Item, [
     Field("copy_number", Item.copynumber, "string", writable=True, max_length=32),
     Field("inventory_number", Item.stocknumber, "string", writable=True, max_length=32),
     Field("uri", Item.uri, "string", writable=True),
+    Field("acquisition_source", Item.booksellerid, "string", writable=True),
+    Field("bookable", Item.bookable, "boolean", writable=True),
+    # set when the status changes (kohaweb.models.biblio.stamp_status_dates), as Koha's
+    Field("damaged_date", Item.damaged_on, "date-time", writable=True),
+    Field("lost_date", Item.itemlost_on, "date-time", writable=True),
+    Field("withdrawn_date", Item.withdrawn_on, "date-time", writable=True),
+    Field("materials_notes", Item.materials, "string", writable=True),
+    Field("call_number_source", Item.cn_source, "string", writable=True, max_length=10),
+    Field("call_number_sort", Item.cn_sort, "string", writable=True, max_length=255),
+    Field("replacement_price_date", Item.replacementpricedate, "date", writable=True),
+    Field("coded_location_qualifier", Item.coded_location_qualifier, "string", writable=True, max_length=10),
+    Field("new_status", Item.new_status, "string", writable=True, max_length=32),
     Field("timestamp", Item.timestamp, "date-time", nullable=False),
 ], id_field="item_id", strings={
     "home_library_id": "library", "holding_library_id": "library", "item_type_id": "item_type",
