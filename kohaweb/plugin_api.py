@@ -22,7 +22,7 @@ in any release. The names are grouped as the documentation (docs/DEVELOPING.md) 
   ``ERROR_REF``;
 - requests and security: ``Identity``, ``InvalidCredentials``, ``AccessRefused``,
   ``access_refusal``, ``find_patron``, ``verify_password``, ``sign_in``, ``auth_error``,
-  ``PERMISSIONS``, ``SUPERLIBRARIAN``, ``hash_password``, ``end_sessions_after_request``,
+  ``PERMISSIONS``, ``SUPERLIBRARIAN``, ``scope_allowed`` (may a patron ask for a token scope), ``hash_password``, ``end_sessions_after_request``,
   ``error_response``; signing (itsdangerous, with key rotation): ``sign``, ``unsign``,
   ``sign_url_params``, ``verify_url_params``, ``site_secrets``, ``BadSignature``, ``Expired``;
 - XML: ``xml_text`` (drop what XML cannot carry), ``is_xml_text``, ``xml_escape`` and
@@ -51,6 +51,7 @@ from .auth import (
     end_sessions_after_request,
     find_patron,
     hash_password,
+    scope_allowed,
     sign_in,
     verify_password,
 )
@@ -101,7 +102,7 @@ from .transactions import discard as discard_changes
 from .views.errors import error_response
 from .xmltext import is_xml_text, xml_escape, xml_escape_attribute, xml_text
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"  # 1.1: xml_escape, xml_escape_attribute, scope_allowed
 
 
 def search_backend(request_or_site: Any) -> SearchBackend:
@@ -113,7 +114,7 @@ def search_backend(request_or_site: Any) -> SearchBackend:
 
 __all__ = [
     "DeletedAuthority", "contrib_service", "discard_changes", "Boolean", "Clause", "QueryError", "ScanTerm", "SearchResult", "SortKey", "StoredRecord", "load_records", "BadSignature", "Expired", "MARC_NS", "is_xml_text", "sign", "sign_url_params", "site_secrets", "unsign",
-    "verify_url_params", "xml_text", "xml_escape", "xml_escape_attribute",
+    "verify_url_params", "scope_allowed", "xml_text", "xml_escape", "xml_escape_attribute",
     "API_VERSION", "AccountLine", "ApiKey", "AuthorisedValue", "Authority", "Checkout", "Hold", "INDEXES",
     "OAuthAccessToken", "PatronAttribute", "PatronAttributeType", "end_sessions_after_request", "hash_password",
     "ERROR_REF", "PERMISSIONS", "SUPERLIBRARIAN", "AccessRefused", "ApiError", "ApiService",

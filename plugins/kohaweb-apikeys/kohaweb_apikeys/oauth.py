@@ -29,13 +29,13 @@ from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
 from kohaweb import throttle
-from kohaweb.auth import scope_allowed
 from kohaweb.credential_cache import site_cache
 from kohaweb.plugin_api import (
     ApiKey,
     OAuthAccessToken,
     Patron,
     access_refusal,
+    scope_allowed,
     utcnow,
 )
 
