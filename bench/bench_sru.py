@@ -38,7 +38,7 @@ import urllib.request
 from lxml import etree
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import add_data_options, database, load_catalogue, percentiles, report  # noqa: E402
+from common import add_data_options, data_choice, database, load_catalogue, percentiles, report  # noqa: E402
 from sru_queries import build_mix, kind_order, term_statistics  # noqa: E402
 
 SRW = "{http://www.loc.gov/zing/srw/}"
@@ -176,8 +176,7 @@ def serve_child(url: str, port: int, workers: int) -> None:
     from kohaweb.testing import TEST_SECRET
 
     settings = {"kohaweb.services": "sru", "kohaweb.database_url": url, "kohaweb.secret": TEST_SECRET}
-    serve(lambda: make_app(settings), listening_socket(f"127.0.0.1:{port}"), workers=workers, threads=8,
-          _quiet=True)
+    serve(lambda: make_app(settings), listening_socket(f"127.0.0.1:{port}"), workers=workers, threads=8)
 
 
 @contextlib.contextmanager
@@ -214,6 +213,16 @@ def load(url: str, args) -> None:
         engine.dispose()
         report(f"catalogue {args.backend} (bulk)", records=args.records, load_records_per_s=rate,
                index_rebuild_records_per_s=args.records / (time.perf_counter() - started))
+    elif data_choice(args)[0] == "real":
+        # as a library loads its catalogue: `kohaweb import` of the records (worker processes)
+        import realistic
+        from bench_import import reference_data, run_import
+
+        path = realistic.cached_file(args.records, flavour="MARC21", seed=11, data=data_choice(args)[1])
+        reference_data(url)
+        elapsed, _, _ = run_import(url, str(path), 2000)
+        report(f"catalogue {args.backend} (kohaweb import)", records=args.records,
+               load_records_per_s=args.records / elapsed)
     else:
         rate = load_catalogue(url, args.records, args=args)
         report(f"catalogue {args.backend}", records=args.records, load_records_per_s=rate)
