@@ -214,12 +214,12 @@ def load_source(flavour: str = "MARC21", data: str | os.PathLike | None = None) 
 
 
 def isbn13(serial: int, seed: int) -> str:
-    """A unique, valid ISBN-13 for a serial number (a bijection of the 9-digit ISBN-10 body, whose
-    ISBN-13 check digit ``kohaweb.marc.normalize_isbn`` computes)."""
-    from kohaweb.marc import normalize_isbn
+    """A unique, valid ISBN-13 for a serial number (978 and a bijection of a 9-digit body, with the
+    check digit of ``kohaweb.search.normalize.isbn13``)."""
+    from kohaweb.search.normalize import isbn13 as with_check_digit
 
     body = (serial * 387_420_489 + seed * 7_919) % 1_000_000_000  # 3**18 is prime to 10**9
-    return normalize_isbn(f"{body:09d}0")
+    return with_check_digit(f"978{body:09d}")
 
 
 def item_type(leader: str) -> str:

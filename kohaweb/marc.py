@@ -518,20 +518,3 @@ def embed_items(record: pymarc.Record, flavour: str, items: Iterable[dict[str, A
 def _code_order(code: str) -> tuple[int, str]:
     """Letters before digits, as Koha's frameworks order item subfields."""
     return (1 if code.isdigit() else 0, code)
-
-
-# --- identifiers -------------------------------------------------------------------------------
-
-def normalize_isbn(text: str) -> str | None:
-    """ISBN-13 digits for an ISBN-10 or ISBN-13 (hyphens, spaces and qualifiers ignored)."""
-    match = re.search(r"[0-9][0-9\- ]{8,16}[0-9Xx]", text or "")
-    if not match:
-        return None
-    digits = re.sub(r"[^0-9Xx]", "", match.group(0)).upper()
-    if len(digits) == 10:
-        core = "978" + digits[:9]
-        total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(core))
-        return core + str((10 - total % 10) % 10)
-    if len(digits) == 13 and digits.isdigit():
-        return digits
-    return None

@@ -55,9 +55,9 @@ class GeneratedRecord:
 
 
 def isbn13(rng: random.Random) -> str:
-    body = "978" + "".join(str(rng.randint(0, 9)) for _ in range(9))
-    total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(body))
-    return body + str((10 - total % 10) % 10)
+    from .search.normalize import isbn13 as with_check_digit
+
+    return with_check_digit("978" + "".join(str(rng.randint(0, 9)) for _ in range(9)))
 
 
 def _title(rng: random.Random, lang: str) -> str:

@@ -127,7 +127,7 @@ def isbn_forms(text: str) -> list[str]:
         return []
     digits = token.upper()
     if re.fullmatch(r"[0-9]{9}[0-9X]", digits):
-        thirteen = _isbn13("978" + digits[:9])
+        thirteen = isbn13("978" + digits[:9])
         return [thirteen, digits.lower()]
     if re.fullmatch(r"97[89][0-9]{10}", digits):
         forms = [digits]
@@ -137,7 +137,9 @@ def isbn_forms(text: str) -> list[str]:
     return [token]
 
 
-def _isbn13(first12: str) -> str:
+def isbn13(first12: str) -> str:
+    """The ISBN-13 whose first twelve digits are ``first12`` (its check digit appended): the one
+    check-digit routine of the code base (the index, the sample and benchmark generators)."""
     total = sum(int(d) * (1 if i % 2 == 0 else 3) for i, d in enumerate(first12))
     return first12 + str((10 - total % 10) % 10)
 
