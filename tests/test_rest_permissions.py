@@ -16,6 +16,7 @@ CHECKED = [
     ("get", "/patron_categories", {"parameters": "manage_patron_categories"}),
     ("get", "/extended_attribute_types", {"parameters": "manage_additional_fields"}),
     ("post", "/auth/password/validation", {"borrowers": "api_validate_password"}),
+    ("post", "/patrons/{patron_id}/password", {"borrowers": "1"}),
 ]
 
 
@@ -56,3 +57,15 @@ def test_reference_lists_need_their_parameters_sub_permission(api, staff_user):
     borrowers = basic_auth(*staff_user("borrowers", "borrowers")[:2])
     refused = api.get("/api/v1/extended_attribute_types", headers=borrowers, status=403).json
     assert refused["required_permissions"] == {"parameters": "manage_additional_fields"}
+
+
+def test_setting_a_patrons_password_needs_the_whole_borrowers_module(api, staff_user):
+    """Koha's patrons_password.yaml asks for ``borrowers: 1``: edit_borrowers alone is refused."""
+    patron_id = staff_user("reader")[2]
+    url = f"/api/v1/patrons/{patron_id}/password"
+    body = {"password": "Abcdefg1", "password_2": "Abcdefg1"}
+    editor = basic_auth(*staff_user("editor", "borrowers:edit_borrowers")[:2])
+    refused = api.post_json(url, body, headers=editor, status=403).json
+    assert refused["required_permissions"] == {"borrowers": 1}
+    whole = basic_auth(*staff_user("borrowers", "borrowers")[:2])
+    api.post_json(url, body, headers=whole, status=200)

@@ -59,7 +59,7 @@ PASSWORD_BODY = {"type": "object", "required": ["password", "password_2"], "addi
                  "properties": {"password": PASSWORD, "password_2": PASSWORD}}
 
 
-@password.operation("POST", permission="borrowers:edit_borrowers", summary="Set a patron's password",
+@password.operation("POST", permission="borrowers", summary="Set a patron's password",
                     description="`password_2` must repeat `password`; Koha's password policy applies "
                                 "(400 with the reason). Every session and token of the patron ends.",
                     parameters=[PATRON_ID], body=PASSWORD_BODY, responses={200: {"type": "string"}})
