@@ -69,3 +69,17 @@ def test_setting_a_patrons_password_needs_the_whole_borrowers_module(api, staff_
     assert refused["required_permissions"] == {"borrowers": 1}
     whole = basic_auth(*staff_user("borrowers", "borrowers")[:2])
     api.post_json(url, body, headers=whole, status=200)
+
+
+def test_a_patrons_account_needs_edit_borrowers_and_updatecharges(api, staff_user):
+    """Koha's patrons_account.yaml: GET /patrons/{patron_id}/account needs both permissions."""
+    patron_id = staff_user("reader")[2]
+    url = f"/api/v1/patrons/{patron_id}/account"
+    editor = basic_auth(*staff_user("editor", "borrowers:edit_borrowers")[:2])
+    refused = api.get(url, headers=editor, status=403).json
+    assert refused["required_permissions"] == {"updatecharges": "remaining_permissions"}
+    charges = basic_auth(*staff_user("charges", "updatecharges:remaining_permissions")[:2])
+    refused = api.get(url, headers=charges, status=403).json
+    assert refused["required_permissions"] == {"borrowers": "edit_borrowers"}
+    both = basic_auth(*staff_user("both", "borrowers:edit_borrowers", "updatecharges:remaining_permissions")[:2])
+    assert api.get(url, headers=both).json["balance"] == 0
