@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -9,8 +11,21 @@ from .models import SystemPreference
 
 
 def get_preference(session: Session, name: str, default: str | None = None) -> str | None:
+    """One preference's value, or ``default`` when it is absent or NULL."""
     row = session.scalar(select(SystemPreference).where(func.lower(SystemPreference.variable) == name.lower()))
     return default if row is None or row.value is None else row.value
+
+
+def get_preferences(session: Session, names: Iterable[str]) -> dict[str, str | None]:
+    """Several preferences in one statement (a request that needs two pays one round trip):
+    ``{name: value}`` for each of ``names`` as given, None where absent or NULL."""
+    wanted = {name.lower(): name for name in names}
+    found: dict[str, str | None] = dict.fromkeys(wanted.values())
+    rows = session.execute(select(SystemPreference.variable, SystemPreference.value)
+                           .where(func.lower(SystemPreference.variable).in_(list(wanted))))
+    for variable, value in rows:
+        found[wanted[variable.lower()]] = value
+    return found
 
 
 def set_preference(session: Session, name: str, value: str | None, type_: str | None = None) -> None:

@@ -102,8 +102,8 @@ class ReadReplicas:
             for i in range(len(self.replicas)):
                 replica = self.replicas[(start + i) % len(self.replicas)]
                 if self._usable(replica):
-                    return db.new_session(replica.session_factory)
-        return db.new_session(self.primary)
+                    return db.new_session(replica.session_factory, read=True)
+        return db.new_session(self.primary, read=True)
 
     def _usable(self, replica: Replica) -> bool:
         now = self.clock()
@@ -143,7 +143,7 @@ def read_session(site) -> Session:
     """A read-only session of the site's own (the caller closes it): on a replica when one is
     usable, else on the primary. For work outside a request's lifetime (streamed responses)."""
     replicas: ReadReplicas | None = site.extras.get("replicas")
-    return replicas.session() if replicas is not None else site.new_session()
+    return replicas.session() if replicas is not None else db.new_session(site.session_factory, read=True)
 
 
 def session_beside(session: Session) -> Session:
@@ -155,7 +155,7 @@ def session_beside(session: Session) -> Session:
 def _read_dbsession(request: Request) -> Session:
     site = request.registry.kohaweb
     if request.authorization is not None or WROTE_COOKIE in request.cookies:
-        session = site.new_session()  # read your own writes, and staff see the primary
+        session = db.new_session(site.session_factory, read=True)  # read your own writes; staff see the primary
     else:
         session = read_session(site)
     request.add_finished_callback(lambda _request: session.close())

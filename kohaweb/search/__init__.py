@@ -5,6 +5,8 @@
 - Reading: build a tree of ``Clause`` / ``Boolean`` on the index names of ``INDEXES`` and run
   ``search(session, node, offset=, limit=, sort=)`` or ``scan(session, index, term)``;
   ``QueryError.code`` says why a query cannot be answered.
+- ``search_state(session)``: the index status and the see-from preference, read in one statement
+  before a search (``.ready``, ``.see_from``).
 - ``is_ready(session)``: false while a rebuild runs or died half-way; services must then refuse
   to answer rather than serve a partial index.
 """
@@ -20,7 +22,7 @@ from .mapping import INDEXES, Index
 from .normalize import MASK_ANY, MASK_ONE
 from .query import ANCHOR, Boolean, Clause, QueryError
 from .results import ScanTerm, SearchResult, SortKey, count_rows, scan, search
-from .state import is_ready, status
+from .state import SearchState, is_ready, search_state, status
 
 
 def index_record(session: Session, biblio: Any, record: pymarc.Record) -> None:
@@ -60,5 +62,5 @@ def rebuild(session_factory, **kwargs) -> int:
 
 
 __all__ = ["ANCHOR", "Boolean", "Clause", "INDEXES", "Index", "MASK_ANY", "MASK_ONE", "QueryError", "ScanTerm",
-           "SearchResult", "SortKey", "append_prepared", "count_rows", "hide_entry", "index_record", "is_ready", "rebuild",
-           "remove_record", "scan", "search", "status"]
+           "SearchResult", "SearchState", "SortKey", "append_prepared", "count_rows", "hide_entry", "index_record", "is_ready", "rebuild",
+           "remove_record", "scan", "search", "search_state", "status"]

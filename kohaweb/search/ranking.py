@@ -49,8 +49,7 @@ def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator 
     if len(hits) < 2:
         return hits
     evaluator = evaluator or _Evaluator(session, remember_keys=True)
-    total = max(postings.size(session), 1)
-    scores = np.zeros(len(hits), dtype=np.float64)
+    scored: list[tuple[np.ndarray, float]] = []  # (occurrences, weight) of each word or phrase
     budget = MAX_RANKED_WORDS
     for clause in _scored_clauses(node, []):
         try:
@@ -67,14 +66,20 @@ def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator 
             for word in words:
                 keys = _keys(evaluator, index, word, clause.modifiers)
                 occurrences.append(keys)
-                scores += _word_score(keys, hits, total) * weight
+                scored.append((keys, weight))
             if len(words) > 1 and clause.relation in ("=", "adj") and all(len(k) for k in occurrences):
                 together = occurrences[0]
                 for offset, keys in enumerate(occurrences[1:], start=1):
                     together = sorted_sets.intersect(together, keys - offset)
-                scores += _word_score(together, hits, total) * weight
+                scored.append((together, weight))
         if budget <= 0:
             break
+    # N only weighs words against each other: one word's idf is the same for every hit and
+    # cannot change the order, so a one-word query does not count the catalogue
+    total = max(postings.size(session), 1) if len(scored) > 1 else None
+    scores = np.zeros(len(hits), dtype=np.float64)
+    for keys, weight in scored:
+        scores += _word_score(keys, hits, total) * weight
     ranked = np.lexsort((hits, -scores))  # best score first, then record number
     return hits[ranked]
 
@@ -86,12 +91,13 @@ def _keys(evaluator: _Evaluator, index: str, word: str, modifiers: frozenset[str
         return postings.EMPTY
 
 
-def _word_score(keys: np.ndarray, hits: np.ndarray, total: int) -> np.ndarray:
-    """Each hit's (1 + log tf) * idf for one word's occurrences (zero where it does not occur)."""
+def _word_score(keys: np.ndarray, hits: np.ndarray, total: int | None) -> np.ndarray:
+    """Each hit's (1 + log tf) * idf for one word's occurrences (zero where it does not occur);
+    ``total`` None: idf 1 (a lone word, whose idf does not change the order)."""
     if not len(keys):
         return np.zeros(len(hits))
     docs, tf = np.unique(keys >> postings.POSITION_BITS, return_counts=True)
-    idf = math.log(1.0 + total / len(docs))
+    idf = math.log(1.0 + total / len(docs)) if total is not None else 1.0
     at = np.searchsorted(docs, hits)
     at[at >= len(docs)] = 0
     found = docs[at] == hits

@@ -24,8 +24,9 @@ from ..models import Authority
 from ..preferences import get_preference
 from . import authority_index
 from .query import Boolean, Clause, Node, QueryError
+from .state import SEE_FROM_PREFERENCE, preference_on
 
-PREFERENCE = "IncludeSeeFromInSearches"
+PREFERENCE = SEE_FROM_PREFERENCE
 MAX_AUTHORITIES = 50  # authorities one clause may expand to (a very common variant word stays cheap)
 
 NAMES = frozenset({"PERSO_NAME", "CORPO_NAME", "MEETI_NAME", "NP", "CO", "FAM"})
@@ -42,7 +43,7 @@ RELATIONS = frozenset({"=", "adj", "all", "any", "exact", "=="})
 
 def enabled(session: Session) -> bool:
     """Whether ``IncludeSeeFromInSearches`` is on (Koha's values: 1 on, 0 or absent off)."""
-    return str(get_preference(session, PREFERENCE, "0") or "0").strip().lower() in ("1", "yes", "true", "on")
+    return preference_on(get_preference(session, PREFERENCE, "0"))
 
 
 def expand(session: Session, node: Node) -> Node:

@@ -164,9 +164,12 @@ def _int(params: dict[str, str], name: str, default: int, minimum: int) -> int:
     return int(text)
 
 
+INDEX_NOT_READY = "the search index is being rebuilt (kohaweb index rebuild)"
+
+
 def _require_index(request: Request) -> None:
     if not search.is_ready(request.read_dbsession):
-        raise Diagnostic(2, "the search index is being rebuilt (kohaweb index rebuild)")
+        raise Diagnostic(2, INDEX_NOT_READY)
 
 
 def _query_error(exc: search.QueryError) -> Diagnostic:
@@ -266,10 +269,12 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
         if sort:
             raise Diagnostic(82, "sortKeys and sortBy together")
         sort = translate.sort_keys_parameter(params["sortKeys"])
-    _require_index(request)
     session = request.read_dbsession
+    state = search.search_state(session)  # one statement for both preferences
+    if not state.ready:
+        raise Diagnostic(2, INDEX_NOT_READY)
     node = query.translated.node
-    if see_from.enabled(session):  # Koha's IncludeSeeFromInSearches: variant forms find the authorised heading
+    if state.see_from:  # Koha's IncludeSeeFromInSearches: variant forms find the authorised heading
         node = see_from.expand(session, node)
     try:
         result = search.search(session, node, offset=start - 1, limit=maximum, sort=sort,

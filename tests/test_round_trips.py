@@ -1,0 +1,139 @@
+"""What a request pays in database round trips: preferences read together, read-only sessions
+without BEGIN/ROLLBACK on PostgreSQL, pooled connections pinged only after a rest, and relevance
+order that counts the catalogue only when it weighs words against each other."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import create_engine, select, text
+
+from kohaweb import db, search
+from kohaweb.catalog import Catalog
+from kohaweb.models import SystemPreference
+from kohaweb.preferences import get_preferences, set_preference
+from kohaweb.search import Clause, postings
+from kohaweb.testing import selected_backend
+
+server_only = pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite has no server connection to lose")
+
+
+def test_preferences_are_read_together_case_insensitively(dbsession):
+    set_preference(dbsession, "SearchIndexStatus", "Ready")
+    dbsession.add(SystemPreference(variable="includeseefrominsearches", value="1"))  # as a hand-made row
+    dbsession.flush()
+    values = get_preferences(dbsession, ["SearchIndexStatus", "IncludeSeeFromInSearches", "NoSuchPreference"])
+    assert values == {"SearchIndexStatus": "Ready", "IncludeSeeFromInSearches": "1", "NoSuchPreference": None}
+    state = search.search_state(dbsession)
+    assert state.ready and state.see_from
+
+
+def test_search_state_reports_a_rebuild_and_see_from_off(dbsession):
+    assert search.search_state(dbsession) == search.SearchState("ready", False)  # absent: ready, Koha's default off
+    set_preference(dbsession, "SearchIndexStatus", "rebuilding")
+    set_preference(dbsession, "IncludeSeeFromInSearches", "0")
+    state = search.search_state(dbsession)
+    assert not state.ready and state.status == "rebuilding" and not state.see_from
+
+
+def _records(dbsession, titles):
+    import pymarc
+
+    records = []
+    for title in titles:
+        record = pymarc.Record(leader="00000nam a2200000 a 4500")
+        record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
+                                      subfields=[pymarc.Subfield("a", title)]))
+        records.append(record)
+    ids = [b.biblionumber for b in Catalog(dbsession).add_records(records)]
+    dbsession.commit()
+    return ids
+
+
+def test_one_word_is_ranked_without_counting_the_catalogue(dbsession, reference_data, monkeypatch):
+    once, thrice, twice = _records(dbsession, ["Tide tables", "Tide, tide and tide", "Tide and tide"])
+    counted = []
+    real_size = postings.size
+    monkeypatch.setattr(postings, "size", lambda session: counted.append(1) or real_size(session))
+    # one word: its idf is the same for every record, so only how often it occurs orders them
+    assert search.search(dbsession, Clause("title", "=", "tide"), rank=True).ids == [thrice, twice, once]
+    assert counted == []
+    # two words weigh against each other by how rare each is: the catalogue is counted once
+    ranked = search.search(dbsession, Clause("title", "=", "tide tables", frozenset({"relevant"})), rank=True).ids
+    assert ranked[0] == once and len(counted) == 1
+
+
+def test_read_sessions_run_without_a_transaction_on_postgresql(engine, clean_db):
+    factory = db.make_session_factory(engine)
+    reader = db.new_session(factory, read=True)
+    try:
+        reader.execute(select(1))
+        connection = reader.connection().connection.dbapi_connection
+        if selected_backend() == "postgresql":
+            assert connection.autocommit is True  # no BEGIN, no ROLLBACK
+        elif selected_backend() == "mariadb":
+            assert connection.get_autocommit() is False  # unchanged: switching would cost two SETs
+    finally:
+        reader.close()
+    writer = db.new_session(factory)
+    try:  # the pooled connection is back to transactions for the next user
+        writer.execute(select(1))
+        if selected_backend() == "postgresql":
+            assert writer.connection().connection.dbapi_connection.autocommit is False
+    finally:
+        writer.rollback()
+        writer.close()
+
+
+def _server_id(connection) -> int:
+    query = "SELECT pg_backend_pid()" if selected_backend() == "postgresql" else "SELECT CONNECTION_ID()"
+    return int(connection.execute(text(query)).scalar())
+
+
+def _drop(database_url: str, server_id: int) -> None:
+    admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        if selected_backend() == "postgresql":
+            conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": server_id})
+        else:
+            conn.execute(text(f"KILL {server_id}"))
+    admin.dispose()
+
+
+@server_only
+def test_a_connection_dropped_while_resting_is_replaced_on_checkout(database_url, monkeypatch):
+    engine = db.make_engine(database_url, pool_size=1)
+    try:
+        with engine.connect() as conn:
+            first = _server_id(conn)
+        _drop(database_url, first)  # a server restart or an idle timeout, while it sits in the pool
+        monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
+        time.sleep(0.05)
+        with engine.connect() as conn:
+            second = _server_id(conn)  # the ping found it gone and the pool connected anew
+        assert second != first
+    finally:
+        engine.dispose()
+
+
+@server_only
+def test_only_rested_connections_are_pinged(database_url, monkeypatch):
+    engine = db.make_engine(database_url, pool_size=1)
+    pings = []
+    real_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda dbapi_connection: pings.append(1) or real_ping(dbapi_connection))
+    try:
+        with engine.connect() as conn:
+            conn.execute(select(1))
+        assert pings == []  # a new connection needs no ping
+        monkeypatch.setattr(db, "PING_AFTER_IDLE", 3600.0)
+        with engine.connect() as conn:
+            conn.execute(select(1))
+        assert pings == []  # used moments ago: no round trip
+        monkeypatch.setattr(db, "PING_AFTER_IDLE", 0.0)
+        with engine.connect() as conn:
+            conn.execute(select(1))
+        assert pings == [1]
+    finally:
+        engine.dispose()
