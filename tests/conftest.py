@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 # test modules share helpers by importing each other (pytest runs in importlib mode)
 sys.path.insert(0, str(Path(__file__).parent))
 
-from kohaweb.testing import TEST_SECRET
+from kohaweb.testing import TEST_SECRET, basic_auth
 
 
 def write_ini(path: Path, database_url: str, services: str = "status") -> Path:
@@ -21,6 +23,31 @@ kohaweb.database_url = {database_url}
 kohaweb.secret = {TEST_SECRET}
 """)
     return path
+
+
+@pytest.fixture
+def api(make_app):
+    """The core app with HTTP Basic authentication on: the REST tests' usual client (a module that
+    needs other settings defines its own ``api``, which overrides this one)."""
+    return make_app(**{"kohaweb.auth.basic": "true"})
+
+
+@pytest.fixture
+def staff_people(staff_user, reference_data) -> Callable[..., dict[str, Any]]:
+    """``staff_people(editor=("catalogue",), reader=())`` creates one user (a CPL patron) per keyword
+    with those permissions and returns, for each name, ``made[name]`` (Basic headers),
+    ``made[f"{name}_id"]`` (borrowernumber) and ``made[f"{name}_login"]`` ((userid, password))."""
+
+    def create(**roles: tuple[str, ...]) -> dict[str, Any]:
+        made: dict[str, Any] = {}
+        for name, permissions in roles.items():
+            userid, password, patron_id = staff_user(name, *permissions, password="Reader-pass-1")
+            made[name] = basic_auth(userid, password)
+            made[f"{name}_id"] = patron_id
+            made[f"{name}_login"] = (userid, password)
+        return made
+
+    return create
 
 
 @pytest.fixture

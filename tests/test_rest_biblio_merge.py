@@ -10,22 +10,11 @@ from sqlalchemy import select
 
 from kohaweb import circulation
 from kohaweb.models import Biblio, Checkout, DeletedBiblio, Hold, Item
-from kohaweb.testing import basic_auth
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
-def people(staff_user, reference_data):
-    made = {}
-    for name, permissions in (("editor", ("catalogue", "editcatalogue:edit_catalogue")),
-                              ("viewer", ("catalogue",)), ("reader", ())):
-        userid, password, patron_id = staff_user(name, *permissions, password="Reader-pass-1")
-        made[name], made[f"{name}_id"] = basic_auth(userid, password), patron_id
-    return made
+def people(staff_people):
+    return staff_people(editor=("catalogue", "editcatalogue:edit_catalogue"), viewer=("catalogue",), reader=())
 
 
 def _items(dbsession, biblio_id: int) -> list[int]:

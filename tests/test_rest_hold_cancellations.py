@@ -11,25 +11,14 @@ from kohaweb import circulation
 from kohaweb.auth import Identity
 from kohaweb.models import CirculationRule, Hold, Item, OldHold
 from kohaweb.models.circulation import HoldCancellationRequest
-from kohaweb.testing import basic_auth
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
-def people(staff_user, reference_data):
+def people(staff_people):
     """A reader, a librarian holding only Koha's place_holds sub-permission, one holding the whole
-    module, and a cataloguer (no hold permission), as Basic headers plus the reader's id."""
-    made = {}
-    for name, permissions in (("reader", ()), ("placer", ("reserveforothers:place_holds",)),
-                              ("holdstaff", ("reserveforothers",)), ("cataloguer", ("catalogue",))):
-        userid, password, patron_id = staff_user(name, *permissions, password="Reader-pass-1")
-        made[name] = basic_auth(userid, password)
-        made[f"{name}_id"] = patron_id
-    return made
+    module, and a cataloguer (no hold permission), as Basic headers plus their ids."""
+    return staff_people(reader=(), placer=("reserveforothers:place_holds",), holdstaff=("reserveforothers",),
+                        cataloguer=("catalogue",))
 
 
 @pytest.fixture

@@ -10,24 +10,13 @@ from test_api import session_headers
 
 from kohaweb.models import AccountLine, Checkout, Hold, Item
 from kohaweb.preferences import set_preference
-from kohaweb.testing import basic_auth
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
-def people(staff_user, reference_data):
-    made = {}
-    for name, permissions in (("desk", ("circulate", "reserveforothers", "borrowers", "updatecharges")),
-                              ("root", ("superlibrarian",)), ("reader", ())):
-        userid, password, patron_id = staff_user(name, *permissions, password="Reader-pass-1")
-        made[name] = basic_auth(userid, password)
-        made[f"{name}_id"] = patron_id
-        made[f"{name}_login"] = (userid, password)
-    return made  # every one of them belongs to CPL
+def people(staff_people):
+    # every one of them belongs to CPL
+    return staff_people(desk=("circulate", "reserveforothers", "borrowers", "updatecharges"),
+                        root=("superlibrarian",), reader=())
 
 
 @pytest.fixture

@@ -19,13 +19,11 @@ def api(make_app):
 
 
 @pytest.fixture
-def readers(staff_user, reference_data):
-    """Two patrons (no staff permission) and a librarian, as (userid, password, id) and headers."""
-    made = {}
-    for name, permissions in (("ann", ()), ("bob", ()), ("lib", ("superlibrarian",))):
-        userid, password, patron_id = staff_user(name, *permissions, password="Reader-pass-1")
-        made[name] = {"id": patron_id, "auth": basic_auth(userid, password), "userid": userid}
-    return made
+def readers(staff_people):
+    """Two patrons (no staff permission) and a librarian, as id, Basic headers and userid."""
+    made = staff_people(ann=(), bob=(), lib=("superlibrarian",))
+    return {name: {"id": made[f"{name}_id"], "auth": made[name], "userid": made[f"{name}_login"][0]}
+            for name in ("ann", "bob", "lib")}
 
 
 def test_own_holds_place_list_cancel_and_refusals(api, readers, hidden_catalogue, dbsession):
