@@ -137,3 +137,16 @@ def test_only_rested_connections_are_pinged(database_url, monkeypatch):
         assert pings == [1]
     finally:
         engine.dispose()
+
+
+def test_a_ranked_page_is_the_same_slice_of_the_whole_order(dbsession, reference_data):
+    # many ties (the same title several times) around every page edge: record number breaks them
+    titles = [f"Tide {'tide ' * (n % 3)}tables {n}" for n in range(25)]
+    _records(dbsession, titles)
+    node = Clause("title", "=", "tide")
+    whole = search.search(dbsession, node, limit=100, rank=True).ids
+    assert len(whole) == 25
+    for offset in range(0, 25, 4):
+        for limit in (1, 3, 7):
+            page = search.search(dbsession, node, offset=offset, limit=limit, rank=True).ids
+            assert page == whole[offset:offset + limit], (offset, limit)

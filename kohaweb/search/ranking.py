@@ -43,9 +43,11 @@ def rankable(node: Node) -> bool:
     return bool(_scored_clauses(node, []))
 
 
-def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator | None = None) -> np.ndarray:
+def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator | None = None,
+          needed: int | None = None) -> np.ndarray:
     """``hits`` (sorted record numbers) in relevance order, best first; ``evaluator``: the one that
-    found them, whose remembered word positions are reused."""
+    found them, whose remembered word positions are reused; ``needed``: only the first so many
+    are wanted (a page), and only they are returned."""
     if len(hits) < 2:
         return hits
     evaluator = evaluator or _Evaluator(session, remember_keys=True)
@@ -80,7 +82,14 @@ def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator 
     scores = np.zeros(len(hits), dtype=np.float64)
     for keys, weight in scored:
         scores += _word_score(keys, hits, total) * weight
-    ranked = np.lexsort((hits, -scores))  # best score first, then record number
+    if needed is not None and needed < len(hits):
+        # a page of a large result: only the records scoring at least the page's last score are
+        # ordered (all of those ties, so that record number still breaks them as it would)
+        cut = np.partition(scores, len(scores) - needed)[len(scores) - needed]
+        keep = np.flatnonzero(scores >= cut)
+        ranked = keep[np.lexsort((hits[keep], -scores[keep]))][:needed]
+    else:
+        ranked = np.lexsort((hits, -scores))  # best score first, then record number
     return hits[ranked]
 
 
@@ -96,7 +105,13 @@ def _word_score(keys: np.ndarray, hits: np.ndarray, total: int | None) -> np.nda
     ``total`` None: idf 1 (a lone word, whose idf does not change the order)."""
     if not len(keys):
         return np.zeros(len(hits))
-    docs, tf = np.unique(keys >> postings.POSITION_BITS, return_counts=True)
+    numbers = keys >> postings.POSITION_BITS
+    if len(numbers) > 1 and bool(np.all(numbers[1:] >= numbers[:-1])):
+        # occurrences come sorted (record, then position): runs of one record, no sort needed
+        starts = np.concatenate(([0], np.flatnonzero(numbers[1:] != numbers[:-1]) + 1))
+        docs, tf = numbers[starts], np.diff(np.append(starts, len(numbers)))
+    else:
+        docs, tf = np.unique(numbers, return_counts=True)
     idf = math.log(1.0 + total / len(docs)) if total is not None else 1.0
     at = np.searchsorted(docs, hits)
     at[at >= len(docs)] = 0

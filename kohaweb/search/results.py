@@ -53,7 +53,7 @@ def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, so
         return SearchResult(total, [])
     if not sort:
         if ranked:
-            hits = ranking.order(session, node, hits, evaluator)
+            hits = ranking.order(session, node, hits, evaluator, needed=offset + limit)
         return SearchResult(total, hits[offset:offset + limit].tolist())
     return SearchResult(total, _sorted_page(session, hits, sort, offset + limit)[offset:offset + limit])
 
