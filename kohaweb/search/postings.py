@@ -176,12 +176,36 @@ def docs_and_keys(session: Session, idx: str, terms: Iterable[str]) -> tuple[np.
     terms = list(dict.fromkeys(terms))
     docs_parts: list[np.ndarray] = []
     keys_parts: list[np.ndarray] = []
-    for rows in _rows(session, idx, terms, positional=True):
+    if len(terms) == 1:
+        rows = next(_rows(session, idx, terms, positional=True)).all()
+        appended = _appended_rows(rows)
+        if appended is not None:
+            return appended
+        batches = [rows]
+    else:
+        batches = _rows(session, idx, terms, positional=True)
+    for rows in batches:
         for block, group in _groups(rows):
             docs_parts.append(fold_docs([(g[0], g[2]) for g in group]) + (block << BLOCK_BITS))
             keys_parts.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
     several = len(terms) > 1
     return _combine(docs_parts, several), _combine(keys_parts, several)
+
+
+def _appended_rows(rows) -> tuple[np.ndarray, np.ndarray] | None:
+    """Docs and keys of one term's rows (term, block, docs, positions, dels) when each row only
+    adds records after those of the rows before it (what imports write): their fold is their
+    concatenation, decoded in one piece rather than row by row. None otherwise."""
+    if len(rows) < 2 or any(row[4] for row in rows):
+        return None
+    blocks = np.array([row[1] for row in rows], dtype=np.int64)
+    docs = np.frombuffer(b"".join([row[2] for row in rows]), dtype="<u2").astype(np.int64)
+    docs += np.repeat(blocks << BLOCK_BITS, [len(row[2]) // 2 for row in rows])
+    if len(docs) > 1 and not bool(np.all(docs[1:] > docs[:-1])):
+        return None  # a record set again by a later row: folded row by row
+    keys = np.frombuffer(b"".join([row[3] or b"" for row in rows]), dtype="<u4").astype(np.int64)
+    keys += np.repeat(blocks << (BLOCK_BITS + POSITION_BITS), [len(row[3] or b"") // 4 for row in rows])
+    return docs, keys
 
 
 def _rows(session: Session, idx: str, terms: list[str], *, positional: bool):
@@ -213,10 +237,27 @@ def _groups(rows):
 
 def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool) -> np.ndarray:
     terms = list(dict.fromkeys(terms))
+    if not positional:
+        rows = [row for batch in _rows(session, idx, terms, positional=False) for row in batch.all()]
+        if len(rows) > 1 and not any(row[3] for row in rows):
+            return _union_of_rows(rows)
+        return _combine(_fold_rows(rows, False), len(terms) > 1)
     parts: list[np.ndarray] = []
     for rows in _rows(session, idx, terms, positional=positional):
         parts.extend(_fold_rows(rows, positional))
     return _combine(parts, len(terms) > 1)
+
+
+def _union_of_rows(rows) -> np.ndarray:
+    """The records of rows (term, block, docs, dels) none of which removes any record: folding
+    such rows adds each row's records to the earlier ones', so the result, over every term and
+    block, is the union of all their records. Decoded in one piece (a range or a common word at
+    a large catalogue has thousands of rows: one numpy call per row would be most of the cost)."""
+    blob = b"".join([row[2] for row in rows])
+    local = np.frombuffer(blob, dtype="<u2").astype(np.int64)
+    bases = np.array([row[1] for row in rows], dtype=np.int64) << BLOCK_BITS
+    lengths = np.array([len(row[2]) // 2 for row in rows], dtype=np.int64)
+    return sorted_sets.unsorted_distinct(local + np.repeat(bases, lengths))
 
 
 def _fold_rows(rows, positional: bool) -> list[np.ndarray]:
@@ -235,9 +276,11 @@ def _fold_rows(rows, positional: bool) -> list[np.ndarray]:
 def docs_where(session: Session, idx: str, *conditions) -> tuple[list[str], np.ndarray]:
     """Terms of one namespace matching SQL conditions on the term column, and their records."""
     p = tables.postings
-    rows = list(session.execute(select(p.c.term, p.c.block, p.c.docs, p.c.dels)
-                                .where(p.c.idx == idx, *conditions).order_by(p.c.term, p.c.block, p.c.seg)))
+    rows = session.execute(select(p.c.term, p.c.block, p.c.docs, p.c.dels)
+                           .where(p.c.idx == idx, *conditions).order_by(p.c.term, p.c.block, p.c.seg)).all()
     found = list(dict.fromkeys(row[0] for row in rows))
+    if len(rows) > 1 and not any(row[3] for row in rows):
+        return found, _union_of_rows(rows)
     return found, _combine(_fold_rows(rows, False), True)
 
 

@@ -1,0 +1,114 @@
+"""Reading posting lists in one piece: rows that only add records (what imports write, one
+segment per batch) are decoded together; any other rows are folded row by row. Both must give
+what the fold gives, for records, occurrences, ranges and phrases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pymarc
+from sqlalchemy import select
+
+from kohaweb import search
+from kohaweb.search import Clause, indexer, postings, tables
+
+EDGE = postings.BLOCK
+
+
+def _entry(title: str, year: int = 1999):
+    record = pymarc.Record(leader="00000nam a2200000 a 4500")
+    record.add_field(pymarc.Field(tag="008", data=f"240101s{year}    xx            000 0 eng d"))
+    record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
+                                  subfields=[pymarc.Subfield("a", title)]))
+    record.add_field(pymarc.Field(tag="260", indicators=pymarc.Indicators(" ", " "),
+                                  subfields=[pymarc.Subfield("c", str(year))]))
+    return indexer.entry_for(record, "MARC21", [])
+
+
+def _folded(session, idx: str, term: str) -> tuple[np.ndarray, np.ndarray]:
+    """The row-by-row fold, the reference."""
+    p = tables.postings
+    query = select(p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels).where(
+        p.c.idx == idx, p.c.term == term).order_by(p.c.block, p.c.seg)
+    rows = session.execute(query).all()
+    docs = [postings.fold_docs([(r[2], r[4]) for r in group]) + (block << postings.BLOCK_BITS)
+            for block, group in _by_block(rows)]
+    keys = [postings.fold_keys([(r[2], r[3], r[4]) for r in group]) + (block << (postings.BLOCK_BITS + postings.POSITION_BITS))
+            for block, group in _by_block(rows)]
+    return (np.concatenate(docs) if docs else postings.EMPTY), (np.concatenate(keys) if keys else postings.EMPTY)
+
+
+def _by_block(rows):
+    blocks: dict[int, list] = {}
+    for row in rows:
+        blocks.setdefault(row[1], []).append(row)
+    return sorted(blocks.items())
+
+
+def _rows(session, term: str) -> list:
+    p = tables.postings
+    return session.execute(select(p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels).where(
+        p.c.idx == "title", p.c.term == term).order_by(p.c.block, p.c.seg)).all()
+
+
+def _segments(session, idx: str, term: str) -> int:
+    p = tables.postings
+    return len(session.execute(select(p.c.seg).where(p.c.idx == idx, p.c.term == term)).all())
+
+
+def test_rows_that_only_add_records_read_as_their_fold(dbsession):
+    numbers = [1, 2, 40, EDGE - 1, EDGE, EDGE + 7, 2 * EDGE + 3, 2 * EDGE + 4]
+    years = {}
+    for start in range(0, len(numbers), 2):  # one transaction per pair: a segment each, numbers ascending
+        batch = numbers[start:start + 2]
+        for n in batch:
+            years[n] = 1990 + n % 7
+        indexer.apply(dbsession, {n: _entry(f"coral reef coral {n}", years[n]) for n in batch})
+        dbsession.commit()
+    assert _segments(dbsession, "title", "coral") >= 4  # several rows, none removing anything
+    assert postings._appended_rows(_rows(dbsession, "coral")) is not None  # read in one piece
+    docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
+    want_docs, want_keys = _folded(dbsession, "title", "coral")
+    assert docs.tolist() == want_docs.tolist() == numbers
+    assert keys.tolist() == want_keys.tolist()
+    assert postings.docs(dbsession, "title", ["coral", "reef"]).tolist() == numbers
+    low, high = postings.number_term(1991), postings.number_term(1994)
+    term = tables.postings.c.term
+    _, ranged = postings.docs_where(dbsession, postings.number_space("date"), term >= low, term <= high)
+    assert ranged.tolist() == sorted(n for n, y in years.items() if 1991 <= y <= 1994)
+    found = search.search(dbsession, Clause("title", "=", "reef coral"), limit=100, rank=True).ids
+    assert sorted(found) == numbers
+
+
+def test_a_record_set_again_without_removals_is_folded(dbsession):
+    indexer.apply(dbsession, {5: _entry("coral reef"), 6: _entry("coral lagoon")})
+    dbsession.commit()
+    indexer.apply(dbsession, {7: _entry("coral atoll")})
+    dbsession.commit()
+    # the same words in another order: record 5 is set again for "coral" and "reef", nothing removed
+    indexer.apply(dbsession, {5: _entry("reef coral")})
+    dbsession.commit()
+    p = tables.postings
+    rows = dbsession.execute(select(p.c.dels).where(p.c.idx == "title", p.c.term == "coral")).all()
+    assert len(rows) == 3 and not any(row[0] for row in rows)
+    assert postings._appended_rows(_rows(dbsession, "coral")) is None  # 5 comes again: folded
+    docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
+    want_docs, want_keys = _folded(dbsession, "title", "coral")
+    assert docs.tolist() == want_docs.tolist() == [5, 6, 7]
+    assert keys.tolist() == want_keys.tolist()
+    assert postings.docs(dbsession, "title", ["coral"]).tolist() == [5, 6, 7]
+    assert search.search(dbsession, Clause("title", "=", "reef coral"), limit=10).ids == [5]
+    assert search.search(dbsession, Clause("title", "=", "coral reef"), limit=10).ids == []
+
+
+def test_removals_are_applied_when_rows_are_read_together(dbsession):
+    indexer.apply(dbsession, {5: _entry("coral reef", 1995), 6: _entry("coral lagoon", 1996)})
+    dbsession.commit()
+    indexer.apply(dbsession, {7: _entry("coral atoll", 1997)})
+    dbsession.commit()
+    indexer.apply(dbsession, {6: _entry("lagoon", 1998)})  # 6 loses "coral" and 1996
+    dbsession.commit()
+    assert postings.docs(dbsession, "title", ["coral", "atoll"]).tolist() == [5, 7]
+    term = tables.postings.c.term
+    _, ranged = postings.docs_where(dbsession, postings.number_space("date"),
+                                    term >= postings.number_term(1995), term <= postings.number_term(1997))
+    assert ranged.tolist() == [5, 7]
