@@ -13,11 +13,6 @@ from kohaweb.api import ApiService, path
 from kohaweb.testing import basic_auth
 
 
-@pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
 def session_headers(api, userid: str, password: str) -> dict[str, str]:
     """Log in through /login (one bcrypt check) and return the session cookie and CSRF token as
     headers: much cheaper per request than HTTP Basic, which checks the password every time."""

@@ -17,11 +17,6 @@ MARCXML = "application/marcxml+xml"
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
 def cataloguer(api, staff_user):
     return session_headers(api, *staff_user("cat", "catalogue", "editcatalogue")[:2])
 

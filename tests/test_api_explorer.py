@@ -15,11 +15,6 @@ from openapi_spec_validator import validate
 from kohaweb.testing import basic_auth
 
 
-@pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
 def local_references(page_text: str) -> list[str]:
     """Every src/href of the page; the test fails on any that leaves the site."""
     refs = re.findall(r'(?:src|href)="([^"]*)"', page_text)

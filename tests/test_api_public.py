@@ -14,11 +14,6 @@ MARC_NS = {"m": "http://www.loc.gov/MARC21/slim"}
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
 def exempt_patron(dbsession, reference_data):
     """A patron of category ST, listed in OpacHiddenItemsExceptions by ``hidden_catalogue``."""
     dbsession.add(Patron(userid="student", cardnumber="ST-1", surname="Student", branchcode="CPL",

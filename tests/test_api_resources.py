@@ -15,11 +15,6 @@ from kohaweb.models import DeletedItem, Hold, Item, OldHold, Patron
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
 def users(api, staff_user):
     """Headers by role: each role has exactly the permission its resources need."""
     roles = {"cat": ("catalogue",), "editor": ("catalogue", "editcatalogue"), "circ": ("circulate",),

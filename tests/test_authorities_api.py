@@ -18,11 +18,6 @@ ISO2709 = "application/marc"
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
 def editor(api, staff_user):
     return session_headers(api, *staff_user("auth", "catalogue", "editauthorities")[:2])
 

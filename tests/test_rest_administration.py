@@ -12,11 +12,6 @@ from kohaweb.testing import basic_auth
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
 def staff(staff_user):
     return basic_auth(*staff_user("admin", "catalogue", "parameters", "borrowers", "reserveforothers",
                                   "circulate")[:2])

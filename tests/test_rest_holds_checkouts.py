@@ -15,11 +15,6 @@ from kohaweb.testing import basic_auth
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
 def staff(staff_user):
     userid, password, patron_id = staff_user("desk", "catalogue", "circulate", "borrowers", "reserveforothers",
                                              "updatecharges")

@@ -16,11 +16,6 @@ NEW_FIELDS = {"acquisition_source": "Acme Books", "bookable": True, "materials_n
 
 
 @pytest.fixture
-def api(make_app):
-    return make_app(**{"kohaweb.auth.basic": "true"})
-
-
-@pytest.fixture
 def cataloguer(staff_user):
     return basic_auth(*staff_user("cataloguer", "catalogue", "editcatalogue:edit_items")[:2])
 
