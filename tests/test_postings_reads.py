@@ -112,3 +112,22 @@ def test_removals_are_applied_when_rows_are_read_together(dbsession):
     _, ranged = postings.docs_where(dbsession, postings.number_space("date"),
                                     term >= postings.number_term(1995), term <= postings.number_term(1997))
     assert ranged.tolist() == [5, 7]
+
+
+def test_masked_words_are_narrowed_by_the_database_then_matched_exactly(dbsession):
+    from kohaweb.search import MASK_ANY, MASK_ONE
+    from kohaweb.search.query import _like
+
+    titles = {1: "history", 2: "prehistory", 3: "story", 4: "histories", 5: "mystery", 6: "storeys"}
+    indexer.apply(dbsession, {n: _entry(t) for n, t in titles.items()})
+    dbsession.commit()
+
+    def ids(word: str) -> list[int]:
+        return search.search(dbsession, Clause("title", "=", word), limit=10).ids
+
+    assert ids(f"{MASK_ANY}story") == [1, 2, 3]  # left truncation: no prefix, LIKE '%story'
+    assert ids(f"{MASK_ANY}st{MASK_ONE}ry") == [1, 2, 3, 5]
+    assert ids(f"{MASK_ANY}stor{MASK_ANY}") == [1, 2, 3, 4, 6]
+    assert ids(f"h{MASK_ONE}stor{MASK_ANY}") == [1, 4]
+    # LIKE's own wildcards and the escape character stand for themselves
+    assert _like(f"a%b_c\\{MASK_ANY}d{MASK_ONE}") == "a\\%b\\_c\\\\%d_"

@@ -188,12 +188,15 @@ class _Evaluator:
     def expand(self, namespace: str, pattern: str) -> list[str]:
         """The terms of a namespace a masked word or phrase matches (prefix range, then pattern)."""
         _check_masks(pattern)
-        return [t for t in self.session_terms(namespace, _prefix(pattern)) if _regex(pattern).fullmatch(t)]
+        # the database keeps only the terms LIKE the pattern (in one pass, in C: a left-truncated
+        # word has no prefix to narrow the range); the regular expression then decides exactly
+        like = self.term_table.c.term.like(_like(pattern), escape="\\")
+        return [t for t in self.session_terms(namespace, _prefix(pattern), like) if _regex(pattern).fullmatch(t)]
 
-    def session_terms(self, namespace: str, prefix: str) -> list[str]:
+    def session_terms(self, namespace: str, prefix: str, *filters) -> list[str]:
         term = self.term_table.c.term
         conditions = [term >= prefix, term < _next(prefix)] if prefix else []
-        return self.store.vocabulary(self.session, namespace, *conditions)
+        return self.store.vocabulary(self.session, namespace, *conditions, *filters)
 
     def sequence(self, idx: str, words: list[str], modifiers: frozenset[str] = frozenset()) -> np.ndarray:
         """Records with the words at consecutive positions of one field."""
@@ -386,6 +389,12 @@ def _prefix(pattern: str) -> str:
 
 def _pattern(value: str) -> str:
     return "".join(".*" if ch == MASK_ANY else "." if ch == MASK_ONE else re.escape(ch) for ch in value)
+
+
+def _like(value: str) -> str:
+    """A masked word as a LIKE pattern (escape character ``\\``): at least the terms it matches."""
+    literal = {"\\": "\\\\", "%": "\\%", "_": "\\_"}
+    return "".join("%" if ch == MASK_ANY else "_" if ch == MASK_ONE else literal.get(ch, ch) for ch in value)
 
 
 def _regex(value: str) -> re.Pattern:
