@@ -244,6 +244,11 @@ def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool)
         return _combine(_fold_rows(rows, False), len(terms) > 1)
     parts: list[np.ndarray] = []
     for rows in _rows(session, idx, terms, positional=positional):
+        if len(terms) == 1:
+            rows = rows.all()
+            appended = _appended_rows(rows)
+            if appended is not None:
+                return appended[1]
         parts.extend(_fold_rows(rows, positional))
     return _combine(parts, len(terms) > 1)
 
