@@ -38,7 +38,7 @@ import urllib.request
 from lxml import etree
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import add_data_options, data_choice, database, load_catalogue, percentiles, report  # noqa: E402
+from common import add_data_options, data_choice, database, index_size_mb, load_catalogue, percentiles, report  # noqa: E402
 from sru_queries import build_mix, kind_order, term_statistics  # noqa: E402
 
 SRW = "{http://www.loc.gov/zing/srw/}"
@@ -242,6 +242,7 @@ def query_mix(url: str, base: str, args) -> list[tuple[str, str]]:
 
 
 def compare(url: str, args) -> None:
+    report("kohaweb index size", megabytes=index_size_mb(url))
     qs: list[tuple[str, str]] = []
     results: dict[str, dict[str, list[float]]] = {}
     for workers in sorted({1, args.workers}):

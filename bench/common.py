@@ -142,3 +142,43 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 def report(title: str, **figures) -> None:
     parts = [f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()]
     print(f"{title}: " + "  ".join(parts), flush=True)
+
+
+INDEX_TABLES = ("search_postings", "search_records", "search_blocks", "search_segments")
+
+
+def index_size_mb(url: str) -> float:
+    """Disk space of the search index's tables (rows and their B-trees), in MB: what stands beside
+    Zebra's register. The records themselves (biblio_metadata) are the catalogue, not counted."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                total = sum(conn.execute(text("SELECT pg_total_relation_size(:t)"), {"t": t}).scalar() or 0
+                            for t in INDEX_TABLES)
+            elif engine.dialect.name in ("mysql", "mariadb"):
+                conn.execute(text("ANALYZE TABLE " + ", ".join(INDEX_TABLES)))
+                total = conn.execute(text(
+                    "SELECT SUM(data_length + index_length) FROM information_schema.tables "
+                    "WHERE table_schema = DATABASE() AND table_name IN :names").bindparams(
+                        __import__("sqlalchemy").bindparam("names", expanding=True)),
+                    {"names": list(INDEX_TABLES)}).scalar() or 0
+            else:  # SQLite: pages of the tables and of their indexes (the dbstat table)
+                total = conn.execute(text(
+                    "SELECT SUM(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_master "
+                    "WHERE tbl_name IN ('search_postings', 'search_records', 'search_blocks', 'search_segments'))")
+                ).scalar() or 0
+    finally:
+        engine.dispose()
+    return int(total) / 1e6
+
+
+def folder_size_mb(folder: str, prefixes: tuple[str, ...] = ()) -> float:
+    """Size of the files in a folder (those whose names start with one of ``prefixes``, if given)."""
+    total = 0
+    for name in os.listdir(folder):
+        if not prefixes or name.startswith(prefixes):
+            total += os.path.getsize(os.path.join(folder, name))
+    return total / 1e6

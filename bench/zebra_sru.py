@@ -17,6 +17,8 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from xml.sax.saxutils import escape
 
+from common import folder_size_mb  # bench/ is on sys.path (the benches run from there)
+
 from kohaweb.testing import free_port
 
 Z = "http://indexdata.com/zebra-2.0"
@@ -234,6 +236,10 @@ def zebra_server(database_url: str, workdir: str | None = None) -> Iterator[str]
             indexer.shutdown(cancel_futures=True)
         print(f"zebra: indexed {count} records in {time.perf_counter() - started:.1f} s (export {exported:.1f} s, "
               f"zebraidx alongside)", flush=True)
+        register = os.path.join(folder, "reg")
+        # the register holds the index (dictionary, ISAM lists) and a copy of every record (rec*)
+        print(f"zebra: register {folder_size_mb(register):,.1f} MB, of which stored records "
+              f"{folder_size_mb(register, ('rec',)):,.1f} MB", flush=True)
         port = free_port()
         with open(os.path.join(folder, "yazgfs.xml"), "w") as fh:
             fh.write(f"""<yazgfs><listen id="l">tcp:127.0.0.1:{port}</listen>
