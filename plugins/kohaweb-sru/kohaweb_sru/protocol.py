@@ -19,6 +19,7 @@ from kohaweb import search, visibility
 from kohaweb.formats import RecordSource, RenderError, load_records
 from kohaweb.limits import database_unavailable
 from kohaweb.metrics import note_protocol_error
+from kohaweb.plugin_api import SqlSearchBackend, search_backend
 from kohaweb.search import see_from
 
 from . import cql, explain, limits, translate, xmlout
@@ -168,7 +169,7 @@ INDEX_NOT_READY = "the search index is being rebuilt (kohaweb index rebuild)"
 
 
 def _require_index(request: Request) -> None:
-    if not search.is_ready(request.read_dbsession):
+    if not search_backend(request).is_ready(request.read_dbsession):
         raise Diagnostic(2, INDEX_NOT_READY)
 
 
@@ -270,14 +271,16 @@ def search_retrieve(request: Request, sru: SruRequest, settings: dict[str, Any])
             raise Diagnostic(82, "sortKeys and sortBy together")
         sort = translate.sort_keys_parameter(params["sortKeys"])
     session = request.read_dbsession
+    backend = search_backend(request)  # the site's: the core's SQL index or a plugin's
     state = search.search_state(session)  # one statement for both preferences
-    if not state.ready:
+    # the SQL index's status is that preference; another backend says for itself
+    if not (state.ready if isinstance(backend, SqlSearchBackend) else backend.is_ready(session)):
         raise Diagnostic(2, INDEX_NOT_READY)
     node = query.translated.node
     if state.see_from:  # Koha's IncludeSeeFromInSearches: variant forms find the authorised heading
         node = see_from.expand(session, node)
     try:
-        result = search.search(session, node, offset=start - 1, limit=maximum, sort=sort,
+        result = backend.search(session, node, offset=start - 1, limit=maximum, sort=sort,
                                public=not request.sru_staff,
                                rank=settings["relevance_order"] or query.translated.relevant)
     except search.QueryError as exc:
@@ -382,7 +385,7 @@ def scan(request: Request, sru: SruRequest, settings: dict[str, Any]) -> etree._
     _require_index(request)
     term = clause.term.replace(search.MASK_ANY, "").replace(search.MASK_ONE, "").replace(search.ANCHOR, "")
     try:
-        terms = search.scan(request.read_dbsession, clause.index, term, position=position, count=count,
+        terms = search_backend(request).scan(request.read_dbsession, clause.index, term, position=position, count=count,
                             public=not request.sru_staff)
     except search.QueryError as exc:
         raise _query_error(exc) from None
