@@ -13,7 +13,8 @@ from .indexer import flush_pending
 from .mapping import INDEXES
 from .query import Node, QueryError, evaluate, evaluator_for
 
-SMALL_SORT = 5000  # up to this many hits, sort keys are fetched for all of them
+SMALL_SORT = 5000  # up to this many hits, sort keys may be fetched for all of them
+FETCH_ALWAYS = 500  # up to this many hits, they always are (a walk reads at least a page)
 SORT_PAGE = 2000  # rows per read when walking a sort key's index
 
 
@@ -68,7 +69,7 @@ def _sorted_page(session: Session, hits: np.ndarray, sort: tuple[SortKey, ...], 
         return ordered[:needed].tolist()
     r = tables.records
     columns = (r.c.biblionumber, r.c.title, r.c.author, r.c.year)
-    if len(hits) <= SMALL_SORT:
+    if len(hits) <= FETCH_ALWAYS or len(hits) <= SMALL_SORT and not _walk_is_cheaper(session, len(hits), needed):
         rows = []
         numbers = hits.tolist()
         for start in range(0, len(numbers), 1000):
@@ -76,6 +77,15 @@ def _sorted_page(session: Session, hits: np.ndarray, sort: tuple[SortKey, ...], 
     else:
         rows = _leading_rows(session, hits, first, needed)
     return [row[0] for row in _ordered(rows, sort)][:needed]
+
+
+def _walk_is_cheaper(session: Session, hits: int, needed: int) -> bool:
+    """Whether walking the sort key's index probably finds the ``needed`` first hits within one
+    page: hits spread evenly over the catalogue appear every ``total / hits`` rows of it, so a
+    common word's first page is near at hand, while fetching the keys of all its hits reads them
+    all (thousands of look-ups for a word in a tenth of the records)."""
+    total = postings.size(session)
+    return needed * total <= hits * SORT_PAGE
 
 
 def _ordered(rows, sort: tuple[SortKey, ...]) -> list:
