@@ -57,6 +57,8 @@ _NAMES_A_DATABASE = re.compile(r"selected_backend|KOHAWEB_TEST_DATABASE|throwawa
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "every_database: run on every database's pass although the test uses no "
                             "database fixture")
+    config.addinivalue_line("markers", "database_independent: run on the SQLite pass only although the test uses "
+                            "a database fixture, because nothing it checks depends on the database")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -64,13 +66,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     those that use no database fixture (``database_url`` is not among their fixtures, directly or
     through another) in a module that never names a backend. They parse, render and compare
     without a database, so the SQLite pass proves all they prove; running them again on the other
-    passes only costs time. ``@pytest.mark.every_database`` keeps a test on every pass."""
+    passes only costs time. ``@pytest.mark.every_database`` keeps a test on every pass;
+    ``@pytest.mark.database_independent`` keeps one that needs a database, but checks nothing that
+    depends on which (a browser driving a page, say), on the SQLite pass only."""
     if selected_backend() == "sqlite":
         return
     names_a_database: dict[Path, bool] = {}
     for item in items:
         fixtures = getattr(item, "fixturenames", None)  # None: not a test function
-        if fixtures is None or "database_url" in fixtures or item.get_closest_marker("every_database"):
+        if fixtures is None or item.get_closest_marker("every_database"):
+            continue
+        if item.get_closest_marker("database_independent"):
+            item.add_marker(pytest.mark.skip(reason="does not depend on the database: run on the SQLite pass only"))
+            continue
+        if "database_url" in fixtures:
             continue
         path = Path(item.path)
         if path not in names_a_database:

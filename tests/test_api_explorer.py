@@ -83,6 +83,10 @@ def test_no_session_is_started_for_visitors_and_signed_in_staff_get_a_csrf_token
 
 
 
+# What this adds is Swagger UI's behaviour in Chromium (the dialog, what try-it-out sends, the
+# kept authorization); the answers to Basic, bearer and session requests are checked on every
+# database by the API tests, so the 20 s of browser work run on the SQLite pass only.
+@pytest.mark.database_independent
 def test_try_it_out_in_a_browser_with_basic_bearer_and_session(chromium, live_server, staff_user, sample_records,
                                                                dbsession, tmp_path):
     from playwright.sync_api import expect

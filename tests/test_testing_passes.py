@@ -20,6 +20,10 @@ def test_stores(dbsession):
 @pytest.mark.every_database
 def test_kept_everywhere():
     pass
+
+@pytest.mark.database_independent
+def test_drives_a_browser(dbsession):
+    pass
 """
 
 
@@ -33,7 +37,7 @@ def test_tests_without_a_database_are_skipped_on_the_server_passes(pytester, mon
     monkeypatch.setenv("KOHAWEB_TEST_DATABASE", backend)
     items = pytester.getitems(MODULE)
     testing.pytest_collection_modifyitems(items[0].config, items)
-    assert skipped(items) == ["test_parses"]
+    assert skipped(items) == ["test_parses", "test_drives_a_browser"]
 
 
 @pytest.mark.every_database
@@ -41,7 +45,7 @@ def test_a_module_naming_the_backend_keeps_its_tests(pytester, monkeypatch):
     monkeypatch.setenv("KOHAWEB_TEST_DATABASE", "postgresql")
     items = pytester.getitems(MODULE + "\n# picks its own: selected_backend()\n")
     testing.pytest_collection_modifyitems(items[0].config, items)
-    assert skipped(items) == []
+    assert skipped(items) == ["test_drives_a_browser"]  # marked so: skipped all the same
 
 
 @pytest.mark.every_database
