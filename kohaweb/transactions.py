@@ -111,16 +111,27 @@ def mark_if_retryable(exc: BaseException) -> bool:
 
 def retryable_tween_factory(handler, registry):
     """Under pyramid_tm's tween: errors raised by the view are marked retryable when they are
-    lock conflicts (pyramid_tm then rolls back and re-raises them)."""
+    lock conflicts (pyramid_tm then rolls back and re-raises them), or, on a request's first
+    attempt, a connection the server dropped (see :func:`lost_connection`)."""
 
     def tween(request: Request):
         try:
             return handler(request)
         except Exception as exc:
-            mark_if_retryable(exc)
+            if not mark_if_retryable(exc) and request.environ.get("retry.attempt", 0) == 0 and lost_connection(exc):
+                mark_error_retryable(exc)
             raise
 
     return tween
+
+
+def lost_connection(exc: BaseException) -> bool:
+    """Whether the view failed because the server dropped its connection (a restart, an idle
+    timeout): pooled connections are pinged only after resting (kohaweb.db), so one used moments
+    before a restart meets the loss mid-request. The server has then ended that transaction,
+    nothing of it committed, and SQLAlchemy has invalidated the pool: a second attempt runs on a
+    new connection. Only once: while the server stays away, the request fails (503) at once."""
+    return isinstance(exc, sa_exc.DBAPIError) and bool(exc.connection_invalidated)
 
 
 def join(request: Request, session: Session) -> Session:
