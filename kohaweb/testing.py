@@ -88,6 +88,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason="uses no database: run on the SQLite pass only"))
 
 
+@pytest.fixture(autouse=True)
+def _cheap_bcrypt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """bcrypt at its minimum cost (4 instead of 10) while testing: the same code paths and hash
+    format (a hash carries its cost, and checking reads it from there), but the suite's thousands
+    of hashes and checks (every user a test creates, every first Basic request of an app) do not
+    spend two cores, shared by three databases' passes, on key stretching."""
+    import bcrypt
+
+    real = bcrypt.gensalt
+    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=12, prefix=b"2b": real(4, prefix))
+
+
 CHROMIUM = os.environ.get("KOHAWEB_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

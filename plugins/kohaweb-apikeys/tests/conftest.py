@@ -11,16 +11,6 @@ from kohaweb_apikeys.keys import create_key
 from kohaweb.models import ApiKey
 
 
-@pytest.fixture(autouse=True)
-def _cheap_bcrypt(monkeypatch):
-    """bcrypt at its minimum cost (4 instead of 10) while testing: the same code paths and hash
-    format, but two cores running three databases' suites are not spent on key stretching."""
-    import bcrypt
-
-    real = bcrypt.gensalt
-    monkeypatch.setattr(bcrypt, "gensalt", lambda rounds=12, prefix=b"2b": real(4, prefix))
-
-
 @pytest.fixture
 def new_key(dbsession):
     """``new_key(patron_id, "description")`` -> (client_id, secret) of a fresh active key."""
