@@ -69,6 +69,10 @@ def test_rows_that_only_add_records_read_as_their_fold(dbsession):
     docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
     want_docs, want_keys = _folded(dbsession, "title", "coral")
     assert docs.tolist() == want_docs.tolist() == numbers
+    together = postings.docs_and_keys_of(dbsession, [("title", "coral"), ("title", "reef"), ("any", "absent")])
+    assert together["title", "coral"][0].tolist() == numbers and together["title", "coral"][1].tolist() == keys.tolist()
+    assert together["title", "reef"][1].tolist() == postings.keys(dbsession, "title", ["reef"]).tolist()
+    assert len(together["any", "absent"][0]) == len(together["any", "absent"][1]) == 0
     assert keys.tolist() == want_keys.tolist() == postings.keys(dbsession, "title", ["coral"]).tolist()
     assert postings.docs(dbsession, "title", ["coral", "reef"]).tolist() == numbers
     low, high = postings.number_term(1991), postings.number_term(1994)
@@ -94,6 +98,8 @@ def test_a_record_set_again_without_removals_is_folded(dbsession):
     docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
     want_docs, want_keys = _folded(dbsession, "title", "coral")
     assert docs.tolist() == want_docs.tolist() == [5, 6, 7]
+    together = postings.docs_and_keys_of(dbsession, [("title", "coral")])["title", "coral"]
+    assert together[0].tolist() == [5, 6, 7] and together[1].tolist() == want_keys.tolist()
     assert keys.tolist() == want_keys.tolist() == postings.keys(dbsession, "title", ["coral"]).tolist()
     assert postings.docs(dbsession, "title", ["coral"]).tolist() == [5, 6, 7]
     assert search.search(dbsession, Clause("title", "=", "reef coral"), limit=10).ids == [5]

@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterable
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import func, select, union_all
 from sqlalchemy.orm import Session
 
 from . import sorted_sets, tables
@@ -190,6 +190,32 @@ def docs_and_keys(session: Session, idx: str, terms: Iterable[str]) -> tuple[np.
             keys_parts.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
     several = len(terms) > 1
     return _combine(docs_parts, several), _combine(keys_parts, several)
+
+
+def docs_and_keys_of(session: Session, words: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+    """``docs_and_keys`` of several (namespace, term) pairs from one statement (a ranked search on
+    ``any`` also scores the word's title occurrences: one round trip instead of two). Each pair is
+    its own key range (UNION ALL), so the plan is key lookups whatever the planner knows."""
+    p = tables.postings
+    columns = (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels, p.c.seg)
+    parts = [select(*columns).where(p.c.idx == idx, p.c.term == term) for idx, term in dict.fromkeys(words)]
+    statement = parts[0] if len(parts) == 1 else union_all(*parts)
+    rows = session.execute(statement.order_by("idx", "term", "block", "seg")).all()
+    grouped: dict[tuple[str, str], list] = {pair: [] for pair in words}
+    for row in rows:
+        grouped[(row[0], row[1])].append(row[1:6])  # as _rows gives them: term, block, docs, positions, dels
+    out = {}
+    for pair, found in grouped.items():
+        appended = _appended_rows(found)
+        if appended is None:
+            docs_parts: list[np.ndarray] = []
+            keys_parts: list[np.ndarray] = []
+            for block, group in _groups(found):
+                docs_parts.append(fold_docs([(g[0], g[2]) for g in group]) + (block << BLOCK_BITS))
+                keys_parts.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
+            appended = (_combine(docs_parts, False), _combine(keys_parts, False))
+        out[pair] = appended
+    return out
 
 
 def _appended_rows(rows) -> tuple[np.ndarray, np.ndarray] | None:

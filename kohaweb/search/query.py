@@ -68,9 +68,11 @@ def evaluate(session: Session, node: Node, evaluator: _Evaluator | None = None) 
     return (evaluator or _Evaluator(session)).node(node)
 
 
-def evaluator_for(session: Session, *, ranked: bool) -> _Evaluator:
-    """An evaluator for one search; a ranked one keeps the words' positions it read."""
-    return _Evaluator(session, remember_keys=ranked)
+def evaluator_for(session: Session, *, ranked: bool, also_scored: dict[str, str] | None = None) -> _Evaluator:
+    """An evaluator for one search; a ranked one keeps the words' positions it read, and reads a
+    plain word's occurrences in ``also_scored[index]`` (the other index ranking scores it in) in
+    the same statement."""
+    return _Evaluator(session, remember_keys=ranked, also_scored=also_scored)
 
 
 class _Evaluator:
@@ -83,10 +85,11 @@ class _Evaluator:
     term_table = tables.postings
     indexes = INDEXES
 
-    def __init__(self, session: Session, *, remember_keys: bool = False):
+    def __init__(self, session: Session, *, remember_keys: bool = False, also_scored: dict[str, str] | None = None):
         self.session = session
         self._universe: np.ndarray | None = None
         self.remember_keys = remember_keys
+        self.also_scored = also_scored or {}
         self._keys: dict[tuple[str, str, frozenset[str]], np.ndarray] = {}
 
     def universe(self) -> np.ndarray:
@@ -162,8 +165,14 @@ class _Evaluator:
             term = self.term_table.c.term
             return self.store.docs_where(self.session, idx, term >= prefix, term < _next(prefix))[1]
         if self.remember_keys:
-            found, self._keys[idx, word, modifiers] = self.store.docs_and_keys(
-                self.session, idx, self.terms(idx, word, modifiers))
+            terms = self.terms(idx, word, modifiers)
+            also = self.also_scored.get(idx)
+            if also and terms == [word]:  # both indexes' occurrences of a plain word, one statement
+                read = self.store.docs_and_keys_of(self.session, [(idx, word), (also, word)])
+                self._keys[also, word, modifiers] = read[also, word][1]
+                found, self._keys[idx, word, modifiers] = read[idx, word]
+                return found
+            found, self._keys[idx, word, modifiers] = self.store.docs_and_keys(self.session, idx, terms)
             return found
         return self.store.docs(self.session, idx, self.terms(idx, word, modifiers))
 

@@ -23,6 +23,7 @@ from .query import Clause, Node, QueryError, _Evaluator, _strip_anchors
 
 WEIGHTS = {"title": 3.0, "author": 2.0, "subject": 2.0}
 ANY_TITLE_BOOST = 2.0
+ALSO_SCORED = {"any": "title"}  # a word searched in any also scores its occurrences in the title
 MAX_RANKED_WORDS = 16  # words of one query that score (the first ones)
 
 
@@ -61,8 +62,8 @@ def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator 
         words = normalize.query_words(text)[:budget]
         budget -= len(words)
         targets = [(clause.index, WEIGHTS.get(clause.index, 1.0))]
-        if clause.index == "any":
-            targets.append(("title", ANY_TITLE_BOOST))
+        if clause.index in ALSO_SCORED:
+            targets.append((ALSO_SCORED[clause.index], ANY_TITLE_BOOST))
         for index, weight in targets:
             occurrences = []
             for word in words:

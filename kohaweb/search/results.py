@@ -45,7 +45,7 @@ def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, so
             raise QueryError("unsupported_sort", f"cannot sort by {key.index}", key.index)
     flush_pending(session)
     ranked = rank and not sort and ranking.rankable(node)
-    evaluator = evaluator_for(session, ranked=ranked)
+    evaluator = evaluator_for(session, ranked=ranked, also_scored=ranking.ALSO_SCORED if ranked else None)
     hits = evaluate(session, node, evaluator)
     if public and len(hits):
         hits = sorted_sets.difference(hits, postings.hidden(session))
