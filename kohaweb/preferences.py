@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from .models import SystemPreference
@@ -21,11 +22,16 @@ def get_preferences(session: Session, names: Iterable[str]) -> dict[str, str | N
     ``{name: value}`` for each of ``names`` as given, None where absent or NULL."""
     wanted = {name.lower(): name for name in names}
     found: dict[str, str | None] = dict.fromkeys(wanted.values())
-    rows = session.execute(select(SystemPreference.variable, SystemPreference.value)
-                           .where(func.lower(SystemPreference.variable).in_(list(wanted))))
+    rows = session.execute(_several_statement(), {"names": list(wanted)})
     for variable, value in rows:
         found[wanted[variable.lower()]] = value
     return found
+
+
+@functools.cache
+def _several_statement():
+    return select(SystemPreference.variable, SystemPreference.value).where(
+        func.lower(SystemPreference.variable).in_(bindparam("names", expanding=True)))
 
 
 def set_preference(session: Session, name: str, value: str | None, type_: str | None = None) -> None:

@@ -20,11 +20,12 @@ order; ``_all`` lists every indexed record and ``_hidden`` those public services
 from __future__ import annotations
 
 import array
+import functools
 import sys
 from collections.abc import Iterable
 
 import numpy as np
-from sqlalchemy import func, select, union_all
+from sqlalchemy import bindparam, func, select, union_all
 from sqlalchemy.orm import Session
 
 from . import sorted_sets, tables
@@ -196,11 +197,9 @@ def docs_and_keys_of(session: Session, words: list[tuple[str, str]]) -> dict[tup
     """``docs_and_keys`` of several (namespace, term) pairs from one statement (a ranked search on
     ``any`` also scores the word's title occurrences: one round trip instead of two). Each pair is
     its own key range (UNION ALL), so the plan is key lookups whatever the planner knows."""
-    p = tables.postings
-    columns = (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels, p.c.seg)
-    parts = [select(*columns).where(p.c.idx == idx, p.c.term == term) for idx, term in dict.fromkeys(words)]
-    statement = parts[0] if len(parts) == 1 else union_all(*parts)
-    rows = session.execute(statement.order_by("idx", "term", "block", "seg")).all()
+    pairs = list(dict.fromkeys(words))
+    params = {f"{name}{n}": value for n, pair in enumerate(pairs) for name, value in zip(("idx", "term"), pair, strict=True)}
+    rows = session.execute(_pairs_statement(len(pairs)), params).all()
     grouped: dict[tuple[str, str], list] = {pair: [] for pair in words}
     for row in rows:
         grouped[(row[0], row[1])].append(row[1:6])  # as _rows gives them: term, block, docs, positions, dels
@@ -216,6 +215,16 @@ def docs_and_keys_of(session: Session, words: list[tuple[str, str]]) -> dict[tup
             appended = (_combine(docs_parts, False), _combine(keys_parts, False))
         out[pair] = appended
     return out
+
+
+@functools.lru_cache(maxsize=8)
+def _pairs_statement(count: int):
+    """``docs_and_keys_of``'s statement for ``count`` pairs (parameters idx0, term0, idx1...)."""
+    p = tables.postings
+    columns = (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels, p.c.seg)
+    parts = [select(*columns).where(p.c.idx == bindparam(f"idx{n}"), p.c.term == bindparam(f"term{n}"))
+             for n in range(count)]
+    return (parts[0] if count == 1 else union_all(*parts)).order_by("idx", "term", "block", "seg")
 
 
 def _appended_rows(rows) -> tuple[np.ndarray, np.ndarray] | None:
@@ -234,11 +243,28 @@ def _appended_rows(rows) -> tuple[np.ndarray, np.ndarray] | None:
     return docs, keys
 
 
+def _columns(positional: bool) -> tuple:
+    p = tables.postings
+    return (p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels) if positional else \
+        (p.c.term, p.c.block, p.c.docs, p.c.dels)
+
+
+@functools.cache
+def _one_term(positional: bool):
+    """The statement reading one term's rows, built once: most reads are of one term, and
+    building a statement costs SQLAlchemy more than the round trip to the database."""
+    p = tables.postings
+    return select(*_columns(positional)).where(p.c.idx == bindparam("idx"), p.c.term == bindparam("term")) \
+        .order_by(p.c.term, p.c.block, p.c.seg)
+
+
 def _rows(session: Session, idx: str, terms: list[str], *, positional: bool):
     """Row batches (term, block, docs, [positions,] dels) of these terms, by term, block, segment."""
+    if len(terms) == 1:
+        yield session.execute(_one_term(positional), {"idx": idx, "term": terms[0]})
+        return
     p = tables.postings
-    columns = (p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels) if positional else \
-        (p.c.term, p.c.block, p.c.docs, p.c.dels)
+    columns = _columns(positional)
     for start in range(0, len(terms), CHUNK):
         chunk = terms[start:start + CHUNK]
         condition = p.c.term == chunk[0] if len(chunk) == 1 else p.c.term.in_(chunk)
@@ -354,11 +380,15 @@ def size(session: Session) -> int:
 
     Exact because a record enters ``_all`` once (its first segment) and leaves it once (a
     deletion marker); edits never rewrite ``_all`` (its signature does not change)."""
-    p = tables.postings
-    added, removed = session.execute(
-        select(func.coalesce(func.sum(p.c.ndocs), 0), func.coalesce(func.sum(func.length(p.c.dels)), 0))
-        .where(p.c.idx == ALL[0], p.c.term == ALL[1])).one()
+    added, removed = session.execute(_size_statement()).one()
     return int(added) - int(removed) // 2
+
+
+@functools.cache
+def _size_statement():
+    p = tables.postings
+    return select(func.coalesce(func.sum(p.c.ndocs), 0), func.coalesce(func.sum(func.length(p.c.dels)), 0)) \
+        .where(p.c.idx == ALL[0], p.c.term == ALL[1])
 
 
 def hidden(session: Session) -> np.ndarray:
