@@ -355,18 +355,25 @@ def universe(session: Session) -> np.ndarray:
 LARGEST_NUMBER = 2**31 - 1  # record numbers are INTEGER columns
 
 
+@functools.cache
+def _blocks_statement(bounded: bool):
+    """The ``_all`` rows of blocks ``low``.. (``..high`` when ``bounded``)."""
+    p = tables.postings
+    condition = [p.c.idx == ALL[0], p.c.term == ALL[1], p.c.block >= bindparam("low")]
+    if bounded:
+        condition.append(p.c.block <= bindparam("high"))
+    return select(p.c.term, p.c.block, p.c.docs, p.c.dels).where(*condition).order_by(p.c.term, p.c.block, p.c.seg)
+
+
 def universe_between(session: Session, low: int | None, high: int | None) -> np.ndarray:
     """The indexed records numbered ``low``..``high`` (None: unbounded), reading only their blocks
     (a rec.id look-up reads one block's row, not the whole catalogue's list)."""
     low = max(low or 0, 0)
     if low > LARGEST_NUMBER or (high is not None and high < low):
         return EMPTY
-    p = tables.postings
-    condition = [p.c.idx == ALL[0], p.c.term == ALL[1], p.c.block >= block_of(low)]
-    if high is not None and high <= LARGEST_NUMBER:
-        condition.append(p.c.block <= block_of(high))
-    rows = session.execute(select(p.c.term, p.c.block, p.c.docs, p.c.dels).where(*condition)
-                           .order_by(p.c.term, p.c.block, p.c.seg))
+    bounded = high is not None and high <= LARGEST_NUMBER
+    params = {"low": block_of(low), "high": block_of(high) if bounded else 0}
+    rows = session.execute(_blocks_statement(bounded), params)
     every = _combine(_fold_rows(rows, False), False)
     keep = every >= low
     if high is not None:
