@@ -137,3 +137,18 @@ def test_masked_words_are_narrowed_by_the_database_then_matched_exactly(dbsessio
     assert ids(f"h{MASK_ONE}stor{MASK_ANY}") == [1, 4]
     # LIKE's own wildcards and the escape character stand for themselves
     assert _like(f"a%b_c\\{MASK_ANY}d{MASK_ONE}") == "a\\%b\\_c\\\\%d_"
+
+
+def test_record_number_lookups_read_only_their_blocks_and_answer_exactly(dbsession):
+    numbers = [3, EDGE - 1, EDGE, 2 * EDGE + 1, 3 * EDGE + 9]
+    indexer.apply(dbsession, {n: _entry(f"coral {n}") for n in numbers})
+    dbsession.commit()
+
+    def ids(relation: str, term: str) -> list[int]:
+        return search.search(dbsession, Clause("recid", relation, term), limit=10).ids
+
+    assert ids("=", str(EDGE)) == [EDGE]
+    assert ids("=", str(EDGE + 1)) == []
+    assert ids("<", str(EDGE)) == [3, EDGE - 1]
+    assert ids(">=", str(EDGE)) == [EDGE, 2 * EDGE + 1, 3 * EDGE + 9]
+    assert ids("within", f"{EDGE - 1} {2 * EDGE + 1}") == [EDGE - 1, EDGE, 2 * EDGE + 1]
