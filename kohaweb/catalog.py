@@ -180,10 +180,14 @@ class Catalog:
         """The codes of the libraries that exist."""
         return frozenset(self.session.scalars(select(Library.branchcode)))
 
-    def update_record(self, biblionumber: int, record: pymarc.Record | str | bytes) -> Biblio:
-        """Replace a record's MARC; embedded item fields are ignored (items change separately)."""
+    def update_record(self, biblionumber: int, record: pymarc.Record | str | bytes, *,
+                      frameworkcode: str | None = None) -> Biblio:
+        """Replace a record's MARC; embedded item fields are ignored (items change separately).
+        ``frameworkcode``, when given, becomes the record's framework (Koha's ModBiblio)."""
         biblio = self.require(biblionumber)
         record = self._coerce(record)
+        if frameworkcode is not None:
+            biblio.frameworkcode = frameworkcode
         marc.strip_items(record, biblio.flavour)
         now = utcnow()
         for key, value in marc.summary(record, biblio.flavour).items():
@@ -261,6 +265,33 @@ class Catalog:
         self.session.flush()
         self._item_event("item_changed", ItemChange("updated", itemnumber, item.biblionumber, item))
         self._derive(item.biblio, None, "items")
+        return item
+
+    def move_item(self, itemnumber: int, to_biblionumber: int) -> Item:
+        """Attach an item (with its loan, which follows the item) to another record, as Koha's
+        merge and "attach item" do. Both records get a new datestamp, and the listeners (search
+        index, OAI set membership, plugins) hear that the item changed and that both records'
+        items changed: the record it left no longer shows it, the one it joined does."""
+        item = self.session.get(Item, itemnumber)
+        if item is None:
+            raise NotFound(f"no item with id {itemnumber}")
+        target = self.require(to_biblionumber)
+        source = item.biblio
+        if source.biblionumber == target.biblionumber:
+            return item
+        now = utcnow()
+        item.biblionumber = target.biblionumber
+        item.timestamp = now
+        source.datestamp = now
+        target.datestamp = now
+        self.session.flush()
+        # the relationships loaded before the move still show the item on its former record
+        self.session.expire(item, ["biblio"])
+        self.session.expire(source, ["items"])
+        self.session.expire(target, ["items"])
+        self._item_event("item_changed", ItemChange("updated", itemnumber, target.biblionumber, item))
+        self._derive(source, None, "items")
+        self._derive(target, None, "items")
         return item
 
     def delete_item(self, itemnumber: int) -> DeletedItem:

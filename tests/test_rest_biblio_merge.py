@@ -61,14 +61,17 @@ def test_merge_moves_items_holds_and_deletes_the_merged_record(api, people, samp
     assert set(holds) == {kept_hold, merged_hold} and sorted(holds.values()) == [1, 2]
 
 
-def test_merge_with_a_replacement_record(api, people, sample_records, dbsession):
+@pytest.mark.parametrize(("framework_to_use", "framework"), [("FA", "FA"), (None, "")])
+def test_merge_with_a_replacement_record(api, people, sample_records, dbsession, framework_to_use, framework):
+    """Koha's ModBiblio with framework_to_use, else with the kept record's own framework."""
     kept_id, merged_id = sample_records(2)
     record = {"leader": "00000nam a2200000 a 4500",
               "fields": [{"245": {"ind1": "1", "ind2": "0", "subfields": [{"a": "Merged title"}]}}]}
     api.post_json(f"/api/v1/biblios/{kept_id}/merge", {"biblio_id_to_merge": merged_id, "rules": "override_ext",
-                                                         "datarecord": record},
+                                                         "datarecord": record, "framework_to_use": framework_to_use},
                   headers=people["editor"], status=200)
     dbsession.rollback()
     dbsession.expunge_all()
-    assert dbsession.get(Biblio, kept_id).title == "Merged title"
+    kept = dbsession.get(Biblio, kept_id)
+    assert kept.title == "Merged title" and kept.frameworkcode == framework
     assert dbsession.get(Biblio, merged_id) is None

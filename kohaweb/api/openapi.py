@@ -9,9 +9,8 @@ from typing import Any
 from pyramid.registry import Registry
 
 from .. import __version__
-from ..auth import koha_permission
 from .errors import ERROR_SCHEMA
-from .service import JSON, ApiService, Operation
+from .service import JSON, ApiService, Operation, koha_permissions
 
 ERROR_REF = {"$ref": "#/components/schemas/error"}
 ERROR_DESCRIPTIONS = {
@@ -92,7 +91,7 @@ def _operation(op: Operation, service: ApiService) -> dict[str, Any]:
     if op.permission is not None:
         errors |= {401, 403}
         spec["security"] = SECURITY
-        spec["x-koha-authorization"] = {"permissions": koha_permission(op.permission)}
+        spec["x-koha-authorization"] = {"permissions": koha_permissions(op.required_permissions)}
     else:
         spec["security"] = []
     if any(p.location == "path" for p in op.parameters):

@@ -1,6 +1,6 @@
 """API services: a cornice ``Service`` whose operations carry their own OpenAPI pieces.
 
-An operation declares, next to its view, the permission it needs and its parameters,
+An operation declares, next to its view, the permission(s) it needs and its parameters,
 request body and responses as JSON Schema (OpenAPI 3.1). The same declaration is used twice:
 ``kohaweb.api.openapi`` puts it in the document served at ``/api/v1/``, and the validator
 below checks every request against it before the view runs (unknown query parameters are
@@ -18,9 +18,12 @@ from typing import Any
 from cornice import Service
 from jsonschema import Draft202012Validator
 from pyramid.csrf import check_csrf_token
+from pyramid.httpexceptions import HTTPForbidden
 from pyramid.request import Request
 from pyramid.response import Response
+from pyramid.security import NO_PERMISSION_REQUIRED
 
+from ..auth import koha_permission
 from .errors import ApiError, api_error
 from .library_context import check_library_header
 
@@ -73,7 +76,9 @@ class Operation:
     """Everything the document and the validator need to know about one method of a service."""
 
     method: str
-    permission: str | None
+    # one permission, or several that are all required (Koha's x-koha-authorization with several
+    # modules, e.g. borrowers:edit_borrowers and updatecharges:remaining_permissions)
+    permission: str | tuple[str, ...] | None
     summary: str
     parameters: list[Param] = field(default_factory=list)
     body: dict[str, Any] | None = None  # JSON Schema of a JSON request body
@@ -85,6 +90,27 @@ class Operation:
     operation_id: str = ""
     tags: tuple[str, ...] = ()
     authorize: Callable[[Request], None] | None = None  # run after the parameters, before the body
+
+    @property
+    def required_permissions(self) -> tuple[str, ...]:
+        """Every permission the caller must hold (none for a public operation)."""
+        if self.permission is None:
+            return ()
+        return (self.permission,) if isinstance(self.permission, str) else tuple(self.permission)
+
+    def check_permissions(self, request: Request) -> None:
+        """Refuse a caller missing any of several required permissions: 401 without credentials
+        (the core's forbidden view), else 403 naming all of them, as Koha's required_permissions.
+        A single permission is checked by Pyramid before the view, as the core always has."""
+        needed = self.required_permissions
+        if len(needed) < 2:
+            return
+        if request.kohaweb_identity is None:
+            raise HTTPForbidden()
+        if not all(request.has_permission(p) for p in needed):
+            raise ApiError(403, "Authorization failure. Missing required permission(s).", "forbidden",
+                           # a whole module as the core's forbidden view names it (1, a number)
+                           required_permissions={p.partition(":")[0]: p.partition(":")[2] or 1 for p in needed})
 
     def __post_init__(self) -> None:
         # answers only in JSON: a request whose Accept refuses JSON gets 406, as Koha's
@@ -101,6 +127,7 @@ class Operation:
         The body is read and checked last: after the parameters, and after ``authorize`` (the
         operation's own check of who may call it, when its permission is not a named one), so a
         caller who may not use the operation learns nothing about the body it expects."""
+        self.check_permissions(request)  # several permissions: before anything, as Pyramid's check of one
         check_library_header(request)  # Koha refuses a wrong x-koha-library before anything else
         by_place: dict[str, dict[str, Param]] = {"query": {}, "path": {}, "header": {}}
         for param in self.parameters:
@@ -314,12 +341,13 @@ class ApiService(Service):
         self.tag = tag or name.split(".")[0]
         self.operations: dict[str, Operation] = {}
 
-    def operation(self, method: str, *, permission: str | None, summary: str,
+    def operation(self, method: str, *, permission: str | Iterable[str] | None, summary: str,
                   parameters: Iterable[Param] = (), body: dict[str, Any] | None = None,
                   body_media_types: Iterable[str] | dict[str, Any] = (), responses: dict[int, Any] | None = None,
                   response_headers: dict[int, dict[str, Any]] | None = None,
                   description: str = "", authorize: Callable[[Request], None] | None = None) -> Callable:
-        """Decorator declaring one operation. ``permission=None`` makes it public.
+        """Decorator declaring one operation. ``permission=None`` makes it public; a tuple of
+        permissions (each in a different module, as Koha's document names them) requires them all.
 
         ``authorize(request)`` is for operations whose caller check is not a named permission
         (e.g. "the patron themself"): it runs once the path, query and header parameters are
@@ -334,12 +362,13 @@ class ApiService(Service):
         The view returns a Response, or JSON-able data sent as 200 (or the only 2xx declared).
         """
         method = method.upper()
+        declared = _declared_permission(permission)
 
         def register(view: Callable) -> Callable:
             raw_schemas = {mt: _default_body_schema(mt) for mt in body_media_types}
             if isinstance(body_media_types, dict):
                 raw_schemas.update(body_media_types)
-            op = Operation(method, permission, summary, list(parameters), body, tuple(raw_schemas), raw_schemas,
+            op = Operation(method, declared, summary, list(parameters), body, tuple(raw_schemas), raw_schemas,
                            dict(responses or {200: None}), dict(response_headers or {}), description,
                            f"{view.__name__}", (self.tag,), authorize)
             self.operations[method] = op
@@ -356,11 +385,38 @@ class ApiService(Service):
                 return Response(status=success, json_body=result)
 
             api_view.__name__ = view.__name__
-            self.add_view(method, api_view, permission=permission, validators=[op.validate],
+            # several permissions are checked by the operation's validator (first of all), so that
+            # the 403 names them all; Pyramid checks a single one
+            pyramid_permission = declared if isinstance(declared, str) or declared is None \
+                else NO_PERMISSION_REQUIRED
+            self.add_view(method, api_view, permission=pyramid_permission, validators=[op.validate],
                           require_csrf=False)
             return view
 
         return register
+
+
+def _declared_permission(permission: str | Iterable[str] | None) -> str | tuple[str, ...] | None:
+    """One permission as a string, several as a tuple; several must name different modules
+    (Koha's x-koha-authorization maps a module to one sub-permission)."""
+    if permission is None or isinstance(permission, str):
+        return permission
+    several = tuple(permission)
+    if not several:
+        raise ValueError("an operation's permissions: give None for a public operation, not an empty list")
+    modules = [p.partition(":")[0] for p in several]
+    if len(set(modules)) != len(modules):
+        raise ValueError(f"permissions {several!r}: at most one per module")
+    return several[0] if len(several) == 1 else several
+
+
+def koha_permissions(permissions: Iterable[str]) -> dict[str, str]:
+    """Koha's form of one or several required permissions (x-koha-authorization's ``permissions``,
+    a 403's ``required_permissions``): ``{"borrowers": "edit_borrowers", "updatecharges": "1"}``."""
+    merged: dict[str, str] = {}
+    for permission in permissions:
+        merged.update(koha_permission(permission))
+    return merged
 
 
 CONTRIB_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")

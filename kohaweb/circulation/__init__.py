@@ -58,6 +58,7 @@ from .common import (  # noqa: F401
     is_restricted,
     item_availability,
     non_issue_charges,
+    renumber_hold_queue,
     today,
 )
 from .holds import (  # noqa: F401

@@ -304,11 +304,17 @@ def _archive_hold(session: Session, hold: Hold, now: dt.datetime, found: str | N
     return old
 
 
-def _renumber_queue(session: Session, biblionumber: int) -> None:
-    """Pending holds of a record keep consecutive priorities 1..n in their order (Koha's _FixPriority)."""
+def renumber_hold_queue(session: Session, biblionumber: int) -> None:
+    """Give a record's pending holds consecutive priorities 1..n, in their present order (Koha's
+    _FixPriority). Call it after holds join or leave the record's queue (placed, cancelled,
+    filled, or moved from another record by a merge); holds already found keep their priority."""
     pending = session.scalars(select(Hold).where(Hold.biblionumber == biblionumber).where(Hold.found.is_(None))
                               .order_by(Hold.priority, Hold.reserve_id)).all()
     for position, hold in enumerate(pending, start=1):
         if hold.priority != position:
             hold.priority = position
     session.flush()
+
+
+# the former private name, still used by kohaweb.hold_queue
+_renumber_queue = renumber_hold_queue

@@ -25,7 +25,6 @@ from .common import (
     CirculationError,
     _archive_hold,
     _int_rule,
-    _renumber_queue,
     _require_item,
     _require_patron,
     _rule_scope,
@@ -34,6 +33,7 @@ from .common import (
     expired_blocks,
     get_rule,
     is_restricted,
+    renumber_hold_queue,
     today,
 )
 
@@ -246,7 +246,7 @@ def cancel_hold(session: Session, hold: Hold | int, *, patron: Patron | int | No
     hold.cancellation_reason = reason
     biblionumber = hold.biblionumber
     old = _archive_hold(session, hold, now)
-    _renumber_queue(session, biblionumber)
+    renumber_hold_queue(session, biblionumber)
     return old
 
 

@@ -23,7 +23,6 @@ from .common import (
     CirculationError,
     _archive_hold,
     _int_rule,
-    _renumber_queue,
     _require_item,
     _require_patron,
     _rule_scope,
@@ -35,6 +34,7 @@ from .common import (
     is_expired,
     is_notforloan,
     is_restricted,
+    renumber_hold_queue,
     today,
 )
 from .holds import cancel_requested_waiting_holds, item_holdable
@@ -114,7 +114,7 @@ def _fill_own_hold(session: Session, patron: Patron, item: Item, now: dt.datetim
     if hold is not None:
         hold.itemnumber = item.itemnumber
         _archive_hold(session, hold, now, found="F")
-        _renumber_queue(session, item.biblionumber)
+        renumber_hold_queue(session, item.biblionumber)
 
 
 def checkin(session: Session, item: Item | int | str, *, branchcode: str | None = None,
@@ -164,7 +164,7 @@ def trap_hold(session: Session, item: Item | int | str, *, branchcode: str | Non
     hold.priority = 0
     hold.timestamp = utcnow()
     session.flush()
-    _renumber_queue(session, item.biblionumber)
+    renumber_hold_queue(session, item.biblionumber)
     return hold
 
 

@@ -6,9 +6,12 @@ deleted (it joins the deleted records, so harvesters drop it). With ``rules: ove
 kept record's MARC is first replaced by ``datarecord`` (MARC-in-JSON), as Koha's. The answer is
 the kept record in MARC-in-JSON, with its items, as Koha answers.
 
-Everything happens in the request's transaction through the data layer: each moved item is
-saved again with ``Catalog.update_item`` (so the kept record's datestamp, search index and OAI
-set membership follow) and the merged record is removed with ``Catalog.delete_record``.
+Everything happens in the request's transaction through the data layer: each item moves with
+``Catalog.move_item`` (both records' datestamps, search index and OAI set membership follow),
+the kept record's hold queue is renumbered with ``renumber_hold_queue`` and the merged record is
+removed with ``Catalog.delete_record``. ``framework_to_use`` (with ``override_ext``) becomes the
+kept record's framework code, as Koha's ModBiblio; kohaweb keeps the code but has no framework
+definitions to check it against or to apply to the MARC.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from sqlalchemy import select
 
 from ... import marc
 from ...catalog import CatalogError
-from ...circulation import _renumber_queue
+from ...circulation import renumber_hold_queue
 from ...models import Biblio, Hold, Item
 from ..errors import ApiError
 from ..service import ApiService, path
-from .biblios import MARC_IN_JSON, _renderers
+from .biblios import MARC_IN_JSON, record_renderers
 
 merge = ApiService("biblio_merge", "/biblios/{biblio_id}/merge", tag="biblios")
 
@@ -67,21 +70,23 @@ def merge_biblios(request: Request):
         # Koha's answer to this combination, status included
         raise ApiError(404, "With the rule 'override' you can not use the field 'framework_to_use'.", "not_found")
     if rules == "override_ext":
-        _replace_marc(request, kept_id, body.get("datarecord"))
+        # Koha: ModBiblio with framework_to_use, else the record's own framework
+        _replace_marc(request, kept_id, body.get("datarecord"), body.get("framework_to_use") or kept.frameworkcode)
     _move_items_and_holds(request, merged, kept)
     try:
         request.catalog.delete_record(merged_id)
     except CatalogError as exc:
         raise ApiError(400, str(exc), exc.code) from None
     session.refresh(kept)
-    rendered = _renderers(request)[MARC_IN_JSON](request, kept) if MARC_IN_JSON in _renderers(request) \
+    render = record_renderers(request).get(MARC_IN_JSON)
+    rendered = render(request, kept) if render is not None \
         else json.dumps(marc.parse_xml(kept.metadata_row.metadata_xml).as_dict()).encode("utf-8")
     response = Response(body=rendered, content_type=MARC_IN_JSON)
     response.charset = "utf-8"
     return response
 
 
-def _replace_marc(request: Request, biblio_id: int, datarecord: dict | None) -> None:
+def _replace_marc(request: Request, biblio_id: int, datarecord: dict | None, frameworkcode: str) -> None:
     if not datarecord:
         raise ApiError(400, "rules 'override_ext' needs a datarecord (MARC-in-JSON)", "invalid_record")
     try:
@@ -91,7 +96,7 @@ def _replace_marc(request: Request, biblio_id: int, datarecord: dict | None) -> 
     if len(records) != 1 or records[0] is None or marc._validate(records[0]):
         raise ApiError(400, "Invalid MARC record in datarecord", "invalid_record")
     try:
-        request.catalog.update_record(biblio_id, records[0])
+        request.catalog.update_record(biblio_id, records[0], frameworkcode=frameworkcode)
     except CatalogError as exc:
         raise ApiError(400, str(exc), exc.code) from None
 
@@ -102,17 +107,12 @@ def _move_items_and_holds(request: Request, merged: Biblio, kept: Biblio) -> Non
     items = session.scalars(select(Item).where(Item.biblionumber == merged.biblionumber)
                             .order_by(Item.itemnumber)).all()
     for item in items:
-        # the data layer has no "move": the item's record changes here, then update_item saves
-        # it again so the kept record's datestamp, index and set membership follow
-        item.biblionumber = kept.biblionumber
-        session.flush()
-        session.expire(item, ["biblio"])
-        request.catalog.update_item(item.itemnumber)
+        request.catalog.move_item(item.itemnumber, kept.biblionumber)
     for hold in session.scalars(select(Hold).where(Hold.biblionumber == merged.biblionumber)).all():
         hold.biblionumber = kept.biblionumber
     session.flush()
     session.expire(merged, ["items"])
-    _renumber_queue(session, kept.biblionumber)
+    renumber_hold_queue(session, kept.biblionumber)
 
 
 SERVICES = [merge]

@@ -114,7 +114,7 @@ def add_biblio(request: Request):
                              406: ERROR_REF})
 def get_biblio(request: Request):
     row = _require(request)
-    renderers = _renderers(request)
+    renderers = record_renderers(request)
     offers = [JSON, *renderers]
     accepted = request.accept.acceptable_offers(offers) if request.accept else [(JSON, 1.0)]
     if not accepted:
@@ -203,8 +203,10 @@ def _read_record(request: Request) -> pymarc.Record:
 Renderer = Callable[[Request, Biblio], bytes]
 
 
-def _renderers(request: Request) -> dict[str, Renderer]:
-    """Media type -> renderer: the format registry's media types, then text/plain."""
+def record_renderers(request: Request) -> dict[str, Renderer]:
+    """The serialisations a bibliographic record is answered in, as media type -> renderer
+    (``renderer(request, biblio) -> bytes``, items embedded as Koha's staff API does): the format
+    registry's media types (MARCXML, MARC-in-JSON, ISO 2709, ...), then text/plain."""
     found: dict[str, Renderer] = {}
     registry = getattr(request.registry.kohaweb, "formats", None)
     if registry is not None:
