@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import ids, marc, visibility
+from .call_numbers import call_number_sort_key
 from .changes import ItemChange, RecordChange, remember
 from .models import (
     Biblio,
@@ -150,7 +151,7 @@ class Catalog:
         biblios, metadata, items = [], [], []
         for record in records:
             for values in record.items:
-                items.append({**values, "itemnumber": next(item_numbers), "biblionumber": record.biblionumber,
+                items.append({**_with_sort_key(values), "itemnumber": next(item_numbers), "biblionumber": record.biblionumber,
                               "created_on": now, "timestamp": now})
             biblios.append({"biblionumber": record.biblionumber, "frameworkcode": frameworkcode,
                             "flavour": record.flavour, "datecreated": now, "timestamp": now, "datestamp": now,
@@ -257,7 +258,8 @@ class Catalog:
         unknown = set(values) - _ITEM_EDITABLE
         if unknown:
             raise CatalogError(f"unknown item field(s): {', '.join(sorted(unknown))}")
-        for key, value in _typed_item_values(values).items():
+        typed = _with_sort_key(_typed_item_values(values), item)
+        for key, value in typed.items():
             setattr(item, key, value)
         now = utcnow()
         item.timestamp = now
@@ -331,6 +333,7 @@ class Catalog:
         created = []
         for (biblio, values), number in zip(pairs, numbers, strict=True):
             values = _typed_item_values({k: v for k, v in values.items() if k in _ITEM_EDITABLE}, strict)
+            values = _with_sort_key(values)
             values.setdefault("permanent_location", values.get("location"))
             created.append(Item(itemnumber=number, biblionumber=biblio.biblionumber, created_on=now,
                                 timestamp=now, **values))
@@ -391,6 +394,23 @@ def item_values_from_marc(values: dict[str, Any]) -> dict[str, Any]:
     typed = _typed_item_values({k: v for k, v in values.items() if k in _ITEM_EDITABLE}, strict=False)
     typed.setdefault("permanent_location", typed.get("location"))
     return typed
+
+
+def _with_sort_key(values: dict[str, Any], item: Item | None = None) -> dict[str, Any]:
+    """The item's values with its call number sort key (``cn_sort``), computed here for every way
+    an item is stored, as Koha's Koha::Item->store: a new item with a call number or a source
+    gets it; a stored one (``item``) again when its call number or source changes, otherwise a
+    ``cn_sort`` given with the values is kept."""
+    def now(key: str) -> Any:
+        return values[key] if key in values else getattr(item, key, None)
+
+    if item is None:
+        changed = bool(values.get("itemcallnumber") or values.get("cn_source"))
+    else:
+        changed = any(key in values and values[key] != getattr(item, key) for key in ("itemcallnumber", "cn_source"))
+    if not changed:
+        return values
+    return {**values, "cn_sort": call_number_sort_key(now("cn_source"), now("itemcallnumber"))}
 
 
 def _uniform(table, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

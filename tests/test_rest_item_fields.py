@@ -11,7 +11,7 @@ from kohaweb.models import DeletedItem, Item
 from kohaweb.testing import basic_auth
 
 NEW_FIELDS = {"acquisition_source": "Acme Books", "bookable": True, "materials_notes": "1 CD",
-              "call_number_source": "ddc", "call_number_sort": "823_000000000000000_SMI",
+              "callnumber": "823 SMI", "call_number_source": "ddc", "call_number_sort": "823_000000000000000_SMI",
               "replacement_price_date": "2026-01-15", "coded_location_qualifier": "q", "new_status": "NEW"}
 
 
@@ -37,6 +37,19 @@ def test_new_item_fields_read_and_written(api, cataloguer, sample_records, dbses
     dbsession.rollback()
     deleted = dbsession.get(DeletedItem, made["item_id"])
     assert (deleted.booksellerid, deleted.materials, deleted.cn_source) == ("Acme Books", "1 CD", "ddc")
+
+
+def test_call_number_sort_is_computed_as_kohas(api, cataloguer, sample_records):
+    """Koha's Item->store: the sort key follows the call number and its source, whatever was sent."""
+    biblio_id = sample_records(1)[0]
+    made = api.post_json(f"/api/v1/biblios/{biblio_id}/items",
+                         {"callnumber": "823.914 Abc", "call_number_source": "ddc", "call_number_sort": "zzz"},
+                         headers=cataloguer, status=201).json
+    assert made["call_number_sort"] == "823_914000000000000_ABC"
+    url = f"/api/v1/biblios/{biblio_id}/items/{made['item_id']}"
+    changed = api.put_json(url, {"callnumber": "QA76.73 .P98 2001", "call_number_source": "lcc"},
+                           headers=cataloguer).json
+    assert changed["call_number_sort"] == "QA007673 P98  02001"
 
 
 @pytest.mark.parametrize(("status", "date"), [("lost_status", "lost_date"), ("withdrawn", "withdrawn_date"),
