@@ -1,6 +1,6 @@
 """Latency of everyday writes on an existing catalogue: a record edited through the data layer
 (index included), an item change no index uses (what a checkout or check-in writes), an item's
-barcode changed, and a record deleted, each in its own committed transaction.
+barcode changed, and a record deleted with its items, each in its own committed transaction.
 
     .venv/bin/python bench/bench_edits.py --url sqlite:///var/bench/catalogue.sqlite --edits 300
 
@@ -79,17 +79,22 @@ def main() -> int:
             now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
             circulation.append(timed(lambda c, i=item, t=now: c.update_item(i, datelastseen=t, issues=rng.randint(1, 50))))
             barcodes.append(timed(lambda c, i=item: c.update_item(i, barcode=f"BENCH{rng.randint(1, 10**9)}")))
+    def delete_with_items(catalog: Catalog, number: int) -> None:
+        # as a cataloguer withdraws a title: its items first (a record with items cannot be deleted)
+        for item in list(catalog.require(number).items):
+            catalog.delete_item(item.itemnumber)
+        catalog.delete_record(number)
+
     for _ in range(max(args.edits // 10, 1)):
         number = rng.randint(1, top)
         with factory() as session:
-            biblio = session.get(Biblio, number)
-            if biblio is None or biblio.items:
+            if session.get(Biblio, number) is None:
                 continue
-        deletions.append(timed(lambda c, n=number: c.delete_record(n)))
+        deletions.append(timed(lambda c, n=number: delete_with_items(c, n)))
     print(f"record edited (245 $b added)     {percentiles(edits)}")
     print(f"item change no index uses        {percentiles(circulation)}")
     print(f"item barcode changed             {percentiles(barcodes)}")
-    print(f"record deleted                   {percentiles(deletions)}")
+    print(f"record deleted (with its items)  {percentiles(deletions)}")
     print(f"peak RSS {peak_rss_mb():.0f} MB")
     return 0
 
