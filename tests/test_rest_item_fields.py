@@ -17,7 +17,7 @@ NEW_FIELDS = {"acquisition_source": "Acme Books", "bookable": True, "materials_n
 
 @pytest.fixture
 def cataloguer(staff_user):
-    return basic_auth(*staff_user("cataloguer", "catalogue", "editcatalogue:edit_items")[:2])
+    return basic_auth(*staff_user("cataloguer", "catalogue", "editcatalogue:edit_catalogue")[:2])
 
 
 def test_new_item_fields_read_and_written(api, cataloguer, sample_records, dbsession):

@@ -137,7 +137,7 @@ def get_item(request: Request):
     return ITEM.render(request, _require_item(request))
 
 
-@item.operation("DELETE", permission="editcatalogue:edit_items", summary="Delete an item",
+@item.operation("DELETE", permission="editcatalogue:edit_catalogue", summary="Delete an item",
                 description="Refused (409) while the item is checked out.",
                 parameters=[ITEM_ID], responses={204: None, 409: ERROR_REF})
 def delete_item(request: Request):
@@ -161,7 +161,7 @@ def list_biblio_items(request: Request):
     return ITEM.list(request, select(Item).where(Item.biblionumber == biblio_id))
 
 
-@biblio_items.operation("POST", permission="editcatalogue:edit_items", summary="Add an item to a record",
+@biblio_items.operation("POST", permission="editcatalogue:edit_catalogue", summary="Add an item to a record",
                         parameters=[BIBLIO_ID], body=ITEM_BODY, responses={201: ITEM.schema(), 409: ERROR_REF})
 def add_biblio_item(request: Request):
     biblio_id = _require_biblio(request)
@@ -175,7 +175,7 @@ def add_biblio_item(request: Request):
     return response
 
 
-@biblio_item.operation("PUT", permission="editcatalogue:edit_items", summary="Update an item of a record",
+@biblio_item.operation("PUT", permission="editcatalogue:edit_catalogue", summary="Update an item of a record",
                        description="Sets the fields given; the others keep their values.",
                        parameters=[BIBLIO_ID, ITEM_ID], body=ITEM_BODY, responses={200: ITEM.schema(), 409: ERROR_REF})
 def update_biblio_item(request: Request):

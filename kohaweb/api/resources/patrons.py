@@ -174,7 +174,7 @@ def add_patron(request: Request):
     return response
 
 
-@patron.operation("PUT", permission="borrowers:edit_borrowers", summary="Update a patron",
+@patron.operation("PUT", permission="borrowers", summary="Update a patron",
                   description="Sets the fields given; the others keep their values.",
                   parameters=[PATRON_ID], body=PATRON.write_schema(), responses={200: PATRON.schema(), 409: ERROR_REF})
 def update_patron(request: Request):
