@@ -13,7 +13,14 @@ import datetime as dt
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .circulation import CirculationError, _renumber_queue, effective_itemtype, get_rule, item_holdable, today
+from .circulation import (
+    CirculationError,
+    effective_itemtype,
+    get_rule,
+    item_holdable,
+    renumber_hold_queue,
+    today,
+)
 from .models import Biblio, Hold, Item, Library, Patron, utcnow
 from .preferences import get_preference
 
@@ -59,7 +66,7 @@ def set_priority(session: Session, hold: Hold, priority: int) -> int:
         row.priority = number
     hold.timestamp = utcnow()
     session.flush()
-    _renumber_queue(session, hold.biblionumber)
+    renumber_hold_queue(session, hold.biblionumber)
     return hold.priority
 
 

@@ -38,7 +38,6 @@ from .common import (  # noqa: F401
     _blocked_expired_actions,
     _int_rule,
     _on_loan,
-    _renumber_queue,
     _require_item,
     _require_patron,
     _rule_scope,

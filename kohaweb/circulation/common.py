@@ -314,7 +314,3 @@ def renumber_hold_queue(session: Session, biblionumber: int) -> None:
         if hold.priority != position:
             hold.priority = position
     session.flush()
-
-
-# the former private name, still used by kohaweb.hold_queue
-_renumber_queue = renumber_hold_queue
