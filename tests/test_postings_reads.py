@@ -152,3 +152,33 @@ def test_record_number_lookups_read_only_their_blocks_and_answer_exactly(dbsessi
     assert ids("<", str(EDGE)) == [3, EDGE - 1]
     assert ids(">=", str(EDGE)) == [EDGE, 2 * EDGE + 1, 3 * EDGE + 9]
     assert ids("within", f"{EDGE - 1} {2 * EDGE + 1}") == [EDGE - 1, EDGE, 2 * EDGE + 1]
+
+
+def test_rows_with_removals_read_together_as_their_fold(dbsession):
+    import random
+
+    rng = random.Random(11)
+    words = ["coral", "reef", "atoll", "lagoon"]
+    numbers = [1, 2, 3, 4, EDGE - 2, EDGE - 1, EDGE, EDGE + 1, 2 * EDGE + 3]
+    model: dict[int, tuple[str, int]] = {}
+    for _ in range(14):  # a segment per transaction: adds, edits that drop words, deletions
+        changes = {}
+        for number in rng.sample(numbers, 4):
+            if number in model and rng.random() < 0.3:
+                model.pop(number)
+                changes[number] = None
+            else:
+                model[number] = (" ".join(rng.sample(words, rng.randint(1, 3))), 1990 + rng.randint(0, 5))
+                changes[number] = _entry(*model[number])
+        indexer.apply(dbsession, changes)
+        dbsession.commit()
+        p = tables.postings
+        assert dbsession.execute(select(p.c.dels).where(p.c.dels.is_not(None)).limit(1)).first() or len(model) > 0
+        for pair in (["coral"], ["coral", "reef"], words):
+            want = sorted(n for n, (title, _) in model.items() if set(pair) & set(title.split()))
+            assert postings.docs(dbsession, "title", pair).tolist() == want, pair
+        term = tables.postings.c.term
+        _, ranged = postings.docs_where(dbsession, postings.number_space("date"),
+                                        term >= postings.number_term(1991), term <= postings.number_term(1993))
+        assert ranged.tolist() == sorted(n for n, (_, year) in model.items() if 1991 <= year <= 1993)
+    assert dbsession.execute(select(tables.postings.c.dels).where(tables.postings.c.dels.is_not(None))).first()

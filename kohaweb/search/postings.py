@@ -291,8 +291,8 @@ def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool)
     terms = list(dict.fromkeys(terms))
     if not positional:
         rows = [row for batch in _rows(session, idx, terms, positional=False) for row in batch.all()]
-        if len(rows) > 1 and not any(row[3] for row in rows):
-            return _union_of_rows(rows)
+        if len(rows) > 1:
+            return _fold_all_docs(rows) if any(row[3] for row in rows) else _union_of_rows(rows)
         return _combine(_fold_rows(rows, False), len(terms) > 1)
     parts: list[np.ndarray] = []
     for rows in _rows(session, idx, terms, positional=positional):
@@ -303,6 +303,36 @@ def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool)
                 return appended[1]
         parts.extend(_fold_rows(rows, positional))
     return _combine(parts, len(terms) > 1)
+
+
+def _fold_all_docs(rows) -> np.ndarray:
+    """The records of rows (term, block, docs, dels) ordered by term, block and segment, over
+    every term at once. Each row first removes the records it names, then adds its docs, so a
+    record belongs to a term when the last row of that term that names it adds it: one sort of
+    every mention by (term, record, row) finds those last mentions without a step per row (edited
+    and deleted records leave removals in many rows of the common terms and the dates)."""
+    count = len(rows)
+    term_ids = np.zeros(count, dtype=np.int64)
+    for i in range(1, count):
+        term_ids[i] = term_ids[i - 1] + (rows[i][0] != rows[i - 1][0])
+    bases = np.array([row[1] for row in rows], dtype=np.int64) << BLOCK_BITS
+    added = [len(row[2]) // 2 for row in rows]
+    removed = [len(row[3] or b"") // 2 for row in rows]
+    docs = np.concatenate((
+        np.frombuffer(b"".join([row[2] for row in rows]), dtype="<u2").astype(np.int64) + np.repeat(bases, added),
+        np.frombuffer(b"".join([row[3] or b"" for row in rows]), dtype="<u2").astype(np.int64) + np.repeat(bases, removed)))
+    positions = np.arange(count, dtype=np.int64)
+    row_of = np.concatenate((np.repeat(positions, added), np.repeat(positions, removed)))
+    term_of = term_ids[row_of]
+    adds = np.concatenate((np.ones(sum(added), dtype=np.int8), np.zeros(sum(removed), dtype=np.int8)))
+    if not len(docs):
+        return EMPTY
+    # within one row its docs win over its dels (it removes, then adds): adds sort last
+    order = np.lexsort((adds, row_of, docs, term_of))
+    docs, term_of, adds = docs[order], term_of[order], adds[order]
+    last = np.ones(len(docs), dtype=bool)
+    last[:-1] = (docs[1:] != docs[:-1]) | (term_of[1:] != term_of[:-1])
+    return sorted_sets.unsorted_distinct(docs[last & (adds == 1)])
 
 
 def _union_of_rows(rows) -> np.ndarray:
@@ -336,8 +366,8 @@ def docs_where(session: Session, idx: str, *conditions) -> tuple[list[str], np.n
     rows = session.execute(select(p.c.term, p.c.block, p.c.docs, p.c.dels)
                            .where(p.c.idx == idx, *conditions).order_by(p.c.term, p.c.block, p.c.seg)).all()
     found = list(dict.fromkeys(row[0] for row in rows))
-    if len(rows) > 1 and not any(row[3] for row in rows):
-        return found, _union_of_rows(rows)
+    if len(rows) > 1:
+        return found, _fold_all_docs(rows) if any(row[3] for row in rows) else _union_of_rows(rows)
     return found, _combine(_fold_rows(rows, False), True)
 
 
