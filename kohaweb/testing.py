@@ -272,6 +272,26 @@ def make_app(clean_db, database_url) -> Callable[..., Any]:
 
 
 @pytest.fixture
+def with_plugins(monkeypatch) -> Callable[..., None]:
+    """``with_plugins(name=obj, ...)``: every site built in the test registers these plugin
+    objects (hook implementations) too, as if they were installed."""
+    from . import plugins
+
+    def install(**extra: Any) -> None:
+        original = plugins.build_hooks
+
+        def build(services=None, **kw):
+            hooks = original(services, **kw)
+            for name, obj in extra.items():
+                hooks.manager.register(obj, name=name)
+            return hooks
+
+        monkeypatch.setattr(plugins, "build_hooks", build)
+
+    return install
+
+
+@pytest.fixture
 def staff_user(dbsession, reference_data) -> Callable[..., tuple[str, str, int]]:
     """``staff_user("alice", "reports")`` creates a patron with those permissions;
     returns (userid, password, borrowernumber)."""

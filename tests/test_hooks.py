@@ -94,24 +94,6 @@ class TestPlugin:
         return None
 
 
-@pytest.fixture
-def with_plugins(monkeypatch):
-    """``with_plugins(name=obj, ...)``: every site built in the test registers these plugins too."""
-
-    def install(**extra):
-        original = plugins.build_hooks
-
-        def build(services=None, **kw):
-            hooks = original(services, **kw)
-            for name, obj in extra.items():
-                hooks.manager.register(obj, name=name)
-            return hooks
-
-        monkeypatch.setattr(plugins, "build_hooks", build)
-
-    return install
-
-
 def _site(database_url, engine, **overrides):
     return build_site(make_settings(database_url, [], **overrides), engine=engine)[0]
 

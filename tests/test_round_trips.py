@@ -16,7 +16,7 @@ from kohaweb.preferences import get_preferences, set_preference
 from kohaweb.search import Clause, postings
 from kohaweb.testing import selected_backend
 
-server_only = pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite has no server connection to lose")
+server_only = pytest.mark.skipif(selected_backend() == "sqlite", reason="a server's connections only")
 
 
 def test_preferences_are_read_together_case_insensitively(dbsession):
@@ -64,6 +64,7 @@ def test_one_word_is_ranked_without_counting_the_catalogue(dbsession, reference_
     assert ranked[0] == once and len(counted) == 1
 
 
+@server_only
 def test_read_sessions_run_without_a_transaction_on_postgresql(engine, clean_db):
     factory = db.make_session_factory(engine)
     reader = db.new_session(factory, read=True)

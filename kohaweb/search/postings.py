@@ -175,17 +175,11 @@ def docs_and_keys(session: Session, idx: str, terms: Iterable[str]) -> tuple[np.
     can be indexed under a word whose positions are past ``MAX_POSITION``, so docs are not
     derived from keys)."""
     terms = list(dict.fromkeys(terms))
+    if len(terms) == 1:
+        return _one_term_docs_and_keys(next(_rows(session, idx, terms, positional=True)).all())
     docs_parts: list[np.ndarray] = []
     keys_parts: list[np.ndarray] = []
-    if len(terms) == 1:
-        rows = next(_rows(session, idx, terms, positional=True)).all()
-        appended = _appended_rows(rows)
-        if appended is not None:
-            return appended
-        batches = [rows]
-    else:
-        batches = _rows(session, idx, terms, positional=True)
-    for rows in batches:
+    for rows in _rows(session, idx, terms, positional=True):
         for block, group in _groups(rows):
             docs_parts.append(fold_docs([(g[0], g[2]) for g in group]) + (block << BLOCK_BITS))
             keys_parts.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
@@ -203,18 +197,21 @@ def docs_and_keys_of(session: Session, words: list[tuple[str, str]]) -> dict[tup
     grouped: dict[tuple[str, str], list] = {pair: [] for pair in words}
     for row in rows:
         grouped[(row[0], row[1])].append(row[1:6])  # as _rows gives them: term, block, docs, positions, dels
-    out = {}
-    for pair, found in grouped.items():
-        appended = _appended_rows(found)
-        if appended is None:
-            docs_parts: list[np.ndarray] = []
-            keys_parts: list[np.ndarray] = []
-            for block, group in _groups(found):
-                docs_parts.append(fold_docs([(g[0], g[2]) for g in group]) + (block << BLOCK_BITS))
-                keys_parts.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
-            appended = (_combine(docs_parts, False), _combine(keys_parts, False))
-        out[pair] = appended
-    return out
+    return {pair: _one_term_docs_and_keys(found) for pair, found in grouped.items()}
+
+
+def _one_term_docs_and_keys(rows) -> tuple[np.ndarray, np.ndarray]:
+    """Docs and keys of one term's rows (term, block, docs, positions, dels) by block and
+    segment: decoded in one piece when they only add records, else folded block by block."""
+    appended = _appended_rows(rows)
+    if appended is not None:
+        return appended
+    docs_parts: list[np.ndarray] = []
+    keys_parts: list[np.ndarray] = []
+    for block, group in _groups(rows):
+        docs_parts.append(fold_docs([(g[0], g[2]) for g in group]) + (block << BLOCK_BITS))
+        keys_parts.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
+    return _combine(docs_parts, False), _combine(keys_parts, False)
 
 
 @functools.lru_cache(maxsize=8)
@@ -294,13 +291,10 @@ def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool)
         if len(rows) > 1:
             return _fold_all_docs(rows) if any(row[3] for row in rows) else _union_of_rows(rows)
         return _combine(_fold_rows(rows, False), len(terms) > 1)
+    if len(terms) == 1:
+        return _one_term_docs_and_keys(next(_rows(session, idx, terms, positional=True)).all())[1]
     parts: list[np.ndarray] = []
-    for rows in _rows(session, idx, terms, positional=positional):
-        if len(terms) == 1:
-            rows = rows.all()
-            appended = _appended_rows(rows)
-            if appended is not None:
-                return appended[1]
+    for rows in _rows(session, idx, terms, positional=True):
         parts.extend(_fold_rows(rows, positional))
     return _combine(parts, len(terms) > 1)
 

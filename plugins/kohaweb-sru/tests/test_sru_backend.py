@@ -8,7 +8,6 @@ from urllib.parse import urlencode
 import pytest
 from lxml import etree
 
-from kohaweb import plugins
 from kohaweb.hookspecs import hookimpl
 from kohaweb.plugin_api import ScanTerm, SearchResult
 
@@ -56,16 +55,9 @@ class OutsidePlugin:
 
 
 @pytest.fixture
-def outside(monkeypatch):
+def outside(with_plugins):
     plugin = OutsidePlugin()
-    original = plugins.build_hooks
-
-    def build(services=None, **kw):
-        hooks = original(services, **kw)
-        hooks.manager.register(plugin, name="outside-backend")
-        return hooks
-
-    monkeypatch.setattr(plugins, "build_hooks", build)
+    with_plugins(**{"outside-backend": plugin})
     return plugin.backend
 
 
