@@ -82,7 +82,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=10000)
     parser.add_argument("--flavour", default="MARC21", choices=("MARC21", "UNIMARC"))
-    parser.add_argument("--batch-size", type=int, default=2000, help="records per transaction (kohaweb import's default)")
+    parser.add_argument("--batch-size", type=int, default=8192,
+                        help="records per transaction at most (kohaweb import's default: one index block)")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--workers", type=int, help="kohaweb import --workers (default: one per CPU)")
     add_data_options(parser)

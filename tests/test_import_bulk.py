@@ -157,7 +157,9 @@ def test_bulk_import_stores_what_the_data_layer_stores(name, shared_data, run_cl
     path = shared_data / name
     records = _bibliographic(path)
     libraries = _libraries(dbsession, records)
-    status, out, err = run_cli("import", "--workers", "2", "--batch-size", "700", str(path))
+    # the default batch: 2,000-record chunks prepared by the workers, joined into one transaction
+    # (and one index row per term) per block
+    status, out, err = run_cli("import", "--workers", "2", str(path))
     assert status == 0, err[-2000:]
     dbsession.expire_all()
     bulk = _renumbered(_snapshot(dbsession))
@@ -181,3 +183,44 @@ def test_bulk_import_stores_what_the_data_layer_stores(name, shared_data, run_cl
     assert len(bulk["postings"]) > 100000
     assert bulk["postings"].keys() == layer["postings"].keys()
     assert bulk["postings"] == layer["postings"]
+
+
+def test_chunks_end_where_index_blocks_end_and_join_into_one_row_per_term(shared_data):
+    """Chunks never span two index blocks; joined, a block's chunks give what preparing all its
+    records at once gives (one row per term, records and positions in order)."""
+    from kohaweb.search.writer import new_record_rows
+    from kohaweb.visibility import Policy
+
+    raw = [(p, data, error) for p, data, error in marc.read_raw_records(str(shared_data / "marc21-collection.xml"))
+           if data is None or not is_authority(marc.read_one(data))][:700]
+    raw.insert(10, (99999, None, "cut badly"))  # an unreadable record, refused in the chunk it was met in
+    start = postings.BLOCK - 250  # numbers run over a block's end
+    taken = []
+
+    def allocate(count: int) -> range:
+        numbers = range(start + sum(map(len, taken)), start + sum(map(len, taken)) + count)
+        taken.append(numbers)
+        return numbers
+
+    context = loading.LoadContext(None, Policy(), frozenset())
+    chunks = list(loading.prepared_batches(iter(raw), allocate, context, workers=1, chunk=100))
+    readable = sum(1 for _, data, _ in raw if data is not None)
+    rest = readable - 250
+    assert [len(c.numbers) for c in chunks] == [100, 100, 50] + [100] * (rest // 100) + [rest % 100] * bool(rest % 100)
+    assert all(postings.block_of(c.numbers[0]) == postings.block_of(c.numbers[-1]) for c in chunks)
+    assert [r.reason for r in chunks[0].refused] == ["cut badly"]
+    whole = list(loading.joined(chunks, postings.BLOCK))
+    assert [len(b.numbers) for b in whole] == [250, rest]
+    assert len(whole[0].records) == sum(len(c.records) for c in chunks[:3]) and whole[0].refused
+    for batch in whole:
+        entries = {}
+        for record in batch.records:
+            from kohaweb.search.indexer import entry_for
+
+            entries[record.biblionumber] = entry_for(marc.parse_xml(record.marcxml), record.flavour, record.items)
+        expected = new_record_rows(entries)
+        assert batch.index.keys() == expected.keys()
+        for block, rows in expected.items():
+            assert batch.index[block].postings == rows.postings
+            assert batch.index[block].records == rows.records
+    assert all(len(b.numbers) <= 200 for b in loading.joined(chunks, 200))  # the limit holds too

@@ -8,6 +8,7 @@ import re
 import sys
 
 from ..cli import CommandError
+from ..search.postings import BLOCK
 
 
 def register(sub) -> None:
@@ -18,8 +19,9 @@ def register(sub) -> None:
                                      "(leader/06 z; x or y in UNIMARC) are stored as authorities, in the "
                                      "same batches; holdings records are reported and skipped.")
     imp.add_argument("files", nargs="+", metavar="FILE")
-    imp.add_argument("--batch-size", type=int, default=2000,
-                     help="records per transaction; a batch commits whole or not at all (default 2000)")
+    imp.add_argument("--batch-size", type=int, default=BLOCK,
+                     help="records per transaction at most; a batch commits whole or not at all, and never "
+                          f"spans two blocks of the search index ({BLOCK} record numbers; the default)")
     imp.add_argument("--flavour", choices=("MARC21", "UNIMARC"), help="force the MARC flavour")
     imp.add_argument("--workers", type=int, default=None,
                      help="processes that parse and prepare records (default: one per CPU; 1: none)")
@@ -70,13 +72,11 @@ def import_files(args, cli) -> int:
         elif resume_after:
             cli.err.write(f"{path}: resuming after record {resume_after} (an earlier run stopped there)\n")
         progress = cli.progress(total=max(total - resume_after, 0) or None, label="records")
-        unreadable: list = []
         raw = ((p, data, error) for p, data, error in marc.read_raw_records(path) if p > resume_after)
+        prepared = loading.prepared_batches(raw, lambda n: _allocate(cli, n), context, workers=workers,
+                                            chunk=min(args.batch_size, loading.CHUNK))
         try:
-            for batch in loading.prepared_batches(loading.batches(raw, args.batch_size, unreadable),
-                                                  lambda n: _allocate(cli, n), context, workers=workers):
-                batch.refused = sorted(batch.refused + unreadable, key=lambda r: r.position)
-                unreadable = []
+            for batch in loading.joined(prepared, args.batch_size):
                 with loading.cycle_collector_paused():
                     stored, stored_authorities = _store(cli, key, batch)
                 authorities += stored_authorities
@@ -88,11 +88,6 @@ def import_files(args, cli) -> int:
                 imported += stored
                 rejected += len(batch.refused)
                 progress.update(stored + stored_authorities + len(batch.refused))
-            if unreadable:
-                _store(cli, key, loading.PreparedBatch(refused=unreadable))
-                for item in unreadable:
-                    cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
-                rejected += len(unreadable)
         except OSError as exc:
             raise CommandError(f"{path}: {exc.strerror or exc}") from None
         with cli.transaction() as session:

@@ -243,6 +243,40 @@ def new_record_rows(entries: dict) -> dict[int, NewRows]:
     return out
 
 
+def join_new_rows(parts: list[dict[int, NewRows]]) -> dict[int, NewRows]:
+    """Rows made by ``new_record_rows`` for consecutive groups of records (each group's numbers
+    above the previous group's) joined into one row per key and block, in key order: what
+    ``new_record_rows`` would have made of all the records at once."""
+    by_block: dict[int, list[NewRows]] = {}
+    for part in parts:
+        for block, rows in part.items():
+            by_block.setdefault(block, []).append(rows)
+    out = {}
+    for block, pieces in by_block.items():
+        if len(pieces) == 1:
+            out[block] = pieces[0]
+            continue
+        # a stable sort keeps each key's rows in the groups' order (their records ascending), so
+        # joining a key's rows is concatenating their bytes; each piece is already a sorted run
+        rows = sorted(chain.from_iterable(piece.postings for piece in pieces), key=_row_key)
+        joined: list[tuple] = []
+        last = None
+        for row in rows:
+            if last is not None and row[0] == last[0] and row[1] == last[1]:
+                positions = last[5] + row[5] if last[5] and row[5] else last[5] or row[5]
+                last = (last[0], last[1], block, last[3] + row[3], last[4] + row[4], positions)
+                joined[-1] = last
+            else:
+                joined.append(row)
+                last = row
+        out[block] = NewRows(joined, [record for piece in pieces for record in piece.records])
+    return out
+
+
+def _row_key(row: tuple) -> tuple[str, str]:
+    return row[0], row[1]
+
+
 def _packed(block: int, entries: dict) -> list[tuple[Key, int, bytes, bytes | None]]:
     """(key, record count, packed docs, packed positions or None) of these records, in key order.
 
