@@ -23,7 +23,8 @@ import logging
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, compress
+from operator import eq, itemgetter
 
 import numpy as np
 from sqlalchemy import delete, insert, select
@@ -257,24 +258,20 @@ def join_new_rows(parts: list[dict[int, NewRows]]) -> dict[int, NewRows]:
             out[block] = pieces[0]
             continue
         # a stable sort keeps each key's rows in the groups' order (their records ascending), so
-        # joining a key's rows is concatenating their bytes; each piece is already a sorted run
-        rows = sorted(chain.from_iterable(piece.postings for piece in pieces), key=_row_key)
-        joined: list[tuple] = []
-        last = None
-        for row in rows:
-            if last is not None and row[0] == last[0] and row[1] == last[1]:
-                positions = last[5] + row[5] if last[5] and row[5] else last[5] or row[5]
-                last = (last[0], last[1], block, last[3] + row[3], last[4] + row[4], positions)
-                joined[-1] = last
-            else:
-                joined.append(row)
-                last = row
-        out[block] = NewRows(joined, [record for piece in pieces for record in piece.records])
+        # joining a key's rows is concatenating their bytes; each piece is already a sorted run.
+        # Only the keys of several groups need Python work: found by C-level comparisons
+        rows = sorted(chain.from_iterable(piece.postings for piece in pieces), key=_ROW_KEY)
+        keys = list(map(_ROW_KEY, rows))
+        for i in compress(range(1, len(rows)), map(eq, keys[1:], keys)):
+            first, then = rows[i - 1], rows[i]
+            positions = first[5] + then[5] if first[5] and then[5] else first[5] or then[5]
+            rows[i] = (first[0], first[1], block, first[3] + then[3], first[4] + then[4], positions)
+            rows[i - 1] = None
+        out[block] = NewRows(list(filter(None, rows)), [record for piece in pieces for record in piece.records])
     return out
 
 
-def _row_key(row: tuple) -> tuple[str, str]:
-    return row[0], row[1]
+_ROW_KEY = itemgetter(0, 1)  # a posting row's (namespace, term)
 
 
 def _packed(block: int, entries: dict) -> list[tuple[Key, int, bytes, bytes | None]]:
