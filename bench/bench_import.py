@@ -86,6 +86,7 @@ def main() -> None:
                         help="records per transaction at most (kohaweb import's default: one index block)")
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--workers", type=int, help="kohaweb import --workers (default: one per CPU)")
+    parser.add_argument("--keep", action="store_true", help="keep the loaded databases (their URLs are printed)")
     add_data_options(parser)
     args = parser.parse_args()
     generator, data = data_choice(args, args.flavour)
@@ -100,7 +101,7 @@ def main() -> None:
         size_mb = os.path.getsize(path) / 1e6
         for backend in args.backends:
             load = os.getloadavg()[0]
-            with database(backend) as url:
+            with database(backend, keep=args.keep) as url:
                 reference_data(url)
                 elapsed, cpu, workers_cpu = run_import(url, path, args.batch_size, args.workers)
             report(f"import {args.records} {generator} {args.flavour} records into {backend}", seconds=elapsed,

@@ -26,8 +26,9 @@ SERVERS = {
 
 
 @contextlib.contextmanager
-def database(backend: str, workdir: str = "var/bench") -> Iterator[str]:
-    """A new migrated database URL for one benchmark run, dropped afterwards."""
+def database(backend: str, workdir: str = "var/bench", keep: bool = False) -> Iterator[str]:
+    """A new migrated database URL for one benchmark run, dropped afterwards unless ``keep`` (then
+    it is printed, for other benches' ``--url``)."""
 
     from kohaweb.migrate import upgrade
 
@@ -39,9 +40,12 @@ def database(backend: str, workdir: str = "var/bench") -> Iterator[str]:
         try:
             yield url
         finally:
-            for suffix in ("", "-wal", "-shm"):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path + suffix)
+            if keep:
+                print(f"kept: {url}", flush=True)
+            else:
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        os.remove(path + suffix)
         return
     server, admin_db = SERVERS[backend]
     name = f"kohaweb_bench_{uuid.uuid4().hex[:8]}"
@@ -52,8 +56,11 @@ def database(backend: str, workdir: str = "var/bench") -> Iterator[str]:
         upgrade(server + name)
         yield server + name
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if backend == "postgresql" else "")))
+        if keep:
+            print(f"kept: {server + name}", flush=True)
+        else:
+            with admin.connect() as conn:
+                conn.execute(text(f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if backend == "postgresql" else "")))
         admin.dispose()
 
 
