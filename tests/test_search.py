@@ -156,12 +156,19 @@ def test_sorting_and_paging(dbsession, small_catalogue):
     assert page.total == 5 and page.ids == small_catalogue[2:4]
 
 
-def test_suppressed_records_are_hidden_from_public_searches(dbsession, small_catalogue):
+@pytest.mark.parametrize("rank", [False, True])
+@pytest.mark.parametrize("word", ["coral", f"cora{MASK_ANY}", "coral reef"])  # the hidden list read with the word, or alone
+def test_suppressed_records_are_hidden_from_public_searches(dbsession, small_catalogue, rank, word):
+    node = Clause("title", "=", word)
+    everyone = _hits(dbsession, node, public=False, rank=rank)
+    assert small_catalogue[0] in everyone
     Catalog(dbsession).set_suppressed(small_catalogue[0])
+    # the search's own transaction already hides it, and so does every later one
+    assert _hits(dbsession, node, rank=rank) == [n for n in everyone if n != small_catalogue[0]]
     dbsession.commit()
-    node = Clause("title", "=", "coral")
-    assert _hits(dbsession, node) == [small_catalogue[2]]
-    assert _hits(dbsession, node, public=False) == [small_catalogue[0], small_catalogue[2]]
+    assert _hits(dbsession, node, rank=rank) == [n for n in everyone if n != small_catalogue[0]]
+    assert search.search(dbsession, node, rank=rank).total == len(everyone) - 1
+    assert _hits(dbsession, node, public=False, rank=rank) == everyone
 
 
 @pytest.mark.parametrize("node, code", [

@@ -200,6 +200,25 @@ def docs_and_keys_of(session: Session, words: list[tuple[str, str]]) -> dict[tup
     return {pair: _one_term_docs_and_keys(found) for pair, found in grouped.items()}
 
 
+def docs_of(session: Session, words: list[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+    """``docs`` of several (namespace, term) pairs from one statement, each pair its own key range
+    (a public search reads its word and the hidden records' list in one round trip)."""
+    pairs = list(dict.fromkeys(words))
+    params = {f"{name}{n}": value for n, pair in enumerate(pairs) for name, value in zip(("idx", "term"), pair, strict=True)}
+    rows = session.execute(_pairs_statement(len(pairs), positional=False), params).all()
+    grouped: dict[tuple[str, str], list] = {pair: [] for pair in words}
+    for row in rows:
+        grouped[(row[0], row[1])].append(row[1:5])  # as _rows gives them: term, block, docs, dels
+    return {pair: _one_term_docs(found) for pair, found in grouped.items()}
+
+
+def _one_term_docs(rows) -> np.ndarray:
+    """Docs of one term's rows (term, block, docs, dels) by block and segment."""
+    if len(rows) > 1:
+        return _fold_all_docs(rows) if any(row[3] for row in rows) else _union_of_rows(rows)
+    return _combine(_fold_rows(rows, False), False)
+
+
 def _one_term_docs_and_keys(rows) -> tuple[np.ndarray, np.ndarray]:
     """Docs and keys of one term's rows (term, block, docs, positions, dels) by block and
     segment: decoded in one piece when they only add records, else folded block by block."""
@@ -214,11 +233,13 @@ def _one_term_docs_and_keys(rows) -> tuple[np.ndarray, np.ndarray]:
     return _combine(docs_parts, False), _combine(keys_parts, False)
 
 
-@functools.lru_cache(maxsize=8)
-def _pairs_statement(count: int):
-    """``docs_and_keys_of``'s statement for ``count`` pairs (parameters idx0, term0, idx1...)."""
+@functools.lru_cache(maxsize=16)
+def _pairs_statement(count: int, positional: bool = True):
+    """``docs_and_keys_of``'s (or, not ``positional``, ``docs_of``'s) statement for ``count``
+    pairs (parameters idx0, term0, idx1...)."""
     p = tables.postings
-    columns = (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels, p.c.seg)
+    columns = (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels, p.c.seg) if positional else \
+        (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.dels, p.c.seg)
     parts = [select(*columns).where(p.c.idx == bindparam(f"idx{n}"), p.c.term == bindparam(f"term{n}"))
              for n in range(count)]
     return (parts[0] if count == 1 else union_all(*parts)).order_by("idx", "term", "block", "seg")
@@ -288,9 +309,7 @@ def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool)
     terms = list(dict.fromkeys(terms))
     if not positional:
         rows = [row for batch in _rows(session, idx, terms, positional=False) for row in batch.all()]
-        if len(rows) > 1:
-            return _fold_all_docs(rows) if any(row[3] for row in rows) else _union_of_rows(rows)
-        return _combine(_fold_rows(rows, False), len(terms) > 1)
+        return _one_term_docs(rows)  # several terms' rows fold alike (each term on its own)
     if len(terms) == 1:
         return _one_term_docs_and_keys(next(_rows(session, idx, terms, positional=True)).all())[1]
     parts: list[np.ndarray] = []

@@ -68,11 +68,13 @@ def evaluate(session: Session, node: Node, evaluator: _Evaluator | None = None) 
     return (evaluator or _Evaluator(session)).node(node)
 
 
-def evaluator_for(session: Session, *, ranked: bool, also_scored: dict[str, str] | None = None) -> _Evaluator:
+def evaluator_for(session: Session, *, ranked: bool, also_scored: dict[str, str] | None = None,
+                  hidden_too: bool = False) -> _Evaluator:
     """An evaluator for one search; a ranked one keeps the words' positions it read, and reads a
     plain word's occurrences in ``also_scored[index]`` (the other index ranking scores it in) in
-    the same statement."""
-    return _Evaluator(session, remember_keys=ranked, also_scored=also_scored)
+    the same statement. With ``hidden_too`` (a public search), the first plain word read also
+    brings the records hidden from the public (``hidden``), saving the search a round trip."""
+    return _Evaluator(session, remember_keys=ranked, also_scored=also_scored, hidden_too=hidden_too)
 
 
 class _Evaluator:
@@ -85,12 +87,15 @@ class _Evaluator:
     term_table = tables.postings
     indexes = INDEXES
 
-    def __init__(self, session: Session, *, remember_keys: bool = False, also_scored: dict[str, str] | None = None):
+    def __init__(self, session: Session, *, remember_keys: bool = False, also_scored: dict[str, str] | None = None,
+                 hidden_too: bool = False):
         self.session = session
         self._universe: np.ndarray | None = None
         self.remember_keys = remember_keys
         self.also_scored = also_scored or {}
         self._keys: dict[tuple[str, str, frozenset[str]], np.ndarray] = {}
+        self._hidden_too = hidden_too
+        self.hidden: np.ndarray | None = None  # the hidden records, when a read brought them
 
     def universe(self) -> np.ndarray:
         if self._universe is None:
@@ -164,17 +169,26 @@ class _Evaluator:
             prefix = word[:-1]
             term = self.term_table.c.term
             return self.store.docs_where(self.session, idx, term >= prefix, term < _next(prefix))[1]
+        terms = self.terms(idx, word, modifiers)
+        hidden = [postings.HIDDEN] if self._hidden_too and self.hidden is None and terms == [word] else []
         if self.remember_keys:
-            terms = self.terms(idx, word, modifiers)
             also = self.also_scored.get(idx)
-            if also and terms == [word]:  # both indexes' occurrences of a plain word, one statement
-                read = self.store.docs_and_keys_of(self.session, [(idx, word), (also, word)])
-                self._keys[also, word, modifiers] = read[also, word][1]
+            if (also or hidden) and terms == [word]:  # a plain word with what goes with it, one statement
+                pairs = [(idx, word)] + ([(also, word)] if also else []) + hidden
+                read = self.store.docs_and_keys_of(self.session, pairs)
+                if also:
+                    self._keys[also, word, modifiers] = read[also, word][1]
+                if hidden:
+                    self.hidden = read[postings.HIDDEN][0]
                 found, self._keys[idx, word, modifiers] = read[idx, word]
                 return found
             found, self._keys[idx, word, modifiers] = self.store.docs_and_keys(self.session, idx, terms)
             return found
-        return self.store.docs(self.session, idx, self.terms(idx, word, modifiers))
+        if hidden:
+            read = self.store.docs_of(self.session, [(idx, word), *hidden])
+            self.hidden = read[postings.HIDDEN]
+            return read[idx, word]
+        return self.store.docs(self.session, idx, terms)
 
     def word_keys(self, idx: str, word: str, modifiers: frozenset[str] = frozenset()) -> np.ndarray:
         remembered = self._keys.get((idx, word, modifiers))

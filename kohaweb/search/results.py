@@ -45,10 +45,12 @@ def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, so
             raise QueryError("unsupported_sort", f"cannot sort by {key.index}", key.index)
     flush_pending(session)
     ranked = rank and not sort and ranking.rankable(node)
-    evaluator = evaluator_for(session, ranked=ranked, also_scored=ranking.ALSO_SCORED if ranked else None)
+    evaluator = evaluator_for(session, ranked=ranked, also_scored=ranking.ALSO_SCORED if ranked else None,
+                              hidden_too=public)
     hits = evaluate(session, node, evaluator)
     if public and len(hits):
-        hits = sorted_sets.difference(hits, postings.hidden(session))
+        hidden = evaluator.hidden if evaluator.hidden is not None else postings.hidden(session)
+        hits = sorted_sets.difference(hits, hidden)
     total = len(hits)
     if limit <= 0 or offset >= total:
         return SearchResult(total, [])
