@@ -47,9 +47,10 @@ def reference_data(url: str) -> None:
     engine.dispose()
 
 
-def run_import(url: str, path: str, batch: int, workers: int | None = None) -> tuple[float, float, float]:
+def run_import(url: str, path: str, batch: int | None = None, workers: int | None = None) -> tuple[float, float, float]:
     """Seconds taken, and CPU seconds of this (the writing) process and of the worker processes:
-    the machine's other load changes the first, much less the others."""
+    the machine's other load changes the first, much less the others. ``batch`` None: the
+    command's default batch size."""
     from kohaweb.cli import main
 
     with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as ini:
@@ -62,7 +63,8 @@ def run_import(url: str, path: str, batch: int, workers: int | None = None) -> t
             sys.stdout = devnull
             try:
                 options = ["--workers", str(workers)] if workers else []
-                status = main(["-c", ini.name, "import", "--batch-size", str(batch), *options, path])
+                options += ["--batch-size", str(batch)] if batch else []
+                status = main(["-c", ini.name, "import", *options, path])
             finally:
                 sys.stdout = stdout
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
