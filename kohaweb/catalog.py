@@ -266,7 +266,7 @@ class Catalog:
         item.biblio.datestamp = now
         self.session.flush()
         self._item_event("item_changed", ItemChange("updated", itemnumber, item.biblionumber, item))
-        self._derive(item.biblio, None, "items")
+        self._derive(item.biblio, None, "items", item_columns=frozenset(typed))
         return item
 
     def move_item(self, itemnumber: int, to_biblionumber: int) -> Item:
@@ -369,11 +369,16 @@ class Catalog:
         self.session.delete(item)
         return deleted
 
-    def _derive(self, biblio: Biblio, record: pymarc.Record | None, action: str) -> None:
-        """Refresh the record's public visibility, then tell the listeners (the search backend
-        and OAI set membership among them) that it changed."""
+    def _derive(self, biblio: Biblio, record: pymarc.Record | None, action: str,
+                item_columns: frozenset[str] | None = None) -> None:
+        """Refresh the record's public visibility under the current rules, then tell the listeners
+        (the search backend and OAI set membership among them) that it changed: ``item_columns``,
+        the columns of an item that changed, and whether the visibility did let them skip what
+        the change cannot affect."""
+        was = biblio.hidden_from_public
         biblio.hidden_from_public = visibility.record_hidden(self.session, biblio)
-        self._changed(RecordChange(action, biblio.biblionumber, biblio, _record=record))
+        self._changed(RecordChange(action, biblio.biblionumber, biblio, _record=record, item_columns=item_columns,
+                                   visibility_changed=bool(was) != bool(biblio.hidden_from_public)))
 
     def _changed(self, change: RecordChange) -> None:
         self.hooks.hook.record_changed(session=self.session, change=change)

@@ -33,12 +33,18 @@ class RecordChange:
     changed) or ``"deleted"``. ``biblio``: the ``Biblio`` row (``DeletedBiblio`` once deleted);
     None for records stored in bulk by the import path (``session.get(Biblio, n)`` loads it).
     ``indexed``: the search backend already holds this change (the import path writes index rows
-    made beforehand), so the index listener skips it."""
+    made beforehand), so the index listener skips it. ``item_columns``: for ``"items"``, the item
+    columns one stored item had set (a checkout sets ``onloan``, ``issues``...; None when not
+    known, or when an item was added, moved or deleted); ``visibility_changed``: whether
+    ``biblio.hidden_from_public`` changed with it. A listener whose view of the record uses none
+    of those columns may skip the change (a loan then costs no index work)."""
 
     action: str
     biblionumber: int
     biblio: Any = None
     indexed: bool = False
+    item_columns: frozenset[str] | None = None
+    visibility_changed: bool = True
     marcxml: str | None = field(default=None, repr=False)  # given when there is no biblio row
     items: list[dict] | None = field(default=None, repr=False)  # idem (item column dicts)
     given_flavour: str | None = field(default=None, repr=False)

@@ -15,6 +15,7 @@ import pymarc
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, selectinload
 
+from . import marc
 from .hookspecs import hookimpl
 from .models import OaiSet, OaiSetBiblio, OaiSetMapping
 
@@ -95,8 +96,12 @@ def _forget_changed_sets(session: Session, _flush_context) -> None:
 def record_changed(session: Session, change) -> None:
     """Keep the record's membership of the mapped sets (items embedded, so 952/995 rules match)."""
     sets = sets_of_transaction(session)
-    if any(s.mappings for s in sets):
-        update_membership(session, change.biblionumber, change.record_with_items(), sets)
+    if not any(s.mappings for s in sets):
+        return
+    item_tags = {tag for tag, _ in marc.ITEM_SUBFIELDS.values()}  # where items are embedded for rules to match
+    if change.item_columns is not None and not any(m.marcfield in item_tags for s in sets for m in s.mappings):
+        return  # an item changed, and no rule reads items
+    update_membership(session, change.biblionumber, change.record_with_items(), sets)
 
 
 OPERATORS = ("equal", "notequal")

@@ -134,6 +134,39 @@ def test_a_change_no_index_uses_writes_nothing(dbsession, reference_data):
     assert search.search(dbsession, Clause("barcode", "=", "B1"), limit=10).ids == []
 
 
+def test_a_loan_reads_nothing_of_the_record_or_the_index(dbsession, reference_data):
+    """A change to item columns neither the index, the visibility rules nor the OAI set rules
+    read (what checkouts, check-ins and renewals write) neither parses the record nor touches
+    the index tables; a change the index reads still does."""
+    from sqlalchemy import event
+
+    catalog = Catalog(dbsession)
+    biblio = catalog.add_record(_record("coral reef"), items=[{"barcode": "B1", "homebranch": "CPL",
+                                                                "holdingbranch": "CPL", "itype": "BK"}])
+    dbsession.commit()
+    item = biblio.items[0]
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    engine = dbsession.get_bind()
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        catalog.update_item(item.itemnumber, datelastseen="2026-12-01", issues=3, onloan="2026-12-20")
+        dbsession.commit()
+        quiet = [s for s in seen if "biblio_metadata" in s or "search_" in s]
+        seen.clear()
+        catalog.update_item(item.itemnumber, homebranch="MPL")
+        dbsession.commit()
+        indexed = [s for s in seen if "search_" in s]
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert quiet == []
+    assert indexed
+    assert search.search(dbsession, Clause("branch", "=", "MPL"), limit=10).ids == [biblio.biblionumber]
+
+
 @pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite has a single writer; nothing runs concurrently")
 def test_concurrent_writers_of_one_block(session_factory):
     """Writers of the same block do not wait for each other and lose nothing: each thread keeps

@@ -89,7 +89,10 @@ class SqlSearchBackend:
 
     def index(self, session: Session, change: RecordChange) -> None:
         from . import index_record
+        from .indexer import ITEM_COLUMNS
 
+        if change.item_columns is not None and not change.visibility_changed and not change.item_columns & ITEM_COLUMNS:
+            return  # an item column no index reads (a checkout's onloan, issues...): the entry is the same
         index_record(session, change.biblio, change.record())
 
     def remove(self, session: Session, biblionumber: int) -> None:

@@ -36,9 +36,11 @@ class Entry:
     year: int | None = None
 
 
+ITEM_COLUMNS = frozenset({"barcode", "homebranch", "holdingbranch", "itype"})  # what the index reads of items
+
+
 def _item_values(biblio: Any) -> list[dict]:
-    return [{"barcode": i.barcode, "homebranch": i.homebranch, "holdingbranch": i.holdingbranch,
-             "itype": i.itype} for i in biblio.items]
+    return [{column: getattr(i, column) for column in ITEM_COLUMNS} for i in biblio.items]
 
 
 def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hidden: bool = False) -> Entry:
