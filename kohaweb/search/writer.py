@@ -114,9 +114,12 @@ def _share_block(session: Session, block: int) -> None:
     """Hold the block's row shared until commit (created first if the block is new)."""
     b = tables.blocks
     locked = select(b.c.block).where(b.c.block == block).with_for_update(read=True)
-    # A plain read first: a locking read of a missing row would take a gap lock on MariaDB, on
-    # which the insert below (another connection) would wait for ever.
-    if session.execute(select(b.c.block).where(b.c.block == block)).first() is not None:
+    if session.get_bind().dialect.name not in ("mysql", "mariadb"):
+        if session.execute(locked).first() is not None:  # the usual case: one round trip
+            return
+    # on MariaDB a plain read first: a locking read of a missing row would take a gap lock, on
+    # which the insert below (another connection) would wait for ever
+    elif session.execute(select(b.c.block).where(b.c.block == block)).first() is not None:
         session.execute(locked)
         return
     with autonomous(session) as conn:
