@@ -218,6 +218,8 @@ def prepared_batches(raw: Iterable[tuple[int, bytes | None, str | None]], alloca
         return chunk if start is None or context.authorities else min(chunk, BLOCK - start % BLOCK)
 
     def numbers(count: int) -> range:
+        if not count:  # a chunk of unreadable records only (the end of the file)
+            return range(0)
         # with --authorities no record is bibliographic: no record number is taken for nothing
         taken = range(1, count + 1) if context.authorities else allocate(count)
         following[0] = taken.stop
@@ -225,16 +227,13 @@ def prepared_batches(raw: Iterable[tuple[int, bytes | None, str | None]], alloca
 
     if workers <= 1:
         for raws, unreadable in _chunks(raw, room):
-            yield _with_refused(prepare(raws, numbers(len(raws)), context) if raws else PreparedBatch(), unreadable)
+            yield _with_refused(prepare(raws, numbers(len(raws)), context), unreadable)
         return
     methods = multiprocessing.get_all_start_methods()
     mp_context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     with mp_context.Pool(workers) as pool:
         waiting: list = []
         for raws, unreadable in _chunks(raw, room):
-            if not raws:  # the file ends with unreadable records
-                waiting.append((_Ready(PreparedBatch()), unreadable))
-                continue
             waiting.append((pool.apply_async(prepare, (raws, numbers(len(raws)), context)), unreadable))
             if len(waiting) > 2 * workers:
                 started, refused = waiting.pop(0)
@@ -242,16 +241,6 @@ def prepared_batches(raw: Iterable[tuple[int, bytes | None, str | None]], alloca
         while waiting:
             started, refused = waiting.pop(0)
             yield _with_refused(started.get(), refused)
-
-
-@dataclass
-class _Ready:
-    """A chunk with nothing to prepare, waiting in line with the pool's results."""
-
-    batch: PreparedBatch
-
-    def get(self) -> PreparedBatch:
-        return self.batch
 
 
 def _chunks(raw: Iterable[tuple[int, bytes | None, str | None]], room: Callable[[], int]
