@@ -245,3 +245,19 @@ def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
             assert all(row._mapping["type"] in ("const", "eq_ref", "ref", "range") for row in reads), rows
             assert all(row._mapping["key"] for row in reads), rows
     dbsession.rollback()
+
+
+def test_stored_term_lists_round_trip_and_older_rows_still_read():
+    """``search_records.terms``: grouped by namespace now; rows written in the earlier line form
+    (with positions, or from before positions were kept) decode to the same keys."""
+    import zlib
+
+    terms = {("any", "coral"): (1, 7), ("title", "coral"): (1,), ("any=", "coral reef"): (),
+             ("_all", ""): (), ("date#", "00001999"): (), ("any", "reef"): (2,)}
+    assert writer.decode_terms(writer.encode_terms(terms)) == terms
+    assert writer.decode_terms(writer.encode_terms({})) == {}
+    earlier = zlib.compress("any\tcoral\t1,7\ntitle\tcoral\t1\nany=\tcoral reef\t".encode(), 1)
+    assert writer.decode_terms(earlier) == {("any", "coral"): (1, 7), ("title", "coral"): (1,),
+                                            ("any=", "coral reef"): ()}
+    oldest = zlib.compress(b"any\tcoral\ntitle\tcoral", 1)
+    assert writer.decode_terms(oldest) == {("any", "coral"): None, ("title", "coral"): None}
