@@ -278,3 +278,30 @@ def test_sample_data_is_deterministic(run_cli, dbsession):
     from kohaweb.marc import summary
 
     assert first == [summary(r, "MARC21")["title"] for r in again]
+
+
+def test_a_first_load_repacks_the_index_and_a_small_addition_does_not(run_cli, monkeypatch, tmp_path, dbsession):
+    """The import repacks the postings' B-tree after a run that at least doubled the index (and
+    added REPACK_AFTER records); `kohaweb index repack` does it on demand (nothing to do on SQLite)."""
+    from kohaweb.commands import records
+    from kohaweb.search import count_rows
+    from kohaweb.testing import selected_backend
+
+    monkeypatch.setattr(records, "REPACK_AFTER", 20)
+    first, more = tmp_path / "first.mrc", tmp_path / "more.mrc"
+    with open(first, "wb") as fh:
+        for record in generate_records(30, seed=5):
+            fh.write(record.record.as_marc())
+    with open(more, "wb") as fh:
+        for record in generate_records(25, seed=6):
+            fh.write(record.record.as_marc())
+    repacks = selected_backend() != "sqlite"
+    status, out, _ = run_cli("import", str(first))
+    assert status == 0 and ("repacked the search index" in out) == repacks
+    status, out, _ = run_cli("import", str(more))  # 25 more: short of doubling 30
+    assert status == 0 and "repacked" not in out
+    assert count_rows(dbsession) == 55
+    dbsession.rollback()  # a transaction open on the postings holds a repack off (until it gives up)
+    status, out, err = run_cli("index", "repack")
+    assert status == 0, err
+    assert ("repacked the search index" in out) == repacks

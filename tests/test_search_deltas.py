@@ -8,10 +8,11 @@ import threading
 
 import pymarc
 import pytest
-from sqlalchemy import func, select, union_all
+from sqlalchemy import func, select, text, union_all
 
 from kohaweb import search
 from kohaweb.search import Clause, indexer, postings, tables, writer
+from kohaweb.search.repack import RepackError, repack
 from kohaweb.testing import Catalog, selected_backend
 
 VOCABULARY = ["coral", "reef", "atlas", "lichen", "moss", "river", "delta", "ocean", "storm", "harbour"]
@@ -256,8 +257,55 @@ def test_stored_term_lists_round_trip_and_older_rows_still_read():
              ("_all", ""): (), ("date#", "00001999"): (), ("any", "reef"): (2,)}
     assert writer.decode_terms(writer.encode_terms(terms)) == terms
     assert writer.decode_terms(writer.encode_terms({})) == {}
-    earlier = zlib.compress("any\tcoral\t1,7\ntitle\tcoral\t1\nany=\tcoral reef\t".encode(), 1)
+    earlier = zlib.compress(b"any\tcoral\t1,7\ntitle\tcoral\t1\nany=\tcoral reef\t", 1)
     assert writer.decode_terms(earlier) == {("any", "coral"): (1, 7), ("title", "coral"): (1,),
                                             ("any=", "coral reef"): ()}
     oldest = zlib.compress(b"any\tcoral\ntitle\tcoral", 1)
     assert writer.decode_terms(oldest) == {("any", "coral"): None, ("title", "coral"): None}
+
+
+# --- repacking the postings' B-tree (kohaweb.search.repack) ---------------------------------------
+
+def _indexed(session_factory) -> dict[int, str]:
+    rng = random.Random(11)
+    model = {n: _title(rng) for n in NUMBERS}
+    with session_factory() as session:
+        indexer.apply(session, {n: _entry(t) for n, t in model.items()})
+        session.commit()
+    return model
+
+
+def _invalid_indexes(engine) -> list[str]:
+    with engine.connect() as conn:
+        return list(conn.execute(text(
+            "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+            "WHERE i.indrelid = CAST('search_postings' AS regclass) AND NOT i.indisvalid")).scalars())
+
+
+def test_a_repacked_index_answers_the_same_and_takes_writes(engine, session_factory):
+    model = _indexed(session_factory)
+    seconds = repack(engine)
+    assert seconds > 0 if selected_backend() != "sqlite" else seconds == 0
+    with session_factory() as session:
+        _check(session, model)
+        model[NUMBERS[0]] = "storm harbour"
+        indexer.apply(session, {NUMBERS[0]: _entry("storm harbour")})
+        session.commit()
+        _check(session, model)
+    if selected_backend() == "postgresql":
+        assert _invalid_indexes(engine) == []
+
+
+@pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite needs no repack")
+def test_a_repack_held_off_by_an_open_transaction_gives_up_and_leaves_the_index_whole(engine, session_factory):
+    model = _indexed(session_factory)
+    with session_factory() as reader:
+        _check(reader, model)  # a transaction that has read the postings stays open
+        with pytest.raises(RepackError):
+            repack(engine, wait=0.5)
+        reader.rollback()
+    with session_factory() as session:
+        _check(session, model)
+    assert repack(engine) > 0  # the next one goes through
+    if selected_backend() == "postgresql":
+        assert _invalid_indexes(engine) == []  # and no half-built copy is left behind

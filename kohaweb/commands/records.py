@@ -38,6 +38,10 @@ def register(sub) -> None:
     exp.set_defaults(func=export)
 
 
+# fewer new records leave the postings' B-tree little looser than a repack would (kohaweb.search.repack)
+REPACK_AFTER = 10_000
+
+
 def import_files(args, cli) -> int:
     from .. import loading, marc
 
@@ -47,11 +51,13 @@ def import_files(args, cli) -> int:
     if workers < 1:
         raise CommandError("--workers must be positive")
     with cli.transaction() as session:
+        from ..search import count_rows
         from ..visibility import load_policy
 
         catalog = cli.catalog(session)
         context = loading.LoadContext(args.flavour, load_policy(session), catalog.library_codes(),
                                       authorities=args.authorities, site_flavour=catalog.flavour)
+        indexed_before = count_rows(session)
     imported = rejected = authorities = 0
     for path in args.files:
         try:
@@ -95,6 +101,10 @@ def import_files(args, cli) -> int:
         progress.finish()
     also = f" and {authorities} authority records" if authorities else ""
     cli.out.write(f"imported {imported} records{also}, skipped {rejected}\n")
+    if imported >= max(indexed_before, REPACK_AFTER):  # a first load, or one that doubled the index
+        from ..search.commands import repack_after_load
+
+        repack_after_load(cli)
     return 0 if imported or authorities or not rejected else 1
 
 

@@ -1,4 +1,4 @@
-"""kohaweb index rebuild | status"""
+"""kohaweb index rebuild | status | repack"""
 
 from __future__ import annotations
 
@@ -18,6 +18,9 @@ def register(sub) -> None:
     rebuild.set_defaults(func=run_rebuild)
     status = actions.add_parser("status", help="show whether the index is ready and how many records it holds")
     status.set_defaults(func=run_status)
+    repack = actions.add_parser("repack", help="rebuild the postings' B-tree compactly after large changes "
+                                "(searches and writes go on; done by import and rebuild themselves)")
+    repack.set_defaults(func=run_repack)
 
 
 def run_rebuild(args, cli) -> int:
@@ -41,7 +44,38 @@ def run_rebuild(args, cli) -> int:
     done = rebuild(cli.site.session_factory, batch=args.batch_size, workers=args.workers, progress=progress.update)
     progress.finish()
     cli.out.write(f"indexed {done} records; the index is ready\n")
+    repack_after_load(cli)
     return 0
+
+
+def run_repack(args, cli) -> int:
+    from ..cli import CommandError
+    from .repack import RepackError
+
+    try:
+        _repack(cli)
+    except RepackError as exc:
+        raise CommandError(str(exc)) from None
+    return 0
+
+
+def _repack(cli) -> None:
+    from .repack import repack
+
+    seconds = repack(cli.site.engine)
+    if seconds:
+        cli.out.write(f"repacked the search index in {seconds:.1f} s\n")
+
+
+def repack_after_load(cli) -> None:
+    """Repack after a bulk load (import, rebuild): a failure leaves a working index, so it is
+    reported, not raised."""
+    from .repack import RepackError
+
+    try:
+        _repack(cli)
+    except RepackError as exc:
+        cli.err.write(f"{exc}; run `kohaweb index repack` later\n")
 
 
 def run_status(args, cli) -> int:

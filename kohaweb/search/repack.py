@@ -1,0 +1,84 @@
+"""Repacking the postings' B-tree after a bulk load.
+
+A block's posting rows are written in key order, but the key is (namespace, term, block,
+segment): each block's rows land between those of the blocks before it, so all through a load
+the B-tree's pages split in the middle and end about two-thirds full. Built again in one pass
+they are as full as a new B-tree (90 % on PostgreSQL). Measured on 100k realistic records on
+PostgreSQL: the postings' key 389 -> 291 MB (the whole index 1,115 -> 1,011 MB), in 4 s.
+
+Nothing depends on it for correctness; ``kohaweb import`` repacks after a run that has at least
+doubled the index (a first load above all), ``kohaweb index rebuild`` after every rebuild, and
+``kohaweb index repack`` on demand. Searches and writes go on meanwhile:
+
+- PostgreSQL: ``REINDEX INDEX CONCURRENTLY`` (it builds the new B-tree beside the old one; an
+  interrupted run leaves an invalid copy, which the next run drops first);
+- MariaDB: ``ALTER TABLE ... FORCE``, which InnoDB runs in place without locking out writers
+  (the postings' rows live in their key's B-tree there, so the table is rebuilt);
+- SQLite: nothing. Its pages split at the point of insertion, not in the middle, so a load in
+  key order per block already leaves them nearly full, and the only way to repack is VACUUM,
+  which locks out every other writer for the whole file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+
+from . import tables
+
+log = logging.getLogger(__name__)
+
+POSTINGS_KEY = "pk_search_postings"  # the postings' primary key (migration 0012)
+
+
+WAIT = 60  # seconds the repack waits for other transactions on the table before it gives up
+
+
+class RepackError(Exception):
+    """The repack could not run (other transactions held the table longer than ``WAIT``); the
+    index is as it was, and the next repack finishes the job."""
+
+
+def repack(engine: Engine, wait: float = WAIT) -> float:
+    """Rebuild the postings' B-tree compactly, with searches and writes going on; returns the
+    seconds it took (0 where the database needs nothing). Raises RepackError when transactions
+    that began before it still run after ``wait`` seconds (it needs them to end)."""
+    started = time.monotonic()
+    dialect = engine.dialect.name
+    try:
+        if dialect == "postgresql":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f"SET lock_timeout = {int(wait * 1000)}"))
+                _drop_unfinished_copies(conn)
+                try:
+                    conn.execute(text(f"REINDEX INDEX CONCURRENTLY {POSTINGS_KEY}"))
+                except DBAPIError:
+                    with contextlib.suppress(DBAPIError):  # held off too: the next repack drops it
+                        _drop_unfinished_copies(conn)
+                    raise
+        elif dialect in ("mysql", "mariadb"):
+            with engine.connect() as conn:
+                conn.execute(text(f"SET SESSION lock_wait_timeout = {max(int(wait), 1)}"))
+                conn.execute(text(f"ALTER TABLE {tables.postings.name} FORCE, ALGORITHM=INPLACE, LOCK=NONE"))
+        else:
+            return 0.0
+    except DBAPIError as exc:
+        raise RepackError(f"the search index was not repacked: {exc.orig}") from None
+    seconds = time.monotonic() - started
+    log.info("search index repacked in %.1f s", seconds)
+    return seconds
+
+
+def _drop_unfinished_copies(conn) -> None:
+    """An interrupted REINDEX CONCURRENTLY leaves its new copy behind, invalid (never read, but
+    written by every insert): drop it (this too waits for the transactions using the table)."""
+    leftovers = conn.execute(text(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+        "WHERE i.indrelid = CAST(:table AS regclass) AND NOT i.indisvalid"), {"table": tables.postings.name})
+    for (name,) in list(leftovers):
+        conn.execute(text(f'DROP INDEX CONCURRENTLY IF EXISTS "{name}"'))
