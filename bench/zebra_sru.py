@@ -2,6 +2,9 @@
 kohaweb's: the DOM filter receives, per record, the same MARC fields per index (from
 kohaweb.search.mapping) as the same folded words (kohaweb.search.normalize), plus the MARCXML to
 return; CQL maps to those indexes through a pqf.properties like Koha's (string use attributes).
+Every index kohaweb keeps is fed, in the registers that hold what kohaweb's rows hold (words :w,
+whole fields :p as Koha's Any:p and Title:p, years :n, sort keys :s), so that the register sizes
+compare like for like; until December 2026 only the seven queried indexes were fed, as words.
 """
 
 from __future__ import annotations
@@ -23,8 +26,6 @@ from kohaweb.testing import free_port
 
 Z = "http://indexdata.com/zebra-2.0"
 MODULES = "/usr/lib/x86_64-linux-gnu/idzebra-2.0/modules"
-INDEXES = {"any": "any", "title": "title", "subject": "subject", "author": "author", "publisher": "publisher",
-           "isbn": "isbn", "date": "date"}
 
 DOM_CONF = f"""<?xml version="1.0" encoding="UTF-8"?>
 <dom xmlns="{Z}">
@@ -126,13 +127,22 @@ def export(database_url: str, chunk_path, chunk: int | None = 50000, batch: int 
                         out.write(f'<collection xmlns:z="{Z}">\n')
                     extracted = mapping.extract(marc.parse_xml(xml), flavour, items.get(number, []))
                     parts = [f'<doc><z:record z:id="{number}">']
-                    for name, zname in INDEXES.items():
-                        for text in extracted.fields.get(name, []):
+                    # every index kohaweb keeps, with what it keeps: a word index also as whole
+                    # fields (:p, kohaweb's phrase rows; Koha's Any:w Any:p, Title:w Title:p...),
+                    # years also as numbers (:n, kohaweb's range rows). The queries are incomplete
+                    # (6=1), so Zebra answers them from :w as before; :p and :n make its register
+                    # hold what kohaweb's index holds.
+                    for name, texts in extracted.fields.items():
+                        for text in texts:
                             words = " ".join(normalize.words(text))
                             if words:
-                                parts.append(f'<z:index name="{zname}:w">{escape(words)}</z:index>')
-                        for value in sorted(extracted.identifiers.get(name, ())):
-                            parts.append(f'<z:index name="{zname}:w">{escape(value)}</z:index>')
+                                parts.append(f'<z:index name="{name}:w {name}:p">{escape(words)}</z:index>')
+                    for name, values in extracted.identifiers.items():
+                        for value in sorted(values):
+                            parts.append(f'<z:index name="{name}:w">{escape(value)}</z:index>')
+                    for name, years in extracted.numbers.items():
+                        for year in sorted(years):
+                            parts.append(f'<z:index name="{name}:n">{year}</z:index>')
                     parts.append(f'<z:index name="recid:w">{number}</z:index>')
                     # sort registers: the keys kohaweb sorts by (folded heading, first year)
                     for zname, key in (("title", normalize.sort_key(extracted.title)),

@@ -4,7 +4,8 @@ A block's posting rows are written in key order, but the key is (namespace, term
 segment): each block's rows land between those of the blocks before it, so all through a load
 the B-tree's pages split in the middle and end about two-thirds full. Built again in one pass
 they are as full as a new B-tree (90 % on PostgreSQL). Measured on 100k realistic records on
-PostgreSQL: the postings' key 389 -> 291 MB (the whole index 1,115 -> 1,011 MB), in 4 s.
+PostgreSQL: the postings' key 389 -> 291 MB (the whole index 1,115 -> 1,011 MB), in 4 s;
+on MariaDB, where the rows live in the key's B-tree, 967 -> 656 MB in 5 s.
 
 Nothing depends on it for correctness; ``kohaweb import`` repacks after a run that has at least
 doubled the index (a first load above all), ``kohaweb index rebuild`` after every rebuild, and
@@ -14,9 +15,9 @@ doubled the index (a first load above all), ``kohaweb index rebuild`` after ever
   interrupted run leaves an invalid copy, which the next run drops first);
 - MariaDB: ``ALTER TABLE ... FORCE``, which InnoDB runs in place without locking out writers
   (the postings' rows live in their key's B-tree there, so the table is rebuilt);
-- SQLite: nothing. Its pages split at the point of insertion, not in the middle, so a load in
-  key order per block already leaves them nearly full, and the only way to repack is VACUUM,
-  which locks out every other writer for the whole file.
+- SQLite: nothing. Its B-tree pages are rebalanced with their neighbours rather than split in
+  half, and after the same load they are 83 % full (100k realistic records: 558 MB in all); the
+  only way to repack is VACUUM, which locks out every other writer for the whole file.
 """
 
 from __future__ import annotations
