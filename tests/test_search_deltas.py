@@ -52,6 +52,10 @@ def _check(session, model: dict[int, str]) -> None:
     assert scanned == {w: len(_expected(model, w)) for w in VOCABULARY if _expected(model, w)}
 
 
+def _hits(session, clause) -> list[int]:
+    return search.search(session, clause, limit=100).ids
+
+
 def _title(rng: random.Random) -> str:
     return " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(1, 5)))
 
@@ -133,6 +137,33 @@ def test_a_change_no_index_uses_writes_nothing(dbsession, reference_data):
     assert rows()[1] == before[1] + 1  # one segment: the old barcode removed, the new one set
     assert search.search(dbsession, Clause("barcode", "=", "B2"), limit=10).ids == [biblio.biblionumber]
     assert search.search(dbsession, Clause("barcode", "=", "B1"), limit=10).ids == []
+
+
+def test_a_changed_field_rewrites_its_own_keys_not_those_of_the_fields_after_it(dbsession):
+    """Fields start at stride boundaries (indexer.FIELD_STRIDE): a title a word longer leaves the
+    positions of the later fields' words as they were, so their keys are not rewritten; phrase and
+    proximity searches still see the new title."""
+
+    def record(title: str) -> pymarc.Record:
+        out = _record(title)
+        out.add_field(pymarc.Field(tag="500", indicators=pymarc.Indicators(" ", " "),
+                                   subfields=[pymarc.Subfield("a", "lichen moss on the harbour wall")]))
+        out.add_field(pymarc.Field(tag="650", indicators=pymarc.Indicators(" ", "0"),
+                                   subfields=[pymarc.Subfield("a", "Storm surges")]))
+        return out
+
+    indexer.apply(dbsession, {7: indexer.entry_for(record("coral reef"), "MARC21", [])})
+    dbsession.commit()
+    indexer.apply(dbsession, {7: indexer.entry_for(record("coral reef atlas"), "MARC21", [])})
+    seg = dbsession.scalar(select(func.max(tables.segments.c.seg)))
+    written = set(dbsession.execute(select(tables.postings.c.idx, tables.postings.c.term)
+                                    .where(tables.postings.c.seg == seg)).tuples())
+    assert ("any", "atlas") in written and ("title", "atlas") in written
+    assert not {("any", "lichen"), ("any", "harbour"), ("any", "storm"), ("note", "lichen")} & written
+    assert _hits(dbsession, Clause("any", "=", "coral reef atlas")) == [7]
+    assert _hits(dbsession, Clause("any", "=", "harbour wall")) == [7]
+    assert _hits(dbsession, Clause("any", "=", "atlas lichen")) == []  # adjacency never spans fields
+    dbsession.rollback()
 
 
 def test_a_loan_reads_nothing_of_the_record_or_the_index(dbsession, reference_data):
