@@ -68,6 +68,7 @@ def main() -> int:
         catalog.update_record(number, record)
 
     edits, circulation, barcodes, deletions = [], [], [], []
+    run = f"{os.getpid() % 100000:05d}"  # new barcodes differ from an earlier run's with the same --seed
     for _ in range(args.edits):
         number = rng.randint(1, top)
         with factory() as session:
@@ -78,7 +79,7 @@ def main() -> int:
             item = rng.choice(item_ids)
             now = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
             circulation.append(timed(lambda c, i=item, t=now: c.update_item(i, datelastseen=t, issues=rng.randint(1, 50))))
-            barcodes.append(timed(lambda c, i=item: c.update_item(i, barcode=f"BENCH{rng.randint(1, 10**9)}")))
+            barcodes.append(timed(lambda c, i=item: c.update_item(i, barcode=f"B{run}{rng.randint(1, 10**9)}")))
     def delete_with_items(catalog: Catalog, number: int) -> None:
         # as a cataloguer withdraws a title: its items first (a record with items cannot be deleted)
         for item in list(catalog.require(number).items):
