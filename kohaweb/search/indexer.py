@@ -23,8 +23,8 @@ log = logging.getLogger(__name__)
 FIELD_GAP = 10  # at least this gap between two fields' positions: adjacency never spans fields
 # Each field of an index starts at a multiple of FIELD_STRIDE (after the gap). A field that grows
 # or shrinks by a few words then leaves the positions of the fields after it as they were, so an
-# edit rewrites only the keys of the fields it changed: a changed title used to shift every later
-# word of "any", rewriting some 80 posting rows of a realistic record instead of about 15.
+# edit rewrites only the keys of the fields it changed. A longer title used to shift every later
+# word of "any": on 1M realistic records an edit wrote a median of 58 posting rows, now 10.
 FIELD_STRIDE = 32
 
 Key = tuple[str, str]  # (namespace, term)

@@ -50,7 +50,7 @@ _GROUP = "\x1d"  # starts a namespace's group of terms (the normaliser never lea
 def encode_terms(terms: dict) -> bytes:
     """A record's keys with their word positions, compressed (``search_records.terms``).
 
-    Terms are grouped under their namespace, each namespace written once (``\x1dany``, then one
+    Terms are grouped under their namespace, each namespace written once (``\\x1dany``, then one
     ``term<TAB>positions`` line per term): a fifth smaller than a namespace on every line, which
     at 1M records is about 300 MB less of ``search_records``."""
     groups: dict[str, list[str]] = {}
