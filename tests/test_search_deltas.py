@@ -140,7 +140,7 @@ def test_a_change_no_index_uses_writes_nothing(dbsession, reference_data):
 
 
 def test_a_changed_field_rewrites_its_own_keys_not_those_of_the_fields_after_it(dbsession):
-    """Fields start at stride boundaries (indexer.FIELD_STRIDE): a title a word longer leaves the
+    """Fields start at stride boundaries (postings.FIELD_STRIDE): a title a word longer leaves the
     positions of the later fields' words as they were, so their keys are not rewritten; phrase and
     proximity searches still see the new title."""
 

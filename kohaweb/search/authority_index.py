@@ -40,7 +40,6 @@ from .postings import BLOCK_BITS, MAX_POSITION, POSITION_BITS
 from .query import QueryError
 from .results import ScanTerm, SearchResult, SortKey
 
-FIELD_GAP = 10  # as the bibliographic index: adjacency never spans two fields
 ALL = ("_all", "")
 STATUS_PREFERENCE = "AuthoritySearchIndexStatus"
 
@@ -149,7 +148,7 @@ def entry_for(record: pymarc.Record, flavour: str, authtypecode: str | None) -> 
                 if pos <= MAX_POSITION:
                     found.append(pos)
                 pos += 1
-            pos += FIELD_GAP
+            pos = postings.next_field_start(pos)
             phrase = " ".join(words)[:normalize.MAX_PHRASE].rstrip()
             if phrase:
                 entry.terms[(postings.phrase_space(name), phrase)] = None
