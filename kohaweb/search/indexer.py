@@ -20,7 +20,6 @@ from .postings import BLOCK_BITS, MAX_POSITION
 
 log = logging.getLogger(__name__)
 
-
 Key = tuple[str, str]  # (namespace, term)
 
 
