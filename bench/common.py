@@ -151,7 +151,7 @@ def report(title: str, **figures) -> None:
     print(f"{title}: " + "  ".join(parts), flush=True)
 
 
-INDEX_TABLES = ("search_postings", "search_records", "search_blocks", "search_segments")
+INDEX_TABLES = ("search_postings", "search_records", "search_blocks", "search_segments", "search_reversed_terms")
 
 
 def index_size_mb(url: str) -> float:
@@ -173,10 +173,10 @@ def index_size_mb(url: str) -> float:
                         __import__("sqlalchemy").bindparam("names", expanding=True)),
                     {"names": list(INDEX_TABLES)}).scalar() or 0
             else:  # SQLite: pages of the tables and of their indexes (the dbstat table)
+                names = ", ".join(f"'{t}'" for t in INDEX_TABLES)
                 total = conn.execute(text(
                     "SELECT SUM(pgsize) FROM dbstat WHERE name IN (SELECT name FROM sqlite_master "
-                    "WHERE tbl_name IN ('search_postings', 'search_records', 'search_blocks', 'search_segments'))")
-                ).scalar() or 0
+                    f"WHERE tbl_name IN ({names}))")).scalar() or 0
     finally:
         engine.dispose()
     return int(total) / 1e6

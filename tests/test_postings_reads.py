@@ -139,6 +139,47 @@ def test_masked_words_are_narrowed_by_the_database_then_matched_exactly(dbsessio
     assert _like(f"a%b_c\\{MASK_ANY}d{MASK_ONE}") == "a\\%b\\_c\\\\%d_"
 
 
+def test_left_truncation_reads_the_reversed_terms_every_write_path_lists(dbsession):
+    from kohaweb.search import MASK_ANY, MASK_ONE, vocabulary
+    from kohaweb.search.writer import append_new, new_record_rows
+
+    indexer.apply(dbsession, {1: _entry("ballistics"), 2: _entry("statistics")}, fresh=True)  # whole new block
+    indexer.apply(dbsession, {3: _entry("linguistics")})  # a delta
+    append_new(dbsession, new_record_rows({EDGE + 1: _entry("logistics"), EDGE + 2: _entry("mystics")}))  # import
+    dbsession.commit()
+    indexer.apply(dbsession, {1: _entry("ballistics forensics")})  # an edit gives record 1 a new term
+    indexer.apply(dbsession, {2: _entry("economics")})  # record 2 loses its only "…istics"
+    dbsession.commit()
+
+    def ids(word: str) -> list[int]:
+        return search.search(dbsession, Clause("title", "=", word), limit=10).ids
+
+    def listed() -> set[tuple[str, str]]:
+        v = tables.reversed_terms
+        return {tuple(row) for row in dbsession.execute(select(v.c.idx, v.c.term_reversed))}
+
+    assert ids(f"{MASK_ANY}istics") == [1, 3, EDGE + 1]
+    assert ids(f"{MASK_ANY}ics") == [1, 2, 3, EDGE + 1, EDGE + 2]
+    assert ids(f"{MASK_ANY}ensics") == [1]
+    assert ids(f"{MASK_ONE}ystics") == [EDGE + 2]
+    assert ids(f"l{MASK_ANY}istics") == [3, EDGE + 1]  # a longer ending than beginning: read reversed too
+    assert ids(f"{MASK_ANY}ist{MASK_ANY}") == [1, 3, EDGE + 1]  # no literal end: the whole list, by LIKE
+    # only word indexes are listed, each term once, written backwards; a term whose records are
+    # gone stays listed (it finds nothing)
+    before = listed()
+    assert ("title", "scitsitats") in before and ("any", "scisnerof") in before
+    assert not [key for key in before if not vocabulary.listed(key[0])]
+    assert len({k for k in before if k[0] == "title"}) == 7
+
+    # the list is what the search reads: emptied, nothing ends so; filled from the postings (an
+    # index built before the list existed), the same answers
+    dbsession.execute(tables.reversed_terms.delete())
+    assert ids(f"{MASK_ANY}istics") == []
+    assert vocabulary.fill(dbsession.connection(), batch=3) == len(before)
+    assert listed() == before
+    assert ids(f"{MASK_ANY}istics") == [1, 3, EDGE + 1]
+
+
 def test_record_number_lookups_read_only_their_blocks_and_answer_exactly(dbsession):
     numbers = [3, EDGE - 1, EDGE, 2 * EDGE + 1, 3 * EDGE + 9]
     indexer.apply(dbsession, {n: _entry(f"coral {n}") for n in numbers})

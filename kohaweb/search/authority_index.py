@@ -416,6 +416,7 @@ class AuthorityEvaluator(query._Evaluator):
 
     store = STORE
     term_table = tables.postings
+    keeps_reversed_terms = False  # authority files are small: a masked word tests every term of its index
     indexes = INDEXES
 
     def terms(self, idx: str, word: str, modifiers: frozenset[str] = frozenset()) -> list[str]:

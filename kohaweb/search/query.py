@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
-from . import normalize, postings, sorted_sets, tables, variants
+from . import normalize, postings, sorted_sets, tables, variants, vocabulary
 from .mapping import INDEXES
 from .normalize import MASK_ANY, MASK_ONE, MASKS
 from .postings import POSITION_BITS
@@ -85,6 +85,7 @@ class _Evaluator:
     # kohaweb.search.authority_index subclasses this with its own tables and indexes
     store = postings
     term_table = tables.postings
+    keeps_reversed_terms = True  # a left-truncated word reads kohaweb.search.vocabulary
     indexes = INDEXES
 
     def __init__(self, session: Session, *, remember_keys: bool = False, also_scored: dict[str, str] | None = None,
@@ -209,12 +210,20 @@ class _Evaluator:
         return [word]
 
     def expand(self, namespace: str, pattern: str) -> list[str]:
-        """The terms of a namespace a masked word or phrase matches (prefix range, then pattern)."""
+        """The terms of a namespace a masked word or phrase matches, in term order: a range of
+        the terms that start with its literal beginning, or of the reversed terms that start
+        with its literal ending reversed when that is longer (``*ation``), then the pattern."""
         _check_masks(pattern)
-        # the database keeps only the terms LIKE the pattern (in one pass, in C: a left-truncated
-        # word has no prefix to narrow the range); the regular expression then decides exactly
+        regex = _regex(pattern)
+        prefix = _prefix(pattern)
+        ending = _prefix(pattern[::-1])  # the literal ending, reversed
+        # the database keeps only the terms LIKE the pattern (in one pass, in C); the regular
+        # expression then decides exactly
+        if self.keeps_reversed_terms and vocabulary.listed(namespace) and (len(ending) > len(prefix) or not prefix):
+            found = vocabulary.ending(self.session, namespace, ending, _like(pattern[::-1]))
+            return sorted(t for t in found if regex.fullmatch(t))
         like = self.term_table.c.term.like(_like(pattern), escape="\\")
-        return [t for t in self.session_terms(namespace, _prefix(pattern), like) if _regex(pattern).fullmatch(t)]
+        return [t for t in self.session_terms(namespace, prefix, like) if regex.fullmatch(t)]
 
     def session_terms(self, namespace: str, prefix: str, *filters) -> list[str]:
         term = self.term_table.c.term

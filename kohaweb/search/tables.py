@@ -15,6 +15,9 @@ holds it exclusively, so compaction only ever sees committed deltas. ``search_se
 each delta segment (its block and the keys it wrote), numbered by the database in allocation
 order; compaction reads the keys from there and removes the entries it has folded.
 
+``search_reversed_terms`` lists the terms of the word indexes written backwards, so that a
+left-truncated word is a range read (kohaweb.search.vocabulary).
+
 ``search_records`` holds one row per indexed record: its sort keys and the list of (index, term)
 pairs it was indexed under, so that re-indexing or deleting it touches only its own terms.
 
@@ -83,4 +86,11 @@ records = Table(
     Index("ix_search_records_year", "year", "biblionumber"),
 )
 
-ALL = (postings, records, segments, blocks)
+reversed_terms = Table(
+    "search_reversed_terms", metadata,
+    Column("idx", String(20), primary_key=True),
+    Column("term_reversed", binary_string(MAX_PHRASE), primary_key=True),
+    sqlite_with_rowid=False,
+)
+
+ALL = (postings, records, segments, blocks, reversed_terms)

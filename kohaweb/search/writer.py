@@ -32,7 +32,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..db import autonomous
-from . import postings, tables
+from . import postings, tables, vocabulary
 from .postings import BLOCK_BITS, POSITION_BITS
 
 log = logging.getLogger(__name__)
@@ -119,12 +119,14 @@ def apply(session: Session, changes: dict, *, fresh: bool = False) -> set[int]:
     for number in changes:
         by_block.setdefault(postings.block_of(number), []).append(number)
     due: set[int] = set()
+    new_keys: set[Key] = set()  # keys some record did not have before: their terms may be new
     for block in sorted(by_block):
         numbers = sorted(by_block[block])
         if fresh and not _block_exists(session, block):
             write_new_block(session, block, {n: changes[n] for n in numbers if changes[n] is not None})
-        elif _append_delta(session, block, numbers, changes):
+        elif _append_delta(session, block, numbers, changes, new_keys):
             due.add(block)
+    vocabulary.add(session.connection(), new_keys)
     return due
 
 
@@ -183,9 +185,9 @@ def _stored_terms(session: Session, numbers: list[int]) -> dict[int, tuple]:
     return out
 
 
-def _append_delta(session: Session, block: int, numbers: list[int], changes: dict) -> bool:
+def _append_delta(session: Session, block: int, numbers: list[int], changes: dict, new_keys: set[Key]) -> bool:
     """Append one segment with what these records change in this block; True when the block is
-    due for compaction."""
+    due for compaction. Adds to ``new_keys`` the keys a record gains."""
     _share_block(session, block)
     stored = _stored_terms(session, numbers)
     base = block << BLOCK_BITS
@@ -202,8 +204,11 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
         new_terms = entry.terms if entry is not None else {}
         for key, positions in new_terms.items():
             signature = _signature(positions)
-            if key in old_terms and old_terms[key] == signature:
-                continue
+            if key in old_terms:
+                if old_terms[key] == signature:
+                    continue
+            else:
+                new_keys.add(key)
             set_docs.setdefault(key, []).append(offset)
             if positions:
                 set_keys.setdefault(key, []).extend(shifted | p for p in positions)
@@ -362,6 +367,7 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
     conn = session.connection()
     s = tables.segments
     columns = ("idx", "term", "block", "seg", "ndocs", "docs", "positions", "dels")
+    vocabulary.add(conn, {(row[0], row[1]) for rows in blocks.values() for row in rows.postings})
     for block in sorted(blocks):
         rows = blocks[block]
         _share_block(session, block)
@@ -380,10 +386,12 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
 def write_new_block(session: Session, block: int, entries: dict) -> None:
     """Write a block that holds nothing yet as merged rows, reading nothing back."""
     conn = session.connection()
+    rows = _packed(block, entries)
+    vocabulary.add(conn, [row[0] for row in rows])
     insert_rows(conn, tables.postings, [
         {"idx": key[0], "term": key[1], "block": block, "seg": 0, "ndocs": ndocs, "docs": docs,
          "positions": positions, "dels": None}
-        for key, ndocs, docs, positions in _packed(block, entries)])
+        for key, ndocs, docs, positions in rows])
     insert_rows(conn, tables.records, [_record_row(n, e) for n, e in sorted(entries.items())])
     _insert_ignore(conn, tables.blocks, {"block": block})
 
@@ -415,7 +423,7 @@ def insert_tuples(conn, table, columns: tuple[str, ...], rows: list[tuple], per_
     quote = conn.dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
     with conn.connection.dbapi_connection.cursor() as cursor:
-        for statement in _mysql_inserts(head, rows):
+        for statement in mysql_inserts(head, rows):
             cursor.execute(statement)
 
 
@@ -425,7 +433,7 @@ _MYSQL_ESCAPES = str.maketrans({"\0": "\\0", "\n": "\\n", "\r": "\\r", "\\": "\\
 _MYSQL_STATEMENT_BYTES = 4 << 20  # well under MariaDB's smallest max_allowed_packet default (16 MB)
 
 
-def _mysql_inserts(head: str, rows: list[tuple]) -> Iterator[str]:
+def mysql_inserts(head: str, rows: list[tuple]) -> Iterator[str]:
     """Multi-row INSERT statements with the values written as SQL literals, each statement under
     ``_MYSQL_STATEMENT_BYTES``. The index rows are strings, integers and bytes only; writing them
     here (bytes as hex literals, strings with MariaDB's escapes) costs a fraction of
