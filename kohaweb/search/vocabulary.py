@@ -6,8 +6,10 @@ row the index holds (3.5 rows a term at 100k records, one per block a term occur
 and all; 35 ms on 100k records and 320 ms on 1M for ``dc.title = "*ation"``). Reversed, the
 word's literal ending is a prefix of the stored form, and only the matching terms are read.
 
-The list holds the terms of word and identifier indexes (not the whole-field phrases of
-``name=``, nor the numbers of ``name#``, nor ``_all``/``_hidden``). Writers add the terms they
+The list holds the terms of the word indexes (not their whole-field phrases, ``name=``, nor
+the identifier and number indexes). Identifiers are the larger part of an index's distinct
+terms (five or so per record, each new: ISBN, barcode, control numbers) and are looked up
+whole; a left-truncated identifier tests each of its index's terms. Writers add the terms they
 give records (an import batch its whole vocabulary, an edit the terms its records did not have
 before), skipping those already listed. A term is never taken out: once its records are gone
 it lists nothing, and ``kohaweb index rebuild`` starts the list afresh.
@@ -25,13 +27,15 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from . import tables
+from .mapping import INDEXES
 
 Key = tuple[str, str]  # (namespace, term)
 
 
 def listed(namespace: str) -> bool:
-    """Whether a namespace's terms are kept reversed: word and identifier indexes."""
-    return not namespace.startswith("_") and not namespace.endswith(("=", "#"))
+    """Whether a namespace's terms are kept reversed: those of the word indexes."""
+    index = INDEXES.get(namespace)
+    return index is not None and index.kind == "word"
 
 
 def reversed_keys(keys: Iterable[Key]) -> list[tuple[str, str]]:
