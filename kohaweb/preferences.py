@@ -22,16 +22,23 @@ def get_preferences(session: Session, names: Iterable[str]) -> dict[str, str | N
     ``{name: value}`` for each of ``names`` as given, None where absent or NULL."""
     wanted = {name.lower(): name for name in names}
     found: dict[str, str | None] = dict.fromkeys(wanted.values())
-    rows = session.execute(_several_statement(), {"names": list(wanted)})
+    if not wanted:
+        return found
+    rows = session.execute(_several_statement(len(wanted)),
+                           {f"name_{i}": name for i, name in enumerate(wanted)})
     for variable, value in rows:
         found[wanted[variable.lower()]] = value
     return found
 
 
 @functools.cache
-def _several_statement():
-    return select(SystemPreference.variable, SystemPreference.value).where(
-        func.lower(SystemPreference.variable).in_(bindparam("names", expanding=True)))
+def _several_statement(count: int):
+    # Core columns and one parameter per name (callers ask a fixed few): every search request
+    # runs this, and as an ORM statement with an expanding IN (rewritten at each execution) it
+    # cost 3% more of a rare-word SRU request's CPU
+    prefs = SystemPreference.__table__
+    return select(prefs.c.variable, prefs.c.value).where(
+        func.lower(prefs.c.variable).in_([bindparam(f"name_{i}") for i in range(count)]))
 
 
 def set_preference(session: Session, name: str, value: str | None, type_: str | None = None) -> None:

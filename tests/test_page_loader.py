@@ -61,6 +61,19 @@ def test_two_statements_whatever_the_page_size(dbsession, sample_records):
     assert len(statements) == 1
 
 
+def test_pages_of_every_size_find_their_records(dbsession, sample_records, monkeypatch):
+    """The numbers are bound one by one, padded to a power of two, up to a size; beyond it, in
+    one expanding parameter: every size finds exactly its page's live records."""
+    from kohaweb.formats import pages
+
+    numbers = sample_records(9)
+    dbsession.commit()
+    for size in range(1, 10):
+        assert set(load_records(dbsession, [999_999] + numbers[:size])) == set(numbers[:size])
+    monkeypatch.setattr(pages, "MOST_BOUND_ONE_BY_ONE", 4)
+    assert set(load_records(dbsession, numbers + [999_999])) == set(numbers)
+
+
 def test_items_the_viewer_sees(dbsession, hidden_catalogue):
     ids = hidden_catalogue
     every = [ids.open, ids.suppressed, ids.all_hidden, ids.bare]
