@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyramid.config import Configurator
+from pyramid.interfaces import IRequestExtensions, IRequestFactory
 from pyramid.request import Request
 from pyramid.session import BaseCookieSessionFactory
 from sqlalchemy import Engine
@@ -102,8 +103,27 @@ def make_app(raw: Mapping[str, Any], engine: Engine | None = None):
         if hasattr(module, "includeme"):  # a service may work through hooks alone
             config.include(module)
     config.commit()
+    request_class_with_extensions(config.registry)
     log.info("kohaweb started with services: %s", ", ".join(modules) or "(none)")
     return reject_undecodable_paths(config.make_wsgi_app())
+
+
+def request_class_with_extensions(registry) -> None:
+    """Make the request methods and properties of ``config.add_request_method`` (``dbsession``,
+    ``read_dbsession``, ``tm``...) attributes of the request class, once, instead of Pyramid's
+    extensions applied to each request: Pyramid makes a new class per request for its properties
+    (60 µs, 2-3% of a rare-word SRU request's CPU, and classes only the cyclic garbage
+    collector frees). Requests behave the same: the attributes are the very descriptors and functions
+    Pyramid would have attached. Call after the last ``add_request_method`` (the configuration
+    committed) and before the WSGI app is made; a request factory that is not a class is left
+    as it is, with its extensions."""
+    extensions = registry.queryUtility(IRequestExtensions)
+    factory = registry.queryUtility(IRequestFactory, default=Request)
+    if extensions is None or not isinstance(factory, type):
+        return
+    attributes = {"__module__": factory.__module__, **extensions.methods, **extensions.descriptors}
+    registry.registerUtility(type(factory.__name__, (factory,), attributes), IRequestFactory)
+    registry.unregisterUtility(provided=IRequestExtensions)  # nothing is left to apply per request
 
 
 def reject_undecodable_paths(app):

@@ -178,3 +178,34 @@ def test_home_page_lists_each_enabled_service_with_its_addresses(make_app, staff
         assert response.status_int in (200, 302, 401), (path, response.status)
     bare = make_app(services=["status"]).get("/").text
     assert "OAI-PMH" not in bare and "Enabled services: status." in bare
+
+
+def test_request_extensions_on_the_request_class_stay_per_request():
+    """``add_request_method`` attributes live on one request class (kohaweb.app.request_class_with_extensions,
+    not a class per request): a reified value is still each request's own, a property is computed
+    on each read, a method is bound to its request."""
+    from pyramid.config import Configurator
+    from pyramid.request import Request
+
+    from kohaweb.app import request_class_with_extensions
+
+    made = []
+
+    def reified(request):
+        made.append(request)
+        return object()
+
+    config = Configurator()
+    config.add_request_method(reified, "reified", reify=True)
+    config.add_request_method(lambda request: request.path_info, "path_property", property=True)
+    config.add_request_method(lambda request, suffix: request.path_info + suffix, "path_with")
+    config.commit()
+    request_class_with_extensions(config.registry)
+    router = config.make_wsgi_app()
+    first = router.request_context(Request.blank("/one").environ).request
+    second = router.request_context(Request.blank("/two").environ).request
+    assert type(first) is type(second) and isinstance(first, Request)
+    assert first.reified is first.reified and first.reified is not second.reified and made == [first, second]
+    assert (first.path_property, second.path_property) == ("/one", "/two")
+    first.environ["PATH_INFO"] = "/changed"
+    assert first.path_property == "/changed" and first.path_with("!") == "/changed!"
