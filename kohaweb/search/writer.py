@@ -367,7 +367,8 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
     conn = session.connection()
     s = tables.segments
     columns = ("idx", "term", "block", "seg", "ndocs", "docs", "positions", "dels")
-    vocabulary.add(conn, {(row[0], row[1]) for rows in blocks.values() for row in rows.postings})
+    vocabulary.add(conn, {(row[0], row[1]) for rows in blocks.values() for row in rows.postings},
+                   session.info.get(vocabulary.RUN))
     for block in sorted(blocks):
         rows = blocks[block]
         _share_block(session, block)
