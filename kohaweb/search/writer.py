@@ -367,8 +367,8 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
     conn = session.connection()
     s = tables.segments
     columns = ("idx", "term", "block", "seg", "ndocs", "docs", "positions", "dels")
-    vocabulary.add(conn, {(row[0], row[1]) for rows in blocks.values() for row in rows.postings},
-                   session.info.get(vocabulary.RUN))
+    vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_rows(rows.postings for rows in blocks.values()),
+                            session.info.get(vocabulary.RUN))
     for block in sorted(blocks):
         rows = blocks[block]
         _share_block(session, block)
@@ -388,7 +388,7 @@ def write_new_block(session: Session, block: int, entries: dict) -> None:
     """Write a block that holds nothing yet as merged rows, reading nothing back."""
     conn = session.connection()
     rows = _packed(block, entries)
-    vocabulary.add(conn, [row[0] for row in rows])
+    vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_rows([[row[0] for row in rows]]))
     insert_rows(conn, tables.postings, [
         {"idx": key[0], "term": key[1], "block": block, "seg": 0, "ndocs": ndocs, "docs": docs,
          "positions": positions, "dels": None}
