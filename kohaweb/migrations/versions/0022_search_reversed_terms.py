@@ -6,8 +6,8 @@ Create Date: 2026-12-04 22:50:00
 
 ``search_reversed_terms`` makes a left-truncated word (``*ation``) a range read of the terms
 that end so, instead of a test of every row the index holds (kohaweb.search.vocabulary). An
-index built before this revision is listed here, from its postings' keys, a namespace at a time:
-on a large catalogue this takes a few minutes (about one for 1M records).
+index built before this revision is listed here, from its postings' keys, a namespace at a time
+(15 s for 100k realistic records on PostgreSQL; the time grows with the number of terms).
 """
 
 import sqlalchemy as sa
