@@ -15,8 +15,9 @@ before), skipping those already listed. A term is never taken out: once its reco
 it lists nothing, and ``kohaweb index rebuild`` starts the list afresh.
 
 Two writers adding the same new term wait for each other (a unique key), like two inserts of
-one row; both add their terms in key order, so they cannot deadlock. A term is only new once
-per catalogue, so in practice only imports meet there.
+one row. Each statement adds its terms in key order, so two writers that each add theirs in one
+statement (an import batch, an edit) cannot deadlock; a term is only new once per catalogue, so
+in practice only imports meet there at all.
 """
 
 from __future__ import annotations
