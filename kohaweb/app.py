@@ -103,27 +103,40 @@ def make_app(raw: Mapping[str, Any], engine: Engine | None = None):
         if hasattr(module, "includeme"):  # a service may work through hooks alone
             config.include(module)
     config.commit()
-    request_class_with_extensions(config.registry)
+    router = router_with_request_class(config)
     log.info("kohaweb started with services: %s", ", ".join(modules) or "(none)")
-    return reject_undecodable_paths(config.make_wsgi_app())
+    return reject_undecodable_paths(router)
 
 
-def request_class_with_extensions(registry) -> None:
+def router_with_request_class(config: Configurator):
+    """``config.make_wsgi_app()``, whose requests are of a class that has the request methods and
+    properties (``request_class_with_extensions``), so that the router does not apply them to each
+    request again. The registry keeps them for scripts and tests that prepare a request themselves
+    (``pyramid.scripting.prepare``, ``apply_request_extensions``)."""
+    built_in = request_class_with_extensions(config.registry)
+    router = config.make_wsgi_app()
+    if built_in:
+        router.request_extensions = None  # read once by the router, when it is made
+    return router
+
+
+def request_class_with_extensions(registry) -> bool:
     """Make the request methods and properties of ``config.add_request_method`` (``dbsession``,
     ``read_dbsession``, ``tm``...) attributes of the request class, once, instead of Pyramid's
     extensions applied to each request: Pyramid makes a new class per request for its properties
     (60 µs, 2-3% of a rare-word SRU request's CPU, and classes only the cyclic garbage
     collector frees). Requests behave the same: the attributes are the very descriptors and functions
     Pyramid would have attached. Call after the last ``add_request_method`` (the configuration
-    committed) and before the WSGI app is made; a request factory that is not a class is left
-    as it is, with its extensions."""
+    committed) and before the WSGI app is made (``router_with_request_class``); a request factory that is not a class is left
+    as it is, with its extensions. Returns whether the class now has them (the router then need
+    not apply them)."""
     extensions = registry.queryUtility(IRequestExtensions)
     factory = registry.queryUtility(IRequestFactory, default=Request)
     if extensions is None or not isinstance(factory, type):
-        return
+        return False
     attributes = {"__module__": factory.__module__, **extensions.methods, **extensions.descriptors}
     registry.registerUtility(type(factory.__name__, (factory,), attributes), IRequestFactory)
-    registry.unregisterUtility(provided=IRequestExtensions)  # nothing is left to apply per request
+    return True
 
 
 def reject_undecodable_paths(app):

@@ -185,9 +185,9 @@ def test_request_extensions_on_the_request_class_stay_per_request():
     not a class per request): a reified value is still each request's own, a property is computed
     on each read, a method is bound to its request."""
     from pyramid.config import Configurator
-    from pyramid.request import Request
+    from pyramid.request import Request, apply_request_extensions
 
-    from kohaweb.app import request_class_with_extensions
+    from kohaweb.app import router_with_request_class
 
     made = []
 
@@ -200,8 +200,7 @@ def test_request_extensions_on_the_request_class_stay_per_request():
     config.add_request_method(lambda request: request.path_info, "path_property", property=True)
     config.add_request_method(lambda request, suffix: request.path_info + suffix, "path_with")
     config.commit()
-    request_class_with_extensions(config.registry)
-    router = config.make_wsgi_app()
+    router = router_with_request_class(config)
     first = router.request_context(Request.blank("/one").environ).request
     second = router.request_context(Request.blank("/two").environ).request
     assert type(first) is type(second) and isinstance(first, Request)
@@ -209,3 +208,8 @@ def test_request_extensions_on_the_request_class_stay_per_request():
     assert (first.path_property, second.path_property) == ("/one", "/two")
     first.environ["PATH_INFO"] = "/changed"
     assert first.path_property == "/changed" and first.path_with("!") == "/changed!"
+    # a request prepared outside the router (a script, a plugin's test) still gets them
+    prepared = Request.blank("/three")
+    prepared.registry = config.registry
+    apply_request_extensions(prepared)
+    assert prepared.path_with("?") == "/three?" and prepared.reified is prepared.reified
