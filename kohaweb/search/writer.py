@@ -15,6 +15,9 @@ compaction sees every delta of the block committed and none in flight, and write
 
 ``write_new_blocks`` is the rebuild and bulk-load path: blocks that hold nothing yet are written
 as merged rows (segment 0) without reading anything.
+
+Every path also lists the terms it gives records in ``search_reversed_terms``
+(kohaweb.search.vocabulary), for left-truncated searches.
 """
 
 from __future__ import annotations
