@@ -42,3 +42,33 @@ def test_upgrade_downgrade_upgrade(tmp_path):
             assert _model_diff(engine) == []
         finally:
             engine.dispose()
+
+
+def test_multi_numbers_flag_only_on_an_empty_index(tmp_path):
+    """0023 says the index has the several-numbers namespace (SearchIndexMultiNumbers) when it has
+    no record yet; an index with records keeps the old ranges until `kohaweb index rebuild`."""
+    from sqlalchemy import text
+
+    def flag(engine) -> list:
+        with engine.connect() as conn:
+            return list(conn.execute(text("SELECT value FROM systempreferences "
+                                          "WHERE variable = 'SearchIndexMultiNumbers'")).scalars())
+
+    with throwaway_database(selected_backend(), tmp_path) as url:
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            assert flag(engine) == ["1"]  # a fresh catalogue
+            downgrade(url, "0022")
+            assert flag(engine) == []
+            with engine.begin() as conn:  # a record indexed by the code before 0023
+                conn.execute(text("INSERT INTO search_records (biblionumber, terms) VALUES (1, :t)"), {"t": b""})
+            upgrade(url)
+            assert flag(engine) == []
+            downgrade(url, "0022")
+            with engine.begin() as conn:
+                conn.execute(text("DELETE FROM search_records"))
+            upgrade(url)
+            assert flag(engine) == ["1"]
+        finally:
+            engine.dispose()

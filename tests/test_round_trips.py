@@ -30,11 +30,15 @@ def test_preferences_are_read_together_case_insensitively(dbsession):
 
 
 def test_search_state_reports_a_rebuild_and_see_from_off(dbsession):
-    assert search.search_state(dbsession) == search.SearchState("ready", False)  # absent: ready, Koha's default off
+    state = search.search_state(dbsession)
+    assert (state.status, state.see_from) == ("ready", False)  # absent: ready, Koha's default off
     set_preference(dbsession, "SearchIndexStatus", "rebuilding")
     set_preference(dbsession, "IncludeSeeFromInSearches", "0")
+    set_preference(dbsession, "SearchIndexMultiNumbers", "0")
     state = search.search_state(dbsession)
-    assert not state.ready and state.status == "rebuilding" and not state.see_from
+    assert not state.ready and state.status == "rebuilding" and not state.see_from and not state.multi_numbers
+    set_preference(dbsession, "SearchIndexMultiNumbers", "1")  # read in the same statement
+    assert search.search_state(dbsession) == search.SearchState("rebuilding", False, True)
 
 
 def _records(dbsession, titles):

@@ -417,6 +417,7 @@ class AuthorityEvaluator(query._Evaluator):
     store = STORE
     term_table = tables.postings
     keeps_reversed_terms = False  # authority files are small: a masked word tests every term of its index
+    may_keep_multi_numbers = False  # no number index, and no several-numbers namespace
     indexes = INDEXES
 
     def terms(self, idx: str, word: str, modifiers: frozenset[str] = frozenset()) -> list[str]:

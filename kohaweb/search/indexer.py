@@ -84,8 +84,11 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
         for value in values:
             terms[(name, value)] = None
     for name, numbers in extracted.numbers.items():
+        several = postings.multi_number_space(name) if len(numbers) > 1 else None
         for number in numbers:
             terms[(postings.number_space(name), postings.number_term(number))] = None
+            if several:  # the ranges' fast path (kohaweb.search.query, _Evaluator.bounded)
+                terms[(several, postings.number_term(number))] = None
     terms[postings.ALL] = None
     if hidden:
         terms[postings.HIDDEN] = None
@@ -246,6 +249,7 @@ def rebuild(factory: sessionmaker[Session], *, batch: int = postings.BLOCK, work
             pool.join()
     with _tx(factory) as session:
         state.set_status(session, state.READY)
+        state.set_multi_numbers(session)  # every record was indexed by entry_for above
     return done
 
 

@@ -15,6 +15,9 @@ the other word's keys, found with one vectorised intersection.
 Namespaces share the table: word indexes use their name; whole-field phrases use ``name=``;
 numbers (years) use ``name#`` with ten-digit zero-padded terms so that text order is numeric
 order; ``_all`` lists every indexed record and ``_hidden`` those public services must not show.
+A record with two or more distinct numbers in an index also has each of them under ``name#2``
+(``multi_number_space``): a CQL range ``X >= a and X <= b`` then reads one range of ``name#``
+and two of that much smaller namespace (kohaweb.search.query) instead of half the index twice.
 """
 
 from __future__ import annotations
@@ -58,6 +61,12 @@ def phrase_space(index: str) -> str:
 
 def number_space(index: str) -> str:
     return index + "#"
+
+
+def multi_number_space(index: str) -> str:
+    """The numbers of the records with several distinct numbers in ``index`` (no index name
+    holds "#", so this cannot meet another namespace)."""
+    return index + "#2"
 
 
 def number_term(value: int) -> str:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from sqlalchemy.orm import Session
 
-from . import normalize, postings, sorted_sets, tables, variants, vocabulary
+from . import normalize, postings, sorted_sets, state, tables, variants, vocabulary
 from .mapping import INDEXES
 from .normalize import MASK_ANY, MASK_ONE, MASKS
 from .postings import POSITION_BITS
@@ -26,6 +26,7 @@ MIN_MASKED_LETTERS = 2  # a shorter masked word would expand to a large part of 
 MAX_OFFSETS = 64  # proximity distances checked by shifted intersections; beyond, record by record
 
 WORD_RELATIONS = ("=", "adj", "all", "any", "exact", "==", "<", "<=", ">", ">=", "<>", "within")
+BOUNDS = (">", ">=", "<", "<=")  # a number clause with one of these is a bound of a range
 
 
 class QueryError(Exception):
@@ -86,6 +87,9 @@ class _Evaluator:
     store = postings
     term_table = tables.postings
     keeps_reversed_terms = True  # a left-truncated word reads kohaweb.search.vocabulary
+    # its number indexes may have the several-numbers namespace (kohaweb.search.postings
+    # multi_number_space), whether they do being the SearchIndexMultiNumbers flag
+    may_keep_multi_numbers = True
     indexes = INDEXES
 
     def __init__(self, session: Session, *, remember_keys: bool = False, also_scored: dict[str, str] | None = None,
@@ -97,6 +101,7 @@ class _Evaluator:
         self._keys: dict[tuple[str, str, frozenset[str]], np.ndarray] = {}
         self._hidden_too = hidden_too
         self.hidden: np.ndarray | None = None  # the hidden records, when a read brought them
+        self._multi_numbers: bool | None = None  # read when a query first has a range to take
 
     def universe(self) -> np.ndarray:
         if self._universe is None:
@@ -110,6 +115,10 @@ class _Evaluator:
             return self.clause(node)
         if node.op == "prox":
             return self.prox(node)
+        if node.op == "and":
+            ranged = self.and_with_ranges(node)
+            if ranged is not None:
+                return ranged
         left = self.node(node.left)
         if node.op == "and":
             return sorted_sets.intersect(left, self.node(node.right)) if len(left) else left
@@ -118,6 +127,82 @@ class _Evaluator:
         if node.op == "or":
             return sorted_sets.union(left, self.node(node.right))
         raise QueryError("unsupported_boolean", f"unsupported boolean {node.op}", node.op)
+
+    def and_with_ranges(self, node: Boolean) -> np.ndarray | None:
+        """An AND chain (``A and B and C``: the tree's left spine of "and" nodes) holding a lower
+        and an upper bound on one number index (``date >= a``, ``date <= b``), evaluated with
+        each such pair as one range (``bounded``); None when it has no pair or the index lacks
+        the namespace the fast path needs.
+
+        The operands are taken in the order and with the early stop of the plain evaluation (an
+        empty intersection so far ends it), the pair where its first clause stands: a bound with
+        a known number index and a plain number never raises, so reading its partner early
+        changes neither the answer nor the errors."""
+        operands: list[Node] = []
+        at: Node = node
+        while isinstance(at, Boolean) and at.op == "and":
+            operands.append(at.right)
+            at = at.left
+        operands.append(at)
+        operands.reverse()
+        bounds = [self._bound(operand) for operand in operands]
+        partner: dict[int, int] = {}
+        paired: set[int] = set()
+        for i, bound in enumerate(bounds):
+            if bound is None or i in paired:
+                continue
+            for j in range(i + 1, len(operands)):
+                other = bounds[j]
+                if other is not None and j not in paired and other[0] == bound[0] and other[1] != bound[1]:
+                    partner[i] = j
+                    paired.update((i, j))
+                    break
+        if not partner or not self.multi_numbers():
+            return None
+        found: np.ndarray | None = None
+        for i, operand in enumerate(operands):
+            if i in paired and i not in partner:
+                continue  # read with its partner
+            if found is not None and not len(found):
+                return found
+            part = self.bounded(operand, operands[partner[i]]) if i in partner else self.node(operand)  # type: ignore[arg-type]
+            found = part if found is None else sorted_sets.intersect(found, part)
+        return found
+
+    def _bound(self, node: Node) -> tuple[str, str] | None:
+        """(index, ">" or "<") for a clause bounding a number index by a plain number."""
+        if not isinstance(node, Clause) or node.relation not in BOUNDS:
+            return None
+        index = self.indexes.get(node.index)
+        if index is None or index.kind != "number" or _plain_int(node.term) is None:
+            return None
+        return node.index, node.relation[0]
+
+    def multi_numbers(self) -> bool:
+        """Whether the whole index has the several-numbers namespace (kohaweb.search.state)."""
+        if self._multi_numbers is None:
+            self._multi_numbers = self.may_keep_multi_numbers and state.multi_numbers(self.session)
+        return self._multi_numbers
+
+    def bounded(self, one: Clause, other: Clause) -> np.ndarray:
+        """``X >= a and X <= b`` (either order, strict or not) as CQL means it: the records with
+        SOME value above the lower bound and SOME, maybe another, below the upper one. Those with
+        a value inside are one range read; the others have two values or more, all of them
+        listed under the several-numbers namespace, where the two half-open reads are small."""
+        low, high = (one, other) if one.relation[0] == ">" else (other, one)
+        a, b = _plain_int(low.term), _plain_int(high.term)
+        assert a is not None and b is not None
+        term = self.term_table.c.term
+        above = _compare(term, low.relation, postings.number_term(a))
+        below = _compare(term, high.relation, postings.number_term(b))
+        empty = a > b or a == b and (low.relation == ">" or high.relation == "<")
+        inside = self.store.EMPTY if empty else \
+            self.store.docs_where(self.session, postings.number_space(low.index), above, below)[1]
+        several = postings.multi_number_space(low.index)
+        upper = self.store.docs_where(self.session, several, above)[1]
+        if len(upper):
+            upper = sorted_sets.intersect(upper, self.store.docs_where(self.session, several, below)[1])
+        return sorted_sets.union(inside, upper) if len(upper) else inside
 
     # --- clauses ------------------------------------------------------------------------------
 

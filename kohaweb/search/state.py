@@ -4,8 +4,15 @@
 created), ``rebuilding`` while ``kohaweb index rebuild`` runs (and after it died half-way), and
 ``stale`` when the index tables were created on a catalogue that already had records.
 
-``search_state(session)`` reads it together with the other preference every search request needs
-(Koha's ``IncludeSeeFromInSearches``, see kohaweb.search.see_from) in one statement.
+``search_state(session)`` reads it together with the other preferences every search request needs
+(Koha's ``IncludeSeeFromInSearches``, see kohaweb.search.see_from, and ``SearchIndexMultiNumbers``)
+in one statement.
+
+``SearchIndexMultiNumbers`` (1) says that every record of the index was indexed with its numbers
+under ``name#2`` too when it has several (kohaweb.search.postings.multi_number_space), so that a
+range ``X >= a and X <= b`` may take the fast path (kohaweb.search.query). Migration 0023 sets it
+on an empty index and ``kohaweb index rebuild`` when it completes; an index written before then
+lacks those rows, and its ranges take the two half-index reads they always took.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ READY = "ready"
 REBUILDING = "rebuilding"
 STALE = "stale"
 SEE_FROM_PREFERENCE = "IncludeSeeFromInSearches"
+MULTI_NUMBERS_PREFERENCE = "SearchIndexMultiNumbers"
+_MULTI_NUMBERS = "kohaweb.search.multi_numbers"  # session.info: (transaction, flag) read by search_state
 
 
 @dataclass(frozen=True)
@@ -33,6 +42,7 @@ class SearchState:
 
     status: str  # ready | rebuilding | stale
     see_from: bool  # IncludeSeeFromInSearches: expand name and subject clauses (kohaweb.search.see_from)
+    multi_numbers: bool = False  # SearchIndexMultiNumbers: number ranges may take the fast path
 
     @property
     def ready(self) -> bool:
@@ -40,9 +50,32 @@ class SearchState:
 
 
 def search_state(session: Session) -> SearchState:
-    """The index status and ``IncludeSeeFromInSearches`` from one statement."""
-    values = get_preferences(session, (PREFERENCE, SEE_FROM_PREFERENCE))
-    return SearchState((values[PREFERENCE] or READY).lower(), preference_on(values[SEE_FROM_PREFERENCE]))
+    """The index status, ``IncludeSeeFromInSearches`` and ``SearchIndexMultiNumbers`` from one
+    statement. The last is kept on the session for the rest of its transaction, where the query
+    evaluator finds it (``multi_numbers``) without reading it again."""
+    values = get_preferences(session, (PREFERENCE, SEE_FROM_PREFERENCE, MULTI_NUMBERS_PREFERENCE))
+    multi = preference_on(values[MULTI_NUMBERS_PREFERENCE])
+    session.info[_MULTI_NUMBERS] = (session.get_transaction(), multi)
+    return SearchState((values[PREFERENCE] or READY).lower(), preference_on(values[SEE_FROM_PREFERENCE]), multi)
+
+
+def multi_numbers(session: Session) -> bool:
+    """Whether the whole index has the several-numbers namespace (``SearchIndexMultiNumbers``):
+    as ``search_state`` read it in this transaction, else read now (a search that did not ask
+    ``search_state`` pays this statement when its query has a range the flag matters to)."""
+    known = session.info.get(_MULTI_NUMBERS)
+    if known is not None and known[0] is session.get_transaction() and known[0] is not None:
+        return known[1]
+    multi = preference_on(get_preferences(session, (MULTI_NUMBERS_PREFERENCE,))[MULTI_NUMBERS_PREFERENCE])
+    session.info[_MULTI_NUMBERS] = (session.get_transaction(), multi)
+    return multi
+
+
+def set_multi_numbers(session: Session, on: bool = True) -> None:
+    """Mark the index as having the several-numbers namespace throughout (``kohaweb index
+    rebuild`` once every record is re-indexed); never for an index with older records."""
+    set_preference(session, MULTI_NUMBERS_PREFERENCE, "1" if on else "0", "YesNo")
+    session.info.pop(_MULTI_NUMBERS, None)
 
 
 def preference_on(value: str | None) -> bool:
