@@ -30,6 +30,7 @@ from operator import itemgetter
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from ..bulk import mysql_inserts
 from . import tables
 from .mapping import INDEXES
 
@@ -130,8 +131,6 @@ def add_reversed(conn, rows: list[tuple[str, str]], run: BatchRun | None = None)
                               "ON CONFLICT DO NOTHING"),
                          {"idx": [r[0] for r in chunk], "term": [r[1] for r in chunk]})
     elif dialect in ("mysql", "mariadb"):
-        from .writer import mysql_inserts
-
         quote = conn.dialect.identifier_preparer.quote
         head = f"INSERT IGNORE INTO {quote(table)} (idx, term_reversed) VALUES "
         with conn.connection.dbapi_connection.cursor() as cursor:

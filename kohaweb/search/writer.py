@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import chain, compress
 from operator import eq, itemgetter
@@ -34,6 +34,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from ..bulk import insert_rows, insert_tuples
 from ..db import autonomous
 from . import postings, tables, vocabulary
 from .postings import BLOCK_BITS, POSITION_BITS
@@ -398,75 +399,6 @@ def write_new_block(session: Session, block: int, entries: dict) -> None:
         for key, ndocs, docs, positions in rows])
     insert_rows(conn, tables.records, [_record_row(n, e) for n, e in sorted(entries.items())])
     _insert_ignore(conn, tables.blocks, {"block": block})
-
-
-def insert_rows(conn, table, rows: list[dict], per_statement: int = 500) -> None:
-    """Insert many rows (dicts with the same keys) in few round trips (see ``insert_tuples``)."""
-    if rows:
-        columns = tuple(rows[0])
-        insert_tuples(conn, table, columns, [tuple(row[c] for c in columns) for row in rows], per_statement)
-
-
-def insert_tuples(conn, table, columns: tuple[str, ...], rows: list[tuple], per_statement: int = 500) -> None:
-    """Insert many rows in few round trips: SQLite's executemany runs in-process; PostgreSQL takes
-    COPY inside the same transaction; MariaDB a driver-level multi-row INSERT (PyMySQL takes
-    ``%s`` markers), which avoids compiling statements of thousands of parameters."""
-    if not rows:
-        return
-    dialect = conn.dialect.name
-    if dialect == "sqlite":
-        sql = f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
-        conn.exec_driver_sql(sql, rows)
-        return
-    if dialect == "postgresql":
-        with conn.connection.dbapi_connection.cursor() as cursor:
-            with cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
-    quote = conn.dialect.identifier_preparer.quote
-    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
-    with conn.connection.dbapi_connection.cursor() as cursor:
-        for statement in mysql_inserts(head, rows):
-            cursor.execute(statement)
-
-
-# MariaDB's string-literal escapes (with its default sql_mode, without NO_BACKSLASH_ESCAPES)
-_MYSQL_ESCAPES = str.maketrans({"\0": "\\0", "\n": "\\n", "\r": "\\r", "\\": "\\\\", "'": "\\'",
-                                '"': '\\"', "\x1a": "\\Z"})
-_MYSQL_STATEMENT_BYTES = 4 << 20  # well under MariaDB's smallest max_allowed_packet default (16 MB)
-
-
-def mysql_inserts(head: str, rows: list[tuple]) -> Iterator[str]:
-    """Multi-row INSERT statements with the values written as SQL literals, each statement under
-    ``_MYSQL_STATEMENT_BYTES``. The index rows are strings, integers and bytes only; writing them
-    here (bytes as hex literals, strings with MariaDB's escapes) costs a fraction of
-    PyMySQL's per-value conversion of bound parameters, which was most of the import's writing
-    time on MariaDB."""
-    parts: list[str] = []
-    size = 0
-    for row in rows:
-        text = "(" + ",".join([_mysql_literal(value) for value in row]) + ")"
-        parts.append(text)
-        size += len(text) + 1
-        if size >= _MYSQL_STATEMENT_BYTES:
-            yield head + ",".join(parts)
-            parts, size = [], 0
-    if parts:
-        yield head + ",".join(parts)
-
-
-def _mysql_literal(value) -> str:
-    kind = type(value)
-    if value is None:
-        return "NULL"
-    if kind is bytes:
-        return "X'" + value.hex() + "'"
-    if kind is str:
-        return "'" + value.translate(_MYSQL_ESCAPES) + "'"
-    if kind is int or kind is bool:
-        return str(int(value))
-    raise TypeError(f"no SQL literal for {kind.__name__} in an index row")
 
 
 # --- compaction ----------------------------------------------------------------------------------

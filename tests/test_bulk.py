@@ -1,0 +1,111 @@
+"""kohaweb.bulk: rows written the fast way read back as SQLAlchemy's own insert writes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    insert,
+    select,
+)
+from sqlalchemy.exc import IntegrityError
+
+from kohaweb import bulk
+from kohaweb.models.base import LongText
+
+
+def _table(metadata: MetaData, name: str) -> Table:
+    return Table(name, metadata,
+                 Column("id", Integer, primary_key=True, autoincrement=False),
+                 Column("short", String(40)),
+                 Column("long", LongText),
+                 Column("blob", LargeBinary),
+                 Column("moment", DateTime),
+                 Column("day", Date),
+                 Column("price", Numeric(8, 2)),
+                 Column("flag", Boolean),
+                 Column("copies", Integer, default=7))
+
+
+TRICKY = "a'b\"c\\d\ne\rf\x1ag h%s%% é ß 中文 \U0001f600"  # no NUL: PostgreSQL refuses it in text
+ROWS = [
+    {"id": 1, "short": TRICKY[:40], "long": "<record>" + TRICKY * 40 + "</record>", "blob": bytes(range(256)),
+     "moment": dt.datetime(2026, 12, 5, 1, 2, 3), "day": dt.date(1999, 12, 31), "price": Decimal("12.50"),
+     "flag": True},
+    {"id": 2, "short": "", "long": "", "blob": b"", "moment": None, "day": None, "price": None, "flag": False},
+    {"id": 3, "short": None, "long": None, "blob": None, "moment": dt.datetime(1970, 1, 1), "day": dt.date(2000, 2, 29),
+     "price": Decimal("0.01"), "flag": None},
+]
+
+
+@pytest.fixture
+def twin_tables(engine):
+    metadata = MetaData()
+    fast, plain = _table(metadata, "test_bulk_fast"), _table(metadata, "test_bulk_plain")
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    yield fast, plain
+    metadata.drop_all(engine)
+
+
+def test_rows_read_back_as_sqlalchemys_insert_writes_them(engine, twin_tables):
+    fast, plain = twin_tables
+    with engine.begin() as conn:
+        bulk.insert_rows(conn, fast, ROWS)
+        conn.execute(insert(plain), ROWS)
+    with engine.connect() as conn:
+        got = conn.execute(select(fast).order_by(fast.c.id)).all()
+        expected = conn.execute(select(plain).order_by(plain.c.id)).all()
+    assert got == expected
+    assert got[0].long == ROWS[0]["long"] and got[0].blob == bytes(range(256))
+    assert [row.copies for row in got] == [7, 7, 7]  # the scalar default of a column the rows leave out
+
+
+def test_many_rows_take_several_statements(engine, twin_tables, monkeypatch):
+    fast, _ = twin_tables
+    monkeypatch.setattr(bulk, "MYSQL_STATEMENT_BYTES", 2_000)
+    rows = [{"id": n, "short": f"row {n}", "long": "x" * 300} for n in range(1, 501)]
+    with engine.begin() as conn:
+        bulk.insert_rows(conn, fast, rows)
+    with engine.connect() as conn:
+        assert conn.execute(select(fast.c.id, fast.c.short, fast.c.long).order_by(fast.c.id)).all() == [
+            (r["id"], r["short"], r["long"]) for r in rows]
+
+
+def test_a_constraint_failure_is_sqlalchemys_error_and_the_transaction_goes_on(engine, twin_tables):
+    fast, _ = twin_tables
+    with engine.begin() as conn:
+        bulk.insert_rows(conn, fast, [{"id": 1, "short": "first"}])
+        with pytest.raises(IntegrityError):
+            with conn.begin_nested():
+                bulk.insert_rows(conn, fast, [{"id": 2, "short": "second"}, {"id": 1, "short": "again"}])
+        bulk.insert_rows(conn, fast, [{"id": 3, "short": "third"}])
+    with engine.connect() as conn:
+        assert conn.execute(select(fast.c.id, fast.c.short).order_by(fast.c.id)).all() == [(1, "first"), (3, "third")]
+
+
+def test_a_computed_default_left_out_goes_through_sqlalchemy(engine):
+    metadata = MetaData()
+    table = Table("test_bulk_computed", metadata, Column("id", Integer, primary_key=True, autoincrement=False),
+                  Column("made", DateTime, default=lambda: dt.datetime(2001, 2, 3)))
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            bulk.insert_rows(conn, table, [{"id": 1}])
+        with engine.connect() as conn:
+            assert conn.execute(select(table.c.made)).scalar() == dt.datetime(2001, 2, 3)
+    finally:
+        metadata.drop_all(engine)
