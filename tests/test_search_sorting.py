@@ -43,15 +43,22 @@ KEYS = [(SortKey("title"),), (SortKey("title", ascending=False),), (SortKey("tit
         (SortKey("author"), SortKey("date", ascending=False)), (SortKey("date", missing="low"), SortKey("title"))]
 
 
+@pytest.mark.parametrize("pages", [(4, 4), (1, 64)], ids=["fixed pages", "growing pages"])
 @pytest.mark.parametrize("keys", KEYS, ids=lambda k: ",".join(f"{s.index}{'' if s.ascending else '-'}{s.missing}" for s in k))
-def test_walking_the_sort_index_gives_the_fetched_order(dbsession, catalogue, monkeypatch, keys):
+def test_walking_the_sort_index_gives_the_fetched_order(dbsession, catalogue, monkeypatch, keys, pages):
     node = Clause("title", "=", "common")
     fetched = [search.search(dbsession, node, offset=o, limit=7, sort=keys).ids for o in range(0, 63, 7)]
     monkeypatch.setattr(results, "FETCH_ALWAYS", 0)
-    monkeypatch.setattr(results, "SORT_PAGE", 4)  # many small pages: runs of equal values cross them
-    monkeypatch.setattr(results, "_walk_is_cheaper", lambda session, hits, needed: True)
+    # many small pages: runs of equal values cross them; growing ones double from the first
+    monkeypatch.setattr(results, "MIN_SORT_PAGE", pages[0])
+    monkeypatch.setattr(results, "SORT_PAGE", pages[1])
+    monkeypatch.setattr(results, "_walk_is_cheaper", lambda total, hits, needed: True)
+    first_pages = []
+    leading_rows = results._leading_rows
+    monkeypatch.setattr(results, "_leading_rows", lambda *a: first_pages.append(a[4]) or leading_rows(*a))
     walked = [search.search(dbsession, node, offset=o, limit=7, sort=keys).ids for o in range(0, 63, 7)]
     assert walked == fetched
+    assert first_pages and max(first_pages) <= pages[1] and (pages[0] == pages[1] or min(first_pages) < pages[1])
     assert sorted(sum(fetched, [])) == sorted(set(sum(fetched, []))) and len(sum(fetched, [])) == 60
 
 
@@ -67,3 +74,10 @@ def test_a_common_word_walks_and_a_rarer_one_fetches(dbsession, monkeypatch):
     # 3,000 of a million: the walk would take two pages; reading their keys is the cheaper
     results._sorted_page(dbsession, np.arange(1, 3_001), (SortKey("title"),), 10)
     assert calls == ["walk"]
+
+
+def test_the_walk_reads_about_where_the_first_hits_should_be():
+    # 10 hits wanted among 4,000 of 100,000 records: one every 25 rows, 250 rows, read 4 times over
+    assert results._first_page(100_000, 4_000, 10) == 4 * 251
+    assert results._first_page(100_000, 50_000, 10) == results.MIN_SORT_PAGE  # a very common word
+    assert results._first_page(1_000_000, 5_000, 10) == results.SORT_PAGE  # never more than a full page

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import null, select
 from sqlalchemy.orm import Session
 
 from . import normalize, postings, ranking, sorted_sets, tables
@@ -15,7 +15,8 @@ from .query import Node, QueryError, evaluate, evaluator_for
 
 SMALL_SORT = 5000  # up to this many hits, sort keys may be fetched for all of them
 FETCH_ALWAYS = 500  # up to this many hits, they always are (a walk reads at least a page)
-SORT_PAGE = 2000  # rows per read when walking a sort key's index
+SORT_PAGE = 2000  # rows per read when walking a sort key's index, at most
+MIN_SORT_PAGE = 100  # rows of its first read, at least
 
 
 @dataclass(frozen=True)
@@ -70,24 +71,41 @@ def _sorted_page(session: Session, hits: np.ndarray, sort: tuple[SortKey, ...], 
         ordered = hits if first.ascending else hits[::-1]
         return ordered[:needed].tolist()
     r = tables.records
-    columns = (r.c.biblionumber, r.c.title, r.c.author, r.c.year)
-    if len(hits) <= FETCH_ALWAYS or len(hits) <= SMALL_SORT and not _walk_is_cheaper(session, len(hits), needed):
+    columns = _columns(sort)
+    total = postings.size(session) if len(hits) > FETCH_ALWAYS else 0
+    if len(hits) <= FETCH_ALWAYS or len(hits) <= SMALL_SORT and not _walk_is_cheaper(total, len(hits), needed):
         rows = []
         numbers = hits.tolist()
         for start in range(0, len(numbers), 1000):
             rows.extend(session.execute(select(*columns).where(r.c.biblionumber.in_(numbers[start:start + 1000]))))
     else:
-        rows = _leading_rows(session, hits, first, needed)
+        rows = _leading_rows(session, hits, first, needed, _first_page(total, len(hits), needed), columns)
     return [row[0] for row in _ordered(rows, sort)][:needed]
 
 
-def _walk_is_cheaper(session: Session, hits: int, needed: int) -> bool:
+def _columns(sort: tuple[SortKey, ...]) -> tuple:
+    """(number, title, author, year) of ``search_records``, NULL in place of a key no sort key
+    uses: a title is most of a row's bytes, and a date sort does not need it."""
+    r = tables.records
+    used = {SORTABLE[key.index] for key in sort}
+    return (r.c.biblionumber,) + tuple(r.c[name] if name in used else null().label(name)
+                                       for name in ("title", "author", "year"))
+
+
+def _walk_is_cheaper(total: int, hits: int, needed: int) -> bool:
     """Whether walking the sort key's index probably finds the ``needed`` first hits within one
     page: hits spread evenly over the catalogue appear every ``total / hits`` rows of it, so a
     common word's first page is near at hand, while fetching the keys of all its hits reads them
     all (thousands of look-ups for a word in a tenth of the records)."""
-    total = postings.size(session)
     return needed * total <= hits * SORT_PAGE
+
+
+def _first_page(total: int, hits: int, needed: int) -> int:
+    """Rows the walk reads first: where ``needed`` hits spread evenly would be, four times over
+    (a word's records are not spread evenly over its titles), at least ``MIN_SORT_PAGE``. A word
+    in 4 % of the records needs about 250 rows for a page of ten, not ``SORT_PAGE``."""
+    expected = needed * total // max(hits, 1) + 1
+    return min(SORT_PAGE, max(MIN_SORT_PAGE, 4 * expected))
 
 
 def _ordered(rows, sort: tuple[SortKey, ...]) -> list:
@@ -102,14 +120,14 @@ def _ordered(rows, sort: tuple[SortKey, ...]) -> list:
     return rows
 
 
-def _leading_rows(session: Session, hits: np.ndarray, first: SortKey, needed: int) -> list:
+def _leading_rows(session: Session, hits: np.ndarray, first: SortKey, needed: int, page: int, columns: tuple) -> list:
     """Walk the first sort key's index in order and keep hits until ``needed`` are found, taking
     each run of equal values whole (the other keys order it later); records without a value come
-    first or last as the key says."""
+    first or last as the key says. The walk reads ``page`` rows first, twice as many each time
+    after (up to ``SORT_PAGE``)."""
     r = tables.records
     name = SORTABLE[first.index]
     column = r.c[name]
-    columns = (r.c.biblionumber, r.c.title, r.c.author, r.c.year)
     at = ("biblionumber", "title", "author", "year").index(name)
     missing_last = first.missing == "high" if first.ascending else first.missing == "low"
     found: list = []
@@ -129,14 +147,15 @@ def _leading_rows(session: Session, hits: np.ndarray, first: SortKey, needed: in
         if last is not None:
             query = query.where(column > last if first.ascending else column < last)
         order = column.asc() if first.ascending else column.desc()
-        rows = list(session.execute(query.order_by(order).limit(SORT_PAGE)))
+        rows = list(session.execute(query.order_by(order).limit(page)))
         if not rows:
             break
         last = rows[-1][at]
-        if len(rows) == SORT_PAGE:  # the last value's run may go on: take it whole
+        if len(rows) == page:  # the last value's run may go on: take it whole
             rows = [row for row in rows if row[at] != last]
             rows += list(session.execute(select(*columns).where(column == last)))
         keep(rows)
+        page = min(SORT_PAGE, 2 * page)
     if missing_last and len(found) < needed:
         keep(session.execute(select(*columns).where(column.is_(None))))
     return found
