@@ -279,6 +279,17 @@ def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
     dbsession.rollback()
 
 
+def test_postgresql_connections_plan_no_parallel_reads(engine):
+    """Worker processes cost more to start than a request's reads take, and without statistics
+    PostgreSQL planned them for small key ranges (kohaweb.db)."""
+    from sqlalchemy import text
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a PostgreSQL planner setting")
+    with engine.connect() as conn:
+        assert conn.execute(text("SHOW max_parallel_workers_per_gather")).scalar() == "0"
+
+
 def test_stored_term_lists_round_trip_and_older_rows_still_read():
     """``search_records.terms``: grouped by namespace now; rows written in the earlier line form
     (with positions, or from before positions were kept) decode to the same keys."""
