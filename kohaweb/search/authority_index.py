@@ -31,7 +31,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import marc
+from .. import bulk, marc
 from ..preferences import get_preference, set_preference
 from . import authority_tables as tables
 from . import normalize, postings, query, sorted_sets, variants, writer
@@ -250,10 +250,10 @@ def _apply_block(session: Session, block: int, changes: dict[int, Entry | None],
             rows.append({"idx": key[0], "term": key[1], "block": block, "ndocs": len(docs),
                          "docs": postings.encode_docs(docs),
                          "positions": postings.encode_positions(positions) if word and positions is not None else None})
-    writer.insert_rows(session.connection(), p, rows)
+    bulk.insert_rows(session.connection(), p, rows)
     if old:
         session.execute(delete(r).where(r.c.authid.in_(list(old))))
-    writer.insert_rows(session.connection(), r, [
+    bulk.insert_rows(session.connection(), r, [
         {"authid": authid, "heading": entry.heading, "terms": writer.encode_terms(entry.terms)}
         for authid, entry in changes.items() if entry is not None])
 
