@@ -80,9 +80,7 @@ def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator 
     # N only weighs words against each other: one word's idf is the same for every hit and
     # cannot change the order, so a one-word query does not count the catalogue
     total = max(postings.size(session), 1) if len(scored) > 1 else None
-    scores = np.zeros(len(hits), dtype=np.float64)
-    for keys, weight in scored:
-        scores += _word_score(keys, hits, total) * weight
+    scores = _scores(scored, hits, total)
     if needed is not None and needed < len(hits):
         # a page of a large result: only the records scoring at least the page's last score are
         # ordered (all of those ties, so that record number still breaks them as it would)
@@ -101,11 +99,36 @@ def _keys(evaluator: _Evaluator, index: str, word: str, modifiers: frozenset[str
         return postings.EMPTY
 
 
-def _word_score(keys: np.ndarray, hits: np.ndarray, total: int | None) -> np.ndarray:
-    """Each hit's (1 + log tf) * idf for one word's occurrences (zero where it does not occur);
+def _scores(scored: list[tuple[np.ndarray, float]], hits: np.ndarray, total: int | None) -> np.ndarray:
+    """Each hit's score, summed over the scored words and phrases.
+
+    When the hits are dense among the record numbers (a common word's), the scores are summed in
+    an array indexed by record number, one scatter per word and one gather: looking every hit
+    up in every word's records was a binary search per hit and word (two common words in ``any``:
+    four searches of 72,000 hits, 1.3 ms each at 100k records). Both ways add the same numbers in
+    the same order, so the scores are the same to the last bit."""
+    top = int(hits[-1])
+    if len(hits) * DENSE_SPREAD >= top:
+        dense = np.zeros(top + 1, dtype=np.float64)
+        for keys, weight in scored:
+            if not len(keys):
+                continue
+            docs, score = _record_scores(keys, total)
+            end = int(np.searchsorted(docs, top, side="right"))
+            dense[docs[:end]] += score[:end] * weight
+        return dense[hits]
+    scores = np.zeros(len(hits), dtype=np.float64)
+    for keys, weight in scored:
+        scores += _word_score(keys, hits, total) * weight
+    return scores
+
+
+DENSE_SPREAD = 16  # hits at least one record number in this many: their scores are summed densely
+
+
+def _record_scores(keys: np.ndarray, total: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """The records (sorted) holding one word's occurrences, and each one's (1 + log tf) * idf;
     ``total`` None: idf 1 (a lone word, whose idf does not change the order)."""
-    if not len(keys):
-        return np.zeros(len(hits))
     numbers = keys >> postings.POSITION_BITS
     if len(numbers) > 1 and bool(np.all(numbers[1:] >= numbers[:-1])):
         # occurrences come sorted (record, then position): runs of one record, no sort needed
@@ -114,11 +137,19 @@ def _word_score(keys: np.ndarray, hits: np.ndarray, total: int | None) -> np.nda
     else:
         docs, tf = np.unique(numbers, return_counts=True)
     idf = math.log(1.0 + total / len(docs)) if total is not None else 1.0
+    return docs, (1.0 + np.log(tf)) * idf
+
+
+def _word_score(keys: np.ndarray, hits: np.ndarray, total: int | None) -> np.ndarray:
+    """Each hit's score for one word's occurrences (zero where it does not occur)."""
+    if not len(keys):
+        return np.zeros(len(hits))
+    docs, score = _record_scores(keys, total)
     at = np.searchsorted(docs, hits)
     at[at >= len(docs)] = 0
     found = docs[at] == hits
     out = np.zeros(len(hits))
-    out[found] = (1.0 + np.log(tf[at[found]])) * idf
+    out[found] = score[at[found]]
     return out
 
 

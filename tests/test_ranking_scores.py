@@ -1,0 +1,31 @@
+"""kohaweb.search.ranking: scores summed densely (by record number) equal those looked up per hit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from kohaweb.search import postings, ranking
+
+
+def _occurrences(rng: np.random.Generator, records: np.ndarray) -> np.ndarray:
+    """Sorted word keys (record << POSITION_BITS | position), one to four occurrences a record."""
+    keys = [(int(n) << postings.POSITION_BITS) | p for n in records for p in range(int(rng.integers(1, 5)))]
+    return np.array(sorted(keys), dtype=np.int64)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_dense_and_per_hit_scores_are_the_same_to_the_bit(seed, monkeypatch):
+    rng = np.random.default_rng(seed)
+    universe = np.arange(1, 5_000)
+    words = [np.sort(rng.choice(universe, size=int(rng.integers(1, 3_000)), replace=False)) for _ in range(4)]
+    scored = [(_occurrences(rng, w), weight) for w, weight in zip(words, (3.0, 2.0, 1.0, 2.0), strict=True)]
+    scored.append((np.empty(0, dtype=np.int64), 1.0))  # a word no hit has
+    hits = np.union1d(words[0], words[1])  # an "or": some words' records are not hits (and beyond the last)
+    hits = hits[hits < 4_000]
+    monkeypatch.setattr(ranking, "DENSE_SPREAD", 10**9)
+    dense = ranking._scores(scored, hits, 5_000)
+    monkeypatch.setattr(ranking, "DENSE_SPREAD", 0)
+    per_hit = ranking._scores(scored, hits, 5_000)
+    assert dense.tobytes() == per_hit.tobytes()
+    assert (per_hit > 0).all()
