@@ -25,6 +25,7 @@ WEIGHTS = {"title": 3.0, "author": 2.0, "subject": 2.0}
 ANY_TITLE_BOOST = 2.0
 ALSO_SCORED = {"any": "title"}  # a word searched in any also scores its occurrences in the title
 MAX_RANKED_WORDS = 16  # words of one query that score (the first ones)
+DENSE_SPREAD = 16  # hits at least one record number in this many: their scores are summed densely
 
 
 def _scored_clauses(node: Node, out: list[Clause]) -> list[Clause]:
@@ -121,9 +122,6 @@ def _scores(scored: list[tuple[np.ndarray, float]], hits: np.ndarray, total: int
     for keys, weight in scored:
         scores += _word_score(keys, hits, total) * weight
     return scores
-
-
-DENSE_SPREAD = 16  # hits at least one record number in this many: their scores are summed densely
 
 
 def _record_scores(keys: np.ndarray, total: int | None) -> tuple[np.ndarray, np.ndarray]:
