@@ -68,10 +68,11 @@ def test_a_common_word_walks_and_a_rarer_one_fetches(dbsession, monkeypatch):
     calls = []
     monkeypatch.setattr(results.postings, "size", lambda session: 1_000_000)
     monkeypatch.setattr(results, "_leading_rows", lambda *a: calls.append("walk") or [])
-    # 5,000 of a million: a hit every 200 rows, the first 10 within one 2,000-row page
+    # 5,000 of a million: a hit every 200 rows, the first 10 within about 2,000 rows: fewer than
+    # the 5,000 look-ups of their keys
     results._sorted_page(dbsession, np.arange(1, 5_001), (SortKey("title"),), 10)
     assert calls == ["walk"]
-    # 3,000 of a million: the walk would take two pages; reading their keys is the cheaper
+    # 3,000 of a million: the walk would read about 3,300 rows; reading their keys is the cheaper
     results._sorted_page(dbsession, np.arange(1, 3_001), (SortKey("title"),), 10)
     assert calls == ["walk"]
 
@@ -81,3 +82,22 @@ def test_the_walk_reads_about_where_the_first_hits_should_be():
     assert results._first_page(100_000, 4_000, 10) == 4 * 251
     assert results._first_page(100_000, 50_000, 10) == results.MIN_SORT_PAGE  # a very common word
     assert results._first_page(1_000_000, 5_000, 10) == results.SORT_PAGE  # never more than a full page
+
+
+def test_the_keys_of_many_hits_are_read_in_one_statement_on_postgresql(dbsession, catalogue):
+    from sqlalchemy import event, select
+
+    statements = []
+    numbers = list(range(1, 2_501))  # more than an IN list takes; 60 of them exist
+    columns = results._columns((SortKey("title"),))
+    engine = dbsession.get_bind()
+    listener = lambda conn, cursor, statement, *rest: statements.append(statement.split()[0])  # noqa: E731
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        rows = results._rows_of(dbsession, columns, numbers)
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    expected = dbsession.execute(select(*columns).order_by(results.tables.records.c.biblionumber)).all()
+    assert sorted(rows) == expected and len(rows) == 60
+    # one statement whatever the count on PostgreSQL (an array parameter); IN lists of 1,000 elsewhere
+    assert statements.count("SELECT") == (1 if engine.dialect.name == "postgresql" else 3)
