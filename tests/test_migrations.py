@@ -45,8 +45,9 @@ def test_upgrade_downgrade_upgrade(tmp_path):
 
 
 def test_multi_numbers_flag_only_on_an_empty_index(tmp_path):
-    """0023 says the index has the several-numbers namespace (SearchIndexMultiNumbers) when it has
-    no record yet; an index with records keeps the old ranges until `kohaweb index rebuild`."""
+    """0023 says the index has the several-numbers namespace (SearchIndexMultiNumbers 1) and 0024
+    the tens and hundreds too (2) when it has no record yet; an index with records keeps the old
+    ranges until `kohaweb index rebuild`. Back to 0023, level 2 reads as 1."""
     from sqlalchemy import text
 
     def flag(engine) -> list:
@@ -58,7 +59,9 @@ def test_multi_numbers_flag_only_on_an_empty_index(tmp_path):
         upgrade(url)
         engine = make_engine(url)
         try:
-            assert flag(engine) == ["1"]  # a fresh catalogue
+            assert flag(engine) == ["2"]  # a fresh catalogue
+            downgrade(url, "0023")
+            assert flag(engine) == ["1"]
             downgrade(url, "0022")
             assert flag(engine) == []
             with engine.begin() as conn:  # a record indexed by the code before 0023
@@ -68,6 +71,10 @@ def test_multi_numbers_flag_only_on_an_empty_index(tmp_path):
             downgrade(url, "0022")
             with engine.begin() as conn:
                 conn.execute(text("DELETE FROM search_records"))
+            upgrade(url, "0023")
+            assert flag(engine) == ["1"]
+            with engine.begin() as conn:  # indexed by the code of 0023: several apart, no tens
+                conn.execute(text("INSERT INTO search_records (biblionumber, terms) VALUES (1, :t)"), {"t": b""})
             upgrade(url)
             assert flag(engine) == ["1"]
         finally:

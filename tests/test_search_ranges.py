@@ -46,8 +46,10 @@ def catalogue(dbsession, reference_data) -> dict[int, dict[str, set[int]]]:
             for number, (years, coded) in zip(numbers, DATES, strict=True)}
 
 
-def _flag(session, on: bool) -> None:
-    state.set_multi_numbers(session, on)
+def _flag(session, layout: int | bool) -> None:
+    """How the index says its numbers are listed: 0 plain, 1 several apart, 2 also by tens and
+    hundreds (True: what the indexer writes)."""
+    state.set_number_layout(session, state.NUMBER_LAYOUT if layout is True else int(layout))
     session.commit()
 
 
@@ -105,10 +107,12 @@ def test_fast_and_slow_paths_answer_alike(dbsession, catalogue, fast_calls, inde
     _flag(dbsession, False)
     slow = [_ids(dbsession, node) for node, _ in queries]
     assert not fast_calls
+    _flag(dbsession, 1)  # several numbers apart, every year read
+    several = [_ids(dbsession, node) for node, _ in queries]
     _flag(dbsession, True)
     fast = [_ids(dbsession, node) for node, _ in queries]
-    assert len(fast_calls) == len(queries)
-    assert fast == slow == [expected for _, expected in queries]
+    assert len(fast_calls) == 2 * len(queries)
+    assert fast == several == slow == [expected for _, expected in queries]
     answers = [expected for _, expected in queries]
     assert any(answers) and not all(answers)  # not vacuous
     if index == "date":  # a > b: only records with several years match
@@ -175,5 +179,72 @@ def test_rebuild_sets_the_flag(dbsession, session_factory, catalogue, fast_calls
     dbsession.rollback()
     assert indexer.rebuild(session_factory, batch=4) == len(DATES)
     dbsession.rollback()
-    assert state.multi_numbers(dbsession)
+    assert state.multi_numbers(dbsession) and state.number_layout(dbsession) == state.NUMBER_LAYOUT
     assert _ids(dbsession, node) == before and fast_calls
+
+
+def test_the_index_lists_numbers_by_tens_and_hundreds(dbsession, catalogue):
+    p = tables.postings
+    spaces = {index: [postings.number_space(index), postings.multi_number_space(index)] for index in ("date", "pubdate")}
+    buckets = [postings.number_bucket_space(space, step) for both in spaces.values() for space in both
+               for step in postings.NUMBER_BUCKETS]
+    listed = set(dbsession.execute(select(p.c.idx, p.c.term).where(p.c.idx.in_(buckets)).distinct()))
+    assert listed == {(postings.number_bucket_space(space, step), postings.number_term(value // step))
+                      for values in catalogue.values() for index in ("date", "pubdate")
+                      for space in spaces[index][:1 if len(values[index]) < 2 else 2]
+                      for value in values[index] for step in postings.NUMBER_BUCKETS}
+    assert {("date#/10", postings.number_term(195)), ("date#/100", postings.number_term(19)),
+            ("date#2/10", postings.number_term(200))} <= listed
+
+
+@pytest.mark.parametrize("index", ["date", "pubdate"])
+def test_single_ranges_read_whole_decades_and_centuries_alike(dbsession, catalogue, monkeypatch, index):
+    spaces: list[str] = []
+    docs_where = postings.docs_where
+
+    def recording(session, namespace, *conditions):
+        spaces.append(namespace)
+        return docs_where(session, namespace, *conditions)
+
+    monkeypatch.setattr(postings, "docs_where", recording)  # the evaluator's store is this module
+    values = [0, 1, 1899, 1900, 1901, 1909, 1910, 1945, 1949, 1950, 1999, 2000, 2001, 2099, 2100, 9999]
+    nodes = []
+    for relation in ("<", "<=", ">", ">="):
+        for value in values:
+            nodes.append((Clause(index, relation, str(value)), _single(catalogue, index, relation, value)))
+    for low, high in itertools.combinations(values, 2):
+        nodes.append((Clause(index, "within", f"{low} {high}"),
+                      sorted(n for n, found in catalogue.items() if any(low <= v <= high for v in found[index]))))
+    nodes.append((Clause(index, "within", "2000 1900"), []))
+    _flag(dbsession, False)
+    plain = [_ids(dbsession, node) for node, _ in nodes]
+    assert set(spaces) == {postings.number_space(index)}
+    spaces.clear()
+    _flag(dbsession, True)
+    bucketed = [_ids(dbsession, node) for node, _ in nodes]
+    assert bucketed == plain == [expected for _, expected in nodes]
+    assert {postings.number_bucket_space(postings.number_space(index), step)
+            for step in postings.NUMBER_BUCKETS} <= set(spaces)
+    assert any(plain) and not all(plain)  # not vacuous
+
+
+def _single(catalogue, index: str, relation: str, bound: int) -> list[int]:
+    def ok(value: int) -> bool:
+        return {">": value > bound, ">=": value >= bound, "<": value < bound, "<=": value <= bound}[relation]
+    return sorted(n for n, values in catalogue.items() if any(ok(v) for v in values[index]))
+
+
+def test_range_pieces_cover_exactly_the_numbers_between():
+    import random
+
+    rng = random.Random(3)
+    assert postings.number_range_pieces(1950, 2000) == [(1, 2000, 2000), (10, 195, 199)]
+    assert postings.number_range_pieces(1953, 1958) == [(1, 1953, 1958)]
+    for _ in range(3000):
+        low = rng.randint(0, 3000)
+        high = rng.randint(low, low + rng.choice([0, 3, 30, 300, 3000]))
+        covered: list[int] = []
+        for step, first, last in postings.number_range_pieces(low, high):
+            assert step in (1, *postings.NUMBER_BUCKETS) and first <= last
+            covered += range(first * step, (last + 1) * step)
+        assert sorted(covered) == list(range(low, high + 1))  # every number once, none outside

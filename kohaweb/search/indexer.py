@@ -84,11 +84,17 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
         for value in values:
             terms[(name, value)] = None
     for name, numbers in extracted.numbers.items():
-        several = postings.multi_number_space(name) if len(numbers) > 1 else None
-        for number in numbers:
-            terms[(postings.number_space(name), postings.number_term(number))] = None
-            if several:  # the ranges' fast path (kohaweb.search.query, _Evaluator.bounded)
-                terms[(several, postings.number_term(number))] = None
+        # the number itself, and by tens and hundreds (whole decades and centuries of a range,
+        # kohaweb.search.query numbers_between); the same again apart when the record has
+        # several (the fast path of ``X >= a and X <= b``, _Evaluator.bounded)
+        spaces = [postings.number_space(name)]
+        if len(numbers) > 1:
+            spaces.append(postings.multi_number_space(name))
+        for space in spaces:
+            for number in numbers:
+                terms[(space, postings.number_term(number))] = None
+                for step in postings.NUMBER_BUCKETS:
+                    terms[(postings.number_bucket_space(space, step), postings.number_term(number // step))] = None
     terms[postings.ALL] = None
     if hidden:
         terms[postings.HIDDEN] = None
@@ -249,7 +255,7 @@ def rebuild(factory: sessionmaker[Session], *, batch: int = postings.BLOCK, work
             pool.join()
     with _tx(factory) as session:
         state.set_status(session, state.READY)
-        state.set_multi_numbers(session)  # every record was indexed by entry_for above
+        state.set_number_layout(session)  # every record was indexed by entry_for above
     return done
 
 

@@ -18,6 +18,9 @@ order; ``_all`` lists every indexed record and ``_hidden`` those public services
 A record with two or more distinct numbers in an index also has each of them under ``name#2``
 (``multi_number_space``): a CQL range ``X >= a and X <= b`` then reads one range of ``name#``
 and two of that much smaller namespace (kohaweb.search.query) instead of half the index twice.
+Each number of both is also listed by its tens and its hundreds (``name#/10``, ``name#2/100``...,
+``number_bucket_space``): a range of years then reads a few whole decades and centuries and the
+years at its edges (``number_range_pieces``), not every year between.
 """
 
 from __future__ import annotations
@@ -71,6 +74,39 @@ def multi_number_space(index: str) -> str:
 
 def number_term(value: int) -> str:
     return f"{value:010d}"
+
+
+NUMBER_BUCKETS = (10, 100)  # the coarser copies of every number, finest first
+LARGEST_TERM_NUMBER = 10**10 - 1  # the largest number a ten-digit term holds
+
+
+def number_bucket_space(space: str, step: int) -> str:
+    """Where a number namespace (``number_space`` or ``multi_number_space``) lists each of its
+    numbers ``n`` once more as ``n // step`` (``step`` one of ``NUMBER_BUCKETS``): a record with
+    1956 is under 195 in ``date#/10`` and 19 in ``date#/100``."""
+    return f"{space}/{step}"
+
+
+def number_range_pieces(low: int, high: int) -> list[tuple[int, int, int]]:
+    """The numbers ``low``..``high`` (inclusive, ``low <= high``) as the fewest ranges of
+    ``(step, first, last)``: the terms ``first``..``last`` of the namespace of ``step`` (1 for
+    the numbers themselves). Whole decades inside are read as decades and whole centuries
+    inside those as centuries, so 1950..2000 is decades 195..199 and the year 2000, two short
+    reads instead of 51 years' rows in every block."""
+    pieces = []
+    step = 1
+    for coarser in NUMBER_BUCKETS:
+        inner_low = -(-low // coarser) * coarser  # the whole buckets of ``coarser`` inside
+        inner_high = (high + 1) // coarser * coarser - 1
+        if inner_low > inner_high:
+            break
+        if low < inner_low:
+            pieces.append((step, low // step, inner_low // step - 1))
+        if inner_high < high:
+            pieces.append((step, (inner_high + 1) // step, high // step))
+        low, high, step = inner_low, inner_high, coarser
+    pieces.append((step, low // step, high // step))
+    return pieces
 
 
 def block_of(biblionumber: int) -> int:

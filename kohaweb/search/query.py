@@ -101,7 +101,7 @@ class _Evaluator:
         self._keys: dict[tuple[str, str, frozenset[str]], np.ndarray] = {}
         self._hidden_too = hidden_too
         self.hidden: np.ndarray | None = None  # the hidden records, when a read brought them
-        self._multi_numbers: bool | None = None  # read when a query first has a range to take
+        self._number_layout: int | None = None  # read when a query first has a range to take
 
     def universe(self) -> np.ndarray:
         if self._universe is None:
@@ -157,7 +157,7 @@ class _Evaluator:
                     partner[i] = j
                     paired.update((i, j))
                     break
-        if not partner or not self.multi_numbers():
+        if not partner or self.number_layout() < 1:
             return None
         found: np.ndarray | None = None
         for i, operand in enumerate(operands):
@@ -178,30 +178,27 @@ class _Evaluator:
             return None
         return node.index, node.relation[0]
 
-    def multi_numbers(self) -> bool:
-        """Whether the whole index has the several-numbers namespace (kohaweb.search.state)."""
-        if self._multi_numbers is None:
-            self._multi_numbers = self.may_keep_multi_numbers and state.multi_numbers(self.session)
-        return self._multi_numbers
+    def number_layout(self) -> int:
+        """How every record of the index lists its numbers (kohaweb.search.state): 1 or more,
+        several numbers apart; 2, also by tens and hundreds."""
+        if self._number_layout is None:
+            self._number_layout = state.number_layout(self.session) if self.may_keep_multi_numbers else 0
+        return self._number_layout
 
     def bounded(self, one: Clause, other: Clause) -> np.ndarray:
         """``X >= a and X <= b`` (either order, strict or not) as CQL means it: the records with
         SOME value above the lower bound and SOME, maybe another, below the upper one. Those with
-        a value inside are one range read; the others have two values or more, all of them
-        listed under the several-numbers namespace, where the two half-open reads are small."""
+        a value inside are one ``numbers_between``; the others have two values or more, all of
+        them listed under the several-numbers namespace, where the two half-open reads are small."""
         low, high = (one, other) if one.relation[0] == ">" else (other, one)
         a, b = _plain_int(low.term), _plain_int(high.term)
         assert a is not None and b is not None
-        term = self.term_table.c.term
-        above = _compare(term, low.relation, postings.number_term(a))
-        below = _compare(term, high.relation, postings.number_term(b))
-        empty = a > b or a == b and (low.relation == ">" or high.relation == "<")
-        inside = self.store.EMPTY if empty else \
-            self.store.docs_where(self.session, postings.number_space(low.index), above, below)[1]
+        a, b = a + 1 if low.relation == ">" else a, b - 1 if high.relation == "<" else b  # inclusive
+        inside = self.numbers_between(postings.number_space(low.index), a, b)
         several = postings.multi_number_space(low.index)
-        upper = self.store.docs_where(self.session, several, above)[1]
+        upper = self.numbers_between(several, a, postings.LARGEST_TERM_NUMBER)
         if len(upper):
-            upper = sorted_sets.intersect(upper, self.store.docs_where(self.session, several, below)[1])
+            upper = sorted_sets.intersect(upper, self.numbers_between(several, 0, b))
         return sorted_sets.union(inside, upper) if len(upper) else inside
 
     # --- clauses ------------------------------------------------------------------------------
@@ -361,17 +358,37 @@ class _Evaluator:
         return self.store.docs_where(self.session, namespace, *conditions)[1]
 
     def number(self, clause: Clause) -> np.ndarray:
-        namespace = postings.number_space(clause.index)
-        values = [postings.number_term(v) for v in _ints(clause.term, clause.term)]
+        values = _ints(clause.term, clause.term)
         if clause.relation == "within":
             if len(values) != 2:
                 raise QueryError("invalid_term", "within needs two values", clause.term)
-            return self.range(namespace, values, "within", clause.term)
+            return self.numbers_between(postings.number_space(clause.index), values[0], values[1])
         if len(values) != 1:
             raise QueryError("invalid_term", "one number is expected", clause.term)
+        value = values[0]
         if clause.relation in ("=", "exact", "==", "adj"):
-            return self.store.docs(self.session, namespace, values)
-        return self.range(namespace, values, clause.relation, clause.term)
+            return self.store.docs(self.session, postings.number_space(clause.index), [postings.number_term(value)])
+        low, high = {"<": (0, value - 1), "<=": (0, value), ">": (value + 1, postings.LARGEST_TERM_NUMBER),
+                     ">=": (value, postings.LARGEST_TERM_NUMBER)}[clause.relation]
+        return self.numbers_between(postings.number_space(clause.index), low, high)
+
+    def numbers_between(self, space: str, low: int, high: int) -> np.ndarray:
+        """The records with a number ``low``..``high`` (inclusive) in a number namespace: whole
+        decades and centuries read from their own namespaces when every record has them
+        (``postings.number_range_pieces``), else every number's rows."""
+        if low > high:
+            return self.store.EMPTY
+        term = self.term_table.c.term
+        if self.number_layout() < 2:
+            pieces = [(1, low, high)]
+        else:
+            pieces = postings.number_range_pieces(low, high)
+        found = []
+        for step, first, last in pieces:
+            namespace = space if step == 1 else postings.number_bucket_space(space, step)
+            found.append(self.store.docs_where(self.session, namespace, term >= postings.number_term(first),
+                                               term <= postings.number_term(last))[1])
+        return _union_all(found)
 
     def recid(self, clause: Clause) -> np.ndarray:
         values = _ints(clause.term, clause.term)

@@ -32,8 +32,11 @@ READY = "ready"
 REBUILDING = "rebuilding"
 STALE = "stale"
 SEE_FROM_PREFERENCE = "IncludeSeeFromInSearches"
+# how every record of the index lists its numbers (kohaweb.search.postings): 0 plain; 1 also
+# several numbers apart (``name#2``); 2 also by tens and hundreds (``name#/10``, ``name#/100``)
 MULTI_NUMBERS_PREFERENCE = "SearchIndexMultiNumbers"
-_MULTI_NUMBERS = "kohaweb.search.multi_numbers"  # session.info: (transaction, flag) read by search_state
+NUMBER_LAYOUT = 2  # what kohaweb.search.indexer.entry_for writes
+_NUMBER_LAYOUT = "kohaweb.search.number_layout"  # session.info: (transaction, layout) read by search_state
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class SearchState:
 
     status: str  # ready | rebuilding | stale
     see_from: bool  # IncludeSeeFromInSearches: expand name and subject clauses (kohaweb.search.see_from)
-    multi_numbers: bool = False  # SearchIndexMultiNumbers: number ranges may take the fast path
+    multi_numbers: bool = False  # number ranges may take the fast path (several numbers apart)
+    number_buckets: bool = False  # number ranges may read whole decades and centuries
 
     @property
     def ready(self) -> bool:
@@ -52,30 +56,43 @@ class SearchState:
 def search_state(session: Session) -> SearchState:
     """The index status, ``IncludeSeeFromInSearches`` and ``SearchIndexMultiNumbers`` from one
     statement. The last is kept on the session for the rest of its transaction, where the query
-    evaluator finds it (``multi_numbers``) without reading it again."""
+    evaluator finds it (``number_layout``) without reading it again."""
     values = get_preferences(session, (PREFERENCE, SEE_FROM_PREFERENCE, MULTI_NUMBERS_PREFERENCE))
-    multi = preference_on(values[MULTI_NUMBERS_PREFERENCE])
-    session.info[_MULTI_NUMBERS] = (session.get_transaction(), multi)
-    return SearchState((values[PREFERENCE] or READY).lower(), preference_on(values[SEE_FROM_PREFERENCE]), multi)
+    layout = _layout(values[MULTI_NUMBERS_PREFERENCE])
+    session.info[_NUMBER_LAYOUT] = (session.get_transaction(), layout)
+    return SearchState((values[PREFERENCE] or READY).lower(), preference_on(values[SEE_FROM_PREFERENCE]),
+                       layout >= 1, layout >= 2)
+
+
+def number_layout(session: Session) -> int:
+    """How every record of the index lists its numbers (``SearchIndexMultiNumbers``: 0, 1 or 2,
+    see ``NUMBER_LAYOUT``): as ``search_state`` read it in this transaction, else read now (a
+    search that did not ask ``search_state`` pays this statement when its query has a range)."""
+    known = session.info.get(_NUMBER_LAYOUT)
+    if known is not None and known[0] is session.get_transaction() and known[0] is not None:
+        return known[1]
+    layout = _layout(get_preferences(session, (MULTI_NUMBERS_PREFERENCE,))[MULTI_NUMBERS_PREFERENCE])
+    session.info[_NUMBER_LAYOUT] = (session.get_transaction(), layout)
+    return layout
 
 
 def multi_numbers(session: Session) -> bool:
-    """Whether the whole index has the several-numbers namespace (``SearchIndexMultiNumbers``):
-    as ``search_state`` read it in this transaction, else read now (a search that did not ask
-    ``search_state`` pays this statement when its query has a range the flag matters to)."""
-    known = session.info.get(_MULTI_NUMBERS)
-    if known is not None and known[0] is session.get_transaction() and known[0] is not None:
-        return known[1]
-    multi = preference_on(get_preferences(session, (MULTI_NUMBERS_PREFERENCE,))[MULTI_NUMBERS_PREFERENCE])
-    session.info[_MULTI_NUMBERS] = (session.get_transaction(), multi)
-    return multi
+    """Whether every record of the index lists its several numbers apart (``name#2``)."""
+    return number_layout(session) >= 1
 
 
-def set_multi_numbers(session: Session, on: bool = True) -> None:
-    """Mark the index as having the several-numbers namespace throughout (``kohaweb index
-    rebuild`` once every record is re-indexed); never for an index with older records."""
-    set_preference(session, MULTI_NUMBERS_PREFERENCE, "1" if on else "0", "YesNo")
-    session.info.pop(_MULTI_NUMBERS, None)
+def set_number_layout(session: Session, layout: int = NUMBER_LAYOUT) -> None:
+    """Say how every record of the index lists its numbers: ``kohaweb index rebuild`` once every
+    record is re-indexed, or a migration on an empty index; never for an index with older records."""
+    set_preference(session, MULTI_NUMBERS_PREFERENCE, str(layout), "Integer")
+    session.info.pop(_NUMBER_LAYOUT, None)
+
+
+def _layout(value: str | None) -> int:
+    text = str(value or "").strip()
+    if text.isdigit():
+        return min(int(text), NUMBER_LAYOUT)
+    return 1 if preference_on(text) else 0  # written as a yes/no before the layout had levels
 
 
 def preference_on(value: str | None) -> bool:
