@@ -302,6 +302,34 @@ def _pairs_statement(count: int, positional: bool = True):
     return (parts[0] if count == 1 else union_all(*parts)).order_by("idx", "term", "block", "seg")
 
 
+def docs_in_ranges(session: Session, ranges: list[tuple[str, str, str]]) -> np.ndarray:
+    """The records of every term ``low``..``high`` (inclusive) of each ``(namespace, low, high)``,
+    from one statement (the pieces of a number range: its edge years, decades and centuries),
+    each range its own key range (UNION ALL), so the plan is range scans whatever the planner
+    knows."""
+    if len(ranges) == 1:
+        idx, low, high = ranges[0]
+        p = tables.postings
+        return docs_where(session, idx, p.c.term >= low, p.c.term <= high)[1]
+    params = {f"{name}{n}": value for n, piece in enumerate(ranges)
+              for name, value in zip(("idx", "low", "high"), piece, strict=True)}
+    # (namespace, term) as the term: equal terms of two namespaces (a year 197 and the decade
+    # 197) are different terms to fold
+    rows = [((row[0], row[1]), *row[2:5]) for row in session.execute(_ranges_statement(len(ranges)), params)]
+    if not rows:
+        return EMPTY
+    return _fold_all_docs(rows) if any(row[3] for row in rows) else _union_of_rows(rows)
+
+
+@functools.cache
+def _ranges_statement(count: int):
+    p = tables.postings
+    parts = [select(p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.dels, p.c.seg)
+             .where(p.c.idx == bindparam(f"idx{n}"), p.c.term >= bindparam(f"low{n}"), p.c.term <= bindparam(f"high{n}"))
+             for n in range(count)]
+    return union_all(*parts).order_by("idx", "term", "block", "seg")
+
+
 def _appended_rows(rows) -> tuple[np.ndarray, np.ndarray] | None:
     """Docs and keys of one term's rows (term, block, docs, positions, dels) when each row only
     adds records after those of the rows before it (what imports write): their fold is their

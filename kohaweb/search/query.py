@@ -378,17 +378,10 @@ class _Evaluator:
         (``postings.number_range_pieces``), else every number's rows."""
         if low > high:
             return self.store.EMPTY
-        term = self.term_table.c.term
-        if self.number_layout() < 2:
-            pieces = [(1, low, high)]
-        else:
-            pieces = postings.number_range_pieces(low, high)
-        found = []
-        for step, first, last in pieces:
-            namespace = space if step == 1 else postings.number_bucket_space(space, step)
-            found.append(self.store.docs_where(self.session, namespace, term >= postings.number_term(first),
-                                               term <= postings.number_term(last))[1])
-        return _union_all(found)
+        pieces = postings.number_range_pieces(low, high) if self.number_layout() >= 2 else [(1, low, high)]
+        return self.store.docs_in_ranges(self.session, [
+            (space if step == 1 else postings.number_bucket_space(space, step), postings.number_term(first),
+             postings.number_term(last)) for step, first, last in pieces])
 
     def recid(self, clause: Clause) -> np.ndarray:
         values = _ints(clause.term, clause.term)
