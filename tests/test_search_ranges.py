@@ -179,7 +179,7 @@ def test_rebuild_sets_the_flag(dbsession, session_factory, catalogue, fast_calls
     dbsession.rollback()
     assert indexer.rebuild(session_factory, batch=4) == len(DATES)
     dbsession.rollback()
-    assert state.multi_numbers(dbsession) and state.number_layout(dbsession) == state.NUMBER_LAYOUT
+    assert state.number_layout(dbsession) == state.NUMBER_LAYOUT
     assert _ids(dbsession, node) == before and fast_calls
 
 

@@ -76,11 +76,6 @@ def number_layout(session: Session) -> int:
     return layout
 
 
-def multi_numbers(session: Session) -> bool:
-    """Whether every record of the index lists its several numbers apart (``name#2``)."""
-    return number_layout(session) >= 1
-
-
 def set_number_layout(session: Session, layout: int = NUMBER_LAYOUT) -> None:
     """Say how every record of the index lists its numbers: ``kohaweb index rebuild`` once every
     record is re-indexed, or a migration on an empty index; never for an index with older records."""
