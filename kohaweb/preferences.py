@@ -10,6 +10,20 @@ from sqlalchemy.orm import Session
 
 from .models import SystemPreference
 
+# preference writes made by this process: a cache of preferences (kohaweb.search.state) takes a
+# new count as "read again now", so what this process changes is seen at once
+_writes = [0]
+
+
+def writes() -> int:
+    """How many preference writes this process has made so far (see ``note_write``)."""
+    return _writes[0]
+
+
+def note_write() -> None:
+    """Say that this process wrote a preference: its caches of preferences read them again."""
+    _writes[0] += 1  # two threads may count one: either way the count differs from the cached one
+
 
 def get_preference(session: Session, name: str, default: str | None = None) -> str | None:
     """One preference's value, or ``default`` when it is absent or NULL."""
@@ -48,3 +62,4 @@ def set_preference(session: Session, name: str, value: str | None, type_: str | 
     else:
         row.value = value
     session.flush()
+    note_write()

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from .circulation import RULE_DEFAULTS
 from .models import CirculationRule, ItemType, Library, PatronCategory, SystemPreference
+from .preferences import note_write
 
 CODE_PATTERN = r"^[A-Za-z0-9_.-]{1,10}$"  # Koha's codes: short, no spaces (they appear in URLs and MARC)
 # Koha's category types: Adult, Child, Staff, Organisation, Professional, Statistical
@@ -174,6 +175,7 @@ def apply(session: Session, definition: dict[str, Any]) -> Applied:
             session.add(SystemPreference(variable=name, value=text))
             applied.created.append(f"preference {name} = {text}")
     session.flush()
+    note_write()
     return applied
 
 

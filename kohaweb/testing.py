@@ -28,6 +28,7 @@ from .auth import grant, hash_password
 from .catalog import Catalog
 from .db import make_engine, make_session_factory
 from .models import Base, Patron
+from .preferences import note_write
 
 HERE = Path(__file__).resolve().parent
 SHARED = Path(os.environ.get("KOHAWEB_SHARED", HERE.parent.parent / "shared"))
@@ -183,6 +184,7 @@ def clean_database(engine: Engine) -> None:
             conn.execute(text(f"DELETE FROM {name}"))
         if engine.dialect.name == "mysql":
             conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+    note_write()  # the preferences are gone: caches of them (kohaweb.search.state) read them again
 
 
 def _extra_tables(conn) -> list[str]:

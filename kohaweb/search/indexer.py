@@ -234,6 +234,7 @@ def rebuild(factory: sessionmaker[Session], *, batch: int = postings.BLOCK, work
     and term extraction run in that many processes while this one writes."""
     with _tx(factory) as session:
         state.set_status(session, state.REBUILDING)
+    state.wait_for_searches()  # other processes may still trust the "ready" they read
     with _tx(factory) as session:
         for table in tables.ALL:
             session.execute(delete(table))

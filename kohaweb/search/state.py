@@ -6,7 +6,7 @@ created), ``rebuilding`` while ``kohaweb index rebuild`` runs (and after it died
 
 ``search_state(session)`` reads it together with the other preferences every search request needs
 (Koha's ``IncludeSeeFromInSearches``, see kohaweb.search.see_from, and ``SearchIndexMultiNumbers``)
-in one statement.
+in one statement, and a process keeps what it read for ``STATE_CACHE_SECONDS`` (see there).
 
 ``SearchIndexMultiNumbers`` (1) says that every record of the index was indexed with its numbers
 under ``name#2`` too when it has several (kohaweb.search.postings.multi_number_space), so that a
@@ -17,13 +17,14 @@ lacks those rows, and its ranges take the two half-index reads they always took.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..models import SystemPreference
-from ..preferences import get_preferences, set_preference
+from ..preferences import get_preferences, set_preference, writes
 
 _PREFS = SystemPreference.__table__
 
@@ -37,6 +38,13 @@ SEE_FROM_PREFERENCE = "IncludeSeeFromInSearches"
 MULTI_NUMBERS_PREFERENCE = "SearchIndexMultiNumbers"
 NUMBER_LAYOUT = 2  # what kohaweb.search.indexer.entry_for writes
 _NUMBER_LAYOUT = "kohaweb.search.number_layout"  # session.info: (transaction, layout) read by search_state
+# Seconds a process answers searches with the state it read (per database, see search_state).
+# The state changes seldom (a rebuild, a staff setting) and reading it was one of the three
+# round trips of a rare-word search; ``kohaweb index rebuild`` waits this long after marking
+# the index before it empties it, so no process still trusts it by then.
+STATE_CACHE_SECONDS = 1.0
+_CACHED_STATE = "_kohaweb_search_state"  # on the engine: (trusted until, preference writes, state, layout)
+clock = time.monotonic  # replaced by tests
 
 
 @dataclass(frozen=True)
@@ -54,14 +62,35 @@ class SearchState:
 
 
 def search_state(session: Session) -> SearchState:
-    """The index status, ``IncludeSeeFromInSearches`` and ``SearchIndexMultiNumbers`` from one
-    statement. The last is kept on the session for the rest of its transaction, where the query
-    evaluator finds it (``number_layout``) without reading it again."""
-    values = get_preferences(session, (PREFERENCE, SEE_FROM_PREFERENCE, MULTI_NUMBERS_PREFERENCE))
-    layout = _layout(values[MULTI_NUMBERS_PREFERENCE])
+    """The index status, ``IncludeSeeFromInSearches`` and ``SearchIndexMultiNumbers``, read in one
+    statement and then trusted for ``STATE_CACHE_SECONDS`` by this process, per database (kept
+    on the session's engine). A preference this process writes (``set_preference``) is read
+    again at once; another process's change is seen within ``STATE_CACHE_SECONDS``. The layout
+    is kept on the session for the rest of its transaction, where the query evaluator finds it
+    (``number_layout``) without reading it again.
+
+    A layout read a moment late is harmless (a lower level answers the same, the older way),
+    and a rebuild waits out the cache before it touches the index (``wait_for_searches``)."""
+    engine = session.get_bind()
+    known = engine.__dict__.get(_CACHED_STATE)
+    now, written = clock(), writes()
+    if known is not None and known[0] > now and known[1] == written:
+        state, layout = known[2], known[3]
+    else:
+        values = get_preferences(session, (PREFERENCE, SEE_FROM_PREFERENCE, MULTI_NUMBERS_PREFERENCE))
+        layout = _layout(values[MULTI_NUMBERS_PREFERENCE])
+        state = SearchState((values[PREFERENCE] or READY).lower(), preference_on(values[SEE_FROM_PREFERENCE]),
+                            layout >= 1, layout >= 2)
+        # on the engine rather than in a table keyed by engines, which would keep them all alive
+        setattr(engine, _CACHED_STATE, (now + STATE_CACHE_SECONDS, written, state, layout))
     session.info[_NUMBER_LAYOUT] = (session.get_transaction(), layout)
-    return SearchState((values[PREFERENCE] or READY).lower(), preference_on(values[SEE_FROM_PREFERENCE]),
-                       layout >= 1, layout >= 2)
+    return state
+
+
+def wait_for_searches() -> None:
+    """Wait until no process answers from a state read before now (after marking the index as
+    being rebuilt, before emptying it): see ``STATE_CACHE_SECONDS``."""
+    time.sleep(STATE_CACHE_SECONDS)
 
 
 def number_layout(session: Session) -> int:
