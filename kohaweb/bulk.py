@@ -16,7 +16,6 @@ also gives left-out columns their scalar defaults.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from decimal import Decimal
@@ -24,7 +23,8 @@ from typing import Any
 
 from sqlalchemy import Table, insert
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError
+
+from .driver import driver_errors
 
 MYSQL_STATEMENT_BYTES = 4 << 20  # well under MariaDB's smallest max_allowed_packet default (16 MB)
 
@@ -67,32 +67,16 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
         return
     if dialect.name == "postgresql":
         statement = f"COPY {table.name} ({names}) FROM STDIN"
-        with _driver_errors(conn, statement), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+        with driver_errors(conn, statement), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
             with cursor.copy(statement) as copy:
                 for row in rows:
                     copy.write_row(row)
         return
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
-    with _driver_errors(conn, head), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+    with driver_errors(conn, head), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
         for statement in mysql_inserts(head, rows):
             cursor.execute(statement)
-
-
-@contextlib.contextmanager
-def _driver_errors(conn: Connection, statement: str) -> Iterator[None]:
-    """The driver's errors raised as SQLAlchemy's (IntegrityError...), as a statement SQLAlchemy
-    ran would raise them: callers catch those, and kohaweb.db's retry reads them. A lost
-    connection is invalidated, so the pool does not hand it out again."""
-    dbapi = conn.dialect.loaded_dbapi
-    try:
-        yield
-    except dbapi.Error as exc:
-        lost = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
-        if lost:
-            conn.invalidate(exc)
-        raise DBAPIError.instance(statement, None, exc, dbapi.Error, connection_invalidated=lost,
-                                  dialect=conn.dialect) from exc
 
 
 def _defaults(table: Table, columns: Sequence[str]) -> dict[str, Any] | None:

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from .driver import read_rows
 from .models import SystemPreference
 
 # preference writes made by this process: a cache of preferences (kohaweb.search.state) takes a
@@ -38,8 +39,7 @@ def get_preferences(session: Session, names: Iterable[str]) -> dict[str, str | N
     found: dict[str, str | None] = dict.fromkeys(wanted.values())
     if not wanted:
         return found
-    rows = session.execute(_several_statement(len(wanted)),
-                           {f"name_{i}": name for i, name in enumerate(wanted)})
+    rows = read_rows(session, _several_statement(len(wanted)), {f"name_{i}": name for i, name in enumerate(wanted)})
     for variable, value in rows:
         found[wanted[variable.lower()]] = value
     return found

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
+from ..driver import read_rows
 from .base import RecordSource
 
 
@@ -64,7 +65,7 @@ def _records(session: Session, numbers: list[int]):
         return session.execute(_records_statement(), {"numbers": numbers})
     bound = 1 << (len(numbers) - 1).bit_length()
     padded = numbers + numbers[-1:] * (bound - len(numbers))
-    return session.execute(_records_statement(bound), {f"n{i}": number for i, number in enumerate(padded)})
+    return read_rows(session, _records_statement(bound), {f"n{i}": number for i, number in enumerate(padded)})
 
 
 def load_records(session: Session, biblionumbers: Sequence[int], *, with_items: bool = False,

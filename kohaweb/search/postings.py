@@ -31,9 +31,10 @@ import sys
 from collections.abc import Iterable
 
 import numpy as np
-from sqlalchemy import bindparam, func, select, union_all
+from sqlalchemy import bindparam, func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
+from ..driver import read_rows
 from . import sorted_sets, tables
 
 BLOCK_BITS = 13
@@ -233,7 +234,7 @@ def docs_and_keys(session: Session, idx: str, terms: Iterable[str]) -> tuple[np.
     derived from keys)."""
     terms = list(dict.fromkeys(terms))
     if len(terms) == 1:
-        return _one_term_docs_and_keys(next(_rows(session, idx, terms, positional=True)).all())
+        return _one_term_docs_and_keys(next(_rows(session, idx, terms, positional=True)))
     docs_parts: list[np.ndarray] = []
     keys_parts: list[np.ndarray] = []
     for rows in _rows(session, idx, terms, positional=True):
@@ -250,7 +251,7 @@ def docs_and_keys_of(session: Session, words: list[tuple[str, str]]) -> dict[tup
     its own key range (UNION ALL), so the plan is key lookups whatever the planner knows."""
     pairs = list(dict.fromkeys(words))
     params = {f"{name}{n}": value for n, pair in enumerate(pairs) for name, value in zip(("idx", "term"), pair, strict=True)}
-    rows = session.execute(_pairs_statement(len(pairs)), params).all()
+    rows = read_rows(session, _pairs_statement(len(pairs)), params)
     grouped: dict[tuple[str, str], list] = {pair: [] for pair in words}
     for row in rows:
         grouped[(row[0], row[1])].append(row[1:6])  # as _rows gives them: term, block, docs, positions, dels
@@ -262,7 +263,7 @@ def docs_of(session: Session, words: list[tuple[str, str]]) -> dict[tuple[str, s
     (a public search reads its word and the hidden records' list in one round trip)."""
     pairs = list(dict.fromkeys(words))
     params = {f"{name}{n}": value for n, pair in enumerate(pairs) for name, value in zip(("idx", "term"), pair, strict=True)}
-    rows = session.execute(_pairs_statement(len(pairs), positional=False), params).all()
+    rows = read_rows(session, _pairs_statement(len(pairs), positional=False), params)
     grouped: dict[tuple[str, str], list] = {pair: [] for pair in words}
     for row in rows:
         grouped[(row[0], row[1])].append(row[1:5])  # as _rows gives them: term, block, docs, dels
@@ -315,7 +316,7 @@ def docs_in_ranges(session: Session, ranges: list[tuple[str, str, str]]) -> np.n
               for name, value in zip(("idx", "low", "high"), piece, strict=True)}
     # (namespace, term) as the term: equal terms of two namespaces (a year 197 and the decade
     # 197) are different terms to fold
-    rows = [((row[0], row[1]), *row[2:5]) for row in session.execute(_ranges_statement(len(ranges)), params)]
+    rows = [((row[0], row[1]), *row[2:5]) for row in read_rows(session, _ranges_statement(len(ranges)), params)]
     if not rows:
         return EMPTY
     return _fold_all_docs(rows) if any(row[3] for row in rows) else _union_of_rows(rows)
@@ -362,9 +363,10 @@ def _one_term(positional: bool):
 
 
 def _rows(session: Session, idx: str, terms: list[str], *, positional: bool):
-    """Row batches (term, block, docs, [positions,] dels) of these terms, by term, block, segment."""
+    """Row batches (lists of term, block, docs, [positions,] dels) of these terms, by term,
+    block, segment."""
     if len(terms) == 1:
-        yield session.execute(_one_term(positional), {"idx": idx, "term": terms[0]})
+        yield read_rows(session, _one_term(positional), {"idx": idx, "term": terms[0]})
         return
     p = tables.postings
     columns = _columns(positional)
@@ -372,7 +374,7 @@ def _rows(session: Session, idx: str, terms: list[str], *, positional: bool):
         chunk = terms[start:start + CHUNK]
         condition = p.c.term == chunk[0] if len(chunk) == 1 else p.c.term.in_(chunk)
         yield session.execute(select(*columns).where(p.c.idx == idx, condition)
-                              .order_by(p.c.term, p.c.block, p.c.seg))
+                              .order_by(p.c.term, p.c.block, p.c.seg)).all()
 
 
 def _groups(rows):
@@ -393,10 +395,10 @@ def _groups(rows):
 def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool) -> np.ndarray:
     terms = list(dict.fromkeys(terms))
     if not positional:
-        rows = [row for batch in _rows(session, idx, terms, positional=False) for row in batch.all()]
+        rows = [row for batch in _rows(session, idx, terms, positional=False) for row in batch]
         return _one_term_docs(rows)  # several terms' rows fold alike (each term on its own)
     if len(terms) == 1:
-        return _one_term_docs_and_keys(next(_rows(session, idx, terms, positional=True)).all())[1]
+        return _one_term_docs_and_keys(next(_rows(session, idx, terms, positional=True)))[1]
     parts: list[np.ndarray] = []
     for rows in _rows(session, idx, terms, positional=True):
         parts.extend(_fold_rows(rows, positional))
@@ -487,7 +489,7 @@ LARGEST_NUMBER = 2**31 - 1  # record numbers are INTEGER columns
 def _blocks_statement(bounded: bool):
     """The ``_all`` rows of blocks ``low``.. (``..high`` when ``bounded``)."""
     p = tables.postings
-    condition = [p.c.idx == ALL[0], p.c.term == ALL[1], p.c.block >= bindparam("low")]
+    condition = [p.c.idx == bindparam("idx"), p.c.term == bindparam("term"), p.c.block >= bindparam("low")]
     if bounded:
         condition.append(p.c.block <= bindparam("high"))
     return select(p.c.term, p.c.block, p.c.docs, p.c.dels).where(*condition).order_by(p.c.term, p.c.block, p.c.seg)
@@ -500,8 +502,10 @@ def universe_between(session: Session, low: int | None, high: int | None) -> np.
     if low > LARGEST_NUMBER or (high is not None and high < low):
         return EMPTY
     bounded = high is not None and high <= LARGEST_NUMBER
-    params = {"low": block_of(low), "high": block_of(high) if bounded else 0}
-    rows = session.execute(_blocks_statement(bounded), params)
+    params = {"idx": ALL[0], "term": ALL[1], "low": block_of(low)}
+    if bounded:
+        params["high"] = block_of(high)
+    rows = read_rows(session, _blocks_statement(bounded), params)
     every = _combine(_fold_rows(rows, False), False)
     keep = every >= low
     if high is not None:
@@ -515,15 +519,17 @@ def size(session: Session) -> int:
 
     Exact because a record enters ``_all`` once (its first segment) and leaves it once (a
     deletion marker); edits never rewrite ``_all`` (its signature does not change)."""
-    added, removed = session.execute(_size_statement()).one()
+    ((added, removed),) = read_rows(session, _size_statement(), {"idx": ALL[0], "term": ALL[1]})
     return int(added) - int(removed) // 2
 
 
 @functools.cache
 def _size_statement():
+    # parameters only, no value bound in the statement: it runs on the driver (kohaweb.driver)
     p = tables.postings
-    return select(func.coalesce(func.sum(p.c.ndocs), 0), func.coalesce(func.sum(func.length(p.c.dels)), 0)) \
-        .where(p.c.idx == ALL[0], p.c.term == ALL[1])
+    zero = literal_column("0")
+    return select(func.coalesce(func.sum(p.c.ndocs), zero), func.coalesce(func.sum(func.length(p.c.dels)), zero)) \
+        .where(p.c.idx == bindparam("idx"), p.c.term == bindparam("term"))
 
 
 def hidden(session: Session) -> np.ndarray:
