@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import Integer, bindparam, select, type_coerce
 from sqlalchemy.orm import Session
 
 from ..driver import read_rows
@@ -53,8 +53,11 @@ def _records_statement(bound: int = 0):
 
     biblio, metadata = Biblio.__table__, BiblioMetadata.__table__
     numbers = [bindparam(f"n{i}") for i in range(bound)] if bound else bindparam("numbers", expanding=True)
-    return (select(biblio.c.biblionumber, biblio.c.flavour, biblio.c.datestamp, biblio.c.hidden_from_public,
-                   metadata.c.metadata)
+    # the flag read as the number it is stored as (``load_records`` makes it a bool): MariaDB's
+    # booleans would otherwise need SQLAlchemy's conversion, and the page could not be read on
+    # the driver's cursor (kohaweb.driver)
+    hidden = type_coerce(biblio.c.hidden_from_public, Integer)
+    return (select(biblio.c.biblionumber, biblio.c.flavour, biblio.c.datestamp, hidden, metadata.c.metadata)
             .join(metadata, metadata.c.biblionumber == biblio.c.biblionumber)
             .where(biblio.c.biblionumber.in_(numbers)))
 
