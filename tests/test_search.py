@@ -263,3 +263,37 @@ def test_rebuild_with_worker_processes(dbsession, session_factory, small_catalog
     assert search.rebuild(session_factory, workers=2) == 5
     assert _hits(dbsession, Clause("title", "=", "coral")) == before
     assert search.is_ready(dbsession)
+
+
+def test_rebuilds_leave_no_dead_rows_on_postgresql(dbsession, session_factory, small_catalogue, engine):
+    """The old index is truncated, not deleted row by row: on a server without autovacuum the
+    dead rows would stay in the tables (and in searches' way) rebuild after rebuild."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("TRUNCATE is the PostgreSQL path")
+    from sqlalchemy import text
+
+    def heap_pages() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT pg_relation_size('search_postings') / 8192")).scalar()
+
+    dbsession.rollback()
+    assert search.rebuild(session_factory) == 5
+    after_one = heap_pages()
+    for _ in range(3):
+        assert search.rebuild(session_factory) == 5
+    assert heap_pages() == after_one  # row by row deletes would have kept each old copy's pages
+
+
+def test_a_rebuild_deletes_when_a_reader_holds_the_index(dbsession, session_factory, small_catalogue, engine,
+                                                         monkeypatch):
+    """An open transaction that read the index would hold TRUNCATE off: after a short wait the
+    rebuild deletes the rows instead (every writer would otherwise queue behind it)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("TRUNCATE is the PostgreSQL path")
+    from kohaweb.search import indexer
+
+    monkeypatch.setattr(indexer, "TRUNCATE_WAIT_MS", 200)
+    before = _hits(dbsession, Clause("title", "=", "coral"))  # dbsession's transaction stays open
+    assert search.rebuild(session_factory) == 5
+    dbsession.rollback()
+    assert _hits(dbsession, Clause("title", "=", "coral")) == before
