@@ -351,3 +351,20 @@ def test_a_repack_held_off_by_an_open_transaction_gives_up_and_leaves_the_index_
     assert repack(engine) > 0  # the next one goes through
     if selected_backend() == "postgresql":
         assert _invalid_indexes(engine) == []  # and no half-built copy is left behind
+
+
+@pytest.mark.skipif(selected_backend() != "postgresql", reason="VACUUM is the PostgreSQL part of a repack")
+def test_a_repack_vacuums_what_a_load_fills(engine, session_factory):
+    model = _indexed(session_factory)
+    with engine.connect() as conn:
+        before = dict(conn.execute(text(
+            "SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE relname = 'search_postings'")).all())
+    repack(engine)
+    with engine.connect() as conn:
+        # the statistics are reported when the vacuum ends; read them fresh
+        conn.execute(text("SELECT pg_stat_clear_snapshot()"))
+        after = dict(conn.execute(text(
+            "SELECT relname, vacuum_count FROM pg_stat_user_tables WHERE relname = 'search_postings'")).all())
+    assert after["search_postings"] == before.get("search_postings", 0) + 1
+    with session_factory() as session:
+        _check(session, model)

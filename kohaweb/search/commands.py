@@ -18,8 +18,9 @@ def register(sub) -> None:
     rebuild.set_defaults(func=run_rebuild)
     status = actions.add_parser("status", help="show whether the index is ready and how many records it holds")
     status.set_defaults(func=run_status)
-    repack = actions.add_parser("repack", help="rebuild the postings' B-tree compactly after large changes "
-                                "(searches and writes go on; done by import and rebuild themselves)")
+    repack = actions.add_parser("repack", help="rebuild the postings' B-tree compactly after large changes, "
+                                "vacuuming first on PostgreSQL (searches and writes go on; done by import "
+                                "and rebuild themselves)")
     repack.set_defaults(func=run_repack)
 
 
