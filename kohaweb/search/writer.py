@@ -26,7 +26,7 @@ import logging
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain, compress
+from itertools import chain, compress, count, repeat
 from operator import eq, itemgetter
 
 import numpy as np
@@ -58,11 +58,23 @@ def encode_terms(terms: dict) -> bytes:
     ``term<TAB>positions`` line per term): a fifth smaller than a namespace on every line, which
     at 1M records is about 300 MB less of ``search_records``."""
     groups: dict[str, list[str]] = {}
+    current = None
+    lines: list[str] = []
     for (idx, term), positions in terms.items():
-        lines = groups.get(idx)
-        if lines is None:
-            lines = groups[idx] = [_GROUP + idx]
-        lines.append(f"{term}\t{','.join(map(str, positions))}" if positions else term)
+        # an index's keys mostly come one after another, with the very same name string: its
+        # group is looked up again only when the name changes (equal names that are other
+        # objects just take the lookup)
+        if idx is not current:
+            found = groups.get(idx)
+            if found is None:
+                found = groups[idx] = [_GROUP + idx]
+            lines, current = found, idx
+        if not positions:
+            lines.append(term)
+        elif len(positions) == 1:  # most words occur once: no join, no map
+            lines.append(f"{term}\t{positions[0]}")
+        else:
+            lines.append(f"{term}\t{','.join(map(str, positions))}")
     return zlib.compress("\n".join(chain.from_iterable(groups.values())).encode("utf-8"), 6)
 
 
@@ -273,9 +285,9 @@ def new_record_rows(entries: dict) -> dict[int, NewRows]:
     for block, block_entries in by_block.items():
         # in key order: each page of the postings' B-tree is then visited once per batch, in
         # order, instead of at random (what keeps a large index's inserts off the disk)
-        rows = [(key[0], key[1], block, ndocs, docs, positions)
-                for key, ndocs, docs, positions in _packed(block, block_entries)]
-        out[block] = NewRows(rows, [_record_row(n, e) for n, e in block_entries.items()])
+        idxs, terms, ndocs, docs, positions = _packed_columns(block, block_entries)
+        out[block] = NewRows(list(zip(idxs, terms, repeat(block), ndocs, docs, positions)),
+                             [_record_row(n, e) for n, e in block_entries.items()])
     return out
 
 
@@ -310,60 +322,81 @@ _ROW_KEY = itemgetter(0, 1)  # a posting row's (namespace, term)
 
 
 def _packed(block: int, entries: dict) -> list[tuple[Key, int, bytes, bytes | None]]:
-    """(key, record count, packed docs, packed positions or None) of these records, in key order.
+    """(key, record count, packed docs, packed positions or None) of these records, in key order."""
+    idxs, terms, ndocs, docs, positions = _packed_columns(block, entries)
+    return list(zip(zip(idxs, terms, strict=True), ndocs, docs, positions, strict=True))
+
+
+def _packed_columns(block: int, entries: dict) -> tuple[list[str], list[str], list[int], list[bytes],
+                                                         list[bytes | None]]:
+    """``_packed`` as columns: namespaces, terms, record counts, packed docs, packed positions
+    (None when the key has none), in key order.
 
     The records' (key, offset) pairs and occurrences are gathered into flat arrays and ordered
-    by key with one stable sort each (records come in number order, so offsets and positions stay
-    sorted within a key); each key's row is then a slice of two byte strings. This is the import's
-    hottest loop: a record adds about 70 keys and 150 occurrences."""
+    by key (records come in number order, so offsets and positions stay sorted within a key);
+    each key's row is then a slice of two byte strings. This is the import's hottest loop: a
+    record adds about 200 keys and 190 occurrences, most keys new to the batch. Each pair's key
+    is hashed once (numbered by its first occurrence); only the distinct keys are sorted."""
     base = block << BLOCK_BITS
-    pair_keys: list[Key] = []
+    first_pair: dict[Key, int] = {}  # each distinct key -> the index of its first pair
+    numbering = count()
+    pair_first: list[int] = []
     pair_offset: list[int] = []
     counts: list[int] = []
     flat: list[int] = []
     # C-level list operations per record (extend, map, chain), not a Python step per key
     for number in sorted(entries):
         terms = entries[number].terms
-        pair_keys.extend(terms)
+        pair_first.extend(map(first_pair.setdefault, terms, numbering))
         pair_offset.extend([number - base] * len(terms))
         values = terms.values()
         counts.extend([len(v) if v else 0 for v in values])
         flat.extend(chain.from_iterable(filter(None, values)))
-    if not pair_keys:
-        return []
-    keys = _sorted_keys(set(pair_keys))
-    rank = {key: i for i, key in enumerate(keys)}
-    pair_rank = np.fromiter(map(rank.__getitem__, pair_keys), dtype=np.int64, count=len(pair_keys))
+    if not first_pair:
+        return [], [], [], [], []
+    keys = list(first_pair)
+    idxs = list(map(itemgetter(0), keys))
+    terms_of = list(map(itemgetter(1), keys))
+    # the distinct keys in (namespace, term) order, as two stable sorts comparing strings (a
+    # tuple comparison costs twice as much)
+    by_key = sorted(range(len(keys)), key=terms_of.__getitem__)
+    by_key.sort(key=idxs.__getitem__)
+    rank_of_first = np.empty(len(pair_first), dtype=np.int64)
+    rank_of_first[np.fromiter(first_pair.values(), dtype=np.int64, count=len(keys))[by_key]] = \
+        np.arange(len(keys))
+    pair_rank = rank_of_first[np.asarray(pair_first, dtype=np.int64)]
     offsets = np.asarray(pair_offset, dtype=np.int64)
-    order = np.argsort(pair_rank, kind="stable")
+    order = _stable_order(pair_rank)
     docs_blob = offsets[order].astype("<u2").tobytes()
-    doc_ends = np.cumsum(np.bincount(pair_rank, minlength=len(keys))).tolist()
-    repeat = np.asarray(counts, dtype=np.int64)
-    occurrence_rank = np.repeat(pair_rank, repeat)
-    occurrences = (np.repeat(offsets, repeat) << POSITION_BITS) | np.asarray(flat, dtype=np.int64)
-    order = np.argsort(occurrence_rank, kind="stable")
-    positions_blob = occurrences[order].astype("<u4").tobytes()
-    position_ends = np.cumsum(np.bincount(occurrence_rank, minlength=len(keys))).tolist()
-    out = []
-    doc_start = position_start = 0
-    for key, doc_end, position_end in zip(keys, doc_ends, position_ends, strict=True):
-        out.append((key, doc_end - doc_start, docs_blob[2 * doc_start:2 * doc_end],
-                    positions_blob[4 * position_start:4 * position_end] if position_end > position_start else None))
-        doc_start, position_start = doc_end, position_end
-    return out
+    ndocs = np.bincount(pair_rank, minlength=len(keys))
+    doc_ends = np.cumsum(ndocs)
+    # the occurrences follow their pairs: pair by pair in ``order``, each pair's run as it came
+    repeat_counts = np.asarray(counts, dtype=np.int64)
+    occurrences = (np.repeat(offsets, repeat_counts) << POSITION_BITS) | np.asarray(flat, dtype=np.int64)
+    run_starts = np.cumsum(repeat_counts) - repeat_counts
+    sorted_counts = repeat_counts[order]
+    sorted_ends = np.cumsum(sorted_counts)
+    occurrence_order = (np.repeat(run_starts[order] - (sorted_ends - sorted_counts), sorted_counts)
+                        + np.arange(int(sorted_ends[-1])))
+    positions_blob = occurrences[occurrence_order].astype("<u4").tobytes()
+    doc_stops = (2 * doc_ends).tolist()
+    position_stops = (4 * sorted_ends[doc_ends - 1]).tolist()  # every key has at least one pair
+    docs = list(map(docs_blob.__getitem__, map(slice, [0, *doc_stops[:-1]], doc_stops)))
+    positions = [positions_blob[start:stop] or None
+                 for start, stop in zip([0, *position_stops[:-1]], position_stops, strict=True)]
+    return (list(map(idxs.__getitem__, by_key)), list(map(terms_of.__getitem__, by_key)), ndocs.tolist(),
+            docs, positions)
 
 
-def _sorted_keys(keys: Iterable[Key]) -> list[Key]:
-    """``sorted(keys)``, faster: the terms are sorted per index (comparing strings rather than
-    tuples, whose comparisons cost twice as much)."""
-    by_index: dict[str, list[str]] = {}
-    for idx, term in keys:
-        terms = by_index.get(idx)
-        if terms is None:
-            by_index[idx] = [term]
-        else:
-            terms.append(term)
-    return [(idx, term) for idx in sorted(by_index) for term in sorted(by_index[idx])]
+def _stable_order(ranks: np.ndarray) -> np.ndarray:
+    """``np.argsort(ranks, kind="stable")`` for ranks from 0 to 2**32 - 1, as numpy's radix sort
+    of their 16-bit halves (what it sorts 16-bit integers with; for 64-bit ones it takes a
+    timsort, five times slower here)."""
+    order = np.argsort((ranks & 0xFFFF).astype(np.uint16), kind="stable")
+    high = (ranks >> 16).astype(np.uint16)
+    if not high.any():
+        return order
+    return order[np.argsort(high[order], kind="stable")]
 
 
 def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
