@@ -145,7 +145,7 @@ def _prepare(raws: list[tuple[int, bytes]], numbers: range, context: LoadContext
             else:
                 items.append(typed_item(values))
         try:
-            xml = marc.record_to_xml(record).decode("utf-8")
+            xml = marc.record_xml_text(record)
             summary = marc.summary(record, flavour)
             entry = entry_for(record, flavour, items)
         except (ValueError, KeyError) as exc:

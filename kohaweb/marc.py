@@ -16,8 +16,7 @@ from typing import IO, Any
 import pymarc
 from lxml import etree
 
-from .xmltext import NOT_XML as _NOT_XML
-from .xmltext import xml_escape, xml_escape_attribute, xml_text
+from .xmltext import marc_indicator, marcxml_text, xml_text
 
 MARC_NS = "http://www.loc.gov/MARC21/slim"
 _SLIM = f"{{{MARC_NS}}}"
@@ -59,38 +58,18 @@ class ReadResult:
 
 def record_to_xml(record: pymarc.Record) -> bytes:
     """Serialise one record as a namespaced MARCXML <record> (UTF-8, no XML declaration)."""
-    text = _xml_text_of(record)
+    text = marcxml_text(record)
     if text is not None:
         return text.encode("utf-8")
     return etree.tostring(record_to_element(record), encoding="utf-8")
 
 
-def _xml_text_of(record: pymarc.Record) -> str | None:
-    """``record_to_element`` serialised by hand, byte for byte what lxml writes for it, at a
-    quarter of the cost (the import writes every record this way). None when some text needs
-    cleaning (characters XML cannot carry): the element path then does it."""
-    parts = ['<record xmlns="http://www.loc.gov/MARC21/slim"><leader>', xml_escape(str(record.leader)),
-             "</leader>"]
-    add = parts.append
-    for field in record.fields:
-        if field.is_control_field():
-            add(f'<controlfield tag="{xml_escape_attribute(str(field.tag))}">{xml_escape(field.data or "")}'
-                "</controlfield>")
-            continue
-        ind = list(field.indicators) + [" ", " "]
-        head = (f'<datafield tag="{xml_escape_attribute(str(field.tag))}" ind1="{xml_escape_attribute(_indicator(ind[0]))}"'
-                f' ind2="{xml_escape_attribute(_indicator(ind[1]))}"')
-        if not field.subfields:
-            add(head + "/>")
-            continue
-        add(head + ">")
-        for code, value in field.subfields:
-            add(f'<subfield code="{xml_escape_attribute((code or " ")[:1])}">{xml_escape(value or "")}</subfield>')
-        add("</datafield>")
-    add("</record>")
-    text = "".join(parts)
-    # one search of the whole text: the rare record with characters to clean takes the slow path
-    return None if _NOT_XML.search(text) else text
+def record_xml_text(record: pymarc.Record) -> str:
+    """``record_to_xml`` as text (what is stored), without encoding it to decode it again."""
+    text = marcxml_text(record)
+    if text is not None:
+        return text
+    return etree.tostring(record_to_element(record), encoding="utf-8").decode("utf-8")
 
 
 def record_to_element(record: pymarc.Record) -> etree._Element:
@@ -104,21 +83,11 @@ def record_to_element(record: pymarc.Record) -> etree._Element:
         else:
             ind = list(field.indicators) + [" ", " "]
             el = etree.SubElement(root, _SLIM + "datafield", tag=field.tag,
-                                  ind1=_indicator(ind[0]), ind2=_indicator(ind[1]))
+                                  ind1=marc_indicator(ind[0]), ind2=marc_indicator(ind[1]))
             for sub in field.subfields:
                 sf = etree.SubElement(el, _SLIM + "subfield", code=_clean(sub.code or " ")[:1] or " ")
                 sf.text = _clean(sub.value or "")
     return root
-
-
-_PLAIN_INDICATORS = frozenset("0123456789abcdefghijklmnopqrstuvwxyz ")
-
-
-def _indicator(value: Any) -> str:
-    if value in _PLAIN_INDICATORS:  # the usual case, without a regular expression
-        return value
-    text = str(value) if value is not None else " "
-    return text[:1] if text and re.match(r"[\da-z ]", text[:1]) else " "
 
 
 def _clean(text: str) -> str:
@@ -332,7 +301,16 @@ def read_one(data: bytes) -> pymarc.Record:
     return record
 
 
-_TAG = re.compile(r"[0-9A-Za-z]{3}")
+# a directory of well-formed entries (tag, 4-digit length, 5-digit offset): anything else is
+# read by pymarc (which says what is wrong with it)
+_DIRECTORY = re.compile(r"(?:[0-9A-Za-z]{3}[0-9]{9})+")
+_ENTRY = re.compile(r"(...)(....)(.....)")
+# pymarc.Field's attributes, which ``_read_plain_utf8`` sets as its constructor does (for the
+# 20-odd fields of every imported record: a fifth of the reader's time otherwise); another
+# pymarc's Field leaves every record to pymarc's reader
+_FIELD_SLOTS = ("tag", "data", "_indicators", "subfields", "__pos", "control_field")
+_BARE_FIELDS = getattr(pymarc.Field, "__slots__", None) == _FIELD_SLOTS
+_INDICATORS: dict[str, pymarc.Indicators] = {}  # two ASCII characters -> their Indicators
 
 
 def _read_plain_utf8(data: bytes) -> pymarc.Record | None:
@@ -340,7 +318,7 @@ def _read_plain_utf8(data: bytes) -> pymarc.Record | None:
     pymarc's cost into the very record pymarc's reader makes of it (``_read_iso2709``), and valid.
     None for anything else (MARC-8, odd indicators, bad framing, invalid data, MARCXML): the general
     path then reads it and says what is wrong."""
-    if len(data) < 26 or data[9] != 0x61 or data[-1] != 0x1D or not data[:5].isdigit():
+    if len(data) < 26 or data[9] != 0x61 or data[-1] != 0x1D or not data[:5].isdigit() or not _BARE_FIELDS:
         return None
     try:
         leader = data[:24].decode("ascii")
@@ -348,32 +326,42 @@ def _read_plain_utf8(data: bytes) -> pymarc.Record | None:
         if int(data[:5]) != len(data) or not 24 < base < len(data):
             return None
         directory = data[24:base - 1].decode("ascii")
-        if not directory or len(directory) % 12:
+        if _DIRECTORY.fullmatch(directory) is None:
             return None
         fields = []
         field = pymarc.Field
+        bare = field.__new__
         subfield = pymarc.Subfield
-        indicators = pymarc.Indicators
-        for start in range(0, len(directory), 12):
-            tag = directory[start:start + 3]
-            length = int(directory[start + 3:start + 7])
-            offset = base + int(directory[start + 7:start + 12])
-            chunk = data[offset:offset + length - 1]
-            if _TAG.fullmatch(tag) is None:
-                return None
+        pairs_of = _INDICATORS
+        for tag, length, offset in _ENTRY.findall(directory):
+            start = base + int(offset)
+            chunk = data[start:start + int(length) - 1]
             if tag < "010" and tag.isdigit():
-                fields.append(field(tag=tag, data=chunk.decode("utf-8")))
+                text = chunk.decode("utf-8")
+                made = bare(field)
+                made.tag, made.data, made._indicators, made.subfields, made.control_field = tag, text, None, [], True
+                fields.append(made)
                 continue
-            subs = chunk.split(b"\x1f")
-            ind = subs[0].decode("ascii")
-            if len(ind) != 2:  # pymarc warns and repairs: leave that to it
+            # decoded whole: the same text as decoding each subfield apart, the separators being
+            # ASCII (an invalid sequence ends at one either way); indicators and codes must be
+            # ASCII, as pymarc's reader wants them
+            subs = chunk.decode("utf-8", "replace").split("\x1f")
+            ind = subs[0]
+            if len(ind) != 2 or not ind.isascii():  # pymarc warns and repairs: leave that to it
                 return None
+            indicators = pairs_of.get(ind)
+            if indicators is None:  # a few dozen pairs in all: each made once, then shared (a tuple)
+                indicators = pairs_of[ind] = pymarc.Indicators(ind[0], ind[1])
             subs = [sub for sub in subs[1:] if sub]
-            codes = [sub[0:1].decode("ascii") for sub in subs]
-            values = [sub[1:].decode("utf-8", "replace") for sub in subs]
+            codes = [sub[0] for sub in subs]
+            if not "".join(codes).isascii():
+                return None
             # Subfield tuples made by tuple.__new__ (what the named tuple's own __new__ calls)
-            fields.append(field(tag=tag, indicators=indicators(ind[0], ind[1]), subfields=list(
-                map(tuple.__new__, repeat(subfield), zip(codes, values, strict=True)))))
+            pairs = list(map(tuple.__new__, repeat(subfield), zip(codes, [sub[1:] for sub in subs], strict=True)))
+            made = bare(field)
+            made.tag, made.data, made._indicators, made.subfields, made.control_field = (
+                tag, None, indicators, pairs, False)
+            fields.append(made)
     except (ValueError, UnicodeDecodeError):
         return None
     record = pymarc.Record()
@@ -400,7 +388,28 @@ def detect_flavour(record: pymarc.Record, default: str = MARC21) -> str:
     return default
 
 
-def first(record: pymarc.Record, tag: str, code: str) -> str | None:
+class TagIndex:
+    """A record's fields by tag, for the dozen lookups ``summary`` and the indexer make of each
+    record (pymarc's ``get_fields`` goes through every field at each of them)."""
+
+    __slots__ = ("_by_tag",)
+
+    def __init__(self, record: pymarc.Record) -> None:
+        by_tag: dict[str, list[pymarc.Field]] = {}
+        for field in record.fields:
+            found = by_tag.get(field.tag)
+            if found is None:
+                by_tag[field.tag] = [field]
+            else:
+                found.append(field)
+        self._by_tag = by_tag
+
+    def get_fields(self, tag: str) -> list[pymarc.Field]:
+        """The fields with this tag, in order (not to be changed: the index's own list)."""
+        return self._by_tag.get(tag, [])
+
+
+def first(record: pymarc.Record | TagIndex, tag: str, code: str) -> str | None:
     for field in record.get_fields(tag):
         if not field.is_control_field():
             for value in field.get_subfields(code):
@@ -409,7 +418,7 @@ def first(record: pymarc.Record, tag: str, code: str) -> str | None:
     return None
 
 
-def all_values(record: pymarc.Record, tag: str, code: str) -> list[str]:
+def all_values(record: pymarc.Record | TagIndex, tag: str, code: str) -> list[str]:
     return [v.strip() for f in record.get_fields(tag) if not f.is_control_field()
             for v in f.get_subfields(code) if v and v.strip()]
 
@@ -430,48 +439,53 @@ def strip_punctuation(text: str | None) -> str | None:
     return stripped or text.strip()
 
 
+_YEAR = re.compile(r"(1[0-9]{3}|20[0-9]{2})")
+
+
 def _year(text: str | None) -> int | None:
-    match = re.search(r"(1[0-9]{3}|20[0-9]{2})", text or "")
+    match = _YEAR.search(text or "")
     return int(match.group(1)) if match else None
 
 
 def summary(record: pymarc.Record, flavour: str) -> dict[str, Any]:
     """The denormalised columns of ``biblio`` for listing and the REST API."""
+    leader = str(record.leader)
+    tagged = TagIndex(record)  # the dozen lookups below, without a pass over every field each
     if flavour == UNIMARC:
-        author = strip_punctuation(first(record, "700", "a"))
-        if author and first(record, "700", "b"):
-            author = f"{author}, {first(record, '700', 'b')}"
-        author = author or first(record, "710", "a") or first(record, "200", "f")
-        coded = record.get_fields("100")
-        year = _year(first(record, "210", "d") or first(record, "214", "d"))
+        author = strip_punctuation(first(tagged, "700", "a"))
+        if author and first(tagged, "700", "b"):
+            author = f"{author}, {first(tagged, '700', 'b')}"
+        author = author or first(tagged, "710", "a") or first(tagged, "200", "f")
+        coded = tagged.get_fields("100")
+        year = _year(first(tagged, "210", "d") or first(tagged, "214", "d"))
         if year is None and coded and not coded[0].is_control_field():
             year = _year((coded[0].get_subfields("a") or [""])[0][9:13])
         return {
-            "title": strip_punctuation(first(record, "200", "a")),
-            "subtitle": strip_punctuation(first(record, "200", "e")),
+            "title": strip_punctuation(first(tagged, "200", "a")),
+            "subtitle": strip_punctuation(first(tagged, "200", "e")),
             "author": strip_punctuation(author),
-            "isbn": " | ".join(all_values(record, "010", "a")) or None,
-            "issn": " | ".join(all_values(record, "011", "a")) or None,
-            "publishercode": strip_punctuation(first(record, "210", "c") or first(record, "214", "c")),
+            "isbn": " | ".join(all_values(tagged, "010", "a")) or None,
+            "issn": " | ".join(all_values(tagged, "011", "a")) or None,
+            "publishercode": strip_punctuation(first(tagged, "210", "c") or first(tagged, "214", "c")),
             "copyrightdate": year,
-            "itemtype": first(record, "099", "t"),
-            "serial": str(record.leader)[7:8] == "s",
+            "itemtype": first(tagged, "099", "t"),
+            "serial": leader[7:8] == "s",
         }
-    author = first(record, "100", "a") or first(record, "110", "a") or first(record, "111", "a")
-    year = _year(first(record, "264", "c") or first(record, "260", "c"))
-    f008 = record.get_fields("008")
+    author = first(tagged, "100", "a") or first(tagged, "110", "a") or first(tagged, "111", "a")
+    year = _year(first(tagged, "264", "c") or first(tagged, "260", "c"))
+    f008 = tagged.get_fields("008")
     if year is None and f008 and f008[0].is_control_field():
         year = _year((f008[0].data or "")[7:11])
     return {
-        "title": strip_punctuation(first(record, "245", "a")),
-        "subtitle": strip_punctuation(first(record, "245", "b")),
+        "title": strip_punctuation(first(tagged, "245", "a")),
+        "subtitle": strip_punctuation(first(tagged, "245", "b")),
         "author": strip_punctuation(author),
-        "isbn": " | ".join(all_values(record, "020", "a")) or None,
-        "issn": " | ".join(all_values(record, "022", "a")) or None,
-        "publishercode": strip_punctuation(first(record, "264", "b") or first(record, "260", "b")),
+        "isbn": " | ".join(all_values(tagged, "020", "a")) or None,
+        "issn": " | ".join(all_values(tagged, "022", "a")) or None,
+        "publishercode": strip_punctuation(first(tagged, "264", "b") or first(tagged, "260", "b")),
         "copyrightdate": year,
-        "itemtype": first(record, "942", "c"),
-        "serial": str(record.leader)[7:8] == "s",
+        "itemtype": first(tagged, "942", "c"),
+        "serial": leader[7:8] == "s",
     }
 
 
