@@ -4,13 +4,18 @@ keys past 65,536 distinct ones, ASCII and non-ASCII text, odd characters in reco
 
 from __future__ import annotations
 
+import io
 import random
+import unicodedata
 import zlib
 from itertools import chain
 
 import numpy as np
+import pymarc
 import pytest
+from lxml import etree
 
+from kohaweb import marc, xmltext
 from kohaweb.search import normalize, writer
 from kohaweb.search.indexer import Entry
 from kohaweb.search.postings import BLOCK_BITS, POSITION_BITS
@@ -127,3 +132,112 @@ TRICKY_TEXTS = [
 def test_word_tuple_matches_the_general_pattern(text):
     normalize.word_tuple.cache_clear()
     assert normalize.word_tuple(text) == _reference_words(text)
+
+
+# --- reading ISO 2709 and writing MARCXML ------------------------------------------------------
+
+def _tricky_records() -> list[pymarc.Record]:
+    def record(*fields: pymarc.Field, leader: str = "00000nam a2200000 a 4500") -> pymarc.Record:
+        made = pymarc.Record(leader=leader, force_utf8=True)
+        for field in fields:
+            made.add_field(field)
+        return made
+
+    def data(tag: str, *pairs: str, ind: tuple = (" ", " ")) -> pymarc.Field:
+        return pymarc.Field(tag=tag, indicators=pymarc.Indicators(*ind),
+                            subfields=[pymarc.Subfield(pairs[i], pairs[i + 1]) for i in range(0, len(pairs), 2)])
+
+    return [
+        record(pymarc.Field(tag="001", data="ocm 123 & <x>"), pymarc.Field(tag="008", data="240101s1999    xx eng d"),
+               data("245", "a", "Re\u0301cifs & <coraux> /", "b", "tab\there\r", "c", "\"quoted\"", ind=("1", "4")),
+               data("650", "a", "", "x", "Côte d'Ivoire"), data("880", "6", "245-01/$1", "a", "東京大学"),
+               data("500", "a", "ctrl\x01char"), data("520", "a", "ﬁne 🙂 text", ind=("#", "|"))),
+        record(data("200", "a", "Titre @ UNIMARC", "e", "complément", "f", "Auteur"),
+               data("995", "b", "MPL", "f", "123"), data("700", "a", "Nom", "b", "Pré"), leader="00000nam0 22000000i 450 "),
+        record(data("245", "a", "No other field"), data("999")),
+        record(pymarc.Field(tag="005", data="20240101"), data("24X", "a", "letter tag"), data("abc", "z", "lower tag")),
+    ]
+
+
+def _pymarc_read(data: bytes) -> pymarc.Record:
+    return next(pymarc.MARCReader(io.BytesIO(data), to_unicode=True, force_utf8=False, utf8_handling="replace",
+                                  permissive=True))
+
+
+def _shape(record: pymarc.Record) -> list:
+    return [str(record.leader)] + [(f.tag, f.data, f.indicators, f.subfields, f.control_field, f.is_control_field())
+                                   for f in record.fields]
+
+
+def _with_raw_value(data: bytes, old: bytes, new: bytes) -> bytes:
+    """``data`` with a value's bytes replaced by others of the same length (the directory stays right)."""
+    assert len(old) == len(new) and data.count(old) == 1
+    return data.replace(old, new)
+
+
+def test_plain_utf8_reader_makes_what_pymarc_makes():
+    samples = [record.as_marc() for record in _tricky_records()]
+    plain = samples[0]
+    samples += [
+        _with_raw_value(plain, "Côte".encode(), b"C\xc3te!"),  # a cut sequence, then valid text
+        _with_raw_value(plain, b" /\x1fb", b"\xe2\x82\x1fb"),  # a cut sequence right before a separator
+        _with_raw_value(plain, b"oire", b"oi\xe2\x82"),  # and at the end of a field
+        _with_raw_value(plain, b"\x1fxC", b"\x1f\xc3C"),  # a non-ASCII subfield code
+        _with_raw_value(plain, b"14\x1fa", b"1\xc3\x1fa"),  # a non-ASCII indicator
+        plain[:24] + plain[24:28].replace(b"0", b" ", 1) + plain[28:],  # a blank in the directory
+    ]
+    read = 0
+    for data in samples:
+        fast = marc._read_plain_utf8(data)
+        reference = _pymarc_read(data)
+        if fast is not None:
+            read += 1
+            assert _shape(fast) == _shape(reference)
+        try:
+            assert _shape(marc.read_one(data)) == _shape(reference)
+        except marc.MarcError:
+            assert marc._validate(reference) if reference is not None else True
+    assert read >= 5
+
+
+def test_xml_text_is_what_lxml_writes():
+    records = _tricky_records()
+    odd = pymarc.Field(tag="245", indicators=pymarc.Indicators("1", "0"), subfields=[pymarc.Subfield("a", "x")])
+    for indicators in (pymarc.Indicators(1, "0"), pymarc.Indicators(True, "0"), pymarc.Indicators(None, "")):
+        field = pymarc.Field(tag="245", indicators=pymarc.Indicators("1", "0"), subfields=[pymarc.Subfield("a", "x")])
+        field._indicators = indicators  # as a caller could have set them
+        records.append(pymarc.Record(fields=[odd, field]))
+    records.append(pymarc.Record(fields=[pymarc.Field(tag="245", subfields=[pymarc.Subfield("a", None),  # type: ignore[arg-type]
+                                                                           pymarc.Subfield("", "no code"),
+                                                                           pymarc.Subfield("&", "amp code")])]))
+    written = 0
+    for record in records:
+        text = xmltext.marcxml_text(record)
+        expected = etree.tostring(marc.record_to_element(record), encoding="utf-8")
+        if text is not None:
+            written += 1
+            assert text.encode("utf-8") == expected
+        assert marc.record_to_xml(record) == expected
+    assert written >= len(records) - 1  # all but the one with a control character
+
+
+def _reference_fold(text: str) -> str:
+    if text.isascii():
+        return text.lower()
+    text = normalize._NON_SORTING.sub("", text).translate(normalize._FOLD)
+    decomposed = unicodedata.normalize("NFKD", text).casefold().translate(normalize._DIACRITICS)
+    return unicodedata.normalize("NFC", decomposed)
+
+
+@pytest.mark.parametrize("text", TRICKY_TEXTS)
+def test_fold_matches_its_reference(text):
+    assert normalize.fold(text) == _reference_fold(text)
+
+
+def test_fold_classes_are_the_translation_tables():
+    """Every code point: the diacritics deleted by substitution are those translate deleted, and
+    the letters that trigger translation are the table's."""
+    every = "".join(chr(cp) for cp in range(0x110000) if not 0xD800 <= cp < 0xE000)
+    assert normalize._DIACRITIC.sub("", every) == every.translate(normalize._DIACRITICS)
+    assert normalize._FOLD_LETTERS.findall(every) == [chr(cp) for cp in sorted(normalize._FOLD)]
+    assert normalize.fold(every[:0x3000]) == _reference_fold(every[:0x3000])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from itertools import repeat
 from typing import Any
 
 import pymarc
@@ -52,7 +51,7 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
     word_tuple = normalize.word_tuple
     for name, texts in extracted.fields.items():
         # the words of one index in a dict of their own (string keys: no key tuple per word),
-        # joined to the entry's keys at the end in one C-level update
+        # joined to the entry's keys at the end
         found: dict[str, list[int]] = {}
         phrases: dict[str, None] = {}
         pos = 0
@@ -64,11 +63,10 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
             words, value = known
             if pos + len(words) <= MAX_POSITION + 1:
                 for word in words:
-                    positions = found.get(word)
-                    if positions is None:
-                        found[word] = [pos]
+                    if word in found:  # cheaper than get() and a test of its result (most words are new)
+                        found[word].append(pos)
                     else:
-                        positions.append(pos)
+                        found[word] = [pos]
                     pos += 1
             else:  # a huge field: its later words are not positional
                 for word in words:
@@ -79,8 +77,12 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
             pos = postings.next_field_start(pos)
             if value:
                 phrases[value] = None
-        terms.update(zip(zip(repeat(name), found), found.values(), strict=True))
-        terms.update(dict.fromkeys(zip(repeat(postings.phrase_space(name)), phrases)))
+        # a plain loop: a quarter cheaper here than dict.update over zipped pairs
+        for word, positions in found.items():
+            terms[name, word] = positions
+        space = postings.phrase_space(name)
+        for value in phrases:
+            terms[space, value] = None
     for name, values in extracted.identifiers.items():
         for value in values:
             terms[(name, value)] = None

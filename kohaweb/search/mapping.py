@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import pymarc
 
+from .. import marc
 from ..marc import UNIMARC
 from . import normalize
 
@@ -193,6 +194,7 @@ def _compile(spec):
 
 
 FIELDS = {"MARC21": _compile(_MARC21), "UNIMARC": _compile(_UNIMARC)}
+_IDENTIFIER_INDEXES = frozenset(name for name, index in INDEXES.items() if index.kind == "identifier")
 # UNIMARC editors: 702 with relator code 340 (MARC21 follows Koha: 100 $a and every 700)
 _EDITOR_TERMS = ("edt", "editor", "ed.", "ed", "340")
 
@@ -219,16 +221,25 @@ def extract(record: pymarc.Record, flavour: str, items: list[dict] | None = None
         tag = field.tag
         if field.is_control_field():
             continue
-        alpha = [s for s in field.subfields if s.code and s.code.isalpha() and s.value]
+        # subfields are (code, value) tuples: indexed rather than by name, in list
+        # comprehensions rather than generators (this runs for every field of every record)
+        alpha = [s for s in field.subfields if s[0] and s[0].isalpha() and s[1]]
+        whole = " ".join([s[1] for s in alpha])
         if alpha:  # as Koha's Any: every data field, local (9XX) ones included
-            any_texts.append(" ".join(s.value for s in alpha))
+            any_texts.append(whole)
         for codes, indexes in by_tag.get(_linked_tag(field) if tag == "880" else tag, ()):
-            values = [s.value for s in alpha if codes is None or s.code in codes]
-            if not values:
-                continue
-            text = " ".join(values)
+            if codes is None:  # the whole field: the text just made
+                if not alpha:
+                    continue
+                values = [s[1] for s in alpha]
+                text = whole
+            else:
+                values = [s[1] for s in alpha if s[0] in codes]
+                if not values:
+                    continue
+                text = " ".join(values)
             for name in indexes:
-                if INDEXES[name].kind == "identifier":
+                if name in _IDENTIFIER_INDEXES:
                     for value in values:
                         forms = normalize.isbn_forms(value) if name in ("isbn", "identifier") else \
                             [normalize.identifier(value)]
@@ -237,7 +248,8 @@ def extract(record: pymarc.Record, flavour: str, items: list[dict] | None = None
                     out.fields.setdefault(name, []).append(text)
         if unimarc and _is_editor(field):
             out.fields.setdefault("editor", []).append(" ".join(s.value for s in alpha if s.code in "ab"))
-    _control_fields(record, flavour, out)
+    tagged = marc.TagIndex(record)  # the lookups below, without a pass over every field each
+    _control_fields(tagged, flavour, out)
     for item in items or ():
         if item.get("barcode"):
             out.identifiers.setdefault("barcode", set()).add(normalize.identifier(str(item["barcode"])) or "")
@@ -248,7 +260,7 @@ def extract(record: pymarc.Record, flavour: str, items: list[dict] | None = None
             out.fields.setdefault("itemtype", []).append(str(item["itype"]))
     for name in ("barcode",):
         out.identifiers.get(name, set()).discard("")
-    out.title, out.author = _headings(record, flavour)
+    out.title, out.author = _headings(tagged, flavour)
     # sorting by date: the coded year (Koha sorts on pubdate), else the transcribed one
     dates = out.numbers.get("pubdate") or out.numbers.get("date")
     out.year = min(dates) if dates else None
@@ -274,7 +286,7 @@ def _is_editor(field: pymarc.Field) -> bool:
     return any(r in _EDITOR_TERMS or r.startswith("edit") for r in relators)
 
 
-def _control_fields(record: pymarc.Record, flavour: str, out: Extract) -> None:
+def _control_fields(record: marc.TagIndex, flavour: str, out: Extract) -> None:
     """Dates and identifiers from control fields: the coded year (008/07-10, UNIMARC 100$a/9-12) is
     ``pubdate`` (Koha's bib-1 use 31); the transcribed date (260/264 $c, UNIMARC 210/214 $d) is
     ``date`` (Koha's copydate, use 30, which CQL's dc.date means); 001 is the control number."""
@@ -312,7 +324,7 @@ def _control_fields(record: pymarc.Record, flavour: str, out: Extract) -> None:
             out.fields.setdefault(name, []).extend(str(y) for y in sorted(found))
 
 
-def _headings(record: pymarc.Record, flavour: str) -> tuple[str | None, str | None]:
+def _headings(record: marc.TagIndex, flavour: str) -> tuple[str | None, str | None]:
     """Title (without non-filing characters) and main author, for sorting."""
     title = author = None
     if flavour == UNIMARC:
