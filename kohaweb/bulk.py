@@ -6,23 +6,27 @@ MariaDB PyMySQL escapes each of them again. Here the rows go to the database the
 it takes them:
 
 - SQLite: the driver's ``executemany``, which runs in-process;
-- PostgreSQL: ``COPY … FROM STDIN`` inside the same transaction;
+- PostgreSQL: ``COPY … FROM STDIN`` inside the same transaction, in the binary format when every
+  column is an integer, a string, a boolean or bytes (``_copy_plan``);
 - MariaDB: multi-row ``INSERT`` statements with the values written as SQL literals, each
   statement under ``MYSQL_STATEMENT_BYTES``.
 
-Values go through each column type's bind processor first, as SQLAlchemy would; ``insert_rows``
-also gives left-out columns their scalar defaults.
+Values go through each column type's bind processor first, as SQLAlchemy would (except bytes on
+PostgreSQL, which the driver takes as they are); ``insert_rows`` also gives left-out columns their
+scalar defaults.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Table, insert
-from sqlalchemy.engine import Connection
+from sqlalchemy import Boolean, Enum, Integer, LargeBinary, String, Table, insert
+from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.types import BigInteger, SmallInteger, TypeDecorator, TypeEngine
 
 from .driver import driver_errors
 
@@ -57,7 +61,10 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
     if not rows:
         return
     dialect = conn.dialect
-    processors = [table.c[c].type._cached_bind_processor(dialect) for c in columns]
+    if dialect.name == "postgresql":
+        _copy(conn, table, columns, rows)
+        return
+    processors = [_bind_processor(table.c[c].type, dialect) for c in columns]
     if any(processors):
         rows = [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
                 for row in rows]
@@ -65,18 +72,74 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
     if dialect.name == "sqlite":
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
         return
-    if dialect.name == "postgresql":
-        statement = f"COPY {table.name} ({names}) FROM STDIN"
-        with driver_errors(conn, statement), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
-            with cursor.copy(statement) as copy:
-                for row in rows:
-                    copy.write_row(row)
-        return
     quote = dialect.identifier_preparer.quote
     head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
     with driver_errors(conn, head), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
         for statement in mysql_inserts(head, rows):
             cursor.execute(statement)
+
+
+def _copy(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
+    statement, types, processors = _copy_plan(table, tuple(columns), conn.dialect)
+    if any(processors):
+        rows = [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
+                for row in rows]
+    with driver_errors(conn, statement), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+        with cursor.copy(statement) as copy:
+            if types:
+                copy.set_types(types)
+            for row in rows:
+                copy.write_row(row)
+
+
+# PostgreSQL's binary COPY: the wire form of each column type whose Python values are plain
+# ints, strs, bools or bytes (most specific classes first: BigInteger is an Integer)
+_BINARY_COPY_TYPES = ((BigInteger, "int8"), (SmallInteger, "int2"), (Integer, "int4"), (Boolean, "bool"),
+                      (LargeBinary, "bytea"), (String, "text"))
+_COPY_PLANS: dict[tuple[Table, tuple[str, ...], str], tuple[str, list[str] | None, list]] = {}
+
+
+def _copy_plan(table: Table, columns: tuple[str, ...], dialect: Dialect) -> tuple[str, list[str] | None, list]:
+    """The COPY statement for these columns, the types of its binary format (None: the text
+    format), and the bind processors to run first.
+
+    The binary format skips writing and parsing every value as text (a bytea as hexadecimal
+    above all): on an import batch's posting rows it took a quarter of the client's CPU time of
+    the text format with SQLAlchemy's bytes wrapper, and less of the server's. It is taken only
+    when every column is of a type whose values arrive as they are stored (an integer of the
+    column's width, a string, a boolean, bytes): a date, a number or a decorated type goes as
+    text, parsed by the server as SQLAlchemy's insert would have it. Bytes skip SQLAlchemy's
+    wrapper in both formats (psycopg writes ``bytes`` as bytea itself)."""
+    key = (table, columns, dialect.name)
+    plan = _COPY_PLANS.get(key)
+    if plan is None:
+        types: list[str] | None = []
+        processors = []
+        for name in columns:
+            column_type = table.c[name].type
+            impl = column_type.dialect_impl(dialect)
+            binary = not isinstance(column_type, TypeDecorator | Enum) and next(
+                (wire for kind, wire in _BINARY_COPY_TYPES if isinstance(impl, kind)), None)
+            if binary and types is not None:
+                types.append(binary)
+            else:
+                types = None
+            processors.append(_bind_processor(column_type, dialect))
+        form = " (FORMAT BINARY)" if types else ""
+        plan = (f"COPY {table.name} ({', '.join(columns)}) FROM STDIN{form}", types or None, processors)
+        _COPY_PLANS[key] = plan
+    return plan
+
+
+def _bind_processor(column_type: TypeEngine, dialect: Dialect) -> Callable[[Any], Any] | None:
+    """The type's bind processor, but none for bytes: both drivers take ``bytes`` as they are
+    (SQLAlchemy's wraps each value in the driver's Binary, a copy or an object per value)."""
+    try:
+        if column_type.python_type is bytes:
+            return None
+    except NotImplementedError:  # a type that does not say
+        pass
+    return column_type._cached_bind_processor(dialect)
 
 
 def _defaults(table: Table, columns: Sequence[str]) -> dict[str, Any] | None:
@@ -95,18 +158,45 @@ def _defaults(table: Table, columns: Sequence[str]) -> dict[str, Any] | None:
 def mysql_inserts(head: str, rows: list[tuple]) -> Iterator[str]:
     """Multi-row INSERT statements (``head`` ends with ``VALUES``) with the values written as SQL
     literals, each statement under ``MYSQL_STATEMENT_BYTES``. Writing them here costs a fraction
-    of PyMySQL's per-value conversion of bound parameters."""
+    of PyMySQL's per-value conversion of bound parameters.
+
+    The literals are written a column at a time: an integer, a short string or bytes takes one
+    step of a list comprehension rather than a call of ``_mysql_literal`` (which the other
+    values go through), a fifth of the time on an import's posting rows."""
+    if not rows:
+        return
+    columns = [_literal_column(values) for values in zip(*rows, strict=True)]
     parts: list[str] = []
     size = 0
-    for row in rows:
-        text = "(" + ",".join([_mysql_literal(value) for value in row]) + ")"
+    for text in map(",".join, zip(*columns, strict=True)):
         parts.append(text)
-        size += len(text) + 1
+        size += len(text) + 3
         if size >= MYSQL_STATEMENT_BYTES:
-            yield head + ",".join(parts)
+            yield head + "(" + "),(".join(parts) + ")"
             parts, size = [], 0
     if parts:
-        yield head + ",".join(parts)
+        yield head + "(" + "),(".join(parts) + ")"
+
+
+# a character _MYSQL_ESCAPES changes (most strings have none, and are written as they are)
+_NEEDS_ESCAPES = re.compile(r"[\0\n\r\\'\"\x1a]").search
+
+
+def _literal_column(values: tuple) -> list[str]:
+    """``_mysql_literal`` of each value: a column of integers, of strings or of bytes (or NULLs)
+    in one comprehension of its own."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if kinds == {int}:
+        return ["NULL" if value is None else str(value) for value in values]
+    if kinds == {bytes}:
+        return ["NULL" if value is None else "X'" + value.hex() + "'" for value in values]
+    if kinds == {str}:
+        return ["NULL" if value is None
+                else "'" + (value.translate(_MYSQL_ESCAPES) if _NEEDS_ESCAPES(value) else value) + "'"
+                if len(value) < _LONG_TEXT else _mysql_literal(value)
+                for value in values]
+    return list(map(_mysql_literal, values))
 
 
 def _mysql_literal(value: Any) -> str:

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Date,
@@ -15,11 +16,13 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     Numeric,
+    SmallInteger,
     String,
     Table,
     insert,
     select,
 )
+from sqlalchemy.dialects import mysql, postgresql
 from sqlalchemy.exc import IntegrityError
 
 from kohaweb import bulk
@@ -109,3 +112,65 @@ def test_a_computed_default_left_out_goes_through_sqlalchemy(engine):
             assert conn.execute(select(table.c.made)).scalar() == dt.datetime(2001, 2, 3)
     finally:
         metadata.drop_all(engine)
+
+
+def _plain_types_table(metadata: MetaData, name: str) -> Table:
+    # the index's column types only: PostgreSQL takes these in COPY's binary format
+    return Table(name, metadata,
+                 Column("id", Integer, primary_key=True, autoincrement=False),
+                 Column("big", BigInteger),
+                 Column("small", SmallInteger),
+                 Column("code", String(20).with_variant(postgresql.VARCHAR(20, collation="C"), "postgresql")),
+                 Column("text", LongText),
+                 Column("blob", LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")),
+                 Column("flag", Boolean))
+
+
+PLAIN_ROWS = [
+    {"id": 1, "big": 2**40, "small": -3, "code": TRICKY[:20], "text": TRICKY * 50, "blob": bytes(range(256)) * 3,
+     "flag": True},
+    {"id": 2, "big": -(2**62), "small": 32767, "code": "", "text": "", "blob": b"", "flag": False},
+    {"id": 3, "big": None, "small": None, "code": None, "text": None, "blob": b"\0\\x00", "flag": None},
+]
+
+
+def test_index_types_read_back_as_sqlalchemys_insert_writes_them(engine):
+    metadata = MetaData()
+    fast, plain = _plain_types_table(metadata, "test_bulk_plain_fast"), _plain_types_table(metadata, "test_bulk_plain_plain")
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    try:
+        with engine.begin() as conn:
+            bulk.insert_rows(conn, fast, PLAIN_ROWS)
+            conn.execute(insert(plain), PLAIN_ROWS)
+        with engine.connect() as conn:
+            got = conn.execute(select(fast).order_by(fast.c.id)).all()
+            assert got == conn.execute(select(plain).order_by(plain.c.id)).all()
+        assert got[2].blob == b"\0\\x00" and got[0].big == 2**40
+    finally:
+        metadata.drop_all(engine)
+
+
+def test_postgresql_copies_plain_types_in_the_binary_format(engine):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    metadata = MetaData()
+    plain_types, mixed = _plain_types_table(metadata, "t_plain"), _table(metadata, "t_mixed")
+    statement, types, _ = bulk._copy_plan(plain_types, tuple(c.name for c in plain_types.columns), engine.dialect)
+    assert statement.endswith("(FORMAT BINARY)")
+    assert types == ["int4", "int8", "int2", "text", "text", "bytea", "bool"]
+    # a date or a number is parsed from text by the server, as SQLAlchemy's own insert has it
+    statement, types, processors = bulk._copy_plan(mixed, ("id", "moment", "blob"), engine.dialect)
+    assert statement.endswith("FROM STDIN") and types is None
+    assert processors[2] is None  # bytes go to the driver as they are, in both formats
+
+
+def test_mariadb_literals_written_a_column_at_a_time_are_the_value_by_value_ones():
+    values = ("plain", "it's", "back\\slash", "nul\0", "line\nfeed", 'quote"', "\x1a", "\r", TRICKY, "é" * 300,
+              None, 0, -5, 2**40, True, False, b"", b"\0'\\", bytes(range(256)), dt.date(2020, 1, 2),
+              dt.datetime(2026, 12, 5, 1, 2, 3), Decimal("1.50"), 3.5)
+    assert bulk._literal_column(values) == [bulk._mysql_literal(value) for value in values]
+    rows = [(n, f"row {n}", b"\x01" * n) for n in range(50)]
+    statements = list(bulk.mysql_inserts("INSERT INTO t VALUES ", rows))
+    assert statements == ["INSERT INTO t VALUES " + ",".join(
+        "(" + ",".join(bulk._mysql_literal(v) for v in row) + ")" for row in rows)]
