@@ -196,7 +196,12 @@ def typed_item(values: dict[str, Any]) -> dict[str, Any]:
     return item_values_from_marc(values)
 
 
-CHUNK = 2000  # records a worker prepares at a time: memory stays flat whatever the batch size
+# records a worker prepares at a time: one block of the index (kohaweb.search.postings.BLOCK), so
+# that a stored batch is one worker's chunk, written as the worker made it. Joining 2,000-record
+# chunks into a block took about a sixth of the writing process's time, and the worker's rows
+# of a whole block are a third fewer to send. Memory stays flat whatever the file's size: about
+# 900 MB per worker on real records
+CHUNK = 8192
 
 
 def prepared_batches(raw: Iterable[tuple[int, bytes | None, str | None]], allocate: Callable[[int], range],
@@ -206,8 +211,8 @@ def prepared_batches(raw: Iterable[tuple[int, bytes | None, str | None]], alloca
 
     Each chunk is numbered by ``allocate(len(chunk))`` here first, and cut so that its numbers
     stay within one block of the search index (a chunk ends where a block does): ``joined`` can
-    then give each block one transaction. At most two chunks per worker are in flight, so memory
-    stays flat. A record the reader could not even cut out is refused in the chunk it was met in
+    then give each block one transaction. At most one chunk per worker and one more are in
+    flight, so memory stays flat. A record the reader could not even cut out is refused in the chunk it was met in
     (so the file position a stored chunk records never passes a record still to be stored)."""
     from .search.postings import BLOCK
 
@@ -235,7 +240,7 @@ def prepared_batches(raw: Iterable[tuple[int, bytes | None, str | None]], alloca
         waiting: list = []
         for raws, unreadable in _chunks(raw, room):
             waiting.append((pool.apply_async(prepare, (raws, numbers(len(raws)), context)), unreadable))
-            if len(waiting) > 2 * workers:
+            if len(waiting) > workers:
                 started, refused = waiting.pop(0)
                 yield _with_refused(started.get(), refused)
         while waiting:

@@ -337,3 +337,11 @@ def test_a_first_load_repacks_the_index_and_a_small_addition_does_not(run_cli, m
     status, out, err = run_cli("index", "repack")
     assert status == 0, err
     assert ("repacked the search index" in out) == repacks
+
+
+def test_a_worker_chunk_is_one_block_of_the_index():
+    # a stored batch is then one worker's chunk, with no joining in the writing process
+    from kohaweb import loading
+    from kohaweb.search.postings import BLOCK
+
+    assert loading.CHUNK == BLOCK

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import sys
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 from ..cli import CommandError
 from ..search.postings import BLOCK
@@ -84,9 +88,8 @@ def import_files(args, cli) -> int:
         prepared = loading.prepared_batches(raw, lambda n: _allocate(cli, n), context, workers=workers,
                                             chunk=min(args.batch_size, loading.CHUNK))
         try:
-            for batch in loading.joined(prepared, args.batch_size):
-                with loading.cycle_collector_paused():
-                    stored, stored_authorities = _store(cli, key, batch, run)
+            for batch, (stored, stored_authorities) in _stored_in_turn(cli, key, run,
+                                                                        loading.joined(prepared, args.batch_size)):
                 authorities += stored_authorities
                 stored -= stored_authorities
                 for item in batch.refused:
@@ -165,6 +168,39 @@ def _allocate(cli, count: int) -> range:
 
     with cli.transaction() as session:
         return allocate(session, "biblio", count)
+
+
+def _stored_in_turn(cli, key: str, run: BatchRun, batches: Iterator) -> Iterator[tuple[Any, tuple[int, int]]]:
+    """Each batch with what ``_store`` stored of it, in order: stored by a thread of its own
+    while this one gathers (and joins) the next batch.
+
+    Storing a batch is mostly waiting for the database, during which the GIL is free: the
+    next batch's results are received from the workers and joined meanwhile, rather than
+    after. One batch at most waits for the thread, so memory stays what it was; batches are
+    still stored one at a time, in file order, each in its own transaction. A failure ends
+    the import at that batch, raised here."""
+    with ThreadPoolExecutor(1, thread_name_prefix="kohaweb-import-store") as storing:
+        waiting: tuple[Any, Future] | None = None
+        try:
+            for batch in batches:
+                started = storing.submit(_store_paused, cli, key, batch, run)
+                if waiting is not None:
+                    yield waiting[0], waiting[1].result()
+                waiting = (batch, started)
+            if waiting is not None:
+                yield waiting[0], waiting[1].result()
+        except BaseException:
+            if waiting is not None:  # let the batch in flight end (committed or rolled back) first
+                with contextlib.suppress(BaseException):
+                    waiting[1].result()
+            raise
+
+
+def _store_paused(cli, key: str, batch, run: BatchRun) -> tuple[int, int]:
+    from ..loading import cycle_collector_paused
+
+    with cycle_collector_paused():
+        return _store(cli, key, batch, run)
 
 
 def _store(cli, key: str, batch, run: BatchRun) -> tuple[int, int]:

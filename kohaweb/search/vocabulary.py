@@ -30,7 +30,7 @@ from operator import itemgetter
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from ..bulk import mysql_inserts
+from ..bulk import execute_overlapped, mysql_inserts
 from . import tables
 from .mapping import INDEXES
 
@@ -134,8 +134,7 @@ def add_reversed(conn, rows: list[tuple[str, str]], run: BatchRun | None = None)
         quote = conn.dialect.identifier_preparer.quote
         head = f"INSERT IGNORE INTO {quote(table)} (idx, term_reversed) VALUES "
         with conn.connection.dbapi_connection.cursor() as cursor:
-            for statement in mysql_inserts(head, rows):
-                cursor.execute(statement)
+            execute_overlapped(cursor, mysql_inserts(head, rows))
     else:
         conn.exec_driver_sql(f"INSERT OR IGNORE INTO {table} (idx, term_reversed) VALUES (?, ?)", rows)
 
