@@ -185,19 +185,23 @@ def mysql_inserts(head: str, rows: list[tuple]) -> Iterator[str]:
     The literals are written a column at a time: an integer, a short string or bytes takes one
     step of a list comprehension rather than a call of ``_mysql_literal`` (which the other
     values go through), a fifth of the time on an import's posting rows."""
-    if not rows:
-        return
-    columns = [_literal_column(values) for values in zip(*rows, strict=True)]
     parts: list[str] = []
     size = 0
-    for text in map(",".join, zip(*columns, strict=True)):
-        parts.append(text)
-        size += len(text) + 3
-        if size >= MYSQL_STATEMENT_BYTES:
-            yield head + "(" + "),(".join(parts) + ")"
-            parts, size = [], 0
+    # a slice of rows at a time: the literals of a whole block's rows at once would double the
+    # writing process's peak memory
+    for start in range(0, len(rows), _LITERAL_ROWS):
+        columns = [_literal_column(values) for values in zip(*rows[start:start + _LITERAL_ROWS], strict=True)]
+        for text in map(",".join, zip(*columns, strict=True)):
+            parts.append(text)
+            size += len(text) + 3
+            if size >= MYSQL_STATEMENT_BYTES:
+                yield head + "(" + "),(".join(parts) + ")"
+                parts, size = [], 0
     if parts:
         yield head + "(" + "),(".join(parts) + ")"
+
+
+_LITERAL_ROWS = 20_000
 
 
 # a character _MYSQL_ESCAPES changes (most strings have none, and are written as they are)

@@ -165,12 +165,13 @@ def test_postgresql_copies_plain_types_in_the_binary_format(engine):
     assert processors[2] is None  # bytes go to the driver as they are, in both formats
 
 
-def test_mariadb_literals_written_a_column_at_a_time_are_the_value_by_value_ones():
+def test_mariadb_literals_written_a_column_at_a_time_are_the_value_by_value_ones(monkeypatch):
     values = ("plain", "it's", "back\\slash", "nul\0", "line\nfeed", 'quote"', "\x1a", "\r", TRICKY, "é" * 300,
               None, 0, -5, 2**40, True, False, b"", b"\0'\\", bytes(range(256)), dt.date(2020, 1, 2),
               dt.datetime(2026, 12, 5, 1, 2, 3), Decimal("1.50"), 3.5)
     assert bulk._literal_column(values) == [bulk._mysql_literal(value) for value in values]
     rows = [(n, f"row {n}", b"\x01" * n) for n in range(50)]
+    monkeypatch.setattr(bulk, "_LITERAL_ROWS", 7)
     statements = list(bulk.mysql_inserts("INSERT INTO t VALUES ", rows))
     assert statements == ["INSERT INTO t VALUES " + ",".join(
         "(" + ",".join(bulk._mysql_literal(v) for v in row) + ")" for row in rows)]
