@@ -345,3 +345,33 @@ def test_a_worker_chunk_is_one_block_of_the_index():
     from kohaweb.search.postings import BLOCK
 
     assert loading.CHUNK == BLOCK
+
+
+def test_a_batch_that_fails_in_the_storing_thread_ends_the_import_there(monkeypatch):
+    # the next batch is already queued for the thread when one fails: it must not be stored,
+    # or the file's position would move past the failed batch's records
+    import threading
+
+    from kohaweb.commands import records
+
+    stored, release = [], threading.Event()
+
+    def fake_store(cli, key, batch, run):
+        stored.append(batch)
+        if batch == 2:
+            release.wait(5)  # batch 3 is queued meanwhile
+            raise OSError("the database went away")
+        return (1, 0)
+
+    def batches():
+        yield from (1, 2)
+        release.set()
+        yield 3
+
+    monkeypatch.setattr(records, "_store", fake_store)
+    got = []
+    with pytest.raises(OSError, match="went away"):
+        for batch, result in records._stored_in_turn(None, "key", None, batches()):
+            got.append((batch, result))
+    assert got == [(1, (1, 0))]
+    assert stored == [1, 2]

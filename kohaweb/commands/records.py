@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -178,29 +179,38 @@ def _stored_in_turn(cli, key: str, run: BatchRun, batches: Iterator) -> Iterator
     next batch's results are received from the workers and joined meanwhile, rather than
     after. One batch at most waits for the thread, so memory stays what it was; batches are
     still stored one at a time, in file order, each in its own transaction. A failure ends
-    the import at that batch, raised here."""
+    the import at that batch, raised here: the batch queued behind it is not stored (it
+    would move the file's position past records that were not)."""
+    failed = threading.Event()
+
+    def store(batch) -> tuple[int, int]:
+        if failed.is_set():
+            raise RuntimeError("not stored: an earlier batch failed")
+        try:
+            with cycle_collector_paused():
+                return _store(cli, key, batch, run)
+        except BaseException:
+            failed.set()
+            raise
+
+    from ..loading import cycle_collector_paused
+
     with ThreadPoolExecutor(1, thread_name_prefix="kohaweb-import-store") as storing:
         waiting: tuple[Any, Future] | None = None
         try:
             for batch in batches:
-                started = storing.submit(_store_paused, cli, key, batch, run)
+                started = storing.submit(store, batch)
                 if waiting is not None:
                     yield waiting[0], waiting[1].result()
                 waiting = (batch, started)
             if waiting is not None:
                 yield waiting[0], waiting[1].result()
         except BaseException:
+            failed.set()  # nothing queued is stored after this
             if waiting is not None:  # let the batch in flight end (committed or rolled back) first
                 with contextlib.suppress(BaseException):
                     waiting[1].result()
             raise
-
-
-def _store_paused(cli, key: str, batch, run: BatchRun) -> tuple[int, int]:
-    from ..loading import cycle_collector_paused
-
-    with cycle_collector_paused():
-        return _store(cli, key, batch, run)
 
 
 def _store(cli, key: str, batch, run: BatchRun) -> tuple[int, int]:
