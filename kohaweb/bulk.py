@@ -67,9 +67,7 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
         _copy(conn, table, columns, rows)
         return
     processors = [_bind_processor(table.c[c].type, dialect) for c in columns]
-    if any(processors):
-        rows = [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
-                for row in rows]
+    rows = _processed(rows, processors)
     names = ", ".join(columns)
     if dialect.name == "sqlite":
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
@@ -80,11 +78,16 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
         execute_overlapped(cursor, mysql_inserts(head, rows))
 
 
+def _processed(rows: list[tuple], processors: list) -> list[tuple]:
+    """The rows with each value through its column's bind processor (None: as it is)."""
+    if not any(processors):
+        return rows
+    return [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True)) for row in rows]
+
+
 def _copy(conn: Connection, table: Table, columns: Sequence[str], rows: list[tuple]) -> None:
     statement, types, processors = _copy_plan(table, tuple(columns), conn.dialect)
-    if any(processors):
-        rows = [tuple(v if p is None else p(v) for p, v in zip(processors, row, strict=True))
-                for row in rows]
+    rows = _processed(rows, processors)
     with driver_errors(conn, statement), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
         with cursor.copy(statement) as copy:
             if types:

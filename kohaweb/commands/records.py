@@ -181,6 +181,8 @@ def _stored_in_turn(cli, key: str, run: BatchRun, batches: Iterator) -> Iterator
     still stored one at a time, in file order, each in its own transaction. A failure ends
     the import at that batch, raised here: the batch queued behind it is not stored (it
     would move the file's position past records that were not)."""
+    from ..loading import cycle_collector_paused
+
     failed = threading.Event()
 
     def store(batch) -> tuple[int, int]:
@@ -192,8 +194,6 @@ def _stored_in_turn(cli, key: str, run: BatchRun, batches: Iterator) -> Iterator
         except BaseException:
             failed.set()
             raise
-
-    from ..loading import cycle_collector_paused
 
     with ThreadPoolExecutor(1, thread_name_prefix="kohaweb-import-store") as storing:
         waiting: tuple[Any, Future] | None = None
