@@ -2,10 +2,12 @@
 (index included), an item change no index uses (what a checkout or check-in writes), an item's
 barcode changed, and a record deleted with its items, each in its own committed transaction.
 
-    .venv/bin/python bench/bench_edits.py --url sqlite:///var/bench/catalogue.sqlite --edits 300
+    .venv/bin/python bench/bench_edits.py --url postgresql+psycopg://postgres@127.0.0.1/big --edits 300
+    .venv/bin/python bench/bench_edits.py --records 20000 --backend mariadb
 
-Load the catalogue first (``kohaweb import`` of ``bench/realistic.py``'s file); the bench changes
-it (its edits are real).
+``--url``: a loaded catalogue (``bench_import.py --keep`` leaves one); the bench changes it (its
+edits are real). Without it, a throwaway catalogue of ``--records`` realistic records is imported
+first (``kohaweb import`` of ``bench/realistic.py``'s file) and dropped afterwards.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import time
 from sqlalchemy import func, select
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import peak_rss_mb  # noqa: E402
+from common import add_data_options, data_choice, database, peak_rss_mb  # noqa: E402
 
 
 def percentiles(samples: list[float]) -> str:
@@ -36,17 +38,37 @@ def percentiles(samples: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True, help="database URL of a loaded catalogue")
+    parser.add_argument("--url", help="database URL of a loaded catalogue (default: import one of --records)")
+    parser.add_argument("--records", type=int, default=10000, help="records of the throwaway catalogue (no --url)")
+    parser.add_argument("--backend", default="sqlite", choices=("sqlite", "postgresql", "mariadb"))
     parser.add_argument("--edits", type=int, default=300)
     parser.add_argument("--seed", type=int, default=1)
+    add_data_options(parser)
     args = parser.parse_args()
+    if args.url:
+        return measure(args.url, args)
+    generator, data = data_choice(args)
+    if generator != "real":
+        raise SystemExit("a throwaway catalogue needs the real collections: give --data PATH, or --url")
+    import realistic
+    from bench_import import reference_data, run_import
 
+    path = str(realistic.cached_file(args.records, seed=11, data=data))
+    with database(args.backend) as url:
+        reference_data(url)
+        seconds, _, _ = run_import(url, path)
+        print(f"imported {args.records:,} records in {seconds:.1f} s", flush=True)
+        return measure(url, args)
+
+
+def measure(url: str, args: argparse.Namespace) -> int:
+    """Time the writes on the catalogue at ``url``."""
     from kohaweb.catalog import Catalog
     from kohaweb.db import make_engine, make_session_factory
     from kohaweb.marc import parse_xml
     from kohaweb.models import Biblio, Item
 
-    engine = make_engine(args.url)
+    engine = make_engine(url)
     factory = make_session_factory(engine)
     rng = random.Random(args.seed)
     with factory() as session:
@@ -97,6 +119,7 @@ def main() -> int:
     print(f"item barcode changed             {percentiles(barcodes)}")
     print(f"record deleted (with its items)  {percentiles(deletions)}")
     print(f"peak RSS {peak_rss_mb():.0f} MB")
+    engine.dispose()
     return 0
 
 

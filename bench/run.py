@@ -21,6 +21,8 @@ QUICK = {
     "bench_oai.py": ["--records", "2000"],
     "bench_harvest.py": ["--records", "1000"],
     "bench_sru.py": ["--records", "2000", "--per-kind", "5", "--sample", "2000"],
+    "bench_edits.py": ["--records", "2000", "--edits", "50"],
+    "bench_writers.py": ["--base", "2000", "--each", "1000", "--backends", "sqlite"],
 }
 LOADS_CATALOGUES = {"bench_import.py", "bench_oai.py", "bench_harvest.py", "bench_sru.py"}
 
