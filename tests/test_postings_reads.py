@@ -83,6 +83,31 @@ def test_rows_that_only_add_records_read_as_their_fold(dbsession):
     assert sorted(found) == numbers
 
 
+def test_blocks_of_one_row_beside_edited_blocks_read_as_their_fold(dbsession):
+    # one row per block for most blocks, several rows (with removals) in the edited ones: runs of
+    # one-row blocks are decoded in one piece, the others folded; the answer is the fold's
+    numbers = [1, 3, EDGE + 1, 2 * EDGE + 1, 2 * EDGE + 5, 3 * EDGE + 2, 4 * EDGE + 1, 5 * EDGE + 9]
+    indexer.apply(dbsession, {n: _entry(f"coral coral reef {n}") for n in numbers})
+    dbsession.commit()
+    indexer.apply(dbsession, {2 * EDGE + 1: _entry("reef only"), 4 * EDGE + 1: _entry("reef coral again")})
+    dbsession.commit()
+    rows = _rows(dbsession, "coral")
+    blocks = [row[1] for row in rows]
+    assert {blocks.count(b) for b in set(blocks)} == {1, 2}  # lone rows and edited blocks
+    assert postings._appended_rows(rows) is None
+    want_docs, want_keys = _folded(dbsession, "title", "coral")
+    assert want_docs.tolist() == [n for n in numbers if n != 2 * EDGE + 1]
+    docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
+    assert docs.tolist() == want_docs.tolist() and keys.tolist() == want_keys.tolist()
+    together = postings.docs_and_keys_of(dbsession, [("title", "coral"), ("title", "reef")])
+    assert together["title", "coral"][0].tolist() == want_docs.tolist()
+    assert together["title", "coral"][1].tolist() == want_keys.tolist()
+    assert together["title", "reef"][0].tolist() == numbers
+    ranked = search.search(dbsession, Clause("title", "=", "coral"), limit=3, rank=True).ids
+    assert ranked == [1, 3, EDGE + 1]  # "coral" twice in each, ties by record number
+    assert search.search(dbsession, Clause("title", "=", "coral"), limit=100).total == len(numbers) - 1
+
+
 def test_a_record_set_again_without_removals_is_folded(dbsession):
     indexer.apply(dbsession, {5: _entry("coral reef"), 6: _entry("coral lagoon")})
     dbsession.commit()
