@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pymarc
 from sqlalchemy import select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import bulk, ids, marc, visibility
@@ -253,13 +253,17 @@ class Catalog:
         return item
 
     def update_item(self, itemnumber: int, **values: Any) -> Item:
-        item = self.session.get(Item, itemnumber)
+        # with its record in the same statement: the record's datestamp moves with every change
+        item = self.session.get(Item, itemnumber, options=[joinedload(Item.biblio)])
         if item is None:
             raise NotFound(f"no item with id {itemnumber}")
         unknown = set(values) - _ITEM_EDITABLE
         if unknown:
             raise CatalogError(f"unknown item field(s): {', '.join(sorted(unknown))}")
         typed = _with_sort_key(_typed_item_values(values), item)
+        # only the columns whose value changes tell the listeners what to redo: a check-in passes
+        # the branch that already holds the item, which no index or rule needs to see again
+        changed = frozenset(key for key, value in typed.items() if getattr(item, key) != value)
         for key, value in typed.items():
             setattr(item, key, value)
         now = utcnow()
@@ -267,7 +271,7 @@ class Catalog:
         item.biblio.datestamp = now
         self.session.flush()
         self._item_event("item_changed", ItemChange("updated", itemnumber, item.biblionumber, item))
-        self._derive(item.biblio, None, "items", item_columns=frozenset(typed))
+        self._derive(item.biblio, None, "items", item_columns=changed)
         return item
 
     def move_item(self, itemnumber: int, to_biblionumber: int) -> Item:

@@ -34,8 +34,9 @@ class RecordChange:
     None for records stored in bulk by the import path (``session.get(Biblio, n)`` loads it).
     ``indexed``: the search backend already holds this change (the import path writes index rows
     made beforehand), so the index listener skips it. ``item_columns``: for ``"items"``, the item
-    columns one stored item had set (a checkout sets ``onloan``, ``issues``...; None when not
-    known, or when an item was added, moved or deleted); ``visibility_changed``: whether
+    columns whose value one stored item changed (a checkout sets ``onloan``, ``issues``...; a
+    column given its value again is not among them; None when not known, or when an item was
+    added, moved or deleted); ``visibility_changed``: whether
     ``biblio.hidden_from_public`` changed with it. A listener whose view of the record uses none
     of those columns may skip the change (a loan then costs no index work)."""
 

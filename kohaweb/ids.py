@@ -35,6 +35,12 @@ def allocate(session: Session, name: str, count: int = 1) -> range:
     with autonomous(session) as conn:
         target = conn if conn is not None else session.connection()
         bump = update(table).where(table.c.name == name).values(value=table.c.value + count)
+        if target.dialect.update_returning:  # PostgreSQL, SQLite: the new value in the same round trip
+            last = target.execute(bump.returning(table.c.value)).scalar()
+            if last is None:
+                _create(target, name)
+                last = target.execute(bump.returning(table.c.value)).scalar_one()
+            return range(last - count + 1, last + 1)
         if target.execute(bump).rowcount == 0:
             _create(target, name)
             target.execute(bump)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, event, func, or_, select
+from sqlalchemy.orm import Session, joinedload
 
 from ..models import (
     AccountLine,
@@ -63,17 +64,56 @@ def get_rule(session: Session, rule_name: str, *, branchcode: str | None = None,
     the most specific wins, the library counting first, then the patron category, then the item
     type (Koha orders by those three columns, descending, NULLs last).
     """
-    rows = session.execute(
-        select(CirculationRule.branchcode, CirculationRule.categorycode, CirculationRule.itemtype,
-               CirculationRule.rule_value)
-        .where(CirculationRule.rule_name == rule_name)
-        .where(or_(CirculationRule.branchcode.is_(None), CirculationRule.branchcode == branchcode))
-        .where(or_(CirculationRule.categorycode.is_(None), CirculationRule.categorycode == categorycode))
-        .where(or_(CirculationRule.itemtype.is_(None), CirculationRule.itemtype == itemtype))).all()
+    best = _deciding_rule(session, rule_name, branchcode, categorycode, itemtype)
+    return RULE_DEFAULTS.get(rule_name) if best is None else best.rule_value
+
+
+def _deciding_rule(session: Session, rule_name: str, branchcode: str | None, categorycode: str | None,
+                   itemtype: str | None) -> CirculationRule | None:
+    rows = [row for row in _applicable_rules(session, branchcode, categorycode, itemtype) if row.rule_name == rule_name]
     if not rows:
-        return RULE_DEFAULTS.get(rule_name)
-    best = max(rows, key=lambda r: (r.branchcode is not None, r.categorycode is not None, r.itemtype is not None))
-    return best.rule_value
+        return None
+    return max(rows, key=lambda r: (r.branchcode is not None, r.categorycode is not None, r.itemtype is not None))
+
+
+_RULES_READ = "kohaweb.circulation.rules"
+_RULES_HOOKED = "kohaweb.circulation.rules_hooked"
+
+
+def _applicable_rules(session: Session, branchcode: str | None, categorycode: str | None,
+                      itemtype: str | None) -> list[CirculationRule]:
+    """Every rule row that applies to a library, patron category and item type, read once per
+    transaction: a checkout asks for four rules (the loan limit and its scope, the loan length and
+    its unit), one statement instead of four. A rule written in the session (added, changed,
+    deleted) makes the next call read again."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_RULES_READ)
+    if cached is None or cached[0] is not transaction:
+        cached = (transaction, {})
+        session.info[_RULES_READ] = cached
+        if not session.info.get(_RULES_HOOKED):
+            event.listen(session, "after_flush", _forget_rules_after_flush)
+            event.listen(session, "do_orm_execute", _forget_rules_before_bulk_write)
+            session.info[_RULES_HOOKED] = True
+    scope = (branchcode, categorycode, itemtype)
+    rows = cached[1].get(scope)
+    if rows is None:
+        rows = cached[1][scope] = list(session.scalars(
+            select(CirculationRule)
+            .where(or_(CirculationRule.branchcode.is_(None), CirculationRule.branchcode == branchcode))
+            .where(or_(CirculationRule.categorycode.is_(None), CirculationRule.categorycode == categorycode))
+            .where(or_(CirculationRule.itemtype.is_(None), CirculationRule.itemtype == itemtype))))
+    return rows
+
+
+def _forget_rules_after_flush(session: Session, flush_context: Any) -> None:
+    if any(isinstance(obj, CirculationRule) for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info.pop(_RULES_READ, None)
+
+
+def _forget_rules_before_bulk_write(state: Any) -> None:
+    if not state.is_select:  # an insert, update, delete or a text statement may write one
+        state.session.info.pop(_RULES_READ, None)
 
 
 def _int_rule(value: str | None) -> int | None:
@@ -90,14 +130,7 @@ def _rule_scope(session: Session, rule_name: str, branchcode: str | None, catego
                 itemtype: str | None) -> CirculationRule | None:
     """The rule row that decides, so counts can be limited to its item type (Koha counts loans
     and holds of the item type a per-itemtype limit is about)."""
-    rows = session.scalars(
-        select(CirculationRule).where(CirculationRule.rule_name == rule_name)
-        .where(or_(CirculationRule.branchcode.is_(None), CirculationRule.branchcode == branchcode))
-        .where(or_(CirculationRule.categorycode.is_(None), CirculationRule.categorycode == categorycode))
-        .where(or_(CirculationRule.itemtype.is_(None), CirculationRule.itemtype == itemtype))).all()
-    if not rows:
-        return None
-    return max(rows, key=lambda r: (r.branchcode is not None, r.categorycode is not None, r.itemtype is not None))
+    return _deciding_rule(session, rule_name, branchcode, categorycode, itemtype)
 
 
 # --- patrons and items ---------------------------------------------------------------------------
@@ -167,12 +200,14 @@ def is_notforloan(session: Session, item: Item) -> bool:
 def find_item(session: Session, itemnumber_or_barcode: int | str) -> Item | None:
     """An item by barcode, or by itemnumber when given an int or a string of digits with no
     item having it as barcode."""
+    # with its record in the same statement: every loan and return writes the record's datestamp
+    with_record = [joinedload(Item.biblio)]
     if isinstance(itemnumber_or_barcode, int):
-        return session.get(Item, itemnumber_or_barcode)
+        return session.get(Item, itemnumber_or_barcode, options=with_record)
     text = str(itemnumber_or_barcode).strip()
-    item = session.scalar(select(Item).where(Item.barcode == text)) if text else None
+    item = session.scalar(select(Item).options(*with_record).where(Item.barcode == text)) if text else None
     if item is None and text.isdigit() and len(text) < 10:
-        item = session.get(Item, int(text))
+        item = session.get(Item, int(text), options=with_record)
     return item
 
 
