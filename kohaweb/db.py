@@ -244,3 +244,30 @@ def autonomous(session: Session) -> Iterator[Connection | None]:
         return
     with engine.begin() as conn:
         yield conn
+
+
+def transaction_cache(session: Session, name: str, written_by: type) -> dict:
+    """A dict that lives as long as ``session``'s current transaction, for values read from the
+    rows of ``written_by`` (a model): rules, preferences. It is emptied when the session writes
+    such rows (an ORM change, once flushed) or runs any statement that is not a SELECT (a Core
+    update or delete, a text statement), so the transaction always sees its own writes."""
+    session.connection()  # the transaction the cached reads belong to (begun as a first read would)
+    transaction = session.get_transaction()
+    cached = session.info.get(name)
+    if cached is None or cached[0] is not transaction:
+        cached = session.info[name] = (transaction, {})
+        hooked = session.info.setdefault("kohaweb.db.cache_hooks", set())
+        if name not in hooked:
+            hooked.add(name)
+
+            def forget_after_flush(session: Session, flush_context: object) -> None:
+                if any(isinstance(obj, written_by) for obj in (*session.new, *session.dirty, *session.deleted)):
+                    session.info.pop(name, None)
+
+            def forget_before_writing(state) -> None:
+                if not state.is_select:
+                    state.session.info.pop(name, None)
+
+            event.listen(session, "after_flush", forget_after_flush)
+            event.listen(session, "do_orm_execute", forget_before_writing)
+    return cached[1]

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import Select, sqltypes
 
 
 @contextlib.contextmanager
@@ -41,8 +41,9 @@ def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
 
 
 # (id of the statement, database) -> (the statement, kept alive so that its id is not reused;
-# its SQL and parameter order, or None when it must go through SQLAlchemy)
-_PLANS: dict[tuple[int, str], tuple[Select, tuple[str, tuple[str, ...] | None] | None]] = {}
+# its SQL, parameter order and result format, or None when it must go through SQLAlchemy)
+_Plan = tuple[str, tuple[str, ...] | None, bool]
+_PLANS: dict[tuple[int, str], tuple[Select, _Plan | None]] = {}
 _MOST_PLANS = 512  # statements built once and kept by their modules: a few dozen in all
 _plans_lock = threading.Lock()
 
@@ -60,11 +61,12 @@ def read_rows(session: Session, statement: Select, params: Mapping[str, Any]) ->
     plan = _plan(statement, conn.dialect)
     if plan is None:
         return [tuple(row) for row in session.execute(statement, params)]
-    sql, order = plan
+    sql, order, binary = plan
     values: Any = params if order is None else [params[name] for name in order]
     dispatch = conn.dispatch
     with driver_errors(conn, sql):
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        dbapi_connection: Any = conn.connection.dbapi_connection
+        cursor = dbapi_connection.cursor(binary=True) if binary else dbapi_connection.cursor()
         try:
             if dispatch.before_cursor_execute:
                 dispatch.before_cursor_execute(conn, cursor, sql, values, None, False)
@@ -77,7 +79,7 @@ def read_rows(session: Session, statement: Select, params: Mapping[str, Any]) ->
     return rows
 
 
-def _plan(statement: Select, dialect: Dialect) -> tuple[str, tuple[str, ...] | None] | None:
+def _plan(statement: Select, dialect: Dialect) -> _Plan | None:
     key = (id(statement), dialect.name)
     known = _PLANS.get(key)
     if known is not None and known[0] is statement:
@@ -90,7 +92,15 @@ def _plan(statement: Select, dialect: Dialect) -> tuple[str, tuple[str, ...] | N
     return plan
 
 
-def _compile(statement: Select, dialect: Dialect) -> tuple[str, tuple[str, ...] | None] | None:
+# Result columns of these types come back from psycopg's binary format as the same Python values
+# as from its text format. Posting lists are bytea: as text they travel hexadecimal, twice their
+# size, and are decoded from it (a common word's rows at 1M records: 7 ms read as text, 3 ms as
+# binary). A type outside this list (an enum, a type psycopg has no binary loader for, which it
+# would return as bytes) keeps the text format.
+_BINARY_SAFE = (sqltypes.Integer, sqltypes.String, sqltypes.LargeBinary, sqltypes.Boolean)
+
+
+def _compile(statement: Select, dialect: Dialect) -> _Plan | None:
     compiled = statement.compile(dialect=dialect)
     binds = compiled.binds.values()
     if any(bind.expanding or bind.literal_execute or bind.callable is not None or bind.value is not None
@@ -104,4 +114,7 @@ def _compile(statement: Select, dialect: Dialect) -> tuple[str, tuple[str, ...] 
     order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup is not None else None
     if compiled.positional and order is None:
         return None
-    return compiled.string, order
+    binary = dialect.name == "postgresql" and dialect.driver == "psycopg" and all(
+        isinstance(column[3], _BINARY_SAFE) and not isinstance(column[3], sqltypes.Enum)
+        for column in compiled._result_columns)
+    return compiled.string, order, binary

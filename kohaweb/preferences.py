@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable
-from typing import Any
 
-from sqlalchemy import bindparam, event, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
+from .db import transaction_cache
 from .driver import read_rows
 from .models import SystemPreference
 
@@ -32,37 +32,11 @@ def get_preference(session: Session, name: str, default: str | None = None) -> s
     transaction of ``session`` (a checkout asks for CircControl twice), and again after the
     session writes a preference."""
     key = name.lower()
-    read = _read_in_transaction(session)
+    read = transaction_cache(session, "kohaweb.preferences", SystemPreference)
     if key not in read:
         read[key] = session.scalar(select(SystemPreference.value).where(func.lower(SystemPreference.variable) == key))
     value = read[key]
     return default if value is None else value
-
-
-_READ = "kohaweb.preferences.read"
-_HOOKED = "kohaweb.preferences.hooked"
-
-
-def _read_in_transaction(session: Session) -> dict[str, str | None]:
-    transaction = session.get_transaction()
-    cached = session.info.get(_READ)
-    if cached is None or cached[0] is not transaction:
-        cached = session.info[_READ] = (transaction, {})
-        if not session.info.get(_HOOKED):
-            event.listen(session, "after_flush", _forget_after_flush)
-            event.listen(session, "do_orm_execute", _forget_before_bulk_write)
-            session.info[_HOOKED] = True
-    return cached[1]
-
-
-def _forget_after_flush(session: Session, flush_context: Any) -> None:
-    if any(isinstance(obj, SystemPreference) for obj in (*session.new, *session.dirty, *session.deleted)):
-        session.info.pop(_READ, None)
-
-
-def _forget_before_bulk_write(state: Any) -> None:
-    if not state.is_select:  # an insert, update, delete or a text statement may write one
-        state.session.info.pop(_READ, None)
 
 
 def get_preferences(session: Session, names: Iterable[str]) -> dict[str, str | None]:

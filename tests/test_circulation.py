@@ -57,6 +57,32 @@ def test_most_specific_rule_wins(dbsession, reference_data):
     assert circ.get_rule(dbsession, "no_such_rule") is None
 
 
+def test_the_rules_of_a_scope_are_read_once_per_transaction_and_again_after_a_write(dbsession, world):
+    from sqlalchemy import delete, event
+
+    seen: list[str] = []
+    engine = dbsession.get_bind()
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    scope = {"branchcode": "CPL", "categorycode": "PT", "itemtype": "BK"}
+    dbsession.commit()  # nothing of the fixture's left to flush
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        before = circ.get_rule(dbsession, "issuelength", **scope)
+        circ.get_rule(dbsession, "maxissueqty", **scope)
+        circ.get_rule(dbsession, "lengthunit", **scope)
+        assert len([s for s in seen if "circulation_rules" in s]) == 1
+        dbsession.add(CirculationRule(branchcode="CPL", itemtype="BK", rule_name="issuelength", rule_value="5"))
+        dbsession.flush()
+        assert circ.get_rule(dbsession, "issuelength", **scope) == "5"  # a rule added in the transaction
+        dbsession.execute(delete(CirculationRule).where(CirculationRule.branchcode == "CPL"))
+        assert circ.get_rule(dbsession, "issuelength", **scope) == before  # and one deleted by a statement
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
 def test_checkout_sets_due_date_and_item_and_checkin_moves_to_history(dbsession, world):
     item = world["d1"]
     before = dbsession.get(Biblio, world["dvd"]).datestamp

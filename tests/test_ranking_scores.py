@@ -29,3 +29,26 @@ def test_dense_and_per_hit_scores_are_the_same_to_the_bit(seed, monkeypatch):
     per_hit = ranking._scores(scored, hits, 5_000)
     assert dense.tobytes() == per_hit.tobytes()
     assert (per_hit > 0).all()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_page_of_ranked_hits_is_the_head_of_the_full_order(seed):
+    """``order(needed=...)`` (the highest scores walked down, then ties by record number) gives
+    the first ``needed`` of the full sort by score then record number, for scores with few
+    distinct values (one common word: most records score alike) and for continuous ones."""
+    rng = np.random.default_rng(seed)
+    for trial in range(400):
+        size = int(rng.integers(2, 400))
+        shape = trial % 3
+        if shape == 0:
+            scores = rng.integers(0, 4, size).astype(float)
+        elif shape == 1:
+            scores = rng.random(size)
+        else:
+            scores = np.round(rng.random(size) * rng.integers(1, 30))
+        needed = int(rng.integers(1, size))
+        assert ranking._page_cut(scores, needed) == np.partition(scores, size - needed)[size - needed]
+        hits = np.sort(rng.choice(10**6, size, replace=False))
+        full = hits[np.lexsort((hits, -scores))][:needed]
+        page = ranking._page(scores, hits, needed)
+        assert page.tolist() == full.tolist()

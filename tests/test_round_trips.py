@@ -176,3 +176,38 @@ def test_a_ranked_page_is_the_same_slice_of_the_whole_order(dbsession, reference
         for limit in (1, 3, 7):
             page = search.search(dbsession, node, offset=offset, limit=limit, rank=True).ids
             assert page == whole[offset:offset + limit], (offset, limit)
+
+
+def test_a_preference_is_read_once_per_transaction_and_again_after_a_write(dbsession):
+    from sqlalchemy import event
+
+    from kohaweb.preferences import get_preference
+
+    set_preference(dbsession, "CircControl", "PatronLibrary")
+    dbsession.commit()
+    seen: list[str] = []
+    engine = dbsession.get_bind()
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert get_preference(dbsession, "CircControl") == "PatronLibrary"
+        assert get_preference(dbsession, "circcontrol") == "PatronLibrary"  # names match whatever their case
+        assert len([s for s in seen if "systempreferences" in s]) == 1
+        set_preference(dbsession, "CircControl", "PickupLibrary")  # the session's own write is seen
+        assert get_preference(dbsession, "CircControl") == "PickupLibrary"
+        dbsession.execute(text("UPDATE systempreferences SET value = 'ItemHomeLibrary' WHERE variable = 'CircControl'"))
+        assert get_preference(dbsession, "CircControl") == "ItemHomeLibrary"  # and a statement's
+        row = dbsession.scalar(select(SystemPreference).where(SystemPreference.variable == "CircControl"))
+        row.value = "PatronLibrary"  # and an ORM change, once flushed
+        dbsession.flush()
+        assert get_preference(dbsession, "CircControl") == "PatronLibrary"
+        dbsession.commit()
+        seen.clear()
+        assert get_preference(dbsession, "CircControl") == "PatronLibrary"  # a new transaction reads again
+        assert len([s for s in seen if "systempreferences" in s]) == 1
+        assert get_preference(dbsession, "NoSuchPreference", "fallback") == "fallback"
+    finally:
+        event.remove(engine, "before_cursor_execute", note)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
-from sqlalchemy import delete, event, func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from ..db import transaction_cache
 from ..models import (
     AccountLine,
     Biblio,
@@ -76,44 +76,21 @@ def _deciding_rule(session: Session, rule_name: str, branchcode: str | None, cat
     return max(rows, key=lambda r: (r.branchcode is not None, r.categorycode is not None, r.itemtype is not None))
 
 
-_RULES_READ = "kohaweb.circulation.rules"
-_RULES_HOOKED = "kohaweb.circulation.rules_hooked"
-
-
 def _applicable_rules(session: Session, branchcode: str | None, categorycode: str | None,
                       itemtype: str | None) -> list[CirculationRule]:
     """Every rule row that applies to a library, patron category and item type, read once per
     transaction: a checkout asks for four rules (the loan limit and its scope, the loan length and
-    its unit), one statement instead of four. A rule written in the session (added, changed,
-    deleted) makes the next call read again."""
-    transaction = session.get_transaction()
-    cached = session.info.get(_RULES_READ)
-    if cached is None or cached[0] is not transaction:
-        cached = (transaction, {})
-        session.info[_RULES_READ] = cached
-        if not session.info.get(_RULES_HOOKED):
-            event.listen(session, "after_flush", _forget_rules_after_flush)
-            event.listen(session, "do_orm_execute", _forget_rules_before_bulk_write)
-            session.info[_RULES_HOOKED] = True
+    its unit), one statement instead of four. A rule written in the transaction makes the next
+    call read again."""
+    read = transaction_cache(session, "kohaweb.circulation.rules", CirculationRule)
     scope = (branchcode, categorycode, itemtype)
-    rows = cached[1].get(scope)
-    if rows is None:
-        rows = cached[1][scope] = list(session.scalars(
+    if scope not in read:
+        read[scope] = list(session.scalars(
             select(CirculationRule)
             .where(or_(CirculationRule.branchcode.is_(None), CirculationRule.branchcode == branchcode))
             .where(or_(CirculationRule.categorycode.is_(None), CirculationRule.categorycode == categorycode))
             .where(or_(CirculationRule.itemtype.is_(None), CirculationRule.itemtype == itemtype))))
-    return rows
-
-
-def _forget_rules_after_flush(session: Session, flush_context: Any) -> None:
-    if any(isinstance(obj, CirculationRule) for obj in (*session.new, *session.dirty, *session.deleted)):
-        session.info.pop(_RULES_READ, None)
-
-
-def _forget_rules_before_bulk_write(state: Any) -> None:
-    if not state.is_select:  # an insert, update, delete or a text statement may write one
-        state.session.info.pop(_RULES_READ, None)
+    return read[scope]
 
 
 def _int_rule(value: str | None) -> int | None:

@@ -31,7 +31,7 @@ import sys
 from collections.abc import Iterable
 
 import numpy as np
-from sqlalchemy import bindparam, func, literal_column, select, union_all
+from sqlalchemy import any_, bindparam, func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from ..driver import read_rows
@@ -307,11 +307,22 @@ def _decode_run(run: list[tuple[int, tuple]], docs_parts: list[np.ndarray], keys
     """Docs and keys of consecutive blocks holding one row each ((block, (docs, positions,
     dels)) in block order), appended to the parts: a lone row's removals name records no row
     before it added, so its records are its docs."""
+    docs_parts.append(_run_docs(run))
+    keys_parts.append(_run_keys(run))
+
+
+def _run_docs(run: list[tuple[int, tuple]]) -> np.ndarray:
+    """The records of lone rows ((block, row) with the row's docs first), in one piece."""
     blocks = np.array([block for block, _ in run], dtype=np.int64)
     docs = np.frombuffer(b"".join([row[0] for _, row in run]), dtype="<u2").astype(np.int64)
-    docs_parts.append(docs + np.repeat(blocks << BLOCK_BITS, [len(row[0]) // 2 for _, row in run]))
+    return docs + np.repeat(blocks << BLOCK_BITS, [len(row[0]) // 2 for _, row in run])
+
+
+def _run_keys(run: list[tuple[int, tuple]]) -> np.ndarray:
+    """The occurrence keys of lone rows ((block, (docs, positions, dels))), in one piece."""
+    blocks = np.array([block for block, _ in run], dtype=np.int64)
     keys = np.frombuffer(b"".join([row[1] or b"" for _, row in run]), dtype="<u4").astype(np.int64)
-    keys_parts.append(keys + np.repeat(blocks << (BLOCK_BITS + POSITION_BITS), [len(row[1] or b"") // 4 for _, row in run]))
+    return keys + np.repeat(blocks << (BLOCK_BITS + POSITION_BITS), [len(row[1] or b"") // 4 for _, row in run])
 
 
 @functools.lru_cache(maxsize=16)
@@ -385,11 +396,26 @@ def _one_term(positional: bool):
         .order_by(p.c.term, p.c.block, p.c.seg)
 
 
+@functools.cache
+def _terms_array(positional: bool):
+    """Several terms' rows on PostgreSQL: the terms as one array parameter, so the statement is
+    the same for any number of them and runs on the driver (``read_rows``: posting lists in
+    binary), where an IN list is a new statement each time. The untyped parameter is the list
+    psycopg sends as an array; ``= ANY`` on the key's leading columns is an index scan."""
+    p = tables.postings
+    return select(*_columns(positional)).where(p.c.idx == bindparam("idx"), p.c.term == any_(bindparam("terms"))) \
+        .order_by(p.c.term, p.c.block, p.c.seg)
+
+
 def _rows(session: Session, idx: str, terms: list[str], *, positional: bool):
     """Row batches (lists of term, block, docs, [positions,] dels) of these terms, by term,
     block, segment."""
     if len(terms) == 1:
         yield read_rows(session, _one_term(positional), {"idx": idx, "term": terms[0]})
+        return
+    if session.get_bind().dialect.name == "postgresql":
+        for start in range(0, len(terms), CHUNK):
+            yield read_rows(session, _terms_array(positional), {"idx": idx, "terms": terms[start:start + CHUNK]})
         return
     p = tables.postings
     columns = _columns(positional)
@@ -471,15 +497,26 @@ def _union_of_rows(rows) -> np.ndarray:
 
 
 def _fold_rows(rows, positional: bool) -> list[np.ndarray]:
-    """Global arrays, one per (term, block), from rows ordered by term, block and segment."""
+    """Global arrays, in (term, block) order, from rows ordered by term, block and segment: runs
+    of (term, block) groups of one row each decoded in one piece (a truncated word expands to
+    hundreds of terms over every block: one numpy call per group was most of its read), the
+    groups of several rows folded."""
     out: list[np.ndarray] = []
+    run: list[tuple[int, tuple]] = []
+    decode = _run_keys if positional else _run_docs
     for block, group in _groups(rows):
+        if len(group) == 1:
+            run.append((block, group[0]))
+            continue
+        if run:
+            out.append(decode(run))
+            run = []
         if positional:
-            local = decode_local_positions(group[0][1]) if len(group) == 1 else fold_keys(group)
-            out.append(local + (block << (BLOCK_BITS + POSITION_BITS)))
+            out.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
         else:
-            local = decode_local_docs(group[0][0]) if len(group) == 1 and not group[0][1] else fold_docs(group)
-            out.append(local + (block << BLOCK_BITS))
+            out.append(fold_docs(group) + (block << BLOCK_BITS))
+    if run:
+        out.append(decode(run))
     return out
 
 

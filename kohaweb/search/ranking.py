@@ -83,14 +83,35 @@ def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator 
     total = max(postings.size(session), 1) if len(scored) > 1 else None
     scores = _scores(scored, hits, total)
     if needed is not None and needed < len(hits):
-        # a page of a large result: only the records scoring at least the page's last score are
-        # ordered (all of those ties, so that record number still breaks them as it would)
-        cut = np.partition(scores, len(scores) - needed)[len(scores) - needed]
-        keep = np.flatnonzero(scores >= cut)
-        ranked = keep[np.lexsort((hits[keep], -scores[keep]))][:needed]
-    else:
-        ranked = np.lexsort((hits, -scores))  # best score first, then record number
-    return hits[ranked]
+        # a page of a large result: only its records are ordered
+        return _page(scores, hits, needed)
+    return hits[np.lexsort((hits, -scores))]  # best score first, then record number
+
+
+def _page(scores: np.ndarray, hits: np.ndarray, needed: int) -> np.ndarray:
+    """The first ``needed`` of ``hits`` (sorted) by score then record number: those scoring
+    above the page's last score, ordered, then those scoring just that, lowest numbers first."""
+    cut = _page_cut(scores, needed)
+    above = np.flatnonzero(scores > cut)
+    tied = np.flatnonzero(scores == cut)[:needed - len(above)]
+    return hits[np.concatenate((above[np.lexsort((hits[above], -scores[above]))], tied))]
+
+
+def _page_cut(scores: np.ndarray, needed: int, levels: int = 8) -> float:
+    """The ``needed``-th highest of ``scores`` (counting ties), what ``np.partition`` finds. Most
+    records of a common word score alike (it occurs once in them), and numpy's selection is slow
+    on such ties (8 ms for 68,000 scores of two values, 0.3 ms for random ones): the few highest
+    distinct scores are walked down first, and the selection only runs past ``levels`` of them."""
+    level = scores.max()
+    count = int(np.count_nonzero(scores >= level))
+    rest = scores
+    for _ in range(levels):
+        if count >= needed:
+            return float(level)
+        rest = rest[rest < level]
+        level = rest.max()
+        count += int(np.count_nonzero(rest == level))
+    return float(np.partition(scores, len(scores) - needed)[len(scores) - needed])
 
 
 def _keys(evaluator: _Evaluator, index: str, word: str, modifiers: frozenset[str]) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,6 +10,7 @@ from sqlalchemy import Integer, any_, bindparam, null, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
+from ..driver import read_rows
 from . import normalize, postings, ranking, sorted_sets, tables
 from .indexer import flush_pending
 from .mapping import INDEXES
@@ -19,6 +21,7 @@ FETCH_ALWAYS = 500  # up to this many hits, they always are (a walk reads at lea
 SORT_PAGE = 2000  # rows per read when walking a sort key's index, at most
 MIN_SORT_PAGE = 100  # rows of its first read, at least
 WALK_FACTOR = 2  # see _walk_is_cheaper
+RUN_SLICE = 256  # record numbers of a run of equal sort values read first, four times more each time after
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,8 @@ def _sorted_page(session: Session, hits: np.ndarray, sort: tuple[SortKey, ...], 
     if len(hits) <= FETCH_ALWAYS or len(hits) <= SMALL_SORT and not _walk_is_cheaper(total, len(hits), needed):
         rows = _rows_of(session, columns, hits.tolist())
     else:
-        rows = _leading_rows(session, hits, first, needed, _first_page(total, len(hits), needed), columns)
+        rows = _leading_rows(session, hits, first, needed, _first_page(total, len(hits), needed), columns,
+                             ties_by_number=len(sort) == 1)
     return [row[0] for row in _ordered(rows, sort)][:needed]
 
 
@@ -103,8 +107,13 @@ def _array_statement(columns: tuple):
 def _columns(sort: tuple[SortKey, ...]) -> tuple:
     """(number, title, author, year) of ``search_records``, NULL in place of a key no sort key
     uses: a title is most of a row's bytes, and a date sort does not need it."""
+    return _columns_for(frozenset(SORTABLE[key.index] for key in sort))
+
+
+@functools.lru_cache(maxsize=16)
+def _columns_for(used: frozenset[str]) -> tuple:
+    # the same objects for the same keys: statements built from them are kept (_walk_statement)
     r = tables.records
-    used = {SORTABLE[key.index] for key in sort}
     return (r.c.biblionumber,) + tuple(r.c[name] if name in used else null().label(name)
                                        for name in ("title", "author", "year"))
 
@@ -138,14 +147,19 @@ def _ordered(rows, sort: tuple[SortKey, ...]) -> list:
     return rows
 
 
-def _leading_rows(session: Session, hits: np.ndarray, first: SortKey, needed: int, page: int, columns: tuple) -> list:
+def _leading_rows(session: Session, hits: np.ndarray, first: SortKey, needed: int, page: int, columns: tuple,
+                  ties_by_number: bool = False) -> list:
     """Walk the first sort key's index in order and keep hits until ``needed`` are found, taking
     each run of equal values whole (the other keys order it later); records without a value come
     first or last as the key says. The walk reads ``page`` rows first, twice as many each time
-    after (up to ``SORT_PAGE``)."""
-    r = tables.records
+    after (up to ``SORT_PAGE``). ``ties_by_number``: no other key follows, so a run of equal
+    values (or of records without one) is ordered by record number and only its first hits are
+    needed.
+
+    A run is read as record numbers only (the key's index holds them in order) and only its hits
+    are read whole: a date sort meets runs of thousands of records of one year, and records
+    without a date, at every request."""
     name = SORTABLE[first.index]
-    column = r.c[name]
     at = ("biblionumber", "title", "author", "year").index(name)
     missing_last = first.missing == "high" if first.ascending else first.missing == "low"
     found: list = []
@@ -157,26 +171,77 @@ def _leading_rows(session: Session, hits: np.ndarray, first: SortKey, needed: in
             wanted = sorted_sets.member(numbers, hits)
             found.extend(row for row, ok in zip(rows, wanted, strict=True) if ok)
 
+    def keep_run(value) -> None:
+        missing = value is None
+        if not ties_by_number:  # the other keys order the whole run
+            numbers = _numbers(read_rows(session, _run_statement(name, missing), {} if missing else {"value": value}))
+            found.extend(_rows_of(session, columns, numbers[sorted_sets.member(numbers, hits)].tolist()))
+            return
+        # only the run's first hits by record number: read in growing slices until they are found
+        after, size = 0, RUN_SLICE
+        while len(found) < needed:
+            params = {"after": after, "size": size} | ({} if missing else {"value": value})
+            numbers = _numbers(read_rows(session, _run_slice_statement(name, missing), params))
+            wanted = numbers[sorted_sets.member(numbers, hits)][:needed - len(found)]
+            if len(wanted):
+                found.extend(_rows_of(session, columns, wanted.tolist()))
+            if len(numbers) < size:
+                return
+            after, size = int(numbers[-1]), min(SORT_PAGE * 8, size * 4)
+
     if not missing_last:
-        keep(session.execute(select(*columns).where(column.is_(None))).all())
+        keep_run(None)
     last = None
     while len(found) < needed:
-        query = select(*columns).where(column.is_not(None))
-        if last is not None:
-            query = query.where(column > last if first.ascending else column < last)
-        order = column.asc() if first.ascending else column.desc()
-        rows = session.execute(query.order_by(order).limit(page)).all()
+        params = {"page": page} if last is None else {"page": page, "last": last}
+        rows = read_rows(session, _walk_statement(columns, at, first.ascending, last is not None), params)
         if not rows:
             break
         last = rows[-1][at]
         if len(rows) == page:  # the last value's run may go on: take it whole
-            rows = [row for row in rows if row[at] != last]
-            rows += session.execute(select(*columns).where(column == last)).all()
-        keep(rows)
+            keep([row for row in rows if row[at] != last])
+            keep_run(last)
+        else:
+            keep(rows)
         page = min(SORT_PAGE, 2 * page)
     if missing_last and len(found) < needed:
-        keep(session.execute(select(*columns).where(column.is_(None))).all())
+        keep_run(None)
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _walk_statement(columns: tuple, at: int, ascending: bool, after: bool):
+    """One read of the walk: the next ``page`` rows in the key's order (after ``last``)."""
+    column = columns[at]
+    query = select(*columns).where(column.is_not(None))
+    if after:
+        query = query.where(column > bindparam("last") if ascending else column < bindparam("last"))
+    return query.order_by(column.asc() if ascending else column.desc()).limit(bindparam("page", type_=Integer))
+
+
+def _numbers(rows: list) -> np.ndarray:
+    return np.array([row[0] for row in rows], dtype=np.int64)
+
+
+@functools.lru_cache(maxsize=16)
+def _run_slice_statement(name: str, missing: bool):
+    """``size`` record numbers of one value of a sort key (or of the records without one) after
+    the number ``after``, in order (the key's index is (value, record number))."""
+    r = tables.records
+    column = r.c[name]
+    condition = column.is_(None) if missing else column == bindparam("value")
+    return select(r.c.biblionumber).where(condition, r.c.biblionumber > bindparam("after", type_=Integer)) \
+        .order_by(r.c.biblionumber).limit(bindparam("size", type_=Integer))
+
+
+@functools.lru_cache(maxsize=16)
+def _run_statement(name: str, missing: bool):
+    """The record numbers of one value of a sort key (or of the records without one), in record
+    number order: the key's index is (value, record number)."""
+    r = tables.records
+    column = r.c[name]
+    condition = column.is_(None) if missing else column == bindparam("value")
+    return select(r.c.biblionumber).where(condition).order_by(r.c.biblionumber)
 
 
 # --- scanning -------------------------------------------------------------------------------------
