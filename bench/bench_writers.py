@@ -85,13 +85,19 @@ class Desk:
     def run_for(self, count: int) -> list[float]:
         return [s for s in (self.one() for _ in range(count)) if s is not None]
 
-    def run_while(self, processes: list[subprocess.Popen]) -> list[float]:
-        samples = []
-        while any(p.poll() is None for p in processes):
+    def run_while(self, processes: list[subprocess.Popen], started: float) -> tuple[list[float], list[float]]:
+        """Loans and returns until every process has ended; their timings, and the seconds from
+        ``started`` at which each process was seen to end (within one transaction's time)."""
+        samples: list[float] = []
+        ends: list[float | None] = [None] * len(processes)
+        while any(end is None for end in ends):
             seconds = self.one()
             if seconds is not None:
                 samples.append(seconds)
-        return samples
+            for n, process in enumerate(processes):
+                if ends[n] is None and process.poll() is not None:
+                    ends[n] = time.perf_counter() - started
+        return samples, [end for end in ends if end is not None]
 
 
 def main() -> None:
@@ -126,11 +132,7 @@ def main() -> None:
             alone = desk.run_for(300)
             started = time.perf_counter()
             imports = [kohaweb_import(ini.name, path, args.workers) for path in files]
-            during = desk.run_while(imports)
-            ends = []
-            for process in imports:
-                process.wait()
-                ends.append(time.perf_counter() - started)
+            during, ends = desk.run_while(imports, started)
             statuses = [p.returncode for p in imports]
             for process in imports:
                 if process.returncode != 0:
