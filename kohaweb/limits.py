@@ -146,7 +146,8 @@ def database_unavailable(exc: BaseException) -> bool:
         code = getattr(orig, "sqlite_errorcode", None)
         if code is not None:
             return code & 0xFF in _SQLITE_UNAVAILABLE
-        return str(orig).startswith(("database is locked", "unable to open database file", "disk I/O error"))
+        return str(orig).startswith(("database is locked", "unable to open database file", "disk I/O error",
+                                     "database or disk is full"))
     module = type(orig).__module__
     if module.startswith("psycopg"):
         state = getattr(orig, "sqlstate", None)

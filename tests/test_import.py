@@ -375,3 +375,38 @@ def test_a_batch_that_fails_in_the_storing_thread_ends_the_import_there(monkeypa
             got.append((batch, result))
     assert got == [(1, (1, 0))]
     assert stored == [1, 2]
+
+
+def test_a_database_that_runs_out_of_space_is_one_line_and_keeps_the_batches_before(tmp_path, run_cli, dbsession,
+                                                                                     monkeypatch):
+    # SQLite rolls the whole transaction back by itself when its disk is full, so rolling back
+    # the batch's savepoint fails as well: the message names the first error, not a traceback
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from kohaweb.catalog import Catalog
+
+    path = tmp_path / "some.mrc"
+    _write_sample_file(path, 30)
+    real, calls = Catalog.add_prepared, []
+
+    def add_prepared(self, batch):
+        calls.append(len(batch.records))
+        if len(calls) == 2:
+            try:
+                raise OperationalError("INSERT INTO search_postings ...", {}, sqlite3.OperationalError(
+                    "database or disk is full"))
+            except OperationalError:  # raised while handling it, as the savepoint's rollback is
+                raise OperationalError("ROLLBACK TO SAVEPOINT sa_savepoint_1", {}, sqlite3.OperationalError(  # noqa: B904
+                    "no such savepoint: sa_savepoint_1"))
+        return real(self, batch)
+
+    monkeypatch.setattr(Catalog, "add_prepared", add_prepared)
+    status, out, err = run_cli("import", "--batch-size", "10", "--workers", "1", str(path))
+    assert status == 1 and "Traceback" not in err, err
+    assert err.strip().splitlines() == [
+        "kohaweb: the database cannot be used just now (OperationalError: database or disk is full); "
+        "what was committed before stays"]
+    dbsession.expire_all()
+    assert dbsession.scalar(select(func.count()).select_from(Biblio)) == 10  # the first batch, whole
