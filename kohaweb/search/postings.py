@@ -283,32 +283,9 @@ def _one_term_docs_and_keys(rows) -> tuple[np.ndarray, np.ndarray]:
     appended = _appended_rows(rows)
     if appended is not None:
         return appended
-    # Edits leave a few blocks with several rows; the others hold one row each, whose fold is the
-    # row itself. Runs of such blocks are decoded in one piece and only the others are folded
-    # (a common word at 1M records spans 120 blocks: one fold per block was most of its read).
-    docs_parts: list[np.ndarray] = []
-    keys_parts: list[np.ndarray] = []
-    run: list[tuple[int, tuple]] = []
-    for block, group in _groups(rows):
-        if len(group) == 1:
-            run.append((block, group[0]))
-            continue
-        if run:
-            _decode_run(run, docs_parts, keys_parts)
-            run = []
-        docs_parts.append(fold_docs([(g[0], g[2]) for g in group]) + (block << BLOCK_BITS))
-        keys_parts.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
-    if run:
-        _decode_run(run, docs_parts, keys_parts)
-    return _combine(docs_parts, False), _combine(keys_parts, False)
-
-
-def _decode_run(run: list[tuple[int, tuple]], docs_parts: list[np.ndarray], keys_parts: list[np.ndarray]) -> None:
-    """Docs and keys of consecutive blocks holding one row each ((block, (docs, positions,
-    dels)) in block order), appended to the parts: a lone row's removals name records no row
-    before it added, so its records are its docs."""
-    docs_parts.append(_run_docs(run))
-    keys_parts.append(_run_keys(run))
+    # edits leave a few blocks with several rows: the rest is decoded in runs (_fold_rows)
+    docs_rows = [(term, block, docs, dels) for term, block, docs, _, dels in rows]
+    return _combine(_fold_rows(docs_rows, False), False), _combine(_fold_rows(rows, True), False)
 
 
 def _run_docs(run: list[tuple[int, tuple]]) -> np.ndarray:
