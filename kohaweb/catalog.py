@@ -325,7 +325,7 @@ class Catalog:
                 record = marc.parse_xml(record)
             except marc.MarcError as exc:
                 raise CatalogError(f"invalid MARCXML: {exc}", "invalid_marc") from None
-        problem = marc._validate(record)
+        problem = marc.validate(record)
         if problem:
             raise CatalogError(f"invalid MARC record: {problem}", "invalid_marc")
         return record

@@ -131,13 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except DBAPIError as exc:
-        from .limits import database_unavailable, error_reason
+        from .limits import database_unavailable, database_unreachable, error_reason
 
         # the first error may be hidden behind what failed after it: SQLite rolls a transaction
         # back by itself when its disk is full, so the savepoint's own rollback then fails too
         cause = next((e for e in _chain(exc) if database_unavailable(e)), None)
         if cause is not None:
-            what = "cannot be reached" if _connection_lost(cause) else "cannot be used just now"
+            what = "cannot be reached" if database_unreachable(cause) else "cannot be used just now"
             sys.stderr.write(f"kohaweb: the database {what} ({error_reason(cause)}); "
                              f"what was committed before stays\n")
             return 1
@@ -157,21 +157,6 @@ def _chain(exc: BaseException) -> list[BaseException]:
         chain.append(exc)
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return chain
-
-
-def _connection_lost(exc: BaseException) -> bool:
-    """Whether the database was not reached at all (no connection), rather than refusing work
-    (a full disk, a lock): the two read differently to whoever runs the command."""
-    from sqlalchemy.exc import DisconnectionError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
-
-    if isinstance(exc, (DisconnectionError, PoolTimeout)) or getattr(exc, "connection_invalidated", False):
-        return True
-    orig = getattr(exc, "orig", None)
-    state = getattr(orig, "sqlstate", "") or ""
-    code = (getattr(orig, "args", None) or (None,))[0]
-    return state.startswith("08") or code in (2002, 2003, 2006, 2013, 2055) or (
-        orig is not None and type(orig).__module__.startswith("psycopg") and not state)
 
 
 def _not_migrated(cli: Cli) -> bool:

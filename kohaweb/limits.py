@@ -129,7 +129,8 @@ _POSTGRES_CODES = {"55P03", "40001", "40P01"}
 # MariaDB/MySQL client and server errors: can't connect (2002/2003), gone away (2006), lost
 # (2013, 2055), too many connections (1040), shutdown in progress (1053), lock wait timeout
 # (1205), deadlock (1213), connection killed (1927), disconnected by the server (4031)
-_MYSQL_CODES = {2002, 2003, 2006, 2013, 2055, 1040, 1053, 1205, 1213, 1927, 4031}
+_MYSQL_UNREACHABLE = {2002, 2003, 2006, 2013, 2055}
+_MYSQL_CODES = _MYSQL_UNREACHABLE | {1040, 1053, 1205, 1213, 1927, 4031}
 
 
 def database_unavailable(exc: BaseException) -> bool:
@@ -157,6 +158,27 @@ def database_unavailable(exc: BaseException) -> bool:
     if module.startswith("pymysql"):
         args = getattr(orig, "args", ())
         return bool(args) and args[0] in _MYSQL_CODES
+    return False
+
+
+def database_unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` (one ``database_unavailable`` accepts) says the database was not reached at
+    all (no connection), rather than refusing work (a full disk, a lock): the two read
+    differently to whoever runs a command."""
+    if isinstance(exc, (sa_exc.TimeoutError, sa_exc.DisconnectionError)):
+        return True
+    if not isinstance(exc, sa_exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    module = type(orig).__module__
+    if module.startswith("psycopg"):
+        state = getattr(orig, "sqlstate", None)
+        return state is None or state.startswith("08")
+    if module.startswith("pymysql"):
+        args = getattr(orig, "args", ())
+        return bool(args) and args[0] in _MYSQL_UNREACHABLE
     return False
 
 

@@ -45,8 +45,8 @@ def test_fast_reader_reads_what_pymarc_reads(shared_data):
         for position, data, _ in marc.read_raw_records(str(path)):
             if data is None:
                 continue
-            record = marc._read_plain_utf8(data)
-            found = list(marc._read_iso2709(io.BytesIO(data)))
+            record = marc.files._read_plain_utf8(data)
+            found = list(marc.files._read_iso2709(io.BytesIO(data)))
             expected = found[0].record if found else None
             if record is None:
                 slow += 1

@@ -188,7 +188,7 @@ def test_plain_utf8_reader_makes_what_pymarc_makes():
     ]
     read = 0
     for data in samples:
-        fast = marc._read_plain_utf8(data)
+        fast = marc.files._read_plain_utf8(data)
         reference = _pymarc_read(data)
         if fast is not None:
             read += 1
@@ -196,7 +196,7 @@ def test_plain_utf8_reader_makes_what_pymarc_makes():
         try:
             assert _shape(marc.read_one(data)) == _shape(reference)
         except marc.MarcError:
-            assert marc._validate(reference) if reference is not None else True
+            assert marc.validate(reference) if reference is not None else True
     assert read >= 5
 
 

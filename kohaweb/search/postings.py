@@ -348,13 +348,11 @@ def _appended_rows(rows) -> tuple[np.ndarray, np.ndarray] | None:
     concatenation, decoded in one piece rather than row by row. None otherwise."""
     if len(rows) < 2 or any(row[4] for row in rows):
         return None
-    blocks = np.array([row[1] for row in rows], dtype=np.int64)
-    docs = np.frombuffer(b"".join([row[2] for row in rows]), dtype="<u2").astype(np.int64)
-    docs += np.repeat(blocks << BLOCK_BITS, [len(row[2]) // 2 for row in rows])
+    run = [(row[1], row[2:]) for row in rows]  # (block, (docs, positions, dels)) as _run_docs takes them
+    docs = _run_docs(run)
     if len(docs) > 1 and not bool(np.all(docs[1:] > docs[:-1])):
         return None  # a record set again by a later row: folded row by row
-    keys = np.frombuffer(b"".join([row[3] or b"" for row in rows]), dtype="<u4").astype(np.int64)
-    keys += np.repeat(blocks << (BLOCK_BITS + POSITION_BITS), [len(row[3] or b"") // 4 for row in rows])
+    keys = _run_keys(run)
     return docs, keys
 
 

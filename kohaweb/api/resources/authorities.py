@@ -230,7 +230,7 @@ def _read_record(request: Request) -> pymarc.Record:
         raise ApiError(400, f"Invalid MARC record: {type(exc).__name__}: {exc}", "invalid_record") from None
     if len(records) != 1 or records[0] is None:
         raise ApiError(400, f"Expected exactly one MARC record, got {len(records)}", "invalid_record")
-    problem = marc._validate(records[0])
+    problem = marc.validate(records[0])
     if problem:
         raise ApiError(400, f"Invalid MARC record: {problem}", "invalid_record")
     return records[0]

@@ -93,7 +93,7 @@ def _replace_marc(request: Request, biblio_id: int, datarecord: dict | None, fra
         records = list(pymarc.JSONReader(json.dumps(datarecord)))
     except Exception as exc:  # noqa: BLE001  (pymarc raises many kinds on malformed input)
         raise ApiError(400, f"Invalid MARC record: {type(exc).__name__}: {exc}", "invalid_record") from None
-    if len(records) != 1 or records[0] is None or marc._validate(records[0]):
+    if len(records) != 1 or records[0] is None or marc.validate(records[0]):
         raise ApiError(400, "Invalid MARC record in datarecord", "invalid_record")
     try:
         request.catalog.update_record(biblio_id, records[0], frameworkcode=frameworkcode)

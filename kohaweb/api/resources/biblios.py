@@ -194,7 +194,7 @@ def _read_record(request: Request) -> pymarc.Record:
         raise ApiError(400, "Invalid MARC record: the body is not MARCXML", "invalid_record")
     if len(records) != 1 or records[0] is None:
         raise ApiError(400, f"Expected exactly one MARC record, got {len(records)}", "invalid_record")
-    problem = marc._validate(records[0])
+    problem = marc.validate(records[0])
     if problem:
         raise ApiError(400, f"Invalid MARC record: {problem}", "invalid_record")
     return records[0]
