@@ -236,13 +236,20 @@ def backend_name(session_or_engine) -> str:
 def autonomous(session: Session) -> Iterator[Connection | None]:
     """A connection for a short transaction of its own, committed on exit, beside the session's
     (for counters and markers that must not be held until the session commits). On SQLite it is
-    None: the session already holds the single writer lock, a second connection would wait on it."""
+    None: the session already holds the single writer lock, a second connection would wait on it.
+
+    On PostgreSQL its commit does not wait for the disk (``synchronous_commit = off`` for this
+    transaction alone): the WAL is written in order, so the session's own commit, which does
+    wait, makes it durable too, and a crash can only lose a counter step or a marker that no
+    committed transaction used. Waiting for the disk twice cost a loan about 3 ms here."""
     bind = session.get_bind()
     engine = bind.engine if isinstance(bind, Connection) else bind
     if engine.dialect.name == "sqlite":
         yield None
         return
     with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
         yield conn
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pymarc
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 
 from kohaweb.catalog import CatalogError, NotFound
 from kohaweb.models import Biblio, DeletedBiblio, DeletedBiblioMetadata, DeletedItem, IdCounter, Item
@@ -125,3 +125,19 @@ def test_imported_item_status_codes_that_are_not_numbers(catalog, dbsession, ref
     assert [i.notforloan for i in catalog.get(biblio.biblionumber).items] == [0]
     with pytest.raises(CatalogError, match="must be a number"):
         catalog.update_item(catalog.get(biblio.biblionumber).items[0].itemnumber, notforloan="L4")
+
+
+def test_the_counters_own_commit_does_not_wait_for_the_disk_and_nothing_else_inherits_that(dbsession, engine):
+    # the counter's short transaction commits asynchronously (the caller's commit makes it
+    # durable); the setting is local to it, so the pooled connection commits durably afterwards
+    from kohaweb.db import autonomous
+
+    if engine.dialect.name != "postgresql":
+        pytest.skip("synchronous_commit: PostgreSQL")
+    with autonomous(dbsession) as conn:
+        assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "off"
+        backend = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    assert dbsession.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    with engine.connect() as again:  # the pool hands the same connection back (last in, first out)
+        assert again.exec_driver_sql("SELECT pg_backend_pid()").scalar() == backend
+        assert again.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
