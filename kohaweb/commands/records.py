@@ -228,6 +228,9 @@ def _store(cli, key: str, batch, run: BatchRun) -> tuple[int, int]:
         run.rolled_back()
         raise
     run.committed()
+    from ..db import empty_sqlite_wal
+
+    empty_sqlite_wal(cli.site.session_factory.kw["bind"])
     return stored, authorities
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import marc
+from ..db import empty_sqlite_wal
 from ..models import Biblio
 from . import mapping, normalize, postings, state, tables, writer
 from .postings import BLOCK_BITS, MAX_POSITION
@@ -346,6 +347,7 @@ def _write_batch(factory: sessionmaker[Session], parts: list, count: int, pool, 
         changes.update(part.get() if pool else _entries(part))
     with _tx(factory) as session:
         apply(session, changes, fresh=True)
+    empty_sqlite_wal(factory.kw["bind"])
     if first:
         _analyze(factory)
     if progress:
