@@ -329,7 +329,8 @@ def test_a_first_load_repacks_the_index_and_a_small_addition_does_not(run_cli, m
             fh.write(record.record.as_marc())
     repacks = selected_backend() != "sqlite"
     status, out, _ = run_cli("import", str(first))
-    assert status == 0 and ("repacked the search index" in out) == repacks
+    # MariaDB's first load staged its postings and wrote them in key order: nothing to repack
+    assert status == 0 and ("repacked the search index" in out) == (selected_backend() == "postgresql")
     status, out, _ = run_cli("import", str(more))  # 25 more: short of doubling 30
     assert status == 0 and "repacked" not in out
     assert count_rows(dbsession) == 55
@@ -356,7 +357,7 @@ def test_a_batch_that_fails_in_the_storing_thread_ends_the_import_there(monkeypa
 
     stored, release = [], threading.Event()
 
-    def fake_store(cli, key, batch, run):
+    def fake_store(cli, key, batch, run, staged):
         stored.append(batch)
         if batch == 2:
             release.wait(5)  # batch 3 is queued meanwhile
@@ -371,7 +372,7 @@ def test_a_batch_that_fails_in_the_storing_thread_ends_the_import_there(monkeypa
     monkeypatch.setattr(records, "_store", fake_store)
     got = []
     with pytest.raises(OSError, match="went away"):
-        for batch, result in records._stored_in_turn(None, "key", None, batches()):
+        for batch, result in records._stored_in_turn(None, "key", None, False, batches()):
             got.append((batch, result))
     assert got == [(1, (1, 0))]
     assert stored == [1, 2]

@@ -14,7 +14,10 @@ from typing import Any
 
 from ..cli import CommandError
 from ..search.postings import BLOCK
+from ..search.staging import finish as finish_staged_load
+from ..search.staging import staged_load
 from ..search.vocabulary import RUN, BatchRun
+from ..search.writer import STAGED
 
 
 def register(sub) -> None:
@@ -66,48 +69,54 @@ def import_files(args, cli) -> int:
         indexed_before = count_rows(session)
     imported = rejected = authorities = 0
     run = BatchRun()
-    for path in args.files:
-        try:
-            key, size, total = _identify(path)
-        except OSError as exc:
-            raise CommandError(f"{path}: {exc.strerror or exc}") from None
-        with cli.transaction() as session:
-            done = _progress_row(session, key, path, size)
-            resume_after, completed = done.position, done.completed
-        if completed and not args.again:
-            cli.err.write(f"{path}: already imported completely on {completed:%Y-%m-%d %H:%M} "
-                          "(--again to import it again)\n")
-            continue
-        if completed:
-            resume_after = 0
+    factory = cli.site.session_factory
+    with staged_load(factory) as staged:
+        for path in args.files:
+            try:
+                key, size, total = _identify(path)
+            except OSError as exc:
+                raise CommandError(f"{path}: {exc.strerror or exc}") from None
             with cli.transaction() as session:
-                _restart(session, key)
-        elif resume_after:
-            cli.err.write(f"{path}: resuming after record {resume_after} (an earlier run stopped there)\n")
-        progress = cli.progress(total=max(total - resume_after, 0) or None, label="records")
-        raw = ((p, data, error) for p, data, error in marc.read_raw_records(path) if p > resume_after)
-        prepared = loading.prepared_batches(raw, lambda n: _allocate(cli, n), context, workers=workers,
-                                            chunk=min(args.batch_size, loading.CHUNK))
-        try:
-            for batch, (stored, stored_authorities) in _stored_in_turn(cli, key, run,
-                                                                        loading.joined(prepared, args.batch_size)):
-                authorities += stored_authorities
-                stored -= stored_authorities
-                for item in batch.refused:
-                    cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
-                for item in batch.skipped_items:
-                    cli.err.write(f"{path}: record {item.position}: {item.reason}\n")
-                imported += stored
-                rejected += len(batch.refused)
-                progress.update(stored + stored_authorities + len(batch.refused))
-        except OSError as exc:
-            raise CommandError(f"{path}: {exc.strerror or exc}") from None
-        with cli.transaction() as session:
-            _finish(session, key)
-        progress.finish()
+                done = _progress_row(session, key, path, size)
+                resume_after, completed = done.position, done.completed
+            if completed and not args.again:
+                cli.err.write(f"{path}: already imported completely on {completed:%Y-%m-%d %H:%M} "
+                              "(--again to import it again)\n")
+                continue
+            if completed:
+                resume_after = 0
+                with cli.transaction() as session:
+                    _restart(session, key)
+            elif resume_after:
+                cli.err.write(f"{path}: resuming after record {resume_after} (an earlier run stopped there)\n")
+            progress = cli.progress(total=max(total - resume_after, 0) or None, label="records")
+            raw = ((p, data, error) for p, data, error in marc.read_raw_records(path) if p > resume_after)
+            prepared = loading.prepared_batches(raw, lambda n: _allocate(cli, n), context, workers=workers,
+                                                chunk=min(args.batch_size, loading.CHUNK))
+            try:
+                for batch, (stored, stored_authorities) in _stored_in_turn(cli, key, run, staged,
+                                                                            loading.joined(prepared, args.batch_size)):
+                    authorities += stored_authorities
+                    stored -= stored_authorities
+                    for item in batch.refused:
+                        cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
+                    for item in batch.skipped_items:
+                        cli.err.write(f"{path}: record {item.position}: {item.reason}\n")
+                    imported += stored
+                    rejected += len(batch.refused)
+                    progress.update(stored + stored_authorities + len(batch.refused))
+            except OSError as exc:
+                raise CommandError(f"{path}: {exc.strerror or exc}") from None
+            with cli.transaction() as session:
+                _finish(session, key)
+            progress.finish()
+        if staged:  # the batches' posting rows were staged: moved into place in key order
+            cli.err.write("search index: moving the load's postings into place\n")
+            finish_staged_load(factory)
     also = f" and {authorities} authority records" if authorities else ""
     cli.out.write(f"imported {imported} records{also}, skipped {rejected}\n")
-    if imported >= max(indexed_before, REPACK_AFTER):  # a first load, or one that doubled the index
+    # a first load, or one that doubled the index (a staged load wrote its postings in key order)
+    if imported >= max(indexed_before, REPACK_AFTER) and not staged:
         from ..search.commands import repack_after_load
 
         repack_after_load(cli)
@@ -171,7 +180,8 @@ def _allocate(cli, count: int) -> range:
         return allocate(session, "biblio", count)
 
 
-def _stored_in_turn(cli, key: str, run: BatchRun, batches: Iterator) -> Iterator[tuple[Any, tuple[int, int]]]:
+def _stored_in_turn(cli, key: str, run: BatchRun, staged: bool,
+                    batches: Iterator) -> Iterator[tuple[Any, tuple[int, int]]]:
     """Each batch with what ``_store`` stored of it, in order: stored by a thread of its own
     while this one gathers (and joins) the next batch.
 
@@ -190,7 +200,7 @@ def _stored_in_turn(cli, key: str, run: BatchRun, batches: Iterator) -> Iterator
             raise RuntimeError("not stored: an earlier batch failed")
         try:
             with cycle_collector_paused():
-                return _store(cli, key, batch, run)
+                return _store(cli, key, batch, run, staged)
         except BaseException:
             failed.set()
             raise
@@ -213,7 +223,7 @@ def _stored_in_turn(cli, key: str, run: BatchRun, batches: Iterator) -> Iterator
             raise
 
 
-def _store(cli, key: str, batch, run: BatchRun) -> tuple[int, int]:
+def _store(cli, key: str, batch, run: BatchRun, staged: bool = False) -> tuple[int, int]:
     """Store one prepared batch (its bibliographic and authority records) in one transaction,
     with the file's position moved in the same transaction. If the batch as a whole fails (a
     constraint of the database), its records are stored one at a time to find the culprits,
@@ -222,6 +232,7 @@ def _store(cli, key: str, batch, run: BatchRun) -> tuple[int, int]:
     try:
         with cli.transaction() as session:
             session.info[RUN] = run
+            session.info[STAGED] = staged
             stored, authorities = _store_in(cli, session, key, batch, run)
             del session.info[RUN]
     except BaseException:

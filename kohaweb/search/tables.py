@@ -15,6 +15,8 @@ holds it exclusively, so compaction only ever sees committed deltas. ``search_se
 each delta segment (its block and the keys it wrote), numbered by the database in allocation
 order; compaction reads the keys from there and removes the entries it has folded.
 
+``search_postings_pending`` holds a first load's rows until the load ends (kohaweb.search.staging).
+
 ``search_reversed_terms`` lists the terms of the word indexes written backwards, so that a
 left-truncated word is a range read (kohaweb.search.vocabulary).
 
@@ -93,4 +95,19 @@ reversed_terms = Table(
     sqlite_with_rowid=False,
 )
 
-ALL = (postings, records, segments, blocks, reversed_terms)
+# A first load's posting rows on SQLite and MariaDB (kohaweb.search.staging), keyed so that
+# every batch appends at the end of the B-tree; moved into ``search_postings`` in key order
+# when the load ends. Empty at every other time.
+pending = Table(
+    "search_postings_pending", metadata,
+    Column("block", Integer, primary_key=True, autoincrement=False),
+    Column("seg", Integer, primary_key=True, autoincrement=False),
+    Column("idx", String(20), primary_key=True),
+    Column("term", binary_string(MAX_PHRASE), primary_key=True),
+    Column("ndocs", Integer, nullable=False),
+    Column("docs", blob(), nullable=False),
+    Column("positions", blob(), nullable=True),
+    sqlite_with_rowid=False,
+)
+
+ALL = (postings, records, segments, blocks, reversed_terms, pending)

@@ -399,10 +399,15 @@ def _stable_order(ranks: np.ndarray) -> np.ndarray:
     return order[np.argsort(high[order], kind="stable")]
 
 
+STAGED = "kohaweb.search.staged"  # session.info: this session's new rows go to the staging table
+
+
 def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
-    """Write rows made by ``new_record_rows`` as one delta segment per block."""
+    """Write rows made by ``new_record_rows`` as one delta segment per block (into the staging
+    table when the session loads a first catalogue, kohaweb.search.staging)."""
     conn = session.connection()
     s = tables.segments
+    staged = bool(session.info.get(STAGED))
     columns = ("idx", "term", "block", "seg", "ndocs", "docs", "positions", "dels")
     vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_rows(rows.postings for rows in blocks.values()),
                             session.info.get(vocabulary.RUN))
@@ -413,10 +418,18 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
         # import batch adds at most one row per key and block); compaction folds the keys edits
         # write, with whatever rows those keys have
         seg = conn.execute(insert(s).values(block=block, written=_NO_KEYS)).inserted_primary_key[0]
-        insert_tuples(conn, tables.postings, columns,
-                      [(idx, term, blk, seg, n, docs, positions, None)
-                       for idx, term, blk, n, docs, positions in rows.postings])
+        if staged:  # keyed (block, segment, namespace, term): appended at the end of the B-tree
+            insert_tuples(conn, tables.pending, _PENDING_COLUMNS,
+                          [(blk, seg, idx, term, n, docs, positions)
+                           for idx, term, blk, n, docs, positions in rows.postings])
+        else:
+            insert_tuples(conn, tables.postings, columns,
+                          [(idx, term, blk, seg, n, docs, positions, None)
+                           for idx, term, blk, n, docs, positions in rows.postings])
         insert_rows(conn, tables.records, rows.records)
+
+
+_PENDING_COLUMNS = ("block", "seg", "idx", "term", "ndocs", "docs", "positions")
 
 
 # --- whole new blocks (rebuild, bulk load) --------------------------------------------------------
@@ -449,6 +462,11 @@ def compact(session: Session, block: int) -> int:
     except OperationalError:  # a writer holds the block: its deltas are not all committed yet
         return 0
     if found is None:
+        return 0
+    q = tables.pending
+    if session.execute(select(q.c.block).where(q.c.block == block).limit(1)).first() is not None:
+        # a first load's rows of this block are still staged: folded now, an edit's deltas
+        # would become a merged row ordered before them (kohaweb.search.staging)
         return 0
     logged = list(session.execute(select(s.c.seg, s.c.written).where(s.c.block == block).order_by(s.c.seg)))
     if not logged:
