@@ -42,7 +42,8 @@ class IndexReport:
         if self.status == state.STALE:
             found.append("the index tables were created on a catalogue that already had records")
         elif self.status == state.REBUILDING:
-            found.append("a rebuild is running, or one stopped before it finished")
+            found.append("a rebuild or a first import is running, or one stopped before it finished (the "
+                         "next kohaweb import finishes a first import, kohaweb index rebuild either)")
         elif self.status != state.READY:
             found.append(f"the index status is {self.status!r}")
         if self.indexed != self.records:
