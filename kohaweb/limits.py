@@ -130,7 +130,9 @@ _POSTGRES_CODES = {"55P03", "40001", "40P01"}
 # (2013, 2055), too many connections (1040), shutdown in progress (1053), lock wait timeout
 # (1205), deadlock (1213), connection killed (1927), disconnected by the server (4031)
 _MYSQL_UNREACHABLE = {2002, 2003, 2006, 2013, 2055}
-_MYSQL_CODES = _MYSQL_UNREACHABLE | {1040, 1053, 1205, 1213, 1927, 4031}
+# ... and a server whose disk is full: a temporary file not written (3, EE_WRITE), disk full
+# (1021), a table full (1114)
+_MYSQL_CODES = _MYSQL_UNREACHABLE | {3, 1021, 1114, 1040, 1053, 1205, 1213, 1927, 4031}
 
 
 def database_unavailable(exc: BaseException) -> bool:

@@ -1,6 +1,6 @@
 """A first load's postings staged and moved into place in key order (kohaweb.search.staging):
 the same rows as a direct load, an interrupted load finished by the next import, an edit made
-meanwhile kept, and one staged load at a time on MariaDB."""
+meanwhile kept."""
 
 from __future__ import annotations
 
@@ -8,11 +8,10 @@ import random
 
 import pymarc
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from kohaweb import search
 from kohaweb.commands import records as import_command
-from kohaweb.db import make_session_factory
 from kohaweb.models import Biblio
 from kohaweb.search import Clause, postings, staging, state, tables, writer
 from kohaweb.testing import Catalog, clean_database
@@ -58,7 +57,7 @@ def _hits(session, word: str) -> list[int]:
 @pytest.fixture
 def staging_database(engine):
     if engine.dialect.name not in staging.DIALECTS:
-        pytest.skip("PostgreSQL writes a first load's postings directly")
+        pytest.skip("PostgreSQL and MariaDB write a first load's postings directly")
     return engine
 
 
@@ -126,18 +125,3 @@ def test_an_interrupted_load_is_finished_by_the_next_import_with_the_edits_made_
     dbsession.commit()
     assert _hits(dbsession, "coral") == sorted(n for n, title in stored.items() if "coral" in title.split())
     assert 1 in _hits(dbsession, "storm")
-
-
-def test_a_second_load_while_one_is_staged_writes_directly_on_mariadb(staging_database):
-    if staging_database.dialect.name == "sqlite":
-        pytest.skip("MariaDB's named lock (SQLite's move and emptying are one transaction)")
-    factory = make_session_factory(staging_database)
-    with staging_database.connect() as other:
-        assert other.execute(text(f"SELECT GET_LOCK('{staging.LOCK_NAME}', 0)")).scalar() == 1
-        with staging.staged_load(factory) as staged:
-            assert not staged
-        other.execute(text(f"SELECT RELEASE_LOCK('{staging.LOCK_NAME}')"))
-    with staging.staged_load(factory) as staged:
-        assert staged
-    with factory() as session:
-        assert state.status(session) == state.REBUILDING

@@ -115,8 +115,8 @@ def import_files(args, cli) -> int:
             finish_staged_load(factory)
     also = f" and {authorities} authority records" if authorities else ""
     cli.out.write(f"imported {imported} records{also}, skipped {rejected}\n")
-    # a first load, or one that doubled the index (a staged load wrote its postings in key order)
-    if imported >= max(indexed_before, REPACK_AFTER) and not staged:
+    # a first load, or one that doubled the index (SQLite repacks nothing either way)
+    if imported >= max(indexed_before, REPACK_AFTER):
         from ..search.commands import repack_after_load
 
         repack_after_load(cli)

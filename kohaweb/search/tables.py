@@ -95,7 +95,7 @@ reversed_terms = Table(
     sqlite_with_rowid=False,
 )
 
-# A first load's posting rows on SQLite and MariaDB (kohaweb.search.staging), keyed so that
+# A first load's posting rows on SQLite (kohaweb.search.staging), keyed so that
 # every batch appends at the end of the B-tree; moved into ``search_postings`` in key order
 # when the load ends. Empty at every other time.
 pending = Table(

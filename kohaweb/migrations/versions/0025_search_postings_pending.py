@@ -4,8 +4,7 @@ Revision ID: 0025
 Revises: 0024
 Create Date: 2026-12-05 20:55:00
 
-``search_postings_pending`` takes the posting rows of a first ``kohaweb import`` on SQLite and
-MariaDB, keyed (block, segment, namespace, term) so that each batch appends at the end of its
+``search_postings_pending`` takes the posting rows of a first ``kohaweb import`` on SQLite, keyed (block, segment, namespace, term) so that each batch appends at the end of its
 B-tree; the load moves them into ``search_postings`` in that table's key order when it ends
 (kohaweb.search.staging). Written into ``search_postings`` directly, each batch's rows landed
 between those of every block before, and the pages rewritten per batch grew with the index.
