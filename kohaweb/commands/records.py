@@ -14,8 +14,8 @@ from typing import Any
 
 from ..cli import CommandError
 from ..search.postings import BLOCK
+from ..search.staging import begin as begin_staged_load
 from ..search.staging import finish as finish_staged_load
-from ..search.staging import staged_load
 from ..search.vocabulary import RUN, BatchRun
 from ..search.writer import STAGED
 
@@ -70,49 +70,49 @@ def import_files(args, cli) -> int:
     imported = rejected = authorities = 0
     run = BatchRun()
     factory = cli.site.session_factory
-    with staged_load(factory) as staged:
-        for path in args.files:
-            try:
-                key, size, total = _identify(path)
-            except OSError as exc:
-                raise CommandError(f"{path}: {exc.strerror or exc}") from None
+    staged = begin_staged_load(factory)
+    for path in args.files:
+        try:
+            key, size, total = _identify(path)
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror or exc}") from None
+        with cli.transaction() as session:
+            done = _progress_row(session, key, path, size)
+            resume_after, completed = done.position, done.completed
+        if completed and not args.again:
+            cli.err.write(f"{path}: already imported completely on {completed:%Y-%m-%d %H:%M} "
+                          "(--again to import it again)\n")
+            continue
+        if completed:
+            resume_after = 0
             with cli.transaction() as session:
-                done = _progress_row(session, key, path, size)
-                resume_after, completed = done.position, done.completed
-            if completed and not args.again:
-                cli.err.write(f"{path}: already imported completely on {completed:%Y-%m-%d %H:%M} "
-                              "(--again to import it again)\n")
-                continue
-            if completed:
-                resume_after = 0
-                with cli.transaction() as session:
-                    _restart(session, key)
-            elif resume_after:
-                cli.err.write(f"{path}: resuming after record {resume_after} (an earlier run stopped there)\n")
-            progress = cli.progress(total=max(total - resume_after, 0) or None, label="records")
-            raw = ((p, data, error) for p, data, error in marc.read_raw_records(path) if p > resume_after)
-            prepared = loading.prepared_batches(raw, lambda n: _allocate(cli, n), context, workers=workers,
-                                                chunk=min(args.batch_size, loading.CHUNK))
-            try:
-                for batch, (stored, stored_authorities) in _stored_in_turn(cli, key, run, staged,
-                                                                            loading.joined(prepared, args.batch_size)):
-                    authorities += stored_authorities
-                    stored -= stored_authorities
-                    for item in batch.refused:
-                        cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
-                    for item in batch.skipped_items:
-                        cli.err.write(f"{path}: record {item.position}: {item.reason}\n")
-                    imported += stored
-                    rejected += len(batch.refused)
-                    progress.update(stored + stored_authorities + len(batch.refused))
-            except OSError as exc:
-                raise CommandError(f"{path}: {exc.strerror or exc}") from None
-            with cli.transaction() as session:
-                _finish(session, key)
-            progress.finish()
-        if staged:  # the batches' posting rows were staged: moved into place in key order
-            cli.err.write("search index: moving the load's postings into place\n")
-            finish_staged_load(factory)
+                _restart(session, key)
+        elif resume_after:
+            cli.err.write(f"{path}: resuming after record {resume_after} (an earlier run stopped there)\n")
+        progress = cli.progress(total=max(total - resume_after, 0) or None, label="records")
+        raw = ((p, data, error) for p, data, error in marc.read_raw_records(path) if p > resume_after)
+        prepared = loading.prepared_batches(raw, lambda n: _allocate(cli, n), context, workers=workers,
+                                            chunk=min(args.batch_size, loading.CHUNK))
+        try:
+            for batch, (stored, stored_authorities) in _stored_in_turn(cli, key, run, staged,
+                                                                        loading.joined(prepared, args.batch_size)):
+                authorities += stored_authorities
+                stored -= stored_authorities
+                for item in batch.refused:
+                    cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
+                for item in batch.skipped_items:
+                    cli.err.write(f"{path}: record {item.position}: {item.reason}\n")
+                imported += stored
+                rejected += len(batch.refused)
+                progress.update(stored + stored_authorities + len(batch.refused))
+        except OSError as exc:
+            raise CommandError(f"{path}: {exc.strerror or exc}") from None
+        with cli.transaction() as session:
+            _finish(session, key)
+        progress.finish()
+    if staged:  # the batches' posting rows were staged: moved into place in key order
+        cli.err.write("search index: moving the load's postings into place\n")
+        finish_staged_load(factory)
     also = f" and {authorities} authority records" if authorities else ""
     cli.out.write(f"imported {imported} records{also}, skipped {rejected}\n")
     # a first load, or one that doubled the index (SQLite repacks nothing either way)

@@ -19,8 +19,8 @@ While the load runs the index is marked as being rebuilt: searches are refused (
 nothing to find before). An import that stops half-way leaves it so, with its batches' rows
 staged; the next ``kohaweb import`` goes on staging and moves them all when it ends, and
 ``kohaweb index rebuild`` empties the staging table with the rest of the index. The move and
-the emptying are one transaction (SQLite has one writer at a time), so two loads cannot
-interfere.
+the emptying are one transaction (SQLite has one writer at a time), so two loads cannot lose
+each other's rows.
 
 PostgreSQL needs none of this: its rows go to a heap, only the key's index is written out of
 order, and its import rate stays flat to 1M records. MariaDB would (a first load there slows as
@@ -32,9 +32,6 @@ a namespace at a time, or the postings' key changed.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
-
 from sqlalchemy import insert, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -45,18 +42,16 @@ DIALECTS = frozenset({"sqlite"})
 _COLUMNS = ("idx", "term", "block", "seg", "ndocs", "docs", "positions")
 
 
-@contextlib.contextmanager
-def staged_load(factory: sessionmaker[Session]) -> Iterator[bool]:
+def begin(factory: sessionmaker[Session]) -> bool:
     """Whether this import stages its posting rows (see the module's docstring): it loads an
-    empty catalogue on SQLite, or goes on with a staged load that stopped half-way.
-    When it does, the index is marked as being rebuilt before the first batch; the caller calls
-    ``finish`` once the last batch has committed, inside this context."""
+    empty catalogue on SQLite, or goes on with a staged load that stopped half-way. When it
+    does, the index is marked as being rebuilt before the first batch; the caller calls
+    ``finish`` once the last batch has committed."""
     from ..db import transaction
 
     engine: Engine = factory.kw["bind"]
     if engine.dialect.name not in DIALECTS:
-        yield False
-        return
+        return False
     from ..models import Biblio
 
     with transaction(factory) as session:
@@ -65,7 +60,7 @@ def staged_load(factory: sessionmaker[Session]) -> Iterator[bool]:
             session.execute(select(Biblio.biblionumber).limit(1)).first() is None
         if staged:
             state.set_status(session, state.REBUILDING)
-    yield staged
+    return staged
 
 
 def finish(factory: sessionmaker[Session]) -> int:
