@@ -143,9 +143,11 @@ def test_see_from_forms_find_records_under_the_authorised_heading(dbsession):
 
 def test_merge_touches_only_changed_headings_in_fields_of_the_authority_type(dbsession, linked_catalogue, run_cli):
     darwin, reefs, numbers = linked_catalogue
-    run_cli("authorities", "link")
+    status, out, err = run_cli("authorities", "link")
+    assert status == 0 and "changed: 2" in out, (out, err)
     dbsession.rollback()
     catalog = Catalog(dbsession)
+    assert links(dbsession, numbers[1]) == [("700", [str(darwin)])]
     # a stray $9 in a field another type controls (a topic pointing at the person) is not Koha's to merge
     record = catalog.marc(numbers[1])
     record.add_field(field("650", "a", "Evolution", "9", str(darwin), ind=" 0"))
