@@ -200,7 +200,7 @@ def access_refusal(session: Session, patron: Patron) -> str | None:
 
     if patron.lost:
         return "the patron's card is reported lost"
-    if is_restricted(session, patron):
+    if is_restricted(patron):
         return "the patron is restricted"
     if is_expired(patron) and not patron.permissions:
         return "the patron's card has expired"

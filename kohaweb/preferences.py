@@ -39,6 +39,20 @@ def get_preference(session: Session, name: str, default: str | None = None) -> s
     return default if value is None else value
 
 
+def prefetch(session: Session, names: Iterable[str]) -> dict[str, str | None]:
+    """Read these preferences for the rest of the transaction, those not yet read in one
+    statement; ``{name: value}`` (None where absent or NULL). ``get_preference`` then answers
+    from what was read: a loan needs CircControl and the visibility preferences, two round trips
+    when each asked for its own."""
+    names = list(names)
+    read = transaction_cache(session, "kohaweb.preferences", SystemPreference)
+    missing = [name for name in names if name.lower() not in read]
+    if missing:
+        for name, value in get_preferences(session, missing).items():
+            read[name.lower()] = value
+    return {name: read[name.lower()] for name in names}
+
+
 def get_preferences(session: Session, names: Iterable[str]) -> dict[str, str | None]:
     """Several preferences in one statement (a request that needs two pays one round trip):
     ``{name: value}`` for each of ``names`` as given, None where absent or NULL."""

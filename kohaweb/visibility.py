@@ -41,6 +41,7 @@ from sqlalchemy import ColumnElement, Integer, String, Text, and_, cast, event, 
 from sqlalchemy.orm import Session
 
 from .models import Biblio, Item, SystemPreference
+from .preferences import prefetch
 
 log = logging.getLogger(__name__)
 
@@ -216,10 +217,8 @@ def load_policy(session: Session, *, strict: bool = False) -> Policy:
     cached = session.info.get(_CACHE)
     if not strict and cached is not None and transaction is not None and cached[0] is transaction:
         return cached[1]
-    names = [n.lower() for n in PREFERENCES]
-    values = dict(session.execute(select(SystemPreference.variable, SystemPreference.value)
-                                  .where(func.lower(SystemPreference.variable).in_(names))).tuples().all())
-    policy = policy_from_preferences(values, strict=strict)
+    # read with the transaction's other preferences (kohaweb.preferences.prefetch), not alone
+    policy = policy_from_preferences(prefetch(session, PREFERENCES), strict=strict)
     if not session.info.get(_HOOKED):
         event.listen(session, "after_flush", _forget_after_preference_change)
         session.info[_HOOKED] = True

@@ -83,6 +83,52 @@ def test_the_rules_of_a_scope_are_read_once_per_transaction_and_again_after_a_wr
         event.remove(engine, "before_cursor_execute", note)
 
 
+def test_a_loan_reads_the_preferences_and_the_holds_once_each(dbsession, world):
+    """CircControl and the visibility preferences come in one statement, the holds the loan
+    looks at (set aside on the item, the patron's own on the record) in another; a return reads
+    the preferences once too."""
+    from sqlalchemy import event
+
+    seen: list[str] = []
+    engine = dbsession.get_bind()
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    set_preference(dbsession, "CircControl", "PatronLibrary")
+    set_preference(dbsession, "OpacHiddenItems", "withdrawn: [1]")
+    dbsession.commit()
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        circ.checkout(dbsession, world["alice"], "D1")
+        dbsession.commit()
+        assert len([s for s in seen if "systempreferences" in s]) == 1
+        assert len([s for s in seen if "FROM reserves" in s]) == 1
+        seen.clear()
+        circ.checkin(dbsession, "D1")
+        dbsession.commit()
+        assert len([s for s in seen if "systempreferences" in s]) == 1
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+
+
+def test_a_loan_fills_the_patrons_hold_on_the_item_before_one_on_the_record(dbsession, world):
+    book, alice, bob = world["book"], world["alice"], world["bob"]
+    on_record = circ.place_hold(dbsession, alice, book, pickup_branch="CPL", force=True)
+    on_item = circ.place_hold(dbsession, alice, book, item=world["b1"], pickup_branch="CPL", force=True)
+    others = circ.place_hold(dbsession, bob, book, pickup_branch="FFL")
+    dbsession.commit()
+    circ.checkout(dbsession, alice, "B1")
+    dbsession.commit()
+    assert dbsession.get(OldHold, on_item.reserve_id).found == "F"
+    assert dbsession.get(Hold, on_record.reserve_id) is not None
+    assert dbsession.get(Hold, others.reserve_id).priority == 2  # behind alice's remaining hold
+    circ.checkout(dbsession, alice, "B2")
+    assert dbsession.get(OldHold, on_record.reserve_id).found == "F"
+    dbsession.commit()
+    assert dbsession.get(Hold, others.reserve_id).priority == 1
+
+
 def test_checkout_sets_due_date_and_item_and_checkin_moves_to_history(dbsession, world):
     item = world["d1"]
     before = dbsession.get(Biblio, world["dvd"]).datestamp

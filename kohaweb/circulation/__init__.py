@@ -57,6 +57,7 @@ from .common import (  # noqa: F401
     is_restricted,
     item_availability,
     non_issue_charges,
+    read_preferences,
     renumber_hold_queue,
     today,
 )
@@ -80,6 +81,7 @@ from .holds import (  # noqa: F401
 from .loans import (  # noqa: F401
     _fill_own_hold,
     _holds_waiting_for,
+    _loan_holds,
     can_checkout,
     can_renew,
     checkin,

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session, joinedload
 
+from .. import visibility
 from ..db import transaction_cache
 from ..models import (
     AccountLine,
@@ -24,7 +25,7 @@ from ..models import (
     utcnow,
 )
 from ..models.circulation import HoldCancellationRequest
-from ..preferences import get_preference
+from ..preferences import get_preference, prefetch
 
 # Koha's defaults when no circulation rule says otherwise.
 RULE_DEFAULTS = {
@@ -128,12 +129,11 @@ def active_restrictions(session: Session, patron: Patron) -> list[PatronRestrict
         .order_by(PatronRestriction.borrower_debarment_id)))
 
 
-def is_restricted(session: Session, patron: Patron) -> bool:
-    """Debarred, by ``borrowers.debarred`` (Koha keeps the latest restriction end date there) or by
-    a restriction row in force."""
-    if patron.debarred is not None and patron.debarred > today():
-        return True
-    return bool(active_restrictions(session, patron))
+def is_restricted(patron: Patron) -> bool:
+    """Debarred: ``borrowers.debarred`` is after today (Koha's Patron->is_debarred). Koha keeps
+    there the latest end of the restrictions in force (9999-12-31 for one without end), as
+    ``restrict`` does, so no restriction row needs reading."""
+    return patron.debarred is not None and patron.debarred > today()
 
 
 def has_overdues(session: Session, patron: Patron) -> bool:
@@ -257,6 +257,17 @@ def _require_item(session: Session, item: Item | int | str) -> Item:
     if found is None:
         raise CirculationError("UNKNOWN_BARCODE", f"no item {item}")
     return found
+
+
+# read in one statement when a loan, return or renewal begins (``read_preferences``)
+CIRCULATION_PREFERENCES = ("CircControl", "RenewalPeriodBase", "OverduesBlockRenewing", "RestrictionBlockRenewing",
+                           "BlockExpiredPatronOpacActions")
+
+
+def read_preferences(session: Session) -> None:
+    """Read the preferences a loan, a return or a renewal asks for, with those of the record's
+    visibility (its item changes), in one statement for the rest of the transaction."""
+    prefetch(session, (*CIRCULATION_PREFERENCES, *visibility.PREFERENCES))
 
 
 def circulation_branch(session: Session, item: Item, patron: Patron, branchcode: str | None = None) -> str | None:

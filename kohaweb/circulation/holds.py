@@ -40,7 +40,7 @@ from .common import (
 
 def check_patron_can_hold(session: Session, patron: Patron) -> None:
     """Patron-level refusals (Koha::Patron->can_place_holds): debarred, expired, card_lost."""
-    if is_restricted(session, patron):
+    if is_restricted(patron):
         raise CirculationError("debarred", "the patron is restricted")
     if expired_blocks(session, patron, "hold"):
         raise CirculationError("expired", "the patron's card has expired")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from .. import ids
@@ -34,6 +34,7 @@ from .common import (
     is_expired,
     is_notforloan,
     is_restricted,
+    read_preferences,
     renumber_hold_queue,
     today,
 )
@@ -46,9 +47,12 @@ def can_checkout(session: Session, patron: Patron | int, item: Item | int | str,
     DEBARRED, EXPIRED, CARD_LOST, GNA, UNKNOWN_BARCODE, NOT_FOR_LOAN, ITEM_LOST, WTHDRAWN,
     ISSUED_TO_ANOTHER, ALREADY_ISSUED (to this patron: renew instead), RESERVE_WAITING (waiting
     for someone else), TOO_MANY (maxissueqty)."""
-    patron = _require_patron(session, patron)
-    item = _require_item(session, item)
-    if is_restricted(session, patron):
+    _check_loan(session, _require_patron(session, patron), _require_item(session, item), branchcode)
+
+
+def _check_loan(session: Session, patron: Patron, item: Item, branchcode: str | None) -> list[Hold]:
+    """``can_checkout``'s checks; returns the holds a loan looks at (``_loan_holds``)."""
+    if is_restricted(patron):
         raise CirculationError("DEBARRED", "the patron is restricted")
     if is_expired(patron):
         raise CirculationError("EXPIRED", "the patron's card has expired")
@@ -67,10 +71,9 @@ def can_checkout(session: Session, patron: Patron | int, item: Item | int | str,
         if loan.borrowernumber == patron.borrowernumber:
             raise CirculationError("ALREADY_ISSUED", "the item is already on loan to this patron; renew it")
         raise CirculationError("ISSUED_TO_ANOTHER", "the item is on loan to another patron")
-    waiting = session.scalar(select(Hold).where(Hold.itemnumber == item.itemnumber)
-                             .where(Hold.found.in_(("W", "T")))
-                             .where(Hold.borrowernumber != patron.borrowernumber).limit(1))
-    if waiting is not None:
+    holds = _loan_holds(session, patron, item)
+    if any(h.itemnumber == item.itemnumber and h.found in ("W", "T") and h.borrowernumber != patron.borrowernumber
+           for h in holds):
         raise CirculationError("RESERVE_WAITING", "the item is waiting for another patron's hold")
     branch, itype, rule = _rules_for(session, item, patron, branchcode)
     limit = _int_rule(rule("maxissueqty"))
@@ -81,15 +84,27 @@ def can_checkout(session: Session, patron: Patron | int, item: Item | int | str,
             count = count.join(Item, Item.itemnumber == Checkout.itemnumber).where(Item.itype == scope.itemtype)
         if session.scalar(count) >= limit:
             raise CirculationError("TOO_MANY", f"the patron has reached the limit of {limit} loans", limit=limit)
+    return holds
+
+
+def _loan_holds(session: Session, patron: Patron, item: Item) -> list[Hold]:
+    """In one statement, the holds a loan looks at: every hold on this item (one set aside for
+    someone else refuses the loan, the patron's own is filled) and the patron's holds on its
+    record that name no item (the first is filled). Each half reads by its own index."""
+    on_item = select(Hold).where(Hold.itemnumber == item.itemnumber)
+    own_on_record = select(Hold).where(Hold.borrowernumber == patron.borrowernumber,
+                                       Hold.biblionumber == item.biblionumber, Hold.itemnumber.is_(None))
+    return list(session.scalars(select(Hold).from_statement(union_all(on_item, own_on_record))))
 
 
 def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, branchcode: str | None = None,
              due: dt.datetime | None = None, catalog: Catalog | None = None) -> Checkout:
     """Lend ``item`` to ``patron`` (after ``can_checkout``). The patron's own hold on the record
     or item is filled (moved to old_reserves with found F), as Koha does when the holder borrows."""
+    read_preferences(session)
     patron = _require_patron(session, patron)
     item = _require_item(session, item)
-    can_checkout(session, patron, item, branchcode=branchcode)
+    holds = _check_loan(session, patron, item, branchcode)
     now = utcnow()
     branchcode = branchcode or item.holdingbranch or item.homebranch or patron.branchcode
     due = due or calculate_due_date(session, item, patron, now, branchcode=branchcode)
@@ -98,20 +113,22 @@ def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, 
                     renewals_count=0, auto_renew=False, onsite_checkout=False, timestamp=now)
     session.add(loan)
     session.flush()
-    _fill_own_hold(session, patron, item, now)
+    _fill_own_hold(session, patron, item, now, holds)
     (catalog or Catalog(session)).update_item(
         item.itemnumber, onloan=due.date(), issues=(item.issues or 0) + 1, datelastborrowed=now.date(),
         datelastseen=now, holdingbranch=branchcode)
     return loan
 
 
-def _fill_own_hold(session: Session, patron: Patron, item: Item, now: dt.datetime) -> None:
-    hold = session.scalar(
-        select(Hold).where(Hold.borrowernumber == patron.borrowernumber)
-        .where(Hold.biblionumber == item.biblionumber)
-        .where(or_(Hold.itemnumber.is_(None), Hold.itemnumber == item.itemnumber))
-        .order_by(Hold.itemnumber.is_(None), Hold.priority).limit(1))
-    if hold is not None:
+def _fill_own_hold(session: Session, patron: Patron, item: Item, now: dt.datetime,
+                   holds: list[Hold] | None = None) -> None:
+    """The patron's hold on this item, else their first on its record naming no item, is
+    filled (``holds``: those ``_loan_holds`` read; read here when not given)."""
+    own = [h for h in (holds if holds is not None else _loan_holds(session, patron, item))
+           if h.borrowernumber == patron.borrowernumber and h.biblionumber == item.biblionumber
+           and h.itemnumber in (None, item.itemnumber)]
+    if own:
+        hold = min(own, key=lambda h: (h.itemnumber is None, h.priority if h.priority is not None else 0))
         hold.itemnumber = item.itemnumber
         _archive_hold(session, hold, now, found="F")
         renumber_hold_queue(session, item.biblionumber)
@@ -120,6 +137,7 @@ def _fill_own_hold(session: Session, patron: Patron, item: Item, now: dt.datetim
 def checkin(session: Session, item: Item | int | str, *, branchcode: str | None = None,
             catalog: Catalog | None = None) -> OldCheckout:
     """Return an item: the loan moves to old_issues with its returndate. Raises ``not_checked_out``."""
+    read_preferences(session)
     item = _require_item(session, item)
     loan = session.scalar(select(Checkout).where(Checkout.itemnumber == item.itemnumber))
     if loan is None:
@@ -182,7 +200,7 @@ def can_renew(session: Session, loan: Checkout, patron: Patron | None = None) ->
         raise CirculationError("too_many", f"no more renewals allowed ({loan.renewals_count} of {allowed})",
                                limit=allowed)
     # RestrictionBlockRenewing: a restricted patron may not renew (on unless the pref says 0).
-    if is_restricted(session, patron) and get_preference(session, "RestrictionBlockRenewing", "1") != "0":
+    if is_restricted(patron) and get_preference(session, "RestrictionBlockRenewing", "1") != "0":
         raise CirculationError("restriction", "the patron is restricted")
     overdue_rule = get_preference(session, "OverduesBlockRenewing", "allow")
     if (overdue_rule == "block" and has_overdues(session, patron)) or \
@@ -231,6 +249,7 @@ def renew(session: Session, loan: Checkout | Item | int | str, *, patron: Patron
         if found is None:
             raise CirculationError("no_checkout", f"item {item.itemnumber} is not on loan")
         loan = found
+    read_preferences(session)
     patron_row = _require_patron(session, patron) if patron is not None else session.get(Patron, loan.borrowernumber)
     if patron_row.borrowernumber != loan.borrowernumber:
         raise CirculationError("no_checkout", "the item is not on loan to this patron")

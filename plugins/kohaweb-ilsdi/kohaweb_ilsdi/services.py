@@ -379,7 +379,7 @@ def renew_loan(session: Session, params: Params) -> dict[str, Any]:
 def _hold_patron_checks(session: Session, patron: Patron | None) -> dict[str, Any] | None:
     if patron is None:
         return {"code": "PatronNotFound"}
-    if circ.is_restricted(session, patron):
+    if circ.is_restricted(patron):
         return {"code": "PatronRestricted"}
     if circ.expired_blocks(session, patron, "hold"):
         return {"code": "PatronExpired"}
