@@ -214,7 +214,7 @@ def prepared_batches(raw: Iterable[tuple[int, bytes | None, str | None]], alloca
     then give each block one transaction. At most one chunk per worker and one more are in
     flight, so memory stays flat. A record the reader could not even cut out is refused in the chunk it was met in
     (so the file position a stored chunk records never passes a record still to be stored)."""
-    from .search.postings import BLOCK
+    from .search.posting_format import BLOCK
 
     following: list[int | None] = [None]  # the number the next chunk will start at (if no other writer takes some)
 
@@ -297,7 +297,7 @@ def joined(batches: Iterable[PreparedBatch], limit: int) -> Iterator[PreparedBat
 
 def _continues(previous: PreparedBatch, batch: PreparedBatch) -> bool:
     """Whether ``batch`` starts in the block where ``previous`` ends."""
-    from .search.postings import block_of
+    from .search.posting_format import block_of
 
     if not previous.numbers or not batch.numbers:
         return True

@@ -266,9 +266,9 @@ def test_concurrent_writers_of_one_block_lose_nothing(session_factory):
 
 
 def test_a_longer_heading_leaves_the_positions_of_later_fields_as_they_were():
-    """As in the bibliographic index (postings.next_field_start): fields start at stride
+    """As in the bibliographic index (posting_format.next_field_start): fields start at stride
     boundaries, so an edit of one field changes only that field's keys."""
-    from kohaweb.search.postings import FIELD_GAP, FIELD_STRIDE, next_field_start
+    from kohaweb.search.posting_format import FIELD_GAP, FIELD_STRIDE, next_field_start
 
     def entry(heading: str):
         rec = record("00000nz  a2200000n  4500", field("100", "a", heading),

@@ -342,7 +342,7 @@ def test_a_first_load_repacks_the_index_and_a_small_addition_does_not(run_cli, m
 def test_a_worker_chunk_is_one_block_of_the_index():
     # a stored batch is then one worker's chunk, with no joining in the writing process
     from kohaweb import loading
-    from kohaweb.search.postings import BLOCK
+    from kohaweb.search.posting_format import BLOCK
 
     assert loading.CHUNK == BLOCK
 

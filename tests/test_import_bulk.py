@@ -22,7 +22,7 @@ from kohaweb import loading, marc
 from kohaweb.authorities import is_authority
 from kohaweb.catalog import Catalog
 from kohaweb.models import Biblio, BiblioMetadata, Item, Library
-from kohaweb.search import postings, tables
+from kohaweb.search import posting_folds, posting_format, tables
 from kohaweb.search.writer import decode_terms
 from kohaweb.testing import clean_database
 
@@ -133,12 +133,12 @@ def _snapshot(session) -> dict:
     lists: dict[tuple, dict[int, tuple]] = {}
     for (idx, term, block), rows in grouped.items():
         found = lists.setdefault((idx, term), {})
-        base = block << postings.BLOCK_BITS
-        for offset in postings.fold_docs([(docs, dels) for docs, _, dels in rows]).tolist():
+        base = block << posting_format.BLOCK_BITS
+        for offset in posting_folds.fold_docs([(docs, dels) for docs, _, dels in rows]).tolist():
             found[base + offset] = ()
         if any(positions for _, positions, _ in rows):
-            for key in postings.fold_keys(rows).tolist():
-                found[base + (key >> postings.POSITION_BITS)] += (key & 0xFFFF,)
+            for key in posting_folds.fold_keys(rows).tolist():
+                found[base + (key >> posting_format.POSITION_BITS)] += (key & 0xFFFF,)
     return {"biblios": biblios, "items": items, "terms": terms,
             "postings": {key: found for key, found in lists.items() if found}}
 
@@ -194,7 +194,7 @@ def test_chunks_end_where_index_blocks_end_and_join_into_one_row_per_term(shared
     raw = [(p, data, error) for p, data, error in marc.read_raw_records(str(shared_data / "marc21-collection.xml"))
            if data is None or not is_authority(marc.read_one(data))][:700]
     raw.insert(10, (99999, None, "cut badly"))  # an unreadable record, refused in the chunk it was met in
-    start = postings.BLOCK - 250  # numbers run over a block's end
+    start = posting_format.BLOCK - 250  # numbers run over a block's end
     taken = []
 
     def allocate(count: int) -> range:
@@ -207,9 +207,9 @@ def test_chunks_end_where_index_blocks_end_and_join_into_one_row_per_term(shared
     readable = sum(1 for _, data, _ in raw if data is not None)
     rest = readable - 250
     assert [len(c.numbers) for c in chunks] == [100, 100, 50] + [100] * (rest // 100) + [rest % 100] * bool(rest % 100)
-    assert all(postings.block_of(c.numbers[0]) == postings.block_of(c.numbers[-1]) for c in chunks)
+    assert all(posting_format.block_of(c.numbers[0]) == posting_format.block_of(c.numbers[-1]) for c in chunks)
     assert [r.reason for r in chunks[0].refused] == ["cut badly"]
-    whole = list(loading.joined(chunks, postings.BLOCK))
+    whole = list(loading.joined(chunks, posting_format.BLOCK))
     assert [len(b.numbers) for b in whole] == [250, rest]
     assert len(whole[0].records) == sum(len(c.records) for c in chunks[:3]) and whole[0].refused
     for batch in whole:

@@ -9,9 +9,9 @@ import pymarc
 from sqlalchemy import select
 
 from kohaweb import search
-from kohaweb.search import Clause, indexer, postings, tables
+from kohaweb.search import Clause, indexer, posting_folds, posting_format, postings, tables
 
-EDGE = postings.BLOCK
+EDGE = posting_format.BLOCK
 
 
 def _entry(title: str, year: int = 1999):
@@ -30,11 +30,11 @@ def _folded(session, idx: str, term: str) -> tuple[np.ndarray, np.ndarray]:
     query = select(p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels).where(
         p.c.idx == idx, p.c.term == term).order_by(p.c.block, p.c.seg)
     rows = session.execute(query).all()
-    docs = [postings.fold_docs([(r[2], r[4]) for r in group]) + (block << postings.BLOCK_BITS)
+    docs = [posting_folds.fold_docs([(r[2], r[4]) for r in group]) + (block << posting_format.BLOCK_BITS)
             for block, group in _by_block(rows)]
-    keys = [postings.fold_keys([(r[2], r[3], r[4]) for r in group]) + (block << (postings.BLOCK_BITS + postings.POSITION_BITS))
+    keys = [posting_folds.fold_keys([(r[2], r[3], r[4]) for r in group]) + (block << (posting_format.BLOCK_BITS + posting_format.POSITION_BITS))
             for block, group in _by_block(rows)]
-    return (np.concatenate(docs) if docs else postings.EMPTY), (np.concatenate(keys) if keys else postings.EMPTY)
+    return (np.concatenate(docs) if docs else posting_format.EMPTY), (np.concatenate(keys) if keys else posting_format.EMPTY)
 
 
 def _by_block(rows):
@@ -65,7 +65,7 @@ def test_rows_that_only_add_records_read_as_their_fold(dbsession):
         indexer.apply(dbsession, {n: _entry(f"coral reef coral {n}", years[n]) for n in batch})
         dbsession.commit()
     assert _segments(dbsession, "title", "coral") >= 4  # several rows, none removing anything
-    assert postings._appended_rows(_rows(dbsession, "coral")) is not None  # read in one piece
+    assert posting_folds._appended_rows(_rows(dbsession, "coral")) is not None  # read in one piece
     docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
     want_docs, want_keys = _folded(dbsession, "title", "coral")
     assert docs.tolist() == want_docs.tolist() == numbers
@@ -75,9 +75,9 @@ def test_rows_that_only_add_records_read_as_their_fold(dbsession):
     assert len(together["any", "absent"][0]) == len(together["any", "absent"][1]) == 0
     assert keys.tolist() == want_keys.tolist() == postings.keys(dbsession, "title", ["coral"]).tolist()
     assert postings.docs(dbsession, "title", ["coral", "reef"]).tolist() == numbers
-    low, high = postings.number_term(1991), postings.number_term(1994)
+    low, high = posting_format.number_term(1991), posting_format.number_term(1994)
     term = tables.postings.c.term
-    _, ranged = postings.docs_where(dbsession, postings.number_space("date"), term >= low, term <= high)
+    _, ranged = postings.docs_where(dbsession, posting_format.number_space("date"), term >= low, term <= high)
     assert ranged.tolist() == sorted(n for n, y in years.items() if 1991 <= y <= 1994)
     found = search.search(dbsession, Clause("title", "=", "reef coral"), limit=100, rank=True).ids
     assert sorted(found) == numbers
@@ -94,7 +94,7 @@ def test_blocks_of_one_row_beside_edited_blocks_read_as_their_fold(dbsession):
     rows = _rows(dbsession, "coral")
     blocks = [row[1] for row in rows]
     assert {blocks.count(b) for b in set(blocks)} == {1, 2}  # lone rows and edited blocks
-    assert postings._appended_rows(rows) is None
+    assert posting_folds._appended_rows(rows) is None
     want_docs, want_keys = _folded(dbsession, "title", "coral")
     assert want_docs.tolist() == [n for n in numbers if n != 2 * EDGE + 1]
     docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
@@ -119,7 +119,7 @@ def test_a_record_set_again_without_removals_is_folded(dbsession):
     p = tables.postings
     rows = dbsession.execute(select(p.c.dels).where(p.c.idx == "title", p.c.term == "coral")).all()
     assert len(rows) == 3 and not any(row[0] for row in rows)
-    assert postings._appended_rows(_rows(dbsession, "coral")) is None  # 5 comes again: folded
+    assert posting_folds._appended_rows(_rows(dbsession, "coral")) is None  # 5 comes again: folded
     docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
     want_docs, want_keys = _folded(dbsession, "title", "coral")
     assert docs.tolist() == want_docs.tolist() == [5, 6, 7]
@@ -140,8 +140,8 @@ def test_removals_are_applied_when_rows_are_read_together(dbsession):
     dbsession.commit()
     assert postings.docs(dbsession, "title", ["coral", "atoll"]).tolist() == [5, 7]
     term = tables.postings.c.term
-    _, ranged = postings.docs_where(dbsession, postings.number_space("date"),
-                                    term >= postings.number_term(1995), term <= postings.number_term(1997))
+    _, ranged = postings.docs_where(dbsession, posting_format.number_space("date"),
+                                    term >= posting_format.number_term(1995), term <= posting_format.number_term(1997))
     assert ranged.tolist() == [5, 7]
 
 
@@ -242,8 +242,8 @@ def test_rows_with_removals_read_together_as_their_fold(dbsession):
             want = sorted(n for n, (title, _) in model.items() if set(pair) & set(title.split()))
             assert postings.docs(dbsession, "title", pair).tolist() == want, pair
         term = tables.postings.c.term
-        _, ranged = postings.docs_where(dbsession, postings.number_space("date"),
-                                        term >= postings.number_term(1991), term <= postings.number_term(1993))
+        _, ranged = postings.docs_where(dbsession, posting_format.number_space("date"),
+                                        term >= posting_format.number_term(1991), term <= posting_format.number_term(1993))
         assert ranged.tolist() == sorted(n for n, (_, year) in model.items() if 1991 <= year <= 1993)
     assert dbsession.execute(select(tables.postings.c.dels).where(tables.postings.c.dels.is_not(None))).first()
 

@@ -18,7 +18,7 @@ from lxml import etree
 from kohaweb import marc, xmltext
 from kohaweb.search import normalize, writer
 from kohaweb.search.indexer import Entry
-from kohaweb.search.postings import BLOCK_BITS, POSITION_BITS
+from kohaweb.search.posting_format import BLOCK_BITS, POSITION_BITS
 
 # --- references: the plain forms the fast paths replaced -------------------------------------------
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kohaweb.search import postings, ranking
+from kohaweb.search import posting_format, ranking
 
 
 def _occurrences(rng: np.random.Generator, records: np.ndarray) -> np.ndarray:
     """Sorted word keys (record << POSITION_BITS | position), one to four occurrences a record."""
-    keys = [(int(n) << postings.POSITION_BITS) | p for n in records for p in range(int(rng.integers(1, 5)))]
+    keys = [(int(n) << posting_format.POSITION_BITS) | p for n in records for p in range(int(rng.integers(1, 5)))]
     return np.array(sorted(keys), dtype=np.int64)
 
 

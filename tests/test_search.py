@@ -230,9 +230,9 @@ def test_posting_lists_across_blocks_follow_updates_and_removals(dbsession):
     """Records in several blocks of record numbers (first, last and next record of a block, and a
     far one): phrases, proximity, booleans, sorting and scan read across blocks, and replacing or
     removing one record leaves the others' postings in its block intact."""
-    from kohaweb.search import indexer, postings
+    from kohaweb.search import indexer, posting_format
 
-    edge = postings.BLOCK
+    edge = posting_format.BLOCK
     numbers = [5, edge - 1, edge, 3 * edge + 17]
     titles = {5: "The coral reef atlas", edge - 1: "The reef and the coral", edge: "The coral reef studies",
               3 * edge + 17: "The deep coral reef ecology"}  # "The " is non-filing (245 ind. 2 = 4)

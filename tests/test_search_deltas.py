@@ -11,12 +11,12 @@ import pytest
 from sqlalchemy import func, select, text, union_all
 
 from kohaweb import search
-from kohaweb.search import Clause, indexer, postings, tables, writer
+from kohaweb.search import Clause, indexer, posting_format, postings, tables, writer
 from kohaweb.search.repack import RepackError, repack
 from kohaweb.testing import Catalog, selected_backend
 
 VOCABULARY = ["coral", "reef", "atlas", "lichen", "moss", "river", "delta", "ocean", "storm", "harbour"]
-EDGE = postings.BLOCK
+EDGE = posting_format.BLOCK
 NUMBERS = [1, 2, 3, EDGE - 3, EDGE - 2, EDGE - 1, EDGE, EDGE + 1, EDGE + 2, 2 * EDGE + 5]
 
 
@@ -140,7 +140,7 @@ def test_a_change_no_index_uses_writes_nothing(dbsession, reference_data):
 
 
 def test_a_changed_field_rewrites_its_own_keys_not_those_of_the_fields_after_it(dbsession):
-    """Fields start at stride boundaries (postings.FIELD_STRIDE): a title a word longer leaves the
+    """Fields start at stride boundaries (posting_format.FIELD_STRIDE): a title a word longer leaves the
     positions of the later fields' words as they were, so their keys are not rewritten; phrase and
     proximity searches still see the new title."""
 

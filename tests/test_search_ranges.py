@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from kohaweb import search
 from kohaweb.catalog import Catalog
-from kohaweb.search import Boolean, Clause, indexer, postings, query, state, tables
+from kohaweb.search import Boolean, Clause, indexer, posting_format, postings, query, state, tables
 
 # (transcribed years in 260 $c: the "date" index; coded year in 008: "pubdate")
 DATES: list[tuple[tuple[int, ...], int | None]] = [
@@ -80,10 +80,10 @@ def fast_calls(monkeypatch) -> list:
 def test_the_index_lists_several_numbers_apart(dbsession, catalogue):
     p = tables.postings
     several = {(idx, term) for idx, term in dbsession.execute(
-        select(p.c.idx, p.c.term).where(p.c.idx.in_([postings.multi_number_space("date"),
-                                                    postings.multi_number_space("pubdate")])).distinct())}
+        select(p.c.idx, p.c.term).where(p.c.idx.in_([posting_format.multi_number_space("date"),
+                                                    posting_format.multi_number_space("pubdate")])).distinct())}
     # pubdate has one value per record: nothing; date: only the years of records with two or more
-    assert several == {("date#2", postings.number_term(y)) for values in catalogue.values()
+    assert several == {("date#2", posting_format.number_term(y)) for values in catalogue.values()
                        if len(values["date"]) > 1 for y in values["date"]}
 
 
@@ -185,16 +185,16 @@ def test_rebuild_sets_the_flag(dbsession, session_factory, catalogue, fast_calls
 
 def test_the_index_lists_numbers_by_tens_and_hundreds(dbsession, catalogue):
     p = tables.postings
-    spaces = {index: [postings.number_space(index), postings.multi_number_space(index)] for index in ("date", "pubdate")}
-    buckets = [postings.number_bucket_space(space, step) for both in spaces.values() for space in both
-               for step in postings.NUMBER_BUCKETS]
+    spaces = {index: [posting_format.number_space(index), posting_format.multi_number_space(index)] for index in ("date", "pubdate")}
+    buckets = [posting_format.number_bucket_space(space, step) for both in spaces.values() for space in both
+               for step in posting_format.NUMBER_BUCKETS]
     listed = set(dbsession.execute(select(p.c.idx, p.c.term).where(p.c.idx.in_(buckets)).distinct()))
-    assert listed == {(postings.number_bucket_space(space, step), postings.number_term(value // step))
+    assert listed == {(posting_format.number_bucket_space(space, step), posting_format.number_term(value // step))
                       for values in catalogue.values() for index in ("date", "pubdate")
                       for space in spaces[index][:1 if len(values[index]) < 2 else 2]
-                      for value in values[index] for step in postings.NUMBER_BUCKETS}
-    assert {("date#/10", postings.number_term(195)), ("date#/100", postings.number_term(19)),
-            ("date#2/10", postings.number_term(200))} <= listed
+                      for value in values[index] for step in posting_format.NUMBER_BUCKETS}
+    assert {("date#/10", posting_format.number_term(195)), ("date#/100", posting_format.number_term(19)),
+            ("date#2/10", posting_format.number_term(200))} <= listed
 
 
 @pytest.mark.parametrize("index", ["date", "pubdate"])
@@ -218,13 +218,13 @@ def test_single_ranges_read_whole_decades_and_centuries_alike(dbsession, catalog
     nodes.append((Clause(index, "within", "2000 1900"), []))
     _flag(dbsession, False)
     plain = [_ids(dbsession, node) for node, _ in nodes]
-    assert set(spaces) == {postings.number_space(index)}
+    assert set(spaces) == {posting_format.number_space(index)}
     spaces.clear()
     _flag(dbsession, True)
     bucketed = [_ids(dbsession, node) for node, _ in nodes]
     assert bucketed == plain == [expected for _, expected in nodes]
-    assert {postings.number_bucket_space(postings.number_space(index), step)
-            for step in postings.NUMBER_BUCKETS} <= set(spaces)
+    assert {posting_format.number_bucket_space(posting_format.number_space(index), step)
+            for step in posting_format.NUMBER_BUCKETS} <= set(spaces)
     assert any(plain) and not all(plain)  # not vacuous
 
 
@@ -238,14 +238,14 @@ def test_range_pieces_cover_exactly_the_numbers_between():
     import random
 
     rng = random.Random(3)
-    assert postings.number_range_pieces(1950, 2000) == [(1, 2000, 2000), (10, 195, 199)]
-    assert postings.number_range_pieces(1953, 1958) == [(1, 1953, 1958)]
+    assert posting_format.number_range_pieces(1950, 2000) == [(1, 2000, 2000), (10, 195, 199)]
+    assert posting_format.number_range_pieces(1953, 1958) == [(1, 1953, 1958)]
     for _ in range(3000):
         low = rng.randint(0, 3000)
         high = rng.randint(low, low + rng.choice([0, 3, 30, 300, 3000]))
         covered: list[int] = []
-        for step, first, last in postings.number_range_pieces(low, high):
-            assert step in (1, *postings.NUMBER_BUCKETS) and first <= last
+        for step, first, last in posting_format.number_range_pieces(low, high):
+            assert step in (1, *posting_format.NUMBER_BUCKETS) and first <= last
             covered += range(first * step, (last + 1) * step)
         assert sorted(covered) == list(range(low, high + 1))  # every number once, none outside
 

@@ -13,7 +13,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from ..cli import CommandError
-from ..search.postings import BLOCK
+from ..search.posting_format import BLOCK
 from ..search.staging import begin as begin_staged_load
 from ..search.staging import finish as finish_staged_load
 from ..search.vocabulary import RUN, BatchRun

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from .mapping import INDEXES, Index
 from .normalize import MASK_ANY, MASK_ONE
-from .query import ANCHOR, Boolean, Clause, QueryError
+from .query_tree import ANCHOR, Boolean, Clause, QueryError
 from .results import ScanTerm, SearchResult, SortKey, count_rows, scan, search
 from .state import SearchState, is_ready, search_state, status
 

@@ -13,10 +13,11 @@ the SRU database for authorities accepts as CQL index names):
 - ``local-number`` (Local-number): 001; ``lc-card-number`` (LC-card-number): 010 $a $z, spaces
   removed; ``recid`` (rec.id): the authid; ``any`` (Any): every data field.
 
-Words are normalised by kohaweb.search.normalize, posting lists encoded as kohaweb.search.postings
-encodes them, and queries (kohaweb.search.query trees) run on the bibliographic evaluator with
-this index's tables (``AuthorityEvaluator``). The data layer (kohaweb.authorities) indexes every
-add, update and delete in its own transaction; ``rebuild`` re-indexes everything.
+Words are normalised by kohaweb.search.normalize, posting lists encoded as
+kohaweb.search.posting_format encodes them, and queries (kohaweb.search.query trees) run on the
+bibliographic evaluator with this index's tables (``AuthorityEvaluator``). The data layer
+(kohaweb.authorities) indexes every add, update and delete in its own transaction; ``rebuild``
+re-indexes everything.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ from sqlalchemy.orm import Session
 from .. import bulk, marc
 from ..preferences import get_preference, set_preference
 from . import authority_tables as tables
-from . import normalize, postings, query, sorted_sets, variants, writer
+from . import normalize, posting_format, postings, query, sorted_sets, variants, writer
 from .mapping import Index
-from .postings import BLOCK_BITS, MAX_POSITION, POSITION_BITS
-from .query import QueryError
+from .posting_format import BLOCK_BITS, MAX_POSITION, POSITION_BITS
+from .query_tree import Node, QueryError
 from .results import ScanTerm, SearchResult, SortKey
 
 ALL = ("_all", "")
@@ -148,10 +149,10 @@ def entry_for(record: pymarc.Record, flavour: str, authtypecode: str | None) -> 
                 if pos <= MAX_POSITION:
                     found.append(pos)
                 pos += 1
-            pos = postings.next_field_start(pos)
+            pos = posting_format.next_field_start(pos)
             phrase = " ".join(words)[:normalize.MAX_PHRASE].rstrip()
             if phrase:
-                entry.terms[(postings.phrase_space(name), phrase)] = None
+                entry.terms[(posting_format.phrase_space(name), phrase)] = None
     entry.terms[ALL] = None
     return entry
 
@@ -248,8 +249,8 @@ def _apply_block(session: Session, block: int, changes: dict[int, Entry | None],
             session.execute(delete(p).where(p.c.idx == key[0], p.c.term == key[1], p.c.block == block))
         if len(docs):
             rows.append({"idx": key[0], "term": key[1], "block": block, "ndocs": len(docs),
-                         "docs": postings.encode_docs(docs),
-                         "positions": postings.encode_positions(positions) if word and positions is not None else None})
+                         "docs": posting_format.encode_docs(docs),
+                         "positions": posting_format.encode_positions(positions) if word and positions is not None else None})
     bulk.insert_rows(session.connection(), p, rows)
     if old:
         session.execute(delete(r).where(r.c.authid.in_(list(old))))
@@ -271,8 +272,8 @@ def _read_rows(session: Session, block: int, keys: list[tuple[str, str]]) -> dic
             for term, docs, positions in session.execute(
                     select(p.c.term, p.c.docs, p.c.positions)
                     .where(p.c.idx == idx, p.c.block == block, p.c.term.in_(chunk)).with_for_update()):
-                out[(idx, term)] = (postings.decode_local_docs(docs),
-                                    postings.decode_local_positions(positions) if positions is not None else None)
+                out[(idx, term)] = (posting_format.decode_local_docs(docs),
+                                    posting_format.decode_local_positions(positions) if positions is not None else None)
     return out
 
 
@@ -281,7 +282,7 @@ def _read_rows(session: Session, block: int, keys: list[tuple[str, str]]) -> dic
 class _Store:
     """The functions of kohaweb.search.postings the evaluator calls, on the authority tables."""
 
-    EMPTY = postings.EMPTY
+    EMPTY = posting_format.EMPTY
 
     @staticmethod
     def _rows(session: Session, idx: str, conditions, positional: bool):
@@ -298,11 +299,11 @@ class _Store:
             chunk = terms[start:start + postings.CHUNK]
             for _, block, blob in self._rows(session, idx, [p.c.term.in_(chunk)], positional):
                 if positional:
-                    parts.append(postings.decode_local_positions(blob) + (block << (BLOCK_BITS + POSITION_BITS)))
+                    parts.append(posting_format.decode_local_positions(blob) + (block << (BLOCK_BITS + POSITION_BITS)))
                 else:
-                    parts.append(postings.decode_local_docs(blob) + (block << BLOCK_BITS))
+                    parts.append(posting_format.decode_local_docs(blob) + (block << BLOCK_BITS))
         if not parts:
-            return postings.EMPTY
+            return posting_format.EMPTY
         merged = np.concatenate(parts)
         return sorted_sets.unsorted_distinct(merged) if len(terms) > 1 or len(parts) > 1 else merged
 
@@ -320,9 +321,9 @@ class _Store:
         rows = list(self._rows(session, idx, conditions, False))
         found = list(dict.fromkeys(row[0] for row in rows))
         if not rows:
-            return found, postings.EMPTY
+            return found, posting_format.EMPTY
         return found, sorted_sets.unsorted_distinct(np.concatenate(
-            [postings.decode_local_docs(blob) + (block << BLOCK_BITS) for _, block, blob in rows]))
+            [posting_format.decode_local_docs(blob) + (block << BLOCK_BITS) for _, block, blob in rows]))
 
     def vocabulary(self, session: Session, idx: str, *conditions) -> list[str]:
         p = tables.postings
@@ -362,7 +363,7 @@ def is_ready(session: Session) -> bool:
     return status(session) == "ready"
 
 
-def rebuild(factory, *, batch: int = postings.BLOCK, progress: Callable[[int], None] | None = None) -> int:
+def rebuild(factory, *, batch: int = posting_format.BLOCK, progress: Callable[[int], None] | None = None) -> int:
     """Re-index every authority from its stored MARCXML, a block of authids per transaction; the
     index is marked ``rebuilding`` (SRU refuses to answer) until the last one commits."""
     from ..db import transaction
@@ -374,7 +375,7 @@ def rebuild(factory, *, batch: int = postings.BLOCK, progress: Callable[[int], N
         for table in tables.ALL:
             session.execute(delete(table))
     done, last = 0, 0
-    batch = max(1, min(batch, postings.BLOCK))
+    batch = max(1, min(batch, posting_format.BLOCK))
     while True:
         with transaction(factory) as session:
             rows = session.execute(select(Authority.authid, Authority.flavour, Authority.authtypecode,
@@ -430,7 +431,7 @@ class AuthorityEvaluator(query._Evaluator):
 SORTABLE = ("heading", "recid")
 
 
-def search(session: Session, node: query.Node, *, offset: int = 0, limit: int = 10,
+def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10,
            sort: tuple[SortKey, ...] = ()) -> SearchResult:
     """Count the authorities matching ``node`` and return the authids of one page, in authid
     order or by ``sort`` (``heading`` or ``recid``)."""

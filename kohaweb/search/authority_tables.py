@@ -1,6 +1,6 @@
 """The authorities search index's tables (migration 0018), beside the bibliographic ones.
 
-They hold the same posting-list encoding as ``search_postings`` (kohaweb.search.postings: per
+They hold the same posting-list encoding as ``search_postings`` (kohaweb.search.posting_format: per
 (index, term, block of 8,192 authids) the block's authids as uint16 offsets and, for word
 indexes, ``offset << 16 | position`` keys), so the bibliographic query evaluator answers on them
 unchanged. Authority files are small and edited one record at a time, so each (index, term,

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, selectinload
 from ..changes import RecordChange
 from ..hookspecs import hookimpl
 from ..models import Biblio, RecordChangeOutbox, utcnow
-from .query import Node
+from .query_tree import Node
 from .results import ScanTerm, SearchResult, SortKey
 
 log = logging.getLogger(__name__)
@@ -122,7 +122,7 @@ class SqlSearchBackend:
         import numpy as np
 
         from . import results
-        from .query import QueryError
+        from .query_tree import QueryError
 
         for key in keys:
             if key.index not in results.SORTABLE:

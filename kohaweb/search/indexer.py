@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import marc
 from ..db import empty_sqlite_wal
 from ..models import Biblio
-from . import mapping, normalize, postings, state, tables, writer
-from .postings import BLOCK_BITS, MAX_POSITION
+from . import mapping, normalize, posting_format, state, tables, writer
+from .posting_format import BLOCK_BITS, MAX_POSITION
 
 log = logging.getLogger(__name__)
 
@@ -75,13 +75,13 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
                     if pos <= MAX_POSITION:
                         positions.append(pos)
                     pos += 1
-            pos = postings.next_field_start(pos)
+            pos = posting_format.next_field_start(pos)
             if value:
                 phrases[value] = None
         # a plain loop: a quarter cheaper here than dict.update over zipped pairs
         for word, positions in found.items():
             terms[name, word] = positions
-        space = postings.phrase_space(name)
+        space = posting_format.phrase_space(name)
         for value in phrases:
             terms[space, value] = None
     for name, values in extracted.identifiers.items():
@@ -89,19 +89,19 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
             terms[(name, value)] = None
     for name, numbers in extracted.numbers.items():
         # the number itself, and by tens and hundreds (whole decades and centuries of a range,
-        # kohaweb.search.query numbers_between); the same again apart when the record has
+        # kohaweb.search.query_numbers numbers_between); the same again apart when the record has
         # several (the fast path of ``X >= a and X <= b``, _Evaluator.bounded)
-        spaces = [postings.number_space(name)]
+        spaces = [posting_format.number_space(name)]
         if len(numbers) > 1:
-            spaces.append(postings.multi_number_space(name))
+            spaces.append(posting_format.multi_number_space(name))
         for space in spaces:
             for number in numbers:
-                terms[(space, postings.number_term(number))] = None
-                for step in postings.NUMBER_BUCKETS:
-                    terms[(postings.number_bucket_space(space, step), postings.number_term(number // step))] = None
-    terms[postings.ALL] = None
+                terms[(space, posting_format.number_term(number))] = None
+                for step in posting_format.NUMBER_BUCKETS:
+                    terms[(posting_format.number_bucket_space(space, step), posting_format.number_term(number // step))] = None
+    terms[posting_format.ALL] = None
     if hidden:
-        terms[postings.HIDDEN] = None
+        terms[posting_format.HIDDEN] = None
     return entry
 
 
@@ -153,7 +153,7 @@ def _mark_due(session: Session, due: set[int]) -> None:
 
 def hide_entry(entry: Entry) -> Entry:
     """The entry with the hidden-from-public flag set."""
-    entry.terms[postings.HIDDEN] = None
+    entry.terms[posting_format.HIDDEN] = None
     return entry
 
 
@@ -227,7 +227,7 @@ def _inside(transaction, ancestor) -> bool:
     return False
 
 
-def rebuild(factory: sessionmaker[Session], *, batch: int = postings.BLOCK, workers: int = 1,
+def rebuild(factory: sessionmaker[Session], *, batch: int = posting_format.BLOCK, workers: int = 1,
             progress: Callable[[int], None] | None = None) -> int:
     """Re-index every record from its stored MARCXML. The index is marked as being rebuilt first
     (services refuse to answer from it) and ready only when the last batch has committed, so an
@@ -309,7 +309,7 @@ def _raw_batches(factory: sessionmaker[Session], batch: int):
                                    .order_by(Biblio.biblionumber).limit(1))
             if first is None:
                 return
-            end = (postings.block_of(first) + 1) << BLOCK_BITS
+            end = (posting_format.block_of(first) + 1) << BLOCK_BITS
             rows = list(session.execute(
                 select(Biblio.biblionumber, Biblio.flavour, Biblio.hidden_from_public, BiblioMetadata.metadata_xml)
                 .join(BiblioMetadata, BiblioMetadata.biblionumber == Biblio.biblionumber)

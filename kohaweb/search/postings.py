@@ -1,33 +1,15 @@
-"""The posting-list encoding, and reading posting lists back as numpy arrays.
+"""Reading posting lists back from search_postings as numpy arrays: the records and occurrences of
+terms, of ranges of terms, and of the whole index (``universe``, ``hidden``, ``size``).
 
-Records are grouped in blocks of ``BLOCK`` consecutive record numbers. A row of search_postings
-holds, for one (index, term, block):
-
-- ``docs``: the block's matching records, sorted, as little-endian uint16 offsets from the
-  block's first record number (two bytes per record);
-- ``positions`` (word indexes only): every occurrence as a little-endian uint32
-  ``offset << 16 | word position``, sorted.
-
-Read back, record sets are sorted int64 arrays of record numbers and occurrences are sorted
-int64 "keys" ``biblionumber << 16 | position``; adjacency of two words is then ``keys + 1`` in
-the other word's keys, found with one vectorised intersection.
-
-Namespaces share the table: word indexes use their name; whole-field phrases use ``name=``;
-numbers (years) use ``name#`` with ten-digit zero-padded terms so that text order is numeric
-order; ``_all`` lists every indexed record and ``_hidden`` those public services must not show.
-A record with two or more distinct numbers in an index also has each of them under ``name#2``
-(``multi_number_space``): a CQL range ``X >= a and X <= b`` then reads one range of ``name#``
-and two of that much smaller namespace (kohaweb.search.query) instead of half the index twice.
-Each number of both is also listed by its tens and its hundreds (``name#/10``, ``name#2/100``...,
-``number_bucket_space``): a range of years then reads a few whole decades and centuries and the
-years at its edges (``number_range_pieces``), not every year between.
+The rows' layout and encoding are kohaweb.search.posting_format; how a term's rows (one per
+segment) fold into one array, kohaweb.search.posting_folds. These functions, with ``EMPTY``, are
+the store the query evaluator reads through (kohaweb.search.query; kohaweb.search.authority_index
+has its own for the authority tables).
 """
 
 from __future__ import annotations
 
-import array
 import functools
-import sys
 from collections.abc import Iterable
 
 import numpy as np
@@ -35,185 +17,49 @@ from sqlalchemy import any_, bindparam, func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from ..driver import read_rows
-from . import sorted_sets, tables
+from . import tables
+from .posting_folds import (
+    _combine,
+    _fold_all_docs,
+    _fold_rows,
+    _groups,
+    _one_term_docs,
+    _one_term_docs_and_keys,
+    _union_of_rows,
+    fold_docs,
+    fold_keys,
+)
 
-BLOCK_BITS = 13
-BLOCK = 1 << BLOCK_BITS
-POSITION_BITS = 16
-MAX_POSITION = 65000  # later words of a huge field are not positional (kept clear of the key's edge)
-FIELD_GAP = 10  # at least this gap between two fields' positions: adjacency never spans fields
-# Each field of an index starts at a multiple of FIELD_STRIDE (after the gap). A field that grows
-# or shrinks by a few words then leaves the positions of the fields after it as they were, so an
-# edit rewrites only the keys of the fields it changed. A longer title used to shift every later
-# word of "any": on 1M realistic records an edit wrote a median of 58 posting rows, now 10.
-FIELD_STRIDE = 32
-
-
-def next_field_start(end: int) -> int:
-    """Where an index's next field starts when the previous one ended before position ``end``
-    (both indexers, bibliographic and authority, number words this way)."""
-    return -(-(end + FIELD_GAP) // FIELD_STRIDE) * FIELD_STRIDE
-
-ALL = ("_all", "")
-HIDDEN = ("_hidden", "")
-EMPTY = np.empty(0, dtype=np.int64)
-
-
-def phrase_space(index: str) -> str:
-    return index + "="
-
-
-def number_space(index: str) -> str:
-    return index + "#"
-
-
-def multi_number_space(index: str) -> str:
-    """The numbers of the records with several distinct numbers in ``index`` (no index name
-    holds "#", so this cannot meet another namespace)."""
-    return index + "#2"
-
-
-def number_term(value: int) -> str:
-    return f"{value:010d}"
-
-
-NUMBER_BUCKETS = (10, 100)  # the coarser copies of every number, finest first
-LARGEST_TERM_NUMBER = 10**10 - 1  # the largest number a ten-digit term holds
-
-
-def number_bucket_space(space: str, step: int) -> str:
-    """Where a number namespace (``number_space`` or ``multi_number_space``) lists each of its
-    numbers ``n`` once more as ``n // step`` (``step`` one of ``NUMBER_BUCKETS``): a record with
-    1956 is under 195 in ``date#/10`` and 19 in ``date#/100``."""
-    return f"{space}/{step}"
-
-
-def number_range_pieces(low: int, high: int) -> list[tuple[int, int, int]]:
-    """The numbers ``low``..``high`` (inclusive, ``low <= high``) as the fewest ranges of
-    ``(step, first, last)``: the terms ``first``..``last`` of the namespace of ``step`` (1 for
-    the numbers themselves). Whole decades inside are read as decades and whole centuries
-    inside those as centuries, so 1950..2000 is decades 195..199 and the year 2000, two short
-    reads instead of 51 years' rows in every block."""
-    pieces = []
-    step = 1
-    for coarser in NUMBER_BUCKETS:
-        inner_low = -(-low // coarser) * coarser  # the whole buckets of ``coarser`` inside
-        inner_high = (high + 1) // coarser * coarser - 1
-        if inner_low > inner_high:
-            break
-        if low < inner_low:
-            pieces.append((step, low // step, inner_low // step - 1))
-        if inner_high < high:
-            pieces.append((step, (inner_high + 1) // step, high // step))
-        low, high, step = inner_low, inner_high, coarser
-    pieces.append((step, low // step, high // step))
-    return pieces
-
-
-def block_of(biblionumber: int) -> int:
-    return biblionumber >> BLOCK_BITS
-
-
-# --- encoding (block-local arrays) ----------------------------------------------------------------
-
-def encode_docs(local: np.ndarray) -> bytes:
-    return local.astype("<u2").tobytes()
-
-
-def decode_local_docs(blob: bytes | None) -> np.ndarray:
-    return np.frombuffer(blob or b"", dtype="<u2").astype(np.int64)
-
-
-def pack_docs(local: list[int]) -> bytes:
-    """``encode_docs`` for a short ordered list (no numpy round trip)."""
-    return _little(array.array("H", local))
-
-
-def pack_positions(local_keys: list[int]) -> bytes:
-    return _little(array.array("I", local_keys))
-
-
-def _little(values: array.array) -> bytes:
-    if sys.byteorder != "little":
-        values.byteswap()
-    return values.tobytes()
-
-
-def encode_positions(local_keys: np.ndarray) -> bytes:
-    return local_keys.astype("<u4").tobytes()
-
-
-def decode_local_positions(blob: bytes | None) -> np.ndarray:
-    return np.frombuffer(blob or b"", dtype="<u4").astype(np.int64)
-
-
-# --- reading (global arrays) ---------------------------------------------------------------------
-#
-# A term's rows in one block are applied in segment order: each row first removes the records it
-# names (``docs`` and ``dels``), then adds its ``docs`` (with their positions). The usual case, a
-# single merged row, is read as it is.
-
-def _docs(block: int, blob: bytes) -> np.ndarray:
-    return decode_local_docs(blob) + (block << BLOCK_BITS)
-
-
-def _keys(block: int, blob: bytes | None) -> np.ndarray:
-    return decode_local_positions(blob) + (block << (BLOCK_BITS + POSITION_BITS))
-
-
-def fold_docs(rows: list[tuple[bytes, bytes | None]]) -> np.ndarray:
-    """Block-local record offsets of one (term, block) from its rows (docs, dels) in segment order."""
-    appended = _appended([added for added, _ in rows], [removed for _, removed in rows])
-    if appended is not None:
-        return appended
-    docs = decode_local_docs(rows[0][0])
-    for added, removed in rows[1:]:
-        new = decode_local_docs(added)
-        gone = decode_local_docs(removed)
-        if len(docs) and (len(new) or len(gone)):
-            docs = sorted_sets.difference(docs, sorted_sets.union(new, gone))
-        docs = sorted_sets.union(docs, new)
-    return docs
-
-
-def fold_keys(rows: list[tuple[bytes, bytes | None, bytes | None]]) -> np.ndarray:
-    """Block-local occurrence keys of one (term, block) from its rows (docs, positions, dels)."""
-    if _appended([added for added, _, _ in rows], [removed for _, _, removed in rows]) is not None:
-        return np.concatenate([decode_local_positions(positions) for _, positions, _ in rows])
-    keys = decode_local_positions(rows[0][1])
-    for added, positions, removed in rows[1:]:
-        affected = sorted_sets.union(decode_local_docs(added), decode_local_docs(removed))
-        if len(keys) and len(affected):
-            keys = keys[~sorted_sets.member(keys >> POSITION_BITS, affected)]
-        new = decode_local_positions(positions)
-        if len(new):
-            keys = sorted_sets.union(keys, new) if len(keys) else new
-    return keys
-
-
-def _appended(added: list[bytes], removed: list[bytes | None]) -> np.ndarray | None:
-    """The rows' records when every row only appends records after the previous rows' ones (what
-    an import writes: one segment per batch, numbers ascending), else None. Such rows remove
-    nothing, so their fold is their concatenation (already sorted), and so is their keys'."""
-    if any(removed):
-        return None
-    parts = [decode_local_docs(blob) for blob in added]
-    last = -1
-    for part in parts:
-        if len(part):
-            if part[0] <= last:
-                return None
-            last = part[-1]
-    return np.concatenate(parts)
-
-
-def _combine(parts: list[np.ndarray], several_terms: bool) -> np.ndarray:
-    if not parts:
-        return EMPTY
-    merged = np.concatenate(parts)
-    # one term's rows come in block order, already sorted; several terms overlap
-    return sorted_sets.unsorted_distinct(merged) if several_terms else merged
-
+# the layout's and the encoding's names stay importable from here, as they were (kohaweb itself
+# imports them from kohaweb.search.posting_format)
+from .posting_format import (  # noqa: F401
+    ALL,
+    BLOCK,
+    BLOCK_BITS,
+    EMPTY,
+    FIELD_GAP,
+    FIELD_STRIDE,
+    HIDDEN,
+    LARGEST_TERM_NUMBER,
+    MAX_POSITION,
+    NUMBER_BUCKETS,
+    POSITION_BITS,
+    block_of,
+    decode_local_docs,
+    decode_local_positions,
+    doc_keys,
+    encode_docs,
+    encode_positions,
+    multi_number_space,
+    next_field_start,
+    number_bucket_space,
+    number_range_pieces,
+    number_space,
+    number_term,
+    pack_docs,
+    pack_positions,
+    phrase_space,
+)
 
 CHUNK = 500  # terms per IN list
 
@@ -270,38 +116,6 @@ def docs_of(session: Session, words: list[tuple[str, str]]) -> dict[tuple[str, s
     return {pair: _one_term_docs(found) for pair, found in grouped.items()}
 
 
-def _one_term_docs(rows) -> np.ndarray:
-    """Docs of one term's rows (term, block, docs, dels) by block and segment."""
-    if len(rows) > 1:
-        return _fold_all_docs(rows) if any(row[3] for row in rows) else _union_of_rows(rows)
-    return _combine(_fold_rows(rows, False), False)
-
-
-def _one_term_docs_and_keys(rows) -> tuple[np.ndarray, np.ndarray]:
-    """Docs and keys of one term's rows (term, block, docs, positions, dels) by block and
-    segment: decoded in one piece when they only add records, else folded block by block."""
-    appended = _appended_rows(rows)
-    if appended is not None:
-        return appended
-    # edits leave a few blocks with several rows: the rest is decoded in runs (_fold_rows)
-    docs_rows = [(term, block, docs, dels) for term, block, docs, _, dels in rows]
-    return _combine(_fold_rows(docs_rows, False), False), _combine(_fold_rows(rows, True), False)
-
-
-def _run_docs(run: list[tuple[int, tuple]]) -> np.ndarray:
-    """The records of lone rows ((block, row) with the row's docs first), in one piece."""
-    blocks = np.array([block for block, _ in run], dtype=np.int64)
-    docs = np.frombuffer(b"".join([row[0] for _, row in run]), dtype="<u2").astype(np.int64)
-    return docs + np.repeat(blocks << BLOCK_BITS, [len(row[0]) // 2 for _, row in run])
-
-
-def _run_keys(run: list[tuple[int, tuple]]) -> np.ndarray:
-    """The occurrence keys of lone rows ((block, (docs, positions, dels))), in one piece."""
-    blocks = np.array([block for block, _ in run], dtype=np.int64)
-    keys = np.frombuffer(b"".join([row[1] or b"" for _, row in run]), dtype="<u4").astype(np.int64)
-    return keys + np.repeat(blocks << (BLOCK_BITS + POSITION_BITS), [len(row[1] or b"") // 4 for _, row in run])
-
-
 @functools.lru_cache(maxsize=16)
 def _pairs_statement(count: int, positional: bool = True):
     """``docs_and_keys_of``'s (or, not ``positional``, ``docs_of``'s) statement for ``count``
@@ -340,20 +154,6 @@ def _ranges_statement(count: int):
              .where(p.c.idx == bindparam(f"idx{n}"), p.c.term >= bindparam(f"low{n}"), p.c.term <= bindparam(f"high{n}"))
              for n in range(count)]
     return union_all(*parts).order_by("idx", "term", "block", "seg")
-
-
-def _appended_rows(rows) -> tuple[np.ndarray, np.ndarray] | None:
-    """Docs and keys of one term's rows (term, block, docs, positions, dels) when each row only
-    adds records after those of the rows before it (what imports write): their fold is their
-    concatenation, decoded in one piece rather than row by row. None otherwise."""
-    if len(rows) < 2 or any(row[4] for row in rows):
-        return None
-    run = [(row[1], row[2:]) for row in rows]  # (block, (docs, positions, dels)) as _run_docs takes them
-    docs = _run_docs(run)
-    if len(docs) > 1 and not bool(np.all(docs[1:] > docs[:-1])):
-        return None  # a record set again by a later row: folded row by row
-    keys = _run_keys(run)
-    return docs, keys
 
 
 def _columns(positional: bool) -> tuple:
@@ -401,21 +201,6 @@ def _rows(session: Session, idx: str, terms: list[str], *, positional: bool):
                               .order_by(p.c.term, p.c.block, p.c.seg)).all()
 
 
-def _groups(rows):
-    """(block, [row[2:] ...]) per (term, block) of rows ordered by term, block and segment."""
-    group: list = []
-    current = None
-    for row in rows:
-        where = (row[0], row[1])
-        if where != current:
-            if group:
-                yield current[1], group
-            group, current = [], where
-        group.append(row[2:])
-    if group:
-        yield current[1], group
-
-
 def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool) -> np.ndarray:
     terms = list(dict.fromkeys(terms))
     if not positional:
@@ -427,72 +212,6 @@ def _read(session: Session, idx: str, terms: Iterable[str], *, positional: bool)
     for rows in _rows(session, idx, terms, positional=True):
         parts.extend(_fold_rows(rows, positional))
     return _combine(parts, len(terms) > 1)
-
-
-def _fold_all_docs(rows) -> np.ndarray:
-    """The records of rows (term, block, docs, dels) ordered by term, block and segment, over
-    every term at once. Each row first removes the records it names, then adds its docs, so a
-    record belongs to a term when the last row of that term that names it adds it: one sort of
-    every mention by (term, record, row) finds those last mentions without a step per row (edited
-    and deleted records leave removals in many rows of the common terms and the dates)."""
-    count = len(rows)
-    term_ids = np.zeros(count, dtype=np.int64)
-    for i in range(1, count):
-        term_ids[i] = term_ids[i - 1] + (rows[i][0] != rows[i - 1][0])
-    bases = np.array([row[1] for row in rows], dtype=np.int64) << BLOCK_BITS
-    added = [len(row[2]) // 2 for row in rows]
-    removed = [len(row[3] or b"") // 2 for row in rows]
-    docs = np.concatenate((
-        np.frombuffer(b"".join([row[2] for row in rows]), dtype="<u2").astype(np.int64) + np.repeat(bases, added),
-        np.frombuffer(b"".join([row[3] or b"" for row in rows]), dtype="<u2").astype(np.int64) + np.repeat(bases, removed)))
-    positions = np.arange(count, dtype=np.int64)
-    row_of = np.concatenate((np.repeat(positions, added), np.repeat(positions, removed)))
-    term_of = term_ids[row_of]
-    adds = np.concatenate((np.ones(sum(added), dtype=np.int8), np.zeros(sum(removed), dtype=np.int8)))
-    if not len(docs):
-        return EMPTY
-    # within one row its docs win over its dels (it removes, then adds): adds sort last
-    order = np.lexsort((adds, row_of, docs, term_of))
-    docs, term_of, adds = docs[order], term_of[order], adds[order]
-    last = np.ones(len(docs), dtype=bool)
-    last[:-1] = (docs[1:] != docs[:-1]) | (term_of[1:] != term_of[:-1])
-    return sorted_sets.unsorted_distinct(docs[last & (adds == 1)])
-
-
-def _union_of_rows(rows) -> np.ndarray:
-    """The records of rows (term, block, docs, dels) none of which removes any record: folding
-    such rows adds each row's records to the earlier ones', so the result, over every term and
-    block, is the union of all their records. Decoded in one piece (a range or a common word at
-    a large catalogue has thousands of rows: one numpy call per row would be most of the cost)."""
-    blob = b"".join([row[2] for row in rows])
-    local = np.frombuffer(blob, dtype="<u2").astype(np.int64)
-    bases = np.array([row[1] for row in rows], dtype=np.int64) << BLOCK_BITS
-    lengths = np.array([len(row[2]) // 2 for row in rows], dtype=np.int64)
-    return sorted_sets.unsorted_distinct(local + np.repeat(bases, lengths))
-
-
-def _fold_rows(rows, positional: bool) -> list[np.ndarray]:
-    """Global arrays, in (term, block) order, from rows ordered by term, block and segment: runs
-    of (term, block) groups of one row each decoded in one piece (a truncated word expands to
-    hundreds of terms over every block: one numpy call per group was most of its read), the
-    groups of several rows folded."""
-    out: list[np.ndarray] = []
-    run: list[tuple[int, tuple]] = []
-    decode = _run_keys if positional else _run_docs
-    for block, group in _groups(rows):
-        if len(group) == 1:
-            run.append((block, group[0]))
-            continue
-        if run:
-            out.append(decode(run))
-            run = []
-        if positional:
-            out.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
-        else:
-            out.append(fold_docs(group) + (block << BLOCK_BITS))
-    if run:
-        out.append(decode(run))
-    return out
 
 
 def docs_where(session: Session, idx: str, *conditions) -> tuple[list[str], np.ndarray]:
@@ -569,8 +288,3 @@ def _size_statement():
 
 def hidden(session: Session) -> np.ndarray:
     return docs(session, HIDDEN[0], [HIDDEN[1]])
-
-
-def doc_keys(keys_array: np.ndarray) -> np.ndarray:
-    """The records of a sorted array of occurrences."""
-    return sorted_sets.distinct(keys_array >> POSITION_BITS)

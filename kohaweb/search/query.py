@@ -6,61 +6,27 @@ operations on those arrays; phrases and proximity compare word positions, vector
 lookups, prefix ranges and ranges are B-tree searches on (index, term), run the same way on
 SQLite, PostgreSQL and MariaDB, so the three give the same counts. Protocols (SRU/CQL) build the
 tree and map ``QueryError.code`` to their own diagnostics.
+
+The tree is kohaweb.search.query_tree; clauses on numbers, and ranges of them, are evaluated by
+kohaweb.search.query_numbers.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy.orm import Session
 
-from . import normalize, postings, sorted_sets, state, tables, variants, vocabulary
+from . import normalize, posting_format, postings, sorted_sets, tables, variants, vocabulary
 from .mapping import INDEXES
 from .normalize import MASK_ANY, MASK_ONE, MASKS
-from .postings import POSITION_BITS
+from .posting_format import POSITION_BITS
+from .query_numbers import BOUNDS, NumberClauses, _plain_int  # noqa: F401 (BOUNDS re-exported)
+from .query_tree import ANCHOR, WORD_RELATIONS, Boolean, Clause, Node, QueryError
 
-ANCHOR = "\ue002"  # CQL '^'
 MIN_MASKED_LETTERS = 2  # a shorter masked word would expand to a large part of the index
 MAX_OFFSETS = 64  # proximity distances checked by shifted intersections; beyond, record by record
-
-WORD_RELATIONS = ("=", "adj", "all", "any", "exact", "==", "<", "<=", ">", ">=", "<>", "within")
-BOUNDS = (">", ">=", "<", "<=")  # a number clause with one of these is a bound of a range
-
-
-class QueryError(Exception):
-    """A query the index cannot answer. ``code`` is one of: unsupported_index,
-    unsupported_relation, empty_term, masking_too_short, anchor_position, invalid_term,
-    unsupported_prox, unsupported_sort, scan_unsupported."""
-
-    def __init__(self, code: str, message: str, details: str = ""):
-        super().__init__(message)
-        self.code = code
-        self.details = details
-
-
-@dataclass(frozen=True)
-class Clause:
-    index: str  # an index name of kohaweb.search.mapping.INDEXES
-    relation: str  # one of WORD_RELATIONS
-    term: str  # with MASK_ANY / MASK_ONE / ANCHOR sentinels for unescaped * ? ^
-    # word matching: "stem" (same Snowball stem), "fuzzy" (one edit away), "phonetic" (same
-    # Metaphone code); "relevant" asks for relevance order and makes a word list match any word
-    modifiers: frozenset[str] = frozenset()
-
-
-@dataclass(frozen=True)
-class Boolean:
-    op: str  # and | or | not | prox
-    left: Clause | Boolean
-    right: Clause | Boolean
-    distance: int = 1  # prox: word distance
-    comparison: str = "<="  # prox: = < <= > >= <>
-    ordered: bool = False  # prox: left before right
-
-
-Node = Clause | Boolean
 
 
 def evaluate(session: Session, node: Node, evaluator: _Evaluator | None = None) -> np.ndarray:
@@ -78,7 +44,7 @@ def evaluator_for(session: Session, *, ranked: bool, also_scored: dict[str, str]
     return _Evaluator(session, remember_keys=ranked, also_scored=also_scored, hidden_too=hidden_too)
 
 
-class _Evaluator:
+class _Evaluator(NumberClauses):
     """Evaluates a query tree. With ``remember_keys`` (a ranked search), plain words are read with
     their positions once and kept, so ranking scores them without reading them again."""
 
@@ -87,7 +53,7 @@ class _Evaluator:
     store = postings
     term_table = tables.postings
     keeps_reversed_terms = True  # a left-truncated word reads kohaweb.search.vocabulary
-    # its number indexes may have the several-numbers namespace (kohaweb.search.postings
+    # its number indexes may have the several-numbers namespace (kohaweb.search.posting_format
     # multi_number_space), whether they do being the SearchIndexMultiNumbers flag
     may_keep_multi_numbers = True
     indexes = INDEXES
@@ -127,79 +93,6 @@ class _Evaluator:
         if node.op == "or":
             return sorted_sets.union(left, self.node(node.right))
         raise QueryError("unsupported_boolean", f"unsupported boolean {node.op}", node.op)
-
-    def and_with_ranges(self, node: Boolean) -> np.ndarray | None:
-        """An AND chain (``A and B and C``: the tree's left spine of "and" nodes) holding a lower
-        and an upper bound on one number index (``date >= a``, ``date <= b``), evaluated with
-        each such pair as one range (``bounded``); None when it has no pair or the index lacks
-        the namespace the fast path needs.
-
-        The operands are taken in the order and with the early stop of the plain evaluation (an
-        empty intersection so far ends it), the pair where its first clause stands: a bound with
-        a known number index and a plain number never raises, so reading its partner early
-        changes neither the answer nor the errors."""
-        operands: list[Node] = []
-        at: Node = node
-        while isinstance(at, Boolean) and at.op == "and":
-            operands.append(at.right)
-            at = at.left
-        operands.append(at)
-        operands.reverse()
-        bounds = [self._bound(operand) for operand in operands]
-        partner: dict[int, int] = {}
-        paired: set[int] = set()
-        for i, bound in enumerate(bounds):
-            if bound is None or i in paired:
-                continue
-            for j in range(i + 1, len(operands)):
-                other = bounds[j]
-                if other is not None and j not in paired and other[0] == bound[0] and other[1] != bound[1]:
-                    partner[i] = j
-                    paired.update((i, j))
-                    break
-        if not partner or self.number_layout() < 1:
-            return None
-        found: np.ndarray | None = None
-        for i, operand in enumerate(operands):
-            if i in paired and i not in partner:
-                continue  # read with its partner
-            if found is not None and not len(found):
-                return found
-            part = self.bounded(operand, operands[partner[i]]) if i in partner else self.node(operand)  # type: ignore[arg-type]
-            found = part if found is None else sorted_sets.intersect(found, part)
-        return found
-
-    def _bound(self, node: Node) -> tuple[str, str] | None:
-        """(index, ">" or "<") for a clause bounding a number index by a plain number."""
-        if not isinstance(node, Clause) or node.relation not in BOUNDS:
-            return None
-        index = self.indexes.get(node.index)
-        if index is None or index.kind != "number" or _plain_int(node.term) is None:
-            return None
-        return node.index, node.relation[0]
-
-    def number_layout(self) -> int:
-        """How every record of the index lists its numbers (kohaweb.search.state): 1 or more,
-        several numbers apart; 2, also by tens and hundreds."""
-        if self._number_layout is None:
-            self._number_layout = state.number_layout(self.session) if self.may_keep_multi_numbers else 0
-        return self._number_layout
-
-    def bounded(self, one: Clause, other: Clause) -> np.ndarray:
-        """``X >= a and X <= b`` (either order, strict or not) as CQL means it: the records with
-        SOME value above the lower bound and SOME, maybe another, below the upper one. Those with
-        a value inside are one ``numbers_between``; the others have two values or more, all of
-        them listed under the several-numbers namespace, where the two half-open reads are small."""
-        low, high = (one, other) if one.relation[0] == ">" else (other, one)
-        a, b = _plain_int(low.term), _plain_int(high.term)
-        assert a is not None and b is not None
-        a, b = a + 1 if low.relation == ">" else a, b - 1 if high.relation == "<" else b  # inclusive
-        inside = self.numbers_between(postings.number_space(low.index), a, b)
-        several = postings.multi_number_space(low.index)
-        upper = self.numbers_between(several, a, postings.LARGEST_TERM_NUMBER)
-        if len(upper):
-            upper = sorted_sets.intersect(upper, self.numbers_between(several, 0, b))
-        return sorted_sets.union(inside, upper) if len(upper) else inside
 
     # --- clauses ------------------------------------------------------------------------------
 
@@ -253,7 +146,7 @@ class _Evaluator:
             term = self.term_table.c.term
             return self.store.docs_where(self.session, idx, term >= prefix, term < _next(prefix))[1]
         terms = self.terms(idx, word, modifiers)
-        hidden = [postings.HIDDEN] if self._hidden_too and self.hidden is None and terms == [word] else []
+        hidden = [posting_format.HIDDEN] if self._hidden_too and self.hidden is None and terms == [word] else []
         if self.remember_keys:
             also = self.also_scored.get(idx)
             if (also or hidden) and terms == [word]:  # a plain word with what goes with it, one statement
@@ -262,14 +155,14 @@ class _Evaluator:
                 if also:
                     self._keys[also, word, modifiers] = read[also, word][1]
                 if hidden:
-                    self.hidden = read[postings.HIDDEN][0]
+                    self.hidden = read[posting_format.HIDDEN][0]
                 found, self._keys[idx, word, modifiers] = read[idx, word]
                 return found
             found, self._keys[idx, word, modifiers] = self.store.docs_and_keys(self.session, idx, terms)
             return found
         if hidden:
             read = self.store.docs_of(self.session, [(idx, word), *hidden])
-            self.hidden = read[postings.HIDDEN]
+            self.hidden = read[posting_format.HIDDEN]
             return read[idx, word]
         return self.store.docs(self.session, idx, terms)
 
@@ -319,12 +212,12 @@ class _Evaluator:
             if not len(found):
                 break
             found = sorted_sets.intersect(found, self.word_keys(idx, word, modifiers) - offset)
-        return postings.doc_keys(found)
+        return posting_format.doc_keys(found)
 
     def phrase(self, idx: str, value: str, *, exact: bool, start: bool, end: bool) -> np.ndarray:
         if not value:
             raise QueryError("empty_term", "empty term unsupported", value)
-        namespace = postings.phrase_space(idx)
+        namespace = posting_format.phrase_space(idx)
         masked = any(m in value for m in MASKS)
         if masked:
             _check_masks(value)
@@ -356,65 +249,6 @@ class _Evaluator:
                 raise QueryError("invalid_term", f"{relation} needs one value", raw)
             conditions = [_compare(term, relation, words[0])]
         return self.store.docs_where(self.session, namespace, *conditions)[1]
-
-    def number(self, clause: Clause) -> np.ndarray:
-        values = _ints(clause.term, clause.term)
-        if clause.relation == "within":
-            if len(values) != 2:
-                raise QueryError("invalid_term", "within needs two values", clause.term)
-            return self.numbers_between(postings.number_space(clause.index), values[0], values[1])
-        if len(values) != 1:
-            raise QueryError("invalid_term", "one number is expected", clause.term)
-        value = values[0]
-        if clause.relation in ("=", "exact", "==", "adj"):
-            return self.store.docs(self.session, postings.number_space(clause.index), [postings.number_term(value)])
-        low, high = {"<": (0, value - 1), "<=": (0, value), ">": (value + 1, postings.LARGEST_TERM_NUMBER),
-                     ">=": (value, postings.LARGEST_TERM_NUMBER)}[clause.relation]
-        return self.numbers_between(postings.number_space(clause.index), low, high)
-
-    def numbers_between(self, space: str, low: int, high: int) -> np.ndarray:
-        """The records with a number ``low``..``high`` (inclusive) in a number namespace: whole
-        decades and centuries read from their own namespaces when every record has them
-        (``postings.number_range_pieces``), else every number's rows."""
-        if low > high:
-            return self.store.EMPTY
-        pieces = postings.number_range_pieces(low, high) if self.number_layout() >= 2 else [(1, low, high)]
-        return self.store.docs_in_ranges(self.session, [
-            (space if step == 1 else postings.number_bucket_space(space, step), postings.number_term(first),
-             postings.number_term(last)) for step, first, last in pieces])
-
-    def recid(self, clause: Clause) -> np.ndarray:
-        values = _ints(clause.term, clause.term)
-        if clause.relation == "within":
-            if len(values) != 2:
-                raise QueryError("invalid_term", "within needs two values", clause.term)
-            return self.numbered(values[0], values[1])
-        if clause.relation == "any":
-            wanted = np.array(sorted(set(values)), dtype=np.int64)
-            return sorted_sets.intersect(self.numbered(int(wanted[0]), int(wanted[-1])), wanted)
-        if len(values) != 1:
-            raise QueryError("invalid_term", "one record number is expected", clause.term)
-        value = values[0]
-        if clause.relation in ("=", "exact", "==", "adj", "all"):
-            return self.numbered(value, value)
-        if clause.relation in ("<", "<="):
-            return self.numbered(None, value if clause.relation == "<=" else value - 1)
-        if clause.relation in (">", ">="):
-            return self.numbered(value if clause.relation == ">=" else value + 1, None)
-        raise QueryError("unsupported_relation", f"unsupported relation {clause.relation}", clause.relation)
-
-    def numbered(self, low: int | None, high: int | None) -> np.ndarray:
-        """Indexed records numbered low..high (None: unbounded); only their blocks are read
-        unless the whole list is already at hand."""
-        if self._universe is None:
-            return self.store.universe_between(self.session, low, high)
-        every = self._universe
-        keep = np.ones(len(every), dtype=bool)
-        if low is not None:
-            keep &= every >= low
-        if high is not None:
-            keep &= every <= high
-        return every[keep]
 
     def identifier(self, clause: Clause) -> np.ndarray:
         text, _, _ = _strip_anchors(clause.term)
@@ -459,10 +293,10 @@ def _within_distance(a: np.ndarray, b: np.ndarray, node: Boolean) -> np.ndarray:
 
     if node.comparison in ("=", "<", "<=") and node.distance <= MAX_OFFSETS:
         gaps = [g for g in range(-node.distance, node.distance + 1) if accepts(g)]
-        found = [postings.doc_keys(sorted_sets.intersect(a + g, b)) for g in gaps]
-        return _union_all(found) if found else postings.EMPTY
+        found = [posting_format.doc_keys(sorted_sets.intersect(a + g, b)) for g in gaps]
+        return _union_all(found) if found else posting_format.EMPTY
     # unbounded distances: record by record, over the records both words occur in
-    common = sorted_sets.intersect(postings.doc_keys(a), postings.doc_keys(b))
+    common = sorted_sets.intersect(posting_format.doc_keys(a), posting_format.doc_keys(b))
     mask = (1 << POSITION_BITS) - 1
     hits = []
     for number in common:
@@ -534,18 +368,6 @@ def _next(prefix: str) -> str:
 
 def _compare(column, relation: str, value):
     return {"<": column < value, "<=": column <= value, ">": column > value, ">=": column >= value}[relation]
-
-
-def _plain_int(text: str) -> int | None:
-    text = text.strip()
-    return int(text) if text.isdigit() and len(text) < 10 else None
-
-
-def _ints(text: str, raw: str) -> list[int]:
-    values = [_plain_int(part) for part in text.split()]
-    if not values or any(v is None for v in values):
-        raise QueryError("invalid_term", "a number is expected", raw)
-    return values  # type: ignore[return-value]
 
 
 __all__ = ["ANCHOR", "Boolean", "Clause", "MASK_ANY", "MASK_ONE", "Node", "QueryError", "evaluate"]

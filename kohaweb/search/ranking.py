@@ -17,9 +17,10 @@ import math
 import numpy as np
 from sqlalchemy.orm import Session
 
-from . import normalize, postings, sorted_sets
+from . import normalize, posting_format, postings, sorted_sets
 from .mapping import INDEXES
-from .query import Clause, Node, QueryError, _Evaluator, _strip_anchors
+from .query import _Evaluator, _strip_anchors
+from .query_tree import Clause, Node, QueryError
 
 WEIGHTS = {"title": 3.0, "author": 2.0, "subject": 2.0}
 ANY_TITLE_BOOST = 2.0
@@ -118,7 +119,7 @@ def _keys(evaluator: _Evaluator, index: str, word: str, modifiers: frozenset[str
     try:
         return evaluator.word_keys(index, word, modifiers)
     except QueryError:  # a mask too short to expand: that word does not score
-        return postings.EMPTY
+        return posting_format.EMPTY
 
 
 def _scores(scored: list[tuple[np.ndarray, float]], hits: np.ndarray, total: int | None) -> np.ndarray:
@@ -148,7 +149,7 @@ def _scores(scored: list[tuple[np.ndarray, float]], hits: np.ndarray, total: int
 def _record_scores(keys: np.ndarray, total: int | None) -> tuple[np.ndarray, np.ndarray]:
     """The records (sorted) holding one word's occurrences, and each one's (1 + log tf) * idf;
     ``total`` None: idf 1 (a lone word, whose idf does not change the order)."""
-    numbers = keys >> postings.POSITION_BITS
+    numbers = keys >> posting_format.POSITION_BITS
     if len(numbers) > 1 and bool(np.all(numbers[1:] >= numbers[:-1])):
         # occurrences come sorted (record, then position): runs of one record, no sort needed
         starts = np.concatenate(([0], np.flatnonzero(numbers[1:] != numbers[:-1]) + 1))

@@ -11,10 +11,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from ..driver import read_rows
-from . import normalize, postings, ranking, sorted_sets, tables
+from . import normalize, posting_format, postings, ranking, sorted_sets, tables
 from .indexer import flush_pending
 from .mapping import INDEXES
-from .query import Node, QueryError, evaluate, evaluator_for
+from .query import evaluate, evaluator_for
+from .query_tree import Node, QueryError
 
 SMALL_SORT = 5000  # up to this many hits, sort keys may be fetched for all of them
 FETCH_ALWAYS = 500  # up to this many hits, they always are (a walk reads at least a page)
@@ -267,7 +268,7 @@ def scan(session: Session, index: str, term: str, *, position: int = 1, count: i
     else:
         words = normalize.words(term)
         start = words[0] if words else ""
-    hidden = postings.hidden(session) if public else postings.EMPTY
+    hidden = postings.hidden(session) if public else posting_format.EMPTY
     before_n = max(position - 1, 0)
     after_n = max(count - before_n, 0)
     before = _terms(session, index, start, before_n, hidden, ascending=False) if before_n else []

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from ..models import Authority
 from ..preferences import get_preference
 from . import authority_index
-from .query import Boolean, Clause, Node, QueryError
+from .query_tree import Boolean, Clause, Node, QueryError
 from .state import SEE_FROM_PREFERENCE, preference_on
 
 PREFERENCE = SEE_FROM_PREFERENCE

@@ -9,10 +9,10 @@ created), ``rebuilding`` while ``kohaweb index rebuild`` runs (and after it died
 in one statement, and a process keeps what it read for ``STATE_CACHE_SECONDS`` (see there).
 
 ``SearchIndexMultiNumbers`` (1) says that every record of the index was indexed with its numbers
-under ``name#2`` too when it has several (kohaweb.search.postings.multi_number_space), so that a
-range ``X >= a and X <= b`` may take the fast path (kohaweb.search.query). Migration 0023 sets it
-on an empty index and ``kohaweb index rebuild`` when it completes; an index written before then
-lacks those rows, and its ranges take the two half-index reads they always took.
+under ``name#2`` too when it has several (kohaweb.search.posting_format.multi_number_space), so
+that a range ``X >= a and X <= b`` may take the fast path (kohaweb.search.query_numbers). Migration
+0023 sets it on an empty index and ``kohaweb index rebuild`` when it completes; an index written
+before then lacks those rows, and its ranges take the two half-index reads they always took.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ READY = "ready"
 REBUILDING = "rebuilding"
 STALE = "stale"
 SEE_FROM_PREFERENCE = "IncludeSeeFromInSearches"
-# how every record of the index lists its numbers (kohaweb.search.postings): 0 plain; 1 also
+# how every record of the index lists its numbers (kohaweb.search.posting_format): 0 plain; 1 also
 # several numbers apart (``name#2``); 2 also by tens and hundreds (``name#/10``, ``name#/100``)
 MULTI_NUMBERS_PREFERENCE = "SearchIndexMultiNumbers"
 NUMBER_LAYOUT = 2  # what kohaweb.search.indexer.entry_for writes

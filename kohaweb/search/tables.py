@@ -3,7 +3,7 @@ purpose).
 
 ``search_postings`` is an inverted index stored as posting lists: rows per (index, term, block of
 8,192 record numbers, segment) holding records and, for word indexes, the word positions (see
-kohaweb.search.postings for the encoding). Segment 0 is a merged list; every later segment is a
+kohaweb.search.posting_format for the encoding). Segment 0 is a merged list; every later segment is a
 *delta* written by one transaction: it sets the listed records' postings (``docs`` and their
 ``positions``) and removes others (``dels``). Writers only append deltas, never read or rewrite
 what a block already holds; a query applies a term's rows in segment order; ``compact`` folds a

@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session
 
 from ..bulk import insert_rows, insert_tuples
 from ..db import autonomous
-from . import postings, tables, vocabulary
-from .postings import BLOCK_BITS, POSITION_BITS
+from . import posting_folds, posting_format, postings, tables, vocabulary
+from .posting_format import BLOCK_BITS, POSITION_BITS
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ def apply(session: Session, changes: dict, *, fresh: bool = False) -> set[int]:
     blocks not yet indexed are written whole, without deltas."""
     by_block: dict[int, list[int]] = {}
     for number in changes:
-        by_block.setdefault(postings.block_of(number), []).append(number)
+        by_block.setdefault(posting_format.block_of(number), []).append(number)
     due: set[int] = set()
     new_keys: set[Key] = set()  # keys some record did not have before: their terms may be new
     for block in sorted(by_block):
@@ -247,9 +247,9 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
             positions = set_keys.get(key)
             gone = removed.get(key)
             rows.append({"idx": key[0], "term": key[1], "block": block, "seg": seg, "ndocs": len(docs),
-                         "docs": postings.pack_docs(docs),
-                         "positions": postings.pack_positions(positions) if positions else None,
-                         "dels": postings.pack_docs(gone) if gone else None})
+                         "docs": posting_format.pack_docs(docs),
+                         "positions": posting_format.pack_positions(positions) if positions else None,
+                         "dels": posting_format.pack_docs(gone) if gone else None})
         insert_rows(conn, tables.postings, rows)
     if rewritten:
         r = tables.records
@@ -280,7 +280,7 @@ def new_record_rows(entries: dict) -> dict[int, NewRows]:
     """The rows that index these records (none of them indexed yet), per block."""
     by_block: dict[int, dict] = {}
     for number in sorted(entries):
-        by_block.setdefault(postings.block_of(number), {})[number] = entries[number]
+        by_block.setdefault(posting_format.block_of(number), {})[number] = entries[number]
     out = {}
     for block, block_entries in by_block.items():
         # in key order: each page of the postings' B-tree is then visited once per batch, in
@@ -491,13 +491,13 @@ def compact(session: Session, block: int) -> int:
                 if len(group) == 1 and group[0][3] is None:
                     continue
                 folded_terms.append(term)
-                docs = postings.fold_docs([(g[1], g[3]) for g in group])
+                docs = posting_folds.fold_docs([(g[1], g[3]) for g in group])
                 positional = any(g[2] for g in group)
-                keys = postings.fold_keys([(g[1], g[2], g[3]) for g in group]) if positional else None
+                keys = posting_folds.fold_keys([(g[1], g[2], g[3]) for g in group]) if positional else None
                 if len(docs):
                     rows_out.append({"idx": idx, "term": term, "block": block, "seg": 0, "ndocs": len(docs),
-                                     "docs": postings.encode_docs(docs),
-                                     "positions": postings.encode_positions(keys) if positional else None,
+                                     "docs": posting_format.encode_docs(docs),
+                                     "positions": posting_format.encode_positions(keys) if positional else None,
                                      "dels": None})
             if folded_terms:
                 conn.execute(delete(p).where(p.c.idx == idx, p.c.block == block, p.c.term.in_(folded_terms)))
