@@ -1,17 +1,22 @@
 """Ids that never go backwards.
 
 Records, items, loans and holds move to history tables when they end; their ids must never be
-handed out again (Koha lost data when InnoDB's auto-increment counter reset on restart). A row
-per counter in ``id_counters`` is incremented in a short transaction of its own on PostgreSQL
-and MariaDB (``kohaweb.db.autonomous``), so concurrent writers (two imports, a harvest and the
-circulation desk) do not queue behind each other's whole transaction; an id taken by a
-transaction that rolls back is simply never used. SQLite has a single writer: there the counter
-moves inside the caller's transaction.
+handed out again (Koha lost data when InnoDB's auto-increment counter reset on restart).
+
+- Records, items and authorities come in batches of consecutive ids: a row per counter in
+  ``id_counters`` is incremented in a short transaction of its own on PostgreSQL and MariaDB
+  (``kohaweb.db.autonomous``), so concurrent writers (two imports, a harvest and the
+  circulation desk) do not queue behind each other's whole transaction.
+- Loans and holds take one id at a time from a database sequence there (migration 0026): one
+  statement inside the caller's transaction, no lock, nothing to commit.
+
+Either way an id taken by a transaction that rolls back is simply never used. SQLite has a
+single writer: there every counter is a row that moves inside the caller's transaction.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Sequence, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,10 +32,21 @@ COUNTERS = {
 }
 
 
+# counters served by a sequence on PostgreSQL and MariaDB (one id at a time)
+SEQUENCES = {"checkout": Sequence("checkout_ids"), "hold": Sequence("hold_ids")}
+_SEQUENCE_DIALECTS = frozenset({"postgresql", "mysql", "mariadb"})
+
+
 def allocate(session: Session, name: str, count: int = 1) -> range:
-    """Reserve ``count`` consecutive new ids for counter ``name``."""
+    """Reserve ``count`` consecutive new ids for counter ``name`` (loans and holds: one)."""
     if count < 1:
         raise ValueError("count must be positive")
+    sequence = SEQUENCES.get(name)
+    if sequence is not None and session.get_bind().dialect.name in _SEQUENCE_DIALECTS:
+        if count != 1:
+            raise ValueError(f"{name} ids are taken one at a time")
+        value = session.scalar(select(sequence.next_value()))
+        return range(value, value + 1)
     table = IdCounter.__table__
     with autonomous(session) as conn:
         target = conn if conn is not None else session.connection()

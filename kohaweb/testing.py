@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.orm import Session
 
+from . import ids
 from .auth import grant, hash_password
 from .catalog import Catalog
 from .db import make_engine, make_session_factory
@@ -184,6 +185,9 @@ def clean_database(engine: Engine) -> None:
             conn.execute(text(f"DELETE FROM {name}"))
         if engine.dialect.name == "mysql":
             conn.execute(text("SET FOREIGN_KEY_CHECKS=1"))
+        if engine.dialect.name != "sqlite":  # the loan and hold ids start again too
+            for sequence in ids.SEQUENCES.values():
+                conn.execute(text(f"ALTER SEQUENCE IF EXISTS {sequence.name} RESTART WITH 1"))
     note_write()  # the preferences are gone: caches of them (kohaweb.search.state) read them again
 
 

@@ -79,3 +79,48 @@ def test_multi_numbers_flag_only_on_an_empty_index(tmp_path):
             assert flag(engine) == ["1"]
         finally:
             engine.dispose()
+
+
+def test_loan_and_hold_sequences_start_after_every_id_used(tmp_path):
+    """0026: on the server databases a loan's and a hold's id come from a sequence that starts
+    after the counter and every id in the live and history tables; back down, they are dropped."""
+    import datetime as dt
+
+    from sqlalchemy import insert, text
+
+    from kohaweb import ids
+    from kohaweb.db import make_session_factory, transaction
+    from kohaweb.models import OldCheckout, OldHold
+
+    if selected_backend() == "sqlite":
+        import pytest
+
+        pytest.skip("SQLite keeps its counter rows")
+    with throwaway_database(selected_backend(), tmp_path) as url:
+        upgrade(url, "0025")
+        engine = make_engine(url)
+        factory = make_session_factory(engine)
+        try:
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO id_counters (name, value) VALUES ('checkout', 40), ('hold', 7)"))
+                day = dt.datetime(2026, 1, 1)
+                conn.execute(insert(OldCheckout.__table__).values(issue_id=57, date_due=day, issuedate=day,
+                                                                  timestamp=day))
+                conn.execute(insert(OldHold.__table__).values(reserve_id=3, reservedate=day.date(), timestamp=day))
+            upgrade(url)
+            with transaction(factory) as session:
+                assert list(ids.allocate(session, "checkout")) == [58]  # after old_issues' 57
+                assert list(ids.allocate(session, "hold")) == [8]  # after the counter's 7
+            with engine.connect() as conn:
+                assert conn.execute(text("SELECT count(*) FROM id_counters WHERE name IN ('checkout', 'hold')")
+                                    ).scalar() == 0
+            with factory() as session:  # taken in a transaction that rolls back: not given again
+                assert list(ids.allocate(session, "checkout")) == [59]
+                session.rollback()
+            with transaction(factory) as session:
+                assert list(ids.allocate(session, "checkout")) == [60]
+            downgrade(url, "0025")  # the sequences go; the code of 0025 recreates the counters from the tables
+            with engine.connect() as conn:
+                assert not {"checkout_ids", "hold_ids"} & set(inspect(conn).get_sequence_names())
+        finally:
+            engine.dispose()
