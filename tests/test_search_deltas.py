@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select, text, union_all
 
 from kohaweb import search
-from kohaweb.search import Clause, indexer, posting_format, postings, tables, writer
+from kohaweb.search import Clause, compaction, indexer, posting_format, postings, tables, writer
 from kohaweb.search.repack import RepackError, repack
 from kohaweb.testing import Catalog, selected_backend
 
@@ -75,8 +75,8 @@ def test_deltas_answer_as_merged_lists_before_and_after_compaction(dbsession):
         dbsession.commit()
         _check(dbsession, model)
     assert dbsession.scalar(select(func.count()).select_from(tables.segments)) > 0
-    for block in writer.blocks_with_deltas(dbsession):
-        assert writer.compact(dbsession, block) > 0
+    for block in compaction.blocks_with_deltas(dbsession):
+        assert compaction.compact(dbsession, block) > 0
     dbsession.commit()
     assert dbsession.scalar(select(func.count()).select_from(tables.segments)) == 0
     p = tables.postings

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from kohaweb import search
 from kohaweb.commands import records as import_command
 from kohaweb.models import Biblio
-from kohaweb.search import Clause, posting_format, staging, state, tables, writer
+from kohaweb.search import Clause, compaction, posting_format, staging, state, tables
 from kohaweb.testing import Catalog, clean_database
 
 VOCABULARY = ["coral", "reef", "atlas", "lichen", "moss", "river", "delta", "ocean", "storm", "harbour"]
@@ -108,7 +108,7 @@ def test_an_interrupted_load_is_finished_by_the_next_import_with_the_edits_made_
     catalog = Catalog(dbsession)
     catalog.update_record(1, _record("storm harbour"))
     dbsession.commit()
-    assert writer.compact(dbsession, posting_format.block_of(1)) == 0
+    assert compaction.compact(dbsession, posting_format.block_of(1)) == 0
     dbsession.commit()
 
     status, _, err = run_cli("import", "--batch-size", "100", str(path))
@@ -121,7 +121,7 @@ def test_an_interrupted_load_is_finished_by_the_next_import_with_the_edits_made_
     for word in VOCABULARY:
         assert _hits(dbsession, word) == sorted(n for n, title in stored.items() if word in title.split()), word
     # once moved, the block compacts as any other, with the same answers
-    assert writer.compact(dbsession, posting_format.block_of(1)) > 0
+    assert compaction.compact(dbsession, posting_format.block_of(1)) > 0
     dbsession.commit()
     assert _hits(dbsession, "coral") == sorted(n for n, title in stored.items() if "coral" in title.split())
     assert 1 in _hits(dbsession, "storm")

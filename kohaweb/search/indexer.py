@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import marc
 from ..db import empty_sqlite_wal
 from ..models import Biblio
-from . import mapping, normalize, posting_format, state, tables, writer
+from . import compaction, mapping, normalize, posting_format, state, tables, writer
 from .posting_format import BLOCK_BITS, MAX_POSITION
 
 log = logging.getLogger(__name__)
@@ -202,7 +202,7 @@ def _compact_due(session: Session, transaction) -> None:
                 if engine.dialect.name == "sqlite":  # another writer (even of this thread) may hold the lock
                     other.execute(sql_text("PRAGMA busy_timeout = 100"))
                 try:
-                    writer.compact(other, block)
+                    compaction.compact(other, block)
                 finally:
                     if engine.dialect.name == "sqlite":
                         other.execute(sql_text("PRAGMA busy_timeout = 30000"))

@@ -7,7 +7,7 @@ single merged row, is read as it is.
 
 Rows come as kohaweb.search.postings reads them: (term, block, docs, [positions,] dels), ordered
 by term, block and segment; ``fold_docs`` and ``fold_keys`` take one (term, block)'s rows without
-their term and block (the writer folds them too, when it compacts segments).
+their term and block (kohaweb.search.compaction folds them too, when it compacts segments).
 """
 
 from __future__ import annotations
@@ -16,14 +16,6 @@ import numpy as np
 
 from . import sorted_sets
 from .posting_format import BLOCK_BITS, EMPTY, POSITION_BITS, decode_local_docs, decode_local_positions
-
-
-def _docs(block: int, blob: bytes) -> np.ndarray:
-    return decode_local_docs(blob) + (block << BLOCK_BITS)
-
-
-def _keys(block: int, blob: bytes | None) -> np.ndarray:
-    return decode_local_positions(blob) + (block << (BLOCK_BITS + POSITION_BITS))
 
 
 def fold_docs(rows: list[tuple[bytes, bytes | None]]) -> np.ndarray:

@@ -13,7 +13,7 @@ sorted by its key (the database's own sort, written front to back), in the same 
 that marks the index ready. Everything else a batch writes (records, their terms, segments,
 reversed terms) goes where it always goes, so the records' edits during the load write their
 deltas as usual; compaction leaves a block alone while it has staged rows
-(``writer.compact``).
+(``compaction.compact``).
 
 While the load runs the index is marked as being rebuilt: searches are refused (there was
 nothing to find before). An import that stops half-way leaves it so, with its batches' rows

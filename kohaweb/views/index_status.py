@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from ..models import Biblio
 from ..search import count_rows, state, tables
-from ..search.writer import COMPACT_AFTER, blocks_with_deltas
+from ..search.compaction import blocks_with_deltas
+from ..search.writer import COMPACT_AFTER
 
 PERMISSIONS = ("catalogue", "parameters")  # either one opens the page
 
