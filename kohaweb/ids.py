@@ -7,8 +7,9 @@ handed out again (Koha lost data when InnoDB's auto-increment counter reset on r
   ``id_counters`` is incremented in a short transaction of its own on PostgreSQL and MariaDB
   (``kohaweb.db.autonomous``), so concurrent writers (two imports, a harvest and the
   circulation desk) do not queue behind each other's whole transaction.
-- Loans and holds take one id at a time from a database sequence there (migration 0026): one
-  statement inside the caller's transaction, no lock, nothing to commit.
+- Loans and holds take one id at a time from a database sequence there (migration 0026),
+  computed by the INSERT that stores the row (``next_id``): no statement of its own, no lock,
+  nothing to commit.
 
 Either way an id taken by a transaction that rolls back is simply never used. SQLite has a
 single writer: there every counter is a row that moves inside the caller's transaction.
@@ -16,7 +17,7 @@ single writer: there every counter is a row that moves inside the caller's trans
 
 from __future__ import annotations
 
-from sqlalchemy import Sequence, func, insert, select, update
+from sqlalchemy import ColumnElement, Sequence, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -35,6 +36,17 @@ COUNTERS = {
 # counters served by a sequence on PostgreSQL and MariaDB (one id at a time)
 SEQUENCES = {"checkout": Sequence("checkout_ids"), "hold": Sequence("hold_ids")}
 _SEQUENCE_DIALECTS = frozenset({"postgresql", "mysql", "mariadb"})
+
+
+def next_id(session: Session, name: str) -> int | ColumnElement[int]:
+    """The id of one new row of counter ``name``, to assign to the row's id attribute. On
+    PostgreSQL and MariaDB, for a counter served by a sequence, it is the sequence's next value
+    as an expression: the INSERT that stores the row computes it and hands it back, so taking
+    the id costs no statement of its own. Otherwise ``allocate``'s first id."""
+    sequence = SEQUENCES.get(name)
+    if sequence is not None and session.get_bind().dialect.name in _SEQUENCE_DIALECTS:
+        return sequence.next_value()
+    return allocate(session, name)[0]
 
 
 def allocate(session: Session, name: str, count: int = 1) -> range:

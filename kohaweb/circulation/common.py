@@ -170,6 +170,9 @@ def is_notforloan(session: Session, item: Item) -> bool:
     """Not for loan by the item's own status or by its item type (Koha's effective status)."""
     if item.notforloan:
         return True
+    loaded = item.item_type if item.itype else None  # with the item when find_item read it
+    if loaded is not None and loaded.itemtype == item.itype:
+        return bool(loaded.notforloan)
     itype = effective_itemtype(session, item)
     return bool(itype and session.scalar(select(ItemType.notforloan).where(ItemType.itemtype == itype)))
 
@@ -177,8 +180,9 @@ def is_notforloan(session: Session, item: Item) -> bool:
 def find_item(session: Session, itemnumber_or_barcode: int | str) -> Item | None:
     """An item by barcode, or by itemnumber when given an int or a string of digits with no
     item having it as barcode."""
-    # with its record in the same statement: every loan and return writes the record's datestamp
-    with_record = [joinedload(Item.biblio)]
+    # with its record in the same statement (every loan and return writes the record's datestamp)
+    # and its item type (whether it may be lent)
+    with_record = [joinedload(Item.biblio), joinedload(Item.item_type)]
     if isinstance(itemnumber_or_barcode, int):
         return session.get(Item, itemnumber_or_barcode, options=with_record)
     text = str(itemnumber_or_barcode).strip()

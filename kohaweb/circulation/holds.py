@@ -202,13 +202,14 @@ def place_hold(session: Session, patron: Patron | int, biblio: Biblio | int, *, 
     start = reservedate or today()
     if expirationdate is not None and expirationdate < start:
         raise CirculationError("invalidDates", "the expiration date is before the start date")
-    # the id first: its counter row is locked until commit, so concurrent holds queue up here
-    # and each counts the others' (committed) places in the queue
-    reserve_id = ids.allocate(session, "hold")[0]
+    # the record's row locked first, until commit: concurrent holds on one record queue up here
+    # and each counts the others' (committed) places in the queue (on SQLite the writer's
+    # BEGIN IMMEDIATE already orders them)
+    session.execute(select(Biblio.biblionumber).where(Biblio.biblionumber == biblio.biblionumber).with_for_update())
     queue = session.scalar(select(func.count()).select_from(Hold)
                            .where(Hold.biblionumber == biblio.biblionumber).where(Hold.found.is_(None)))
     now = utcnow()
-    hold = Hold(reserve_id=reserve_id, borrowernumber=patron.borrowernumber,
+    hold = Hold(reserve_id=ids.next_id(session, "hold"), borrowernumber=patron.borrowernumber,
                 biblionumber=biblio.biblionumber, itemnumber=item_row.itemnumber if item_row else None,
                 branchcode=pickup, reservedate=start, expirationdate=expirationdate, reservenotes=notes,
                 priority=queue + 1, item_level_hold=item_row is not None, suspend=False, timestamp=now,

@@ -108,7 +108,7 @@ def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, 
     now = utcnow()
     branchcode = branchcode or item.holdingbranch or item.homebranch or patron.branchcode
     due = due or calculate_due_date(session, item, patron, now, branchcode=branchcode)
-    loan = Checkout(issue_id=ids.allocate(session, "checkout")[0], borrowernumber=patron.borrowernumber,
+    loan = Checkout(issue_id=ids.next_id(session, "checkout"), borrowernumber=patron.borrowernumber,
                     itemnumber=item.itemnumber, branchcode=branchcode, issuedate=now, date_due=due,
                     renewals_count=0, auto_renew=False, onsite_checkout=False, timestamp=now)
     session.add(loan)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 from .base import Base, LongText, code, utcnow
+from .library import ItemType
 
 
 class _BiblioColumns:
@@ -148,6 +149,9 @@ class Item(_ItemColumns, Base):
     holdingbranch: Mapped[str | None] = mapped_column(ForeignKey("branches.branchcode"))
     itype: Mapped[str | None] = mapped_column(ForeignKey("itemtypes.itemtype"))
     biblio: Mapped[Biblio] = relationship(back_populates="items")
+    # read with the item where a loan needs it (kohaweb.circulation.find_item); it is not kept in
+    # step with ``itype`` until the item is expired, so readers check that it is the item's type
+    item_type: Mapped[ItemType | None] = relationship(viewonly=True)
 
 
 class DeletedItem(_ItemColumns, Base):
