@@ -120,11 +120,10 @@ def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, 
     return loan
 
 
-def _fill_own_hold(session: Session, patron: Patron, item: Item, now: dt.datetime,
-                   holds: list[Hold] | None = None) -> None:
+def _fill_own_hold(session: Session, patron: Patron, item: Item, now: dt.datetime, holds: list[Hold]) -> None:
     """The patron's hold on this item, else their first on its record naming no item, is
-    filled (``holds``: those ``_loan_holds`` read; read here when not given)."""
-    own = [h for h in (holds if holds is not None else _loan_holds(session, patron, item))
+    filled (``holds``: those ``_loan_holds`` read)."""
+    own = [h for h in holds
            if h.borrowernumber == patron.borrowernumber and h.biblionumber == item.biblionumber
            and h.itemnumber in (None, item.itemnumber)]
     if own:
