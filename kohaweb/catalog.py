@@ -381,9 +381,11 @@ class Catalog:
         the columns of an item that changed, and whether the visibility did let them skip what
         the change cannot affect."""
         was = biblio.hidden_from_public
-        biblio.hidden_from_public = visibility.record_hidden(self.session, biblio)
+        hidden = visibility.record_hidden(self.session, biblio)
+        if hidden != was:  # set only when it changes: the same value set again leaves the row to flush at commit
+            biblio.hidden_from_public = hidden
         self._changed(RecordChange(action, biblio.biblionumber, biblio, _record=record, item_columns=item_columns,
-                                   visibility_changed=bool(was) != bool(biblio.hidden_from_public)))
+                                   visibility_changed=bool(was) != bool(hidden)))
 
     def _changed(self, change: RecordChange) -> None:
         self.hooks.hook.record_changed(session=self.session, change=change)

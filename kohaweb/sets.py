@@ -9,6 +9,7 @@ plugin whose ``record_changed`` hook keeps the membership (kohaweb.hookspecs).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import pymarc
@@ -16,10 +17,14 @@ from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, selectinload
 
 from . import marc
+from .driver import read_rows
 from .hookspecs import hookimpl
 from .models import OaiSet, OaiSetBiblio, OaiSetMapping
 
 SETS_KEY = "kohaweb.sets"  # Session.info: (transaction, sets) loaded for that transaction
+FIELDS_KEY = "kohaweb.sets.fields"  # Session.info: (transaction, the fields the rules read)
+# where items are embedded for rules to match (952 MARC21, 995 UNIMARC)
+ITEM_TAGS = frozenset(tag for tag, _ in marc.ITEM_SUBFIELDS.values())
 
 
 def rule_matches(record: pymarc.Record, rule: OaiSetMapping) -> bool:
@@ -80,28 +85,60 @@ def sets_of_transaction(session: Session) -> list[OaiSet]:
     if cached is not None and cached[0] is transaction:
         return cached[1]
     loaded = load_sets(session)
-    if SETS_KEY not in session.info:
-        event.listen(session, "after_flush", _forget_changed_sets)
+    _listen(session)
     session.info[SETS_KEY] = (transaction, loaded)
     return loaded
+
+
+def mapped_fields(session: Session) -> frozenset[str]:
+    """The MARC fields the sets' rules read (empty: no set has a rule), once per transaction and
+    again after the session flushed a change of a set or a rule, as ``sets_of_transaction``.
+    From the sets already loaded in the transaction, else one narrow statement: a loan or a
+    return changes an item, and the sets' rules (ORM objects, a second statement for the rules)
+    were loaded for every one only to find that none reads items."""
+    transaction = session.get_transaction()
+    loaded = session.info.get(SETS_KEY)
+    if loaded is not None and loaded[0] is transaction:
+        return frozenset(m.marcfield for s in loaded[1] for m in s.mappings)
+    cached = session.info.get(FIELDS_KEY)
+    if cached is not None and cached[0] is transaction:
+        return cached[1]
+    if session.autoflush:
+        session.flush()  # as the ORM's load would: a rule added but not flushed counts (mostly nothing to do)
+    fields = frozenset(field for (field,) in read_rows(session, _fields_statement(), {}))
+    _listen(session)
+    session.info[FIELDS_KEY] = (transaction, fields)
+    return fields
+
+
+@functools.cache
+def _fields_statement():
+    mappings = OaiSetMapping.__table__
+    return select(mappings.c.marcfield).distinct()
+
+
+def _listen(session: Session) -> None:
+    if not session.info.get(SETS_KEY + ".listening"):
+        session.info[SETS_KEY + ".listening"] = True
+        event.listen(session, "after_flush", _forget_changed_sets)
 
 
 def _forget_changed_sets(session: Session, _flush_context) -> None:
     # after_flush still sees what the flush wrote in new/dirty/deleted
     if any(isinstance(o, (OaiSet, OaiSetMapping)) for o in (*session.new, *session.dirty, *session.deleted)):
         session.info[SETS_KEY] = (None, [])
+        session.info.pop(FIELDS_KEY, None)
 
 
 @hookimpl
 def record_changed(session: Session, change) -> None:
     """Keep the record's membership of the mapped sets (items embedded, so 952/995 rules match)."""
-    sets = sets_of_transaction(session)
-    if not any(s.mappings for s in sets):
-        return
-    item_tags = {tag for tag, _ in marc.ITEM_SUBFIELDS.values()}  # where items are embedded for rules to match
-    if change.item_columns is not None and not any(m.marcfield in item_tags for s in sets for m in s.mappings):
+    fields = mapped_fields(session)
+    if not fields:
+        return  # no set has a rule: membership is managed by hand
+    if change.item_columns is not None and not fields & ITEM_TAGS:
         return  # an item changed, and no rule reads items
-    update_membership(session, change.biblionumber, change.record_with_items(), sets)
+    update_membership(session, change.biblionumber, change.record_with_items(), sets_of_transaction(session))
 
 
 OPERATORS = ("equal", "notequal")

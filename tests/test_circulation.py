@@ -115,6 +115,28 @@ def test_a_loan_reads_the_preferences_and_the_holds_once_each(dbsession, world):
         event.remove(engine, "before_cursor_execute", note)
 
 
+def test_a_loan_and_a_return_flush_once_and_load_no_patron_object(dbsession, world):
+    """Given the patron's number, a loan reads the few columns it decides on (no Patron object
+    of 80 columns in the session), looks at loans, holds and rules as plain rows, and writes the
+    loan with the item's change in one flush; a return moves the loan in one flush too."""
+    from sqlalchemy import event
+
+    flushes: list[int] = []
+    alice = world["alice"].borrowernumber
+    dbsession.commit()
+    dbsession.expunge_all()
+    event.listen(dbsession, "after_flush", lambda session, context: flushes.append(1))
+    loan = circ.checkout(dbsession, alice, "D1")
+    assert not [o for o in dbsession.identity_map.values() if isinstance(o, (Patron, CirculationRule, Hold))]
+    dbsession.commit()
+    assert len(flushes) == 1 and loan.borrowernumber == alice
+    flushes.clear()
+    circ.checkin(dbsession, "D1")
+    dbsession.commit()
+    assert len(flushes) == 1
+    assert dbsession.scalar(select(OldCheckout.borrowernumber).where(OldCheckout.issue_id == loan.issue_id)) == alice
+
+
 def test_a_loan_fills_the_patrons_hold_on_the_item_before_one_on_the_record(dbsession, world):
     book, alice, bob = world["book"], world["alice"], world["bob"]
     on_record = circ.place_hold(dbsession, alice, book, pickup_branch="CPL", force=True)

@@ -4,13 +4,17 @@ state, the loan of an item, and the hold queue's bookkeeping."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import bindparam, delete, func, or_, select
 from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm.util import identity_key
 
 from .. import visibility
 from ..db import transaction_cache
+from ..driver import read_rows
 from ..models import (
     AccountLine,
     Biblio,
@@ -69,8 +73,18 @@ def get_rule(session: Session, rule_name: str, *, branchcode: str | None = None,
     return RULE_DEFAULTS.get(rule_name) if best is None else best.rule_value
 
 
+class RuleRow(NamedTuple):
+    """One circulation_rules row as the rules read it (NULL scope columns: any)."""
+
+    branchcode: str | None
+    categorycode: str | None
+    itemtype: str | None
+    rule_name: str
+    rule_value: str | None
+
+
 def _deciding_rule(session: Session, rule_name: str, branchcode: str | None, categorycode: str | None,
-                   itemtype: str | None) -> CirculationRule | None:
+                   itemtype: str | None) -> RuleRow | None:
     rows = [row for row in _applicable_rules(session, branchcode, categorycode, itemtype) if row.rule_name == rule_name]
     if not rows:
         return None
@@ -78,20 +92,37 @@ def _deciding_rule(session: Session, rule_name: str, branchcode: str | None, cat
 
 
 def _applicable_rules(session: Session, branchcode: str | None, categorycode: str | None,
-                      itemtype: str | None) -> list[CirculationRule]:
+                      itemtype: str | None) -> list[RuleRow]:
     """Every rule row that applies to a library, patron category and item type, read once per
     transaction: a checkout asks for four rules (the loan limit and its scope, the loan length and
     its unit), one statement instead of four. A rule written in the transaction makes the next
-    call read again."""
+    call read again. Read as plain rows by a statement built once (``read_rows``): as ORM
+    objects they cost a loan more than the database's answer."""
     read = transaction_cache(session, "kohaweb.circulation.rules", CirculationRule)
     scope = (branchcode, categorycode, itemtype)
     if scope not in read:
-        read[scope] = list(session.scalars(
-            select(CirculationRule)
-            .where(or_(CirculationRule.branchcode.is_(None), CirculationRule.branchcode == branchcode))
-            .where(or_(CirculationRule.categorycode.is_(None), CirculationRule.categorycode == categorycode))
-            .where(or_(CirculationRule.itemtype.is_(None), CirculationRule.itemtype == itemtype))))
+        autoflush(session)  # a rule added in the transaction counts, as an ORM read would see it
+        read[scope] = [RuleRow(*row) for row in read_rows(session, _rules_statement(), {
+            "branchcode": branchcode, "categorycode": categorycode, "itemtype": itemtype})]
     return read[scope]
+
+
+@functools.cache
+def _rules_statement():
+    # a NULL argument matches only the rows that apply to any (``= NULL`` is never true)
+    rules = CirculationRule.__table__
+    return (select(*(rules.c[name] for name in RuleRow._fields))
+            .where(or_(rules.c.branchcode.is_(None), rules.c.branchcode == bindparam("branchcode")))
+            .where(or_(rules.c.categorycode.is_(None), rules.c.categorycode == bindparam("categorycode")))
+            .where(or_(rules.c.itemtype.is_(None), rules.c.itemtype == bindparam("itemtype"))))
+
+
+def autoflush(session: Session) -> None:
+    """Flush what the session holds when it autoflushes, as an ORM read would before reading:
+    the reads run on the driver (``read_rows``) see the transaction's pending changes too.
+    Nothing to do, the usual case, costs no statement."""
+    if session.autoflush:
+        session.flush()  # returns at once when the session holds no change
 
 
 def _int_rule(value: str | None) -> int | None:
@@ -105,7 +136,7 @@ def _int_rule(value: str | None) -> int | None:
 
 
 def _rule_scope(session: Session, rule_name: str, branchcode: str | None, categorycode: str | None,
-                itemtype: str | None) -> CirculationRule | None:
+                itemtype: str | None) -> RuleRow | None:
     """The rule row that decides, so counts can be limited to its item type (Koha counts loans
     and holds of the item type a per-itemtype limit is about)."""
     return _deciding_rule(session, rule_name, branchcode, categorycode, itemtype)
@@ -117,7 +148,24 @@ def today() -> dt.date:
     return utcnow().date()
 
 
-def is_expired(patron: Patron, on: dt.date | None = None) -> bool:
+@dataclass(frozen=True)
+class PatronState:
+    """The columns of a patron a loan decides on (``loan_patron``): a borrowers row has some 90
+    columns, and loading it as a ``Patron`` cost a loan more than the database's answer."""
+
+    borrowernumber: int
+    categorycode: str
+    branchcode: str
+    dateexpiry: dt.date | None
+    debarred: dt.date | None
+    lost: bool | None
+    gonenoaddress: bool | None
+
+
+PATRON_STATE_COLUMNS = tuple(PatronState.__dataclass_fields__)
+
+
+def is_expired(patron: Patron | PatronState, on: dt.date | None = None) -> bool:
     return patron.dateexpiry is not None and patron.dateexpiry < (on or today())
 
 
@@ -129,7 +177,7 @@ def active_restrictions(session: Session, patron: Patron) -> list[PatronRestrict
         .order_by(PatronRestriction.borrower_debarment_id)))
 
 
-def is_restricted(patron: Patron) -> bool:
+def is_restricted(patron: Patron | PatronState) -> bool:
     """Debarred: ``borrowers.debarred`` is after today (Koha's Patron->is_debarred). Koha keeps
     there the latest end of the restrictions in force (9999-12-31 for one without end), as
     ``restrict`` does, so no restriction row needs reading."""
@@ -254,6 +302,28 @@ def _require_patron(session: Session, patron: Patron | int) -> Patron:
     return found
 
 
+def loan_patron(session: Session, patron: Patron | int) -> Patron | PatronState:
+    """The patron a loan is for: ``patron`` itself, or the ``Patron`` of that number the session
+    already holds, else the columns a loan reads (``PatronState``), in one narrow statement that
+    leaves nothing in the session. Raises PATRON_NOT_FOUND."""
+    if isinstance(patron, Patron):
+        return patron
+    held = session.identity_map.get(identity_key(Patron, patron))
+    if held is not None:
+        return held
+    rows = read_rows(session, _patron_state_statement(), {"borrowernumber": patron})
+    if not rows:
+        raise CirculationError("PATRON_NOT_FOUND", f"no patron with id {patron}")
+    return PatronState(*rows[0])
+
+
+@functools.cache
+def _patron_state_statement():
+    borrowers = Patron.__table__
+    return (select(*(borrowers.c[name] for name in PATRON_STATE_COLUMNS))
+            .where(borrowers.c.borrowernumber == bindparam("borrowernumber")))
+
+
 def _require_item(session: Session, item: Item | int | str) -> Item:
     if isinstance(item, Item):
         return item
@@ -274,7 +344,8 @@ def read_preferences(session: Session) -> None:
     prefetch(session, (*CIRCULATION_PREFERENCES, *visibility.PREFERENCES))
 
 
-def circulation_branch(session: Session, item: Item, patron: Patron, branchcode: str | None = None) -> str | None:
+def circulation_branch(session: Session, item: Item, patron: Patron | PatronState,
+                       branchcode: str | None = None) -> str | None:
     """The library whose rules apply (Koha's CircControl: ItemHomeLibrary by default,
     PatronLibrary, or PickupLibrary = where the transaction happens)."""
     control = get_preference(session, "CircControl", "ItemHomeLibrary")
@@ -285,7 +356,7 @@ def circulation_branch(session: Session, item: Item, patron: Patron, branchcode:
     return item.homebranch
 
 
-def _rules_for(session: Session, item: Item, patron: Patron, branchcode: str | None = None):
+def _rules_for(session: Session, item: Item, patron: Patron | PatronState, branchcode: str | None = None):
     branch = circulation_branch(session, item, patron, branchcode)
     itype = effective_itemtype(session, item)
 
@@ -295,7 +366,7 @@ def _rules_for(session: Session, item: Item, patron: Patron, branchcode: str | N
     return branch, itype, rule
 
 
-def calculate_due_date(session: Session, item: Item, patron: Patron, start: dt.datetime | None = None,
+def calculate_due_date(session: Session, item: Item, patron: Patron | PatronState, start: dt.datetime | None = None,
                        *, branchcode: str | None = None, renewal: bool = False) -> dt.datetime:
     """Due date from ``issuelength`` (or ``renewalperiod`` on renewal) in ``lengthunit`` days or
     hours. A loan counted in days is due at 23:59 of its last day, as in Koha."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from typing import NamedTuple
 
-from sqlalchemy import func, or_, select, union_all
+from sqlalchemy import Select, bindparam, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from .. import ids
 from ..catalog import Catalog
+from ..driver import read_rows
 from ..models import (
     Checkout,
     Hold,
@@ -21,12 +24,14 @@ from ..models.circulation import CheckoutRenewal
 from ..preferences import get_preference
 from .common import (
     CirculationError,
+    PatronState,
     _archive_hold,
     _int_rule,
     _require_item,
     _require_patron,
     _rule_scope,
     _rules_for,
+    autoflush,
     calculate_due_date,
     current_checkout,
     expired_blocks,
@@ -34,6 +39,7 @@ from .common import (
     is_expired,
     is_notforloan,
     is_restricted,
+    loan_patron,
     read_preferences,
     renumber_hold_queue,
     today,
@@ -47,10 +53,11 @@ def can_checkout(session: Session, patron: Patron | int, item: Item | int | str,
     DEBARRED, EXPIRED, CARD_LOST, GNA, UNKNOWN_BARCODE, NOT_FOR_LOAN, ITEM_LOST, WTHDRAWN,
     ISSUED_TO_ANOTHER, ALREADY_ISSUED (to this patron: renew instead), RESERVE_WAITING (waiting
     for someone else), TOO_MANY (maxissueqty)."""
-    _check_loan(session, _require_patron(session, patron), _require_item(session, item), branchcode)
+    _check_loan(session, loan_patron(session, patron), _require_item(session, item), branchcode)
 
 
-def _check_loan(session: Session, patron: Patron, item: Item, branchcode: str | None) -> list[Hold]:
+def _check_loan(session: Session, patron: Patron | PatronState, item: Item,
+                branchcode: str | None) -> list[HoldRow]:
     """``can_checkout``'s checks; returns the holds a loan looks at (``_loan_holds``)."""
     if is_restricted(patron):
         raise CirculationError("DEBARRED", "the patron is restricted")
@@ -66,9 +73,13 @@ def _check_loan(session: Session, patron: Patron, item: Item, branchcode: str | 
         raise CirculationError("ITEM_LOST", "the item is lost")
     if is_notforloan(session, item):
         raise CirculationError("NOT_FOR_LOAN", "the item is not for loan")
-    loan = session.scalar(select(Checkout).where(Checkout.itemnumber == item.itemnumber))
-    if loan is not None:
-        if loan.borrowernumber == patron.borrowernumber:
+    # the reads below run on the driver (plain rows, statements built once): as ORM statements
+    # and objects they cost a loan more than the database's answers; what the session holds
+    # unflushed is written first, as an ORM read would
+    autoflush(session)
+    borrower = read_rows(session, _statements().borrower, {"itemnumber": item.itemnumber})
+    if borrower:
+        if borrower[0][0] == patron.borrowernumber:
             raise CirculationError("ALREADY_ISSUED", "the item is already on loan to this patron; renew it")
         raise CirculationError("ISSUED_TO_ANOTHER", "the item is on loan to another patron")
     holds = _loan_holds(session, patron, item)
@@ -78,23 +89,60 @@ def _check_loan(session: Session, patron: Patron, item: Item, branchcode: str | 
     branch, itype, rule = _rules_for(session, item, patron, branchcode)
     limit = _int_rule(rule("maxissueqty"))
     if limit is not None:
-        count = select(func.count()).select_from(Checkout).where(Checkout.borrowernumber == patron.borrowernumber)
         scope = _rule_scope(session, "maxissueqty", branch, patron.categorycode, itype)
         if scope is not None and scope.itemtype is not None:
-            count = count.join(Item, Item.itemnumber == Checkout.itemnumber).where(Item.itype == scope.itemtype)
-        if session.scalar(count) >= limit:
+            count = read_rows(session, _statements().loans_of_type,
+                              {"borrowernumber": patron.borrowernumber, "itype": scope.itemtype})[0][0]
+        else:
+            count = read_rows(session, _statements().loans, {"borrowernumber": patron.borrowernumber})[0][0]
+        if count >= limit:
             raise CirculationError("TOO_MANY", f"the patron has reached the limit of {limit} loans", limit=limit)
     return holds
 
 
-def _loan_holds(session: Session, patron: Patron, item: Item) -> list[Hold]:
+class HoldRow(NamedTuple):
+    """A hold as a loan looks at it (``_loan_holds``)."""
+
+    reserve_id: int
+    borrowernumber: int
+    biblionumber: int
+    itemnumber: int | None
+    found: str | None
+    priority: int | None
+
+
+class _LoanStatements(NamedTuple):
+    borrower: Select
+    holds: Select
+    loans: Select
+    loans_of_type: Select
+
+
+@functools.cache
+def _statements() -> _LoanStatements:
+    """The loan's reads, built once (``read_rows`` compiles each once per database)."""
+    issues, reserves, items = Checkout.__table__, Hold.__table__, Item.__table__
+    columns = [reserves.c[name] for name in HoldRow._fields]
+    on_item = select(*columns).where(reserves.c.itemnumber == bindparam("itemnumber"))
+    own_on_record = select(*columns).where(reserves.c.borrowernumber == bindparam("borrowernumber"),
+                                           reserves.c.biblionumber == bindparam("biblionumber"),
+                                           reserves.c.itemnumber.is_(None))
+    loans = select(func.count()).select_from(issues).where(issues.c.borrowernumber == bindparam("borrowernumber"))
+    return _LoanStatements(
+        borrower=select(issues.c.borrowernumber).where(issues.c.itemnumber == bindparam("itemnumber")),
+        holds=select(union_all(on_item, own_on_record).subquery()),
+        loans=loans,
+        loans_of_type=loans.join(items, items.c.itemnumber == issues.c.itemnumber)
+        .where(items.c.itype == bindparam("itype")))
+
+
+def _loan_holds(session: Session, patron: Patron | PatronState, item: Item) -> list[HoldRow]:
     """In one statement, the holds a loan looks at: every hold on this item (one set aside for
     someone else refuses the loan, the patron's own is filled) and the patron's holds on its
     record that name no item (the first is filled). Each half reads by its own index."""
-    on_item = select(Hold).where(Hold.itemnumber == item.itemnumber)
-    own_on_record = select(Hold).where(Hold.borrowernumber == patron.borrowernumber,
-                                       Hold.biblionumber == item.biblionumber, Hold.itemnumber.is_(None))
-    return list(session.scalars(select(Hold).from_statement(union_all(on_item, own_on_record))))
+    return [HoldRow(*row) for row in read_rows(session, _statements().holds, {
+        "itemnumber": item.itemnumber, "borrowernumber": patron.borrowernumber,
+        "biblionumber": item.biblionumber})]
 
 
 def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, branchcode: str | None = None,
@@ -102,7 +150,7 @@ def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, 
     """Lend ``item`` to ``patron`` (after ``can_checkout``). The patron's own hold on the record
     or item is filled (moved to old_reserves with found F), as Koha does when the holder borrows."""
     read_preferences(session)
-    patron = _require_patron(session, patron)
+    patron = loan_patron(session, patron)
     item = _require_item(session, item)
     holds = _check_loan(session, patron, item, branchcode)
     now = utcnow()
@@ -111,8 +159,7 @@ def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, 
     loan = Checkout(issue_id=ids.next_id(session, "checkout"), borrowernumber=patron.borrowernumber,
                     itemnumber=item.itemnumber, branchcode=branchcode, issuedate=now, date_due=due,
                     renewals_count=0, auto_renew=False, onsite_checkout=False, timestamp=now)
-    session.add(loan)
-    session.flush()
+    session.add(loan)  # flushed with the item's change (update_item): one flush for the loan
     _fill_own_hold(session, patron, item, now, holds)
     (catalog or Catalog(session)).update_item(
         item.itemnumber, onloan=due.date(), issues=(item.issues or 0) + 1, datelastborrowed=now.date(),
@@ -120,14 +167,18 @@ def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, 
     return loan
 
 
-def _fill_own_hold(session: Session, patron: Patron, item: Item, now: dt.datetime, holds: list[Hold]) -> None:
+def _fill_own_hold(session: Session, patron: Patron | PatronState, item: Item, now: dt.datetime,
+                   holds: list[HoldRow]) -> None:
     """The patron's hold on this item, else their first on its record naming no item, is
     filled (``holds``: those ``_loan_holds`` read)."""
     own = [h for h in holds
            if h.borrowernumber == patron.borrowernumber and h.biblionumber == item.biblionumber
            and h.itemnumber in (None, item.itemnumber)]
     if own:
-        hold = min(own, key=lambda h: (h.itemnumber is None, h.priority if h.priority is not None else 0))
+        chosen = min(own, key=lambda h: (h.itemnumber is None, h.priority if h.priority is not None else 0))
+        hold = session.get(Hold, chosen.reserve_id)  # the one hold a loan writes, as an object
+        if hold is None:
+            return
         hold.itemnumber = item.itemnumber
         _archive_hold(session, hold, now, found="F")
         renumber_hold_queue(session, item.biblionumber)
@@ -144,11 +195,10 @@ def checkin(session: Session, item: Item | int | str, *, branchcode: str | None 
     now = utcnow()
     values = {c.key: getattr(loan, c.key) for c in Checkout.__table__.columns}
     values.update(returndate=now, timestamp=now)
+    # the loan leaves issues for old_issues in the flush of the item's change (update_item)
     session.delete(loan)
-    session.flush()
     old = OldCheckout(**values)
     session.add(old)
-    session.flush()
     (catalog or Catalog(session)).update_item(
         item.itemnumber, onloan=None, datelastseen=now, holdingbranch=branchcode or item.holdingbranch)
     return old
