@@ -1,6 +1,6 @@
-"""A first load's postings staged and moved into place in key order (kohaweb.search.staging):
-the same rows as a direct load, an interrupted load finished by the next import, an edit made
-meanwhile kept."""
+"""A first load's postings put in key order when it ends (kohaweb.search.staging: staged and
+moved on SQLite, the key built afterwards on PostgreSQL): the same rows as a direct load, an
+interrupted load finished by the next import, an edit made meanwhile kept."""
 
 from __future__ import annotations
 
@@ -50,14 +50,23 @@ def _staged_rows(session) -> int:
     return session.execute(select(func.count()).select_from(tables.pending)).scalar_one()
 
 
+def _postings_rows(session) -> int:
+    return session.execute(select(func.count()).select_from(tables.postings)).scalar_one()
+
+
+def _has_key(session) -> bool:
+    return staging.has_key(session.connection())
+
+
 def _hits(session, word: str) -> list[int]:
     return search.search(session, Clause("title", "=", word), limit=1000).ids
 
 
 @pytest.fixture
-def staging_database(engine):
+def staging_database(engine, monkeypatch):
     if engine.dialect.name not in staging.DIALECTS:
-        pytest.skip("PostgreSQL and MariaDB write a first load's postings directly")
+        pytest.skip("MariaDB writes a first load's postings directly")
+    monkeypatch.setattr(staging, "KEY_AFTER_RECORDS", 100)  # these small files as a large load
     return engine
 
 
@@ -67,15 +76,16 @@ def test_a_staged_first_load_writes_the_rows_a_direct_one_writes(staging_databas
     _write_file(path, 450)
     status, _, err = run_cli("import", "--batch-size", "100", str(path))  # five segments in the block
     assert status == 0, err
-    assert "moving the load's postings into place" in err
+    assert staging.FINISHING[staging_database.dialect.name] in err
     staged = _postings(dbsession)
     assert staged and _staged_rows(dbsession) == 0 and state.status(dbsession) == state.READY
+    assert _has_key(dbsession)
     dbsession.rollback()
     clean_database(staging_database)
-    monkeypatch.setattr(staging, "DIALECTS", frozenset())  # the direct path, as on PostgreSQL
+    monkeypatch.setattr(staging, "DIALECTS", frozenset())  # the direct path, as on MariaDB
     status, _, err = run_cli("import", "--batch-size", "100", str(path))
     assert status == 0, err
-    assert "moving" not in err
+    assert "search index:" not in err
     assert _postings(dbsession) == staged
 
 
@@ -97,10 +107,13 @@ def test_an_interrupted_load_is_finished_by_the_next_import_with_the_edits_made_
     status, _, err = run_cli("import", "--batch-size", "100", str(path))
     assert status == 1 and "went away" in err
     monkeypatch.setattr(import_command, "_store", store)
-    # two batches stored, their postings staged; searches are refused meanwhile
+    # two batches stored, their postings staged (on PostgreSQL in the postings, without their
+    # key); searches are refused meanwhile
     assert state.status(dbsession) == state.REBUILDING
-    assert _staged_rows(dbsession) > 0
-    assert dbsession.execute(select(func.count()).select_from(tables.postings)).scalar_one() == 0
+    if staging_database.dialect.name in staging.PENDING:
+        assert _staged_rows(dbsession) > 0 and _postings_rows(dbsession) == 0
+    else:
+        assert _postings_rows(dbsession) > 0 and not _has_key(dbsession)
     dbsession.rollback()
 
     # the first record edited during the pause: its delta goes to the postings; compaction leaves
@@ -114,7 +127,7 @@ def test_an_interrupted_load_is_finished_by_the_next_import_with_the_edits_made_
     status, _, err = run_cli("import", "--batch-size", "100", str(path))
     assert status == 0, err
     assert "resuming after record 200" in err
-    assert state.status(dbsession) == state.READY and _staged_rows(dbsession) == 0
+    assert state.status(dbsession) == state.READY and _staged_rows(dbsession) == 0 and _has_key(dbsession)
     # the numbers taken by the batch that failed are not given again: the model is what is stored
     stored = dict(dbsession.execute(select(Biblio.biblionumber, Biblio.title)).tuples().all())
     assert len(stored) == len(titles) and stored[1] == "storm harbour"
@@ -125,3 +138,53 @@ def test_an_interrupted_load_is_finished_by_the_next_import_with_the_edits_made_
     dbsession.commit()
     assert _hits(dbsession, "coral") == sorted(n for n, title in stored.items() if "coral" in title.split())
     assert 1 in _hits(dbsession, "storm")
+
+
+@pytest.fixture
+def postgresql_database(engine):
+    if engine.dialect.name not in staging.KEY_AFTER:
+        pytest.skip("only PostgreSQL builds the postings' key after a load")
+    return engine
+
+
+def test_a_small_first_load_writes_through_the_key(postgresql_database, tmp_path, run_cli, dbsession):
+    path = tmp_path / "small.mrc"
+    _write_file(path, 150)
+    assert staging.KEY_AFTER_RECORDS > 150
+    status, _, err = run_cli("import", "--batch-size", "100", str(path))
+    assert status == 0, err
+    assert "search index:" not in err and _has_key(dbsession) and state.status(dbsession) == state.READY
+
+
+def test_a_load_whose_key_drop_waits_on_a_reader_writes_through_the_key(postgresql_database, tmp_path, run_cli,
+                                                                         dbsession, monkeypatch):
+    monkeypatch.setattr(staging, "KEY_AFTER_RECORDS", 100)
+    monkeypatch.setattr(staging, "DROP_WAIT_MS", 200)
+    path = tmp_path / "first.mrc"
+    _write_file(path, 150)
+    with postgresql_database.connect() as reader:  # a transaction that read the postings stays open
+        reader.execute(select(func.count()).select_from(tables.postings))
+        status, _, err = run_cli("import", "--batch-size", "100", str(path))
+        reader.rollback()
+    assert status == 0, err
+    assert "search index:" not in err and _has_key(dbsession) and state.status(dbsession) == state.READY
+    assert _hits(dbsession, "coral")
+
+
+def test_a_large_rebuild_builds_the_key_after_and_answers_the_same(postgresql_database, tmp_path, run_cli,
+                                                                   dbsession, monkeypatch):
+    path = tmp_path / "load.mrc"
+    titles = _write_file(path, 300)
+    status, _, err = run_cli("import", "--batch-size", "100", str(path))
+    assert status == 0, err
+    before = _postings(dbsession)
+    dbsession.rollback()
+    monkeypatch.setattr(staging, "KEY_AFTER_RECORDS", 100)
+    dropped = []
+    drop_key = staging.drop_key
+    monkeypatch.setattr(staging, "drop_key", lambda conn: dropped.append(1) or drop_key(conn))
+    status, out, err = run_cli("index", "rebuild")
+    assert status == 0, err
+    assert dropped and _has_key(dbsession) and state.status(dbsession) == state.READY
+    assert {row[:2] for row in _postings(dbsession)} == {row[:2] for row in before}
+    assert _hits(dbsession, "coral") == [n for n, title in enumerate(titles, 1) if "coral" in title.split()]

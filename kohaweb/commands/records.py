@@ -70,12 +70,14 @@ def import_files(args, cli) -> int:
     imported = rejected = authorities = 0
     run = BatchRun()
     factory = cli.site.session_factory
-    staged = begin_staged_load(factory)
+    identified = {path: _identify_or_error(path) for path in args.files}
+    staged = begin_staged_load(factory, records=sum(found[2] for found in identified.values()
+                                                    if not isinstance(found, OSError)))
     for path in args.files:
-        try:
-            key, size, total = _identify(path)
-        except OSError as exc:
-            raise CommandError(f"{path}: {exc.strerror or exc}") from None
+        found = identified[path]
+        if isinstance(found, OSError):
+            raise CommandError(f"{path}: {found.strerror or found}") from None
+        key, size, total = found
         with cli.transaction() as session:
             done = _progress_row(session, key, path, size)
             resume_after, completed = done.position, done.completed
@@ -110,8 +112,10 @@ def import_files(args, cli) -> int:
         with cli.transaction() as session:
             _finish(session, key)
         progress.finish()
-    if staged:  # the batches' posting rows were staged: moved into place in key order
-        cli.err.write("search index: moving the load's postings into place\n")
+    if staged:  # the batches' posting rows were staged: put in key order (kohaweb.search.staging)
+        from ..search.staging import FINISHING
+
+        cli.err.write(f"search index: {FINISHING[cli.site.engine.dialect.name]}\n")
         finish_staged_load(factory)
     also = f" and {authorities} authority records" if authorities else ""
     cli.out.write(f"imported {imported} records{also}, skipped {rejected}\n")
@@ -119,8 +123,15 @@ def import_files(args, cli) -> int:
     if imported >= max(indexed_before, REPACK_AFTER):
         from ..search.commands import repack_after_load
 
-        repack_after_load(cli)
+        repack_after_load(cli, postings=not staged)  # a staged load's postings are in order already
     return 0 if imported or authorities or not rejected else 1
+
+
+def _identify_or_error(path: str) -> tuple[str, int, int] | OSError:
+    try:
+        return _identify(path)
+    except OSError as exc:  # reported when the import comes to the file
+        return exc
 
 
 def _identify(path: str) -> tuple[str, int, int]:

@@ -45,7 +45,10 @@ def run_rebuild(args, cli) -> int:
     done = rebuild(cli.site.session_factory, batch=args.batch_size, workers=args.workers, progress=progress.update)
     progress.finish()
     cli.out.write(f"indexed {done} records; the index is ready\n")
-    repack_after_load(cli)
+    from .staging import KEY_AFTER, KEY_AFTER_RECORDS
+
+    # a catalogue that large had its postings' key built after the rebuild, compact already
+    repack_after_load(cli, postings=not (cli.site.engine.dialect.name in KEY_AFTER and total >= KEY_AFTER_RECORDS))
     return 0
 
 
@@ -60,21 +63,22 @@ def run_repack(args, cli) -> int:
     return 0
 
 
-def _repack(cli) -> None:
+def _repack(cli, *, postings: bool = True) -> None:
     from .repack import repack
 
-    seconds = repack(cli.site.engine)
+    seconds = repack(cli.site.engine, postings=postings)
     if seconds:
         cli.out.write(f"repacked the search index in {seconds:.1f} s\n")
 
 
-def repack_after_load(cli) -> None:
+def repack_after_load(cli, *, postings: bool = True) -> None:
     """Repack after a bulk load (import, rebuild): a failure leaves a working index, so it is
-    reported, not raised."""
+    reported, not raised. ``postings`` False: the postings' key was built after the load
+    (kohaweb.search.staging), compact already."""
     from .repack import RepackError
 
     try:
-        _repack(cli)
+        _repack(cli, postings=postings)
     except RepackError as exc:
         cli.err.write(f"{exc}; run `kohaweb index repack` later\n")
 

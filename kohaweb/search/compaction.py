@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from ..bulk import insert_rows
-from . import posting_folds, posting_format, postings, tables
+from . import posting_folds, posting_format, postings, staging, tables
 from .writer import decode_keys
 
 
@@ -32,10 +32,7 @@ def compact(session: Session, block: int) -> int:
         return 0
     if found is None:
         return 0
-    q = tables.pending
-    if session.execute(select(q.c.block).where(q.c.block == block).limit(1)).first() is not None:
-        # a first load's rows of this block are still staged: folded now, an edit's deltas
-        # would become a merged row ordered before them (kohaweb.search.staging)
+    if staging.unfinished(session, block):  # a first load is not finished (kohaweb.search.staging)
         return 0
     logged = list(session.execute(select(s.c.seg, s.c.written).where(s.c.block == block).order_by(s.c.seg)))
     if not logged:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pymarc
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, func, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import marc
 from ..db import empty_sqlite_wal
 from ..models import Biblio
-from . import compaction, mapping, normalize, posting_format, state, tables, writer
+from . import compaction, mapping, normalize, posting_format, staging, state, tables, writer
 from .posting_format import BLOCK_BITS, MAX_POSITION
 
 log = logging.getLogger(__name__)
@@ -241,6 +241,9 @@ def rebuild(factory: sessionmaker[Session], *, batch: int = posting_format.BLOCK
     state.wait_for_searches()  # other processes may still trust the "ready" they read
     with _tx(factory) as session:
         _empty_index(session)
+        if session.get_bind().dialect.name in staging.KEY_AFTER and \
+                (session.scalar(select(func.count()).select_from(Biblio)) or 0) >= staging.KEY_AFTER_RECORDS:
+            staging.drop_key(session.connection())  # built once at the end (kohaweb.search.staging)
     done = 0
     pool = _pool(workers)
     try:
@@ -258,6 +261,7 @@ def rebuild(factory: sessionmaker[Session], *, batch: int = posting_format.BLOCK
             pool.close()
             pool.join()
     with _tx(factory) as session:
+        staging.build_key(session.connection())  # dropped above, or by a staged load that stopped
         state.set_status(session, state.READY)
         state.set_number_layout(session)  # every record was indexed by entry_for above
     return done

@@ -54,10 +54,14 @@ class RepackError(Exception):
     index is as it was, and the next repack finishes the job."""
 
 
-def repack(engine: Engine, wait: float = WAIT) -> float:
+def repack(engine: Engine, wait: float = WAIT, *, postings: bool = True) -> float:
     """Rebuild the postings' B-tree compactly, with searches and writes going on; returns the
     seconds it took (0 where the database needs nothing). Raises RepackError when transactions
-    that began before it still run after ``wait`` seconds (it needs them to end)."""
+    that began before it still run after ``wait`` seconds (it needs them to end). ``postings``
+    False leaves the postings' key alone on PostgreSQL (built after the load that filled it,
+    kohaweb.search.staging); a key that a staged load has not built yet is left alone too."""
+    from .staging import has_key
+
     started = time.monotonic()
     dialect = engine.dialect.name
     try:
@@ -66,6 +70,8 @@ def repack(engine: Engine, wait: float = WAIT) -> float:
                 conn.execute(text(f"SET lock_timeout = {int(wait * 1000)}"))
                 conn.execute(text(f"VACUUM (ANALYZE) {', '.join(VACUUMED)}"))
                 for table, key in KEYS.items():
+                    if table == tables.postings.name and not (postings and has_key(conn)):
+                        continue
                     _drop_unfinished_copies(conn, table)
                     try:
                         conn.execute(text(f"REINDEX INDEX CONCURRENTLY {key}"))

@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from ..bulk import insert_rows, insert_tuples
 from ..db import autonomous
-from . import posting_format, postings, tables, vocabulary
+from . import posting_format, postings, staging, tables, vocabulary
 from .posting_format import BLOCK_BITS, POSITION_BITS
 
 log = logging.getLogger(__name__)
@@ -398,7 +398,7 @@ def _stable_order(ranks: np.ndarray) -> np.ndarray:
     return order[np.argsort(high[order], kind="stable")]
 
 
-STAGED = "kohaweb.search.staged"  # session.info: this session's new rows go to the staging table
+STAGED = "kohaweb.search.staged"  # session.info: this session stores a staged load's batch
 
 
 def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
@@ -406,7 +406,9 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
     table when the session loads a first catalogue, kohaweb.search.staging)."""
     conn = session.connection()
     s = tables.segments
-    staged = bool(session.info.get(STAGED))
+    # a staged load's rows go to the staging table on SQLite (on PostgreSQL to the postings,
+    # whose key is built when the load ends): kohaweb.search.staging
+    staged = bool(session.info.get(STAGED)) and conn.dialect.name in staging.PENDING
     columns = ("idx", "term", "block", "seg", "ndocs", "docs", "positions", "dels")
     vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_rows(rows.postings for rows in blocks.values()),
                             session.info.get(vocabulary.RUN))
