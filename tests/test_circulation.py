@@ -118,7 +118,8 @@ def test_a_loan_reads_the_preferences_and_the_holds_once_each(dbsession, world):
 def test_a_loan_and_a_return_flush_once_and_load_no_patron_object(dbsession, world):
     """Given the patron's number, a loan reads the few columns it decides on (no Patron object
     of 80 columns in the session), looks at loans, holds and rules as plain rows, and writes the
-    loan with the item's change in one flush; a return moves the loan in one flush too."""
+    loan with the item's change in one flush; a return takes the loan out of issues as it reads
+    it and writes old_issues with the item's change."""
     from sqlalchemy import event
 
     flushes: list[int] = []
@@ -132,6 +133,8 @@ def test_a_loan_and_a_return_flush_once_and_load_no_patron_object(dbsession, wor
     assert len(flushes) == 1 and loan.borrowernumber == alice
     flushes.clear()
     circ.checkin(dbsession, "D1")
+    assert loan not in dbsession  # the session lets the ended loan go
+    assert dbsession.scalar(select(func.count()).select_from(Checkout)) == 0
     dbsession.commit()
     assert len(flushes) == 1
     assert dbsession.scalar(select(OldCheckout.borrowernumber).where(OldCheckout.issue_id == loan.issue_id)) == alice
