@@ -133,12 +133,12 @@ def _forget_changed_sets(session: Session, _flush_context) -> None:
 @hookimpl
 def record_changed(session: Session, change) -> None:
     """Keep the record's membership of the mapped sets (items embedded, so 952/995 rules match)."""
-    fields = mapped_fields(session)
-    if not fields:
+    if change.item_columns is not None and not mapped_fields(session) & ITEM_TAGS:
+        return  # an item changed, and no rule reads items (nor any rule at all): nothing to load
+    sets = sets_of_transaction(session)
+    if not any(s.mappings for s in sets):
         return  # no set has a rule: membership is managed by hand
-    if change.item_columns is not None and not fields & ITEM_TAGS:
-        return  # an item changed, and no rule reads items
-    update_membership(session, change.biblionumber, change.record_with_items(), sets_of_transaction(session))
+    update_membership(session, change.biblionumber, change.record_with_items(), sets)
 
 
 OPERATORS = ("equal", "notequal")

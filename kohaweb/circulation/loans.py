@@ -6,7 +6,7 @@ import datetime as dt
 import functools
 from typing import NamedTuple
 
-from sqlalchemy import Select, bindparam, delete, func, or_, select, union_all
+from sqlalchemy import Select, bindparam, case, delete, func, or_, select, union_all
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -82,19 +82,20 @@ def _check_loan(session: Session, patron: Patron | PatronState, item: Item,
     limit = _int_rule(rule("maxissueqty"))
     scope = _rule_scope(session, "maxissueqty", branch, patron.categorycode, itype) if limit is not None else None
     autoflush(session)
-    params = {"itemnumber": item.itemnumber, "borrowernumber": patron.borrowernumber}
+    params = {"itemnumber": item.itemnumber, "borrowernumber": patron.borrowernumber,
+              "biblionumber": item.biblionumber}
     if limit is None:
-        borrower, count = read_rows(session, _statements().borrower, params)[0][0], 0
+        borrower, held, count = *read_rows(session, _statements().state, params)[0], 0
     elif scope is None or scope.itemtype is None:
-        borrower, count = read_rows(session, _statements().borrower_and_loans, params)[0]
+        borrower, held, count = read_rows(session, _statements().state_and_loans, params)[0]
     else:
-        borrower, count = read_rows(session, _statements().borrower_and_loans_of_type,
-                                    {**params, "itype": scope.itemtype})[0]
+        borrower, held, count = read_rows(session, _statements().state_and_loans_of_type,
+                                          {**params, "itype": scope.itemtype})[0]
     if borrower is not None:
         if borrower == patron.borrowernumber:
             raise CirculationError("ALREADY_ISSUED", "the item is already on loan to this patron; renew it")
         raise CirculationError("ISSUED_TO_ANOTHER", "the item is on loan to another patron")
-    holds = _loan_holds(session, patron, item)
+    holds = _loan_holds(session, patron, item) if held else []  # most loans: no hold to look at
     if any(h.itemnumber == item.itemnumber and h.found in ("W", "T") and h.borrowernumber != patron.borrowernumber
            for h in holds):
         raise CirculationError("RESERVE_WAITING", "the item is waiting for another patron's hold")
@@ -115,30 +116,35 @@ class HoldRow(NamedTuple):
 
 
 class _LoanStatements(NamedTuple):
-    borrower: Select
-    borrower_and_loans: Select
-    borrower_and_loans_of_type: Select
+    state: Select
+    state_and_loans: Select
+    state_and_loans_of_type: Select
     holds: Select
 
 
 @functools.cache
 def _statements() -> _LoanStatements:
-    """The loan's reads, built once (``read_rows`` compiles each once per database): who has the
-    item (one row, NULL when nobody: an item has one loan at most), with the patron's number of
-    loans (of an item type) when a limit applies; the holds."""
+    """The loan's reads, built once (``read_rows`` compiles each once per database). ``state``:
+    who has the item (NULL when nobody: an item has one loan at most) and whether a hold is
+    there for the loan to look at (``holds`` then reads them), with the patron's number of loans
+    (of an item type) when a limit applies: one round trip where there were three."""
     issues, reserves, items = Checkout.__table__, Hold.__table__, Item.__table__
     columns = [reserves.c[name] for name in HoldRow._fields]
     on_item = select(*columns).where(reserves.c.itemnumber == bindparam("itemnumber"))
     own_on_record = select(*columns).where(reserves.c.borrowernumber == bindparam("borrowernumber"),
                                            reserves.c.biblionumber == bindparam("biblionumber"),
                                            reserves.c.itemnumber.is_(None))
-    borrower = select(issues.c.borrowernumber).where(issues.c.itemnumber == bindparam("itemnumber")).scalar_subquery()
+    # each half of the holds by its own index (an OR of the two would scan reserves on MariaDB)
+    held = or_(on_item.with_only_columns(reserves.c.reserve_id).exists(),
+               own_on_record.with_only_columns(reserves.c.reserve_id).exists())
+    state = [select(issues.c.borrowernumber).where(issues.c.itemnumber == bindparam("itemnumber")).scalar_subquery(),
+             case((held, 1), else_=0)]
     loans = select(func.count()).select_from(issues).where(issues.c.borrowernumber == bindparam("borrowernumber"))
     of_type = loans.join(items, items.c.itemnumber == issues.c.itemnumber).where(items.c.itype == bindparam("itype"))
     return _LoanStatements(
-        borrower=select(borrower),
-        borrower_and_loans=select(borrower, loans.scalar_subquery()),
-        borrower_and_loans_of_type=select(borrower, of_type.scalar_subquery()),
+        state=select(*state),
+        state_and_loans=select(*state, loans.scalar_subquery()),
+        state_and_loans_of_type=select(*state, of_type.scalar_subquery()),
         holds=select(union_all(on_item, own_on_record).subquery()))
 
 
