@@ -65,7 +65,7 @@ def _hits(session, word: str) -> list[int]:
 @pytest.fixture
 def staging_database(engine, monkeypatch):
     if engine.dialect.name not in staging.DIALECTS:
-        pytest.skip("MariaDB writes a first load's postings directly")
+        pytest.skip("every database stages a first load")
     monkeypatch.setattr(staging, "KEY_AFTER_RECORDS", 100)  # these small files as a large load
     return engine
 
@@ -82,7 +82,7 @@ def test_a_staged_first_load_writes_the_rows_a_direct_one_writes(staging_databas
     assert _has_key(dbsession)
     dbsession.rollback()
     clean_database(staging_database)
-    monkeypatch.setattr(staging, "DIALECTS", frozenset())  # the direct path, as on MariaDB
+    monkeypatch.setattr(staging, "DIALECTS", frozenset())  # the direct path, as a small load
     status, _, err = run_cli("import", "--batch-size", "100", str(path))
     assert status == 0, err
     assert "search index:" not in err
@@ -141,13 +141,13 @@ def test_an_interrupted_load_is_finished_by_the_next_import_with_the_edits_made_
 
 
 @pytest.fixture
-def postgresql_database(engine):
+def key_after_database(engine):
     if engine.dialect.name not in staging.KEY_AFTER:
-        pytest.skip("only PostgreSQL builds the postings' key after a load")
+        pytest.skip("SQLite stages a first load's rows in a table of their own")
     return engine
 
 
-def test_a_small_first_load_writes_through_the_key(postgresql_database, tmp_path, run_cli, dbsession):
+def test_a_small_first_load_writes_through_the_key(key_after_database, tmp_path, run_cli, dbsession):
     path = tmp_path / "small.mrc"
     _write_file(path, 150)
     assert staging.KEY_AFTER_RECORDS > 150
@@ -156,13 +156,13 @@ def test_a_small_first_load_writes_through_the_key(postgresql_database, tmp_path
     assert "search index:" not in err and _has_key(dbsession) and state.status(dbsession) == state.READY
 
 
-def test_a_load_whose_key_drop_waits_on_a_reader_writes_through_the_key(postgresql_database, tmp_path, run_cli,
+def test_a_load_whose_key_drop_waits_on_a_reader_writes_through_the_key(key_after_database, tmp_path, run_cli,
                                                                          dbsession, monkeypatch):
     monkeypatch.setattr(staging, "KEY_AFTER_RECORDS", 100)
     monkeypatch.setattr(staging, "DROP_WAIT_MS", 200)
     path = tmp_path / "first.mrc"
     _write_file(path, 150)
-    with postgresql_database.connect() as reader:  # a transaction that read the postings stays open
+    with key_after_database.connect() as reader:  # a transaction that read the postings stays open
         reader.execute(select(func.count()).select_from(tables.postings))
         status, _, err = run_cli("import", "--batch-size", "100", str(path))
         reader.rollback()
@@ -171,7 +171,7 @@ def test_a_load_whose_key_drop_waits_on_a_reader_writes_through_the_key(postgres
     assert _hits(dbsession, "coral")
 
 
-def test_a_large_rebuild_builds_the_key_after_and_answers_the_same(postgresql_database, tmp_path, run_cli,
+def test_a_large_rebuild_builds_the_key_after_and_answers_the_same(key_after_database, tmp_path, run_cli,
                                                                    dbsession, monkeypatch):
     path = tmp_path / "load.mrc"
     titles = _write_file(path, 300)
@@ -188,3 +188,16 @@ def test_a_large_rebuild_builds_the_key_after_and_answers_the_same(postgresql_da
     assert dropped and _has_key(dbsession) and state.status(dbsession) == state.READY
     assert {row[:2] for row in _postings(dbsession)} == {row[:2] for row in before}
     assert _hits(dbsession, "coral") == [n for n, title in enumerate(titles, 1) if "coral" in title.split()]
+
+
+def test_a_load_stopped_after_its_key_was_built_is_made_ready_by_the_next(key_after_database, session_factory,
+                                                                           dbsession):
+    if key_after_database.dialect.name != "mysql":
+        pytest.skip("PostgreSQL builds the key and marks the index ready in one transaction")
+    assert staging.begin(session_factory, records=10 ** 6)
+    assert not _has_key(dbsession) and state.status(dbsession) == state.REBUILDING
+    dbsession.rollback()
+    staging.build_key_apart(key_after_database)  # the ALTER committed, then the process was killed
+    assert staging.begin(session_factory)  # the next import goes on with the load
+    staging.finish(session_factory)
+    assert _has_key(dbsession) and state.status(dbsession) == state.READY and _staged_rows(dbsession) == 0

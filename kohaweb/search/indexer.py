@@ -241,9 +241,9 @@ def rebuild(factory: sessionmaker[Session], *, batch: int = posting_format.BLOCK
     state.wait_for_searches()  # other processes may still trust the "ready" they read
     with _tx(factory) as session:
         _empty_index(session)
-        if session.get_bind().dialect.name in staging.KEY_AFTER and \
-                (session.scalar(select(func.count()).select_from(Biblio)) or 0) >= staging.KEY_AFTER_RECORDS:
-            staging.drop_key(session.connection())  # built once at the end (kohaweb.search.staging)
+        large = (session.scalar(select(func.count()).select_from(Biblio)) or 0) >= staging.KEY_AFTER_RECORDS
+    if large:  # the postings' key built once at the end (kohaweb.search.staging)
+        staging.drop_key_apart(factory.kw["bind"])
     done = 0
     pool = _pool(workers)
     try:
@@ -260,8 +260,8 @@ def rebuild(factory: sessionmaker[Session], *, batch: int = posting_format.BLOCK
         if pool:
             pool.close()
             pool.join()
+    staging.build_key_apart(factory.kw["bind"])  # dropped above, or by a staged load that stopped
     with _tx(factory) as session:
-        staging.build_key(session.connection())  # dropped above, or by a staged load that stopped
         state.set_status(session, state.READY)
         state.set_number_layout(session)  # every record was indexed by entry_for above
     return done

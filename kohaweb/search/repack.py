@@ -58,7 +58,7 @@ def repack(engine: Engine, wait: float = WAIT, *, postings: bool = True) -> floa
     """Rebuild the postings' B-tree compactly, with searches and writes going on; returns the
     seconds it took (0 where the database needs nothing). Raises RepackError when transactions
     that began before it still run after ``wait`` seconds (it needs them to end). ``postings``
-    False leaves the postings' key alone on PostgreSQL (built after the load that filled it,
+    False leaves the postings' key alone (built after the load that filled it,
     kohaweb.search.staging); a key that a staged load has not built yet is left alone too."""
     from .staging import has_key
 
@@ -83,7 +83,10 @@ def repack(engine: Engine, wait: float = WAIT, *, postings: bool = True) -> floa
             with engine.connect() as conn:
                 conn.execute(text(f"SET SESSION lock_wait_timeout = {max(int(wait), 1)}"))
                 for table in KEYS:
+                    if table == tables.postings.name and not (postings and has_key(conn)):
+                        continue
                     conn.execute(text(f"ALTER TABLE {table} FORCE, ALGORITHM=INPLACE, LOCK=NONE"))
+                conn.execute(text("SET SESSION lock_wait_timeout = DEFAULT"))  # the connection goes back to the pool
         else:
             return 0.0
     except DBAPIError as exc:
