@@ -82,11 +82,13 @@ def repack(engine: Engine, wait: float = WAIT, *, postings: bool = True) -> floa
         elif dialect in ("mysql", "mariadb"):
             with engine.connect() as conn:
                 conn.execute(text(f"SET SESSION lock_wait_timeout = {max(int(wait), 1)}"))
-                for table in KEYS:
-                    if table == tables.postings.name and not (postings and has_key(conn)):
-                        continue
-                    conn.execute(text(f"ALTER TABLE {table} FORCE, ALGORITHM=INPLACE, LOCK=NONE"))
-                conn.execute(text("SET SESSION lock_wait_timeout = DEFAULT"))  # the connection goes back to the pool
+                try:
+                    for table in KEYS:
+                        if table == tables.postings.name and not (postings and has_key(conn)):
+                            continue
+                        conn.execute(text(f"ALTER TABLE {table} FORCE, ALGORITHM=INPLACE, LOCK=NONE"))
+                finally:  # the connection goes back to the pool
+                    conn.execute(text("SET SESSION lock_wait_timeout = DEFAULT"))
         else:
             return 0.0
     except DBAPIError as exc:

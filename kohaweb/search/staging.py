@@ -3,9 +3,9 @@ when the load ends.
 
 The postings' key is (namespace, term, block, segment). Written straight into
 ``search_postings``, each batch's rows land between those of every block before it, so a batch
-rewrites pages all over the key's B-tree, and more of them as the index grows. Two databases
-avoid that for a first load (``kohaweb import`` into an empty catalogue, or one that goes on
-with such a load that stopped half-way):
+rewrites pages all over the key's B-tree, and more of them as the index grows. A first load
+(``kohaweb import`` into an empty catalogue, or one that goes on with such a load that stopped
+half-way) avoids that on every database:
 
 - **SQLite** (``PENDING``): the rows go to ``search_postings_pending``, keyed (block, segment,
   namespace, term), so every batch appends at the end of that B-tree; when the load ends, one
@@ -13,15 +13,24 @@ with such a load that stopped half-way):
   written front to back), in the same transaction that marks the index ready. Without it an
   import of realistic records fell from about 1,300 to 500 records/s by 530,000 records (the
   pages written per batch, not the cache, were the cost).
-- **PostgreSQL** (``KEY_AFTER``): the rows go to ``search_postings`` itself, a heap where they
-  are appended anyway, but its primary key is dropped for the load and built once at the end,
-  by one sort, in the transaction that marks the index ready (PostgreSQL's DDL is
-  transactional: killed during the build, the load is just not finished yet). Kept during the
-  load, the key's B-tree cost the server a third of its time (100k realistic records: 58 s of
-  server CPU with it, 34 s without) and ended two-thirds full, so the load repacked it after.
-  Only for loads of at least ``KEY_AFTER_RECORDS`` records: dropping and building the key lock
-  the table for a moment, which a small load does not repay. ``kohaweb index rebuild`` does the
-  same for a catalogue of that size.
+- **PostgreSQL and MariaDB** (``KEY_AFTER``): the rows go to ``search_postings`` itself, but
+  its primary key is dropped for the load and built once at the end, by one sort. PostgreSQL
+  appends them to the table's heap; InnoDB, whose rows live in the key's B-tree, appends them
+  to a B-tree on a row number of its own while the key is gone, and the final ALTER rebuilds
+  the table in key order with its own merge sort (not the server's ORDER BY, whose fixed-width
+  sort keys of 760 bytes per term filled 75 GB of disk for the 53M rows of 1M records).
+  - PostgreSQL's DDL is transactional: the key is built in the transaction that marks the
+    index ready (killed during the build, the load is just not finished yet). MariaDB's ALTERs
+    commit by themselves, so a marker row in the staging table says that the load is
+    unfinished until the index is marked ready.
+  - Kept during the load, the key cost PostgreSQL's server 14 of its 48 s of CPU per 100k
+    realistic records, then a concurrent reindex (the B-tree ended two-thirds full); with
+    MariaDB's default 128 MB buffer pool each block's rows rewrote pages all over the table,
+    and the import slowed from 846 to 345 records/s by 700,000 records.
+  - Only for loads of at least ``KEY_AFTER_RECORDS`` records: dropping and building the key
+    lock the table for a moment (PostgreSQL holds it for the whole build: edits made
+    meanwhile wait; searches are refused anyway), which a small load does not repay.
+    ``kohaweb index rebuild`` does the same for a catalogue of that size.
 
 Everything else a batch writes (records, their terms, segments, reversed terms) goes where it
 always goes, so the records' edits during the load write their deltas as usual; compaction
@@ -32,12 +41,6 @@ nothing to find before). An import that stops half-way leaves it so; the next ``
 import`` goes on staging and finishes it when it ends, and ``kohaweb index rebuild`` starts the
 index afresh (building the key at its end). The SQLite move and the emptying are one
 transaction (one writer at a time), so two loads cannot lose each other's rows.
-
-MariaDB needs it as much (a first load there slows as the postings outgrow the buffer pool) but
-has neither way: its rows live in the key's B-tree, and its sort of moved rows writes
-fixed-width keys (760 bytes for a term of 190 characters), which for 53M rows at 1M records
-filled the 75 GB free on this machine's disk. It would need the rows moved a namespace at a
-time, or the postings' key changed.
 """
 
 from __future__ import annotations
