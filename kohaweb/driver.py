@@ -48,6 +48,14 @@ _MOST_PLANS = 512  # statements built once and kept by their modules: a few doze
 _plans_lock = threading.Lock()
 
 
+def autoflush(session: Session) -> None:
+    """Flush what the session holds when it autoflushes, as an ORM read would before reading:
+    reads run on the driver (``read_rows``) then see the transaction's pending changes too.
+    Nothing to do, the usual case, costs no statement."""
+    if session.autoflush:
+        session.flush()  # returns at once when the session holds no change
+
+
 def read_rows(session: Session, statement: Select, params: Mapping[str, Any]) -> list[tuple]:
     """The rows (tuples) of a Core ``statement`` run with ``params`` in ``session``'s transaction.
 

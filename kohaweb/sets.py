@@ -17,7 +17,7 @@ from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, selectinload
 
 from . import marc
-from .driver import read_rows
+from .driver import autoflush, read_rows
 from .hookspecs import hookimpl
 from .models import OaiSet, OaiSetBiblio, OaiSetMapping
 
@@ -103,8 +103,7 @@ def mapped_fields(session: Session) -> frozenset[str]:
     cached = session.info.get(FIELDS_KEY)
     if cached is not None and cached[0] is transaction:
         return cached[1]
-    if session.autoflush:
-        session.flush()  # as the ORM's load would: a rule added but not flushed counts (mostly nothing to do)
+    autoflush(session)  # as the ORM's load would: a rule added but not flushed counts
     fields = frozenset(field for (field,) in read_rows(session, _fields_statement(), {}))
     _listen(session)
     session.info[FIELDS_KEY] = (transaction, fields)

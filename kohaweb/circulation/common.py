@@ -14,7 +14,7 @@ from sqlalchemy.orm.util import identity_key
 
 from .. import visibility
 from ..db import transaction_cache
-from ..driver import read_rows
+from ..driver import autoflush, read_rows
 from ..models import (
     AccountLine,
     Biblio,
@@ -115,14 +115,6 @@ def _rules_statement():
             .where(or_(rules.c.branchcode.is_(None), rules.c.branchcode == bindparam("branchcode")))
             .where(or_(rules.c.categorycode.is_(None), rules.c.categorycode == bindparam("categorycode")))
             .where(or_(rules.c.itemtype.is_(None), rules.c.itemtype == bindparam("itemtype"))))
-
-
-def autoflush(session: Session) -> None:
-    """Flush what the session holds when it autoflushes, as an ORM read would before reading:
-    the reads run on the driver (``read_rows``) see the transaction's pending changes too.
-    Nothing to do, the usual case, costs no statement."""
-    if session.autoflush:
-        session.flush()  # returns at once when the session holds no change
 
 
 def _int_rule(value: str | None) -> int | None:

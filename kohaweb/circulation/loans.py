@@ -12,7 +12,7 @@ from sqlalchemy.orm.util import identity_key
 
 from .. import ids
 from ..catalog import Catalog
-from ..driver import read_rows
+from ..driver import autoflush, read_rows
 from ..models import (
     Checkout,
     Hold,
@@ -32,7 +32,6 @@ from .common import (
     _require_patron,
     _rule_scope,
     _rules_for,
-    autoflush,
     calculate_due_date,
     current_checkout,
     expired_blocks,
