@@ -11,13 +11,15 @@ of those hooks like any plugin's. Services call it; nothing writes these rows be
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import pymarc
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, joinedload, selectinload
 from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from . import bulk, ids, marc, visibility
 from .call_numbers import call_number_sort_key
@@ -274,6 +276,73 @@ class Catalog:
         self._derive(item.biblio, None, "items", item_columns=changed)
         return item
 
+    def update_item_columns(self, state: Any, **values: Any) -> Item | None:
+        """``update_item`` for a loan's or a return's columns (``CIRCULATION_COLUMNS``), from the
+        item's row as the caller read it: ``state`` has the item's ``itemnumber``,
+        ``biblionumber``, the current value of each column given, and its record's
+        ``opac_suppressed`` and ``hidden_from_public`` (``kohaweb.circulation.LoanItem``). The
+        item and its record's datestamp (and visibility, when it changes) are written by Core
+        statements, without loading them as objects: the ORM's objects and flush cost a loan
+        more CPU than the database's work. The same listeners are told the same things; their
+        ``change.item`` and ``change.biblio`` are loaded when first used (at once when a
+        ``changes_committed`` listener will get them). An ``Item`` or ``Biblio`` the session
+        holds gets the values written. Other columns, or a held object with unflushed
+        changes, go through ``update_item`` (which returns the item; None here otherwise)."""
+        session = self.session
+        item_key, biblio_key = identity_key(Item, state.itemnumber), identity_key(Biblio, state.biblionumber)
+        held_item, held_biblio = session.identity_map.get(item_key), session.identity_map.get(biblio_key)
+        if set(values) - CIRCULATION_COLUMNS or any(
+                held is not None and held in session.dirty for held in (held_item, held_biblio)):
+            return self.update_item(state.itemnumber, **values)
+        typed = _typed_item_values(values)
+        changed = frozenset(key for key, value in typed.items() if getattr(state, key) != value)
+        was = state.hidden_from_public
+        hidden = self._hidden_with(state, typed)
+        now = utcnow()
+        statements = _circulation_statements()
+        connection = session.connection()  # not session.execute: no ORM event, no cache emptied
+        connection.execute(statements.item(tuple(typed)), {**typed, "timestamp": now, "where_itemnumber": state.itemnumber})
+        record_values: dict[str, Any] = {"datestamp": now}
+        if hidden != was:  # written only when it changes, as _derive does
+            record_values["hidden_from_public"] = hidden
+        connection.execute(statements.record(tuple(record_values)), {**record_values, "where_biblionumber": state.biblionumber})
+        if held_item is not None:
+            for key, value in {**typed, "timestamp": now}.items():
+                set_committed_value(held_item, key, value)
+        if held_biblio is not None:
+            for key, value in record_values.items():
+                set_committed_value(held_biblio, key, value)
+        item_change = _ItemChangeOnUse("updated", state.itemnumber, state.biblionumber)
+        record_change = _RecordChangeOnUse("items", state.biblionumber, item_columns=changed,
+                                           visibility_changed=bool(was) != bool(hidden))
+        item_change.session = record_change.session = session
+        if self.hooks.hook.changes_committed.get_hookimpls():  # they get them after commit: load them now
+            _ = item_change.item, record_change.biblio
+        self._item_event("item_changed", item_change)
+        self._changed(record_change)
+        return held_item
+
+    def _hidden_with(self, state: Any, typed: dict[str, Any]) -> bool:
+        """``visibility.record_hidden`` of the item's record once the item has ``typed``'s
+        values; its other items' columns are read only when the policy looks at items."""
+        policy = visibility.load_policy(self.session)
+        suppressed = bool(state.opac_suppressed)
+        if policy.suppression and suppressed:
+            return True
+        if not (policy.hides_record and (policy.rules or policy.hide_lost)):
+            return False
+        columns = policy.item_columns
+        items = Item.__table__
+        values = []
+        for number, *read in self.session.connection().execute(
+                select(items.c.itemnumber, *(items.c[c] for c in columns))
+                .where(items.c.biblionumber == state.biblionumber).order_by(items.c.itemnumber)):
+            row = dict(zip(columns, read, strict=True))
+            if number == state.itemnumber:
+                row.update((key, value) for key, value in typed.items() if key in row)
+            values.append(row)
+        return policy.record_hidden(suppressed, values)
+
     def move_item(self, itemnumber: int, to_biblionumber: int) -> Item:
         """Attach an item (with its loan, which follows the item) to another record, as Koha's
         merge and "attach item" do. Both records get a new datestamp, and the listeners (search
@@ -394,6 +463,67 @@ class Catalog:
     def _item_event(self, hook: str, change: ItemChange) -> None:
         getattr(self.hooks.hook, hook)(session=self.session, change=change)
         remember(self.session, self.hooks, change)
+
+
+# the item columns loans, returns and renewals change (``Catalog.update_item_columns``): none of
+# them moves the call number's sort key or a status date
+CIRCULATION_COLUMNS = frozenset({"onloan", "issues", "renewals", "datelastborrowed", "datelastseen", "holdingbranch"})
+
+
+class _CirculationStatements:
+    """``update_item_columns``'s UPDATEs of items and biblio, one per set of columns, built once."""
+
+    @staticmethod
+    @functools.cache
+    def item(keys: tuple[str, ...]):
+        items = Item.__table__
+        return (update(items).where(items.c.itemnumber == bindparam("where_itemnumber"))
+                .values({items.c[key]: bindparam(key) for key in (*keys, "timestamp")}))
+
+    @staticmethod
+    @functools.cache
+    def record(keys: tuple[str, ...]):
+        biblio = Biblio.__table__
+        return (update(biblio).where(biblio.c.biblionumber == bindparam("where_biblionumber"))
+                .values({biblio.c[key]: bindparam(key) for key in keys}))
+
+
+def _circulation_statements() -> type[_CirculationStatements]:
+    return _CirculationStatements
+
+
+class _ItemChangeOnUse(ItemChange):
+    """An ``ItemChange`` whose ``item`` is loaded from ``session`` when first used."""
+
+    session: Session | None = None
+
+    @property  # type: ignore[override]
+    def item(self) -> Any:
+        loaded = self.__dict__.get("_item")
+        if loaded is None and self.session is not None:
+            loaded = self.__dict__["_item"] = self.session.get(Item, self.itemnumber)
+        return loaded
+
+    @item.setter
+    def item(self, value: Any) -> None:
+        self.__dict__["_item"] = value
+
+
+class _RecordChangeOnUse(RecordChange):
+    """A ``RecordChange`` whose ``biblio`` is loaded from ``session`` when first used."""
+
+    session: Session | None = None
+
+    @property  # type: ignore[override]
+    def biblio(self) -> Any:
+        loaded = self.__dict__.get("_biblio")
+        if loaded is None and self.session is not None:
+            loaded = self.__dict__["_biblio"] = self.session.get(Biblio, self.biblionumber)
+        return loaded
+
+    @biblio.setter
+    def biblio(self, value: Any) -> None:
+        self.__dict__["_biblio"] = value
 
 
 # the column that holds the MARCXML (Koha's name, ``metadata``; the attribute is ``metadata_xml``)

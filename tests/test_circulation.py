@@ -115,12 +115,16 @@ def test_a_loan_reads_the_preferences_and_the_holds_once_each(dbsession, world):
         event.remove(engine, "before_cursor_execute", note)
 
 
-def test_a_loan_and_a_return_flush_once_and_load_no_patron_object(dbsession, world):
-    """Given the patron's number, a loan reads the few columns it decides on (no Patron object
-    of 80 columns in the session), looks at loans, holds and rules as plain rows, and writes the
-    loan with the item's change in one flush; a return takes the loan out of issues as it reads
-    it and writes old_issues with the item's change."""
-    from sqlalchemy import event
+def test_a_loan_and_a_return_flush_nothing_and_load_no_object(dbsession, world):
+    """Given the patron's number and the item's barcode, a loan reads the few columns it decides
+    on (no Patron object of 80 columns, no Item, Biblio or ItemType in the session), looks at
+    loans, holds and rules as plain rows, and writes the loan and the item's change by Core
+    statements: nothing is flushed, and the Checkout it returns is in the session as if loaded.
+    A return takes the loan out of issues as it reads it and writes old_issues and the item the
+    same way."""
+    from sqlalchemy import event, inspect
+
+    from kohaweb.models import ItemType
 
     flushes: list[int] = []
     alice = world["alice"].borrowernumber
@@ -128,16 +132,21 @@ def test_a_loan_and_a_return_flush_once_and_load_no_patron_object(dbsession, wor
     dbsession.expunge_all()
     event.listen(dbsession, "after_flush", lambda session, context: flushes.append(1))
     loan = circ.checkout(dbsession, alice, "D1")
-    assert not [o for o in dbsession.identity_map.values() if isinstance(o, (Patron, CirculationRule, Hold))]
+    assert [type(o) for o in dbsession.identity_map.values()] == [Checkout]
+    assert inspect(loan).persistent and not dbsession.dirty and not dbsession.new
     dbsession.commit()
-    assert len(flushes) == 1 and loan.borrowernumber == alice
-    flushes.clear()
-    circ.checkin(dbsession, "D1")
+    assert flushes == [] and loan.borrowernumber == alice and loan.unseen_renewals == 0
+    stored = dbsession.execute(select(Checkout.__table__)).one()._asdict()
+    assert stored == {c.key: getattr(loan, c.key) for c in Checkout.__table__.columns}
+    old = circ.checkin(dbsession, "D1")
     assert loan not in dbsession  # the session lets the ended loan go
+    assert [type(o) for o in dbsession.identity_map.values()] == [OldCheckout]
+    assert not [o for o in dbsession.identity_map.values() if isinstance(o, (Patron, Item, Biblio, ItemType))]
     assert dbsession.scalar(select(func.count()).select_from(Checkout)) == 0
     dbsession.commit()
-    assert len(flushes) == 1
+    assert flushes == []
     assert dbsession.scalar(select(OldCheckout.borrowernumber).where(OldCheckout.issue_id == loan.issue_id)) == alice
+    assert old.issue_id == loan.issue_id and old.returndate is not None
 
 
 def test_a_loan_fills_the_patrons_hold_on_the_item_before_one_on_the_record(dbsession, world):

@@ -8,7 +8,7 @@ import functools
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from sqlalchemy import bindparam, delete, func, or_, select
+from sqlalchemy import Integer, Select, bindparam, delete, func, literal_column, or_, select, type_coerce
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.util import identity_key
 
@@ -200,16 +200,20 @@ def expired_blocks(session: Session, patron: Patron, action: str) -> bool:
     return is_expired(patron) and action in _blocked_expired_actions(session)
 
 
-def effective_itemtype(session: Session, item: Item) -> str | None:
+def effective_itemtype(session: Session, item: Item | LoanItem) -> str | None:
     if item.itype:
         return item.itype
+    if isinstance(item, LoanItem):
+        return item.record_itemtype  # read with the item
     return session.scalar(select(Biblio.itemtype).where(Biblio.biblionumber == item.biblionumber))
 
 
-def is_notforloan(session: Session, item: Item) -> bool:
+def is_notforloan(session: Session, item: Item | LoanItem) -> bool:
     """Not for loan by the item's own status or by its item type (Koha's effective status)."""
     if item.notforloan:
         return True
+    if isinstance(item, LoanItem):
+        return bool(item.itemtype_notforloan)  # the effective item type's, read with the item
     loaded = item.item_type if item.itype else None  # with the item when find_item read it
     if loaded is not None and loaded.itemtype == item.itype:
         return bool(loaded.notforloan)
@@ -230,6 +234,71 @@ def find_item(session: Session, itemnumber_or_barcode: int | str) -> Item | None
     if item is None and text.isdigit() and len(text) < 10:
         item = session.get(Item, int(text), options=with_record)
     return item
+
+
+class LoanItem(NamedTuple):
+    """The columns of an item, its record and its item type a loan or a return reads and
+    writes (``loan_item``), as one plain row: read as ``Item``, ``Biblio`` and ``ItemType``
+    objects they cost a loan more CPU than the database's answer. ``Catalog.update_item_columns``
+    writes the item's change from it."""
+
+    itemnumber: int
+    biblionumber: int
+    barcode: str | None
+    homebranch: str | None
+    holdingbranch: str | None
+    itype: str | None
+    notforloan: int | None
+    itemlost: int | None
+    withdrawn: int | None
+    onloan: dt.date | None
+    issues: int | None
+    datelastborrowed: dt.date | None
+    datelastseen: dt.datetime | None
+    record_itemtype: str | None  # biblio.itemtype: the item type when the item names none
+    opac_suppressed: int | bool | None  # as the database gives them: 0/1 or False/True
+    hidden_from_public: int | bool | None
+    itemtype_notforloan: int | bool | None  # of the effective item type (the item's, else the record's)
+
+
+_LOAN_ITEM_COLUMNS = LoanItem._fields[:13]
+
+
+@functools.cache
+def _loan_item_statements() -> tuple[Select, Select]:
+    """The item with its record's and its effective item type's columns (``LoanItem``), by
+    itemnumber and by barcode: one statement, each table by its key."""
+    items, biblio, itemtypes = Item.__table__, Biblio.__table__, ItemType.__table__
+    effective = func.coalesce(func.nullif(items.c.itype, literal_column("''")), biblio.c.itemtype)
+    # the booleans read as integers: no result conversion, so MariaDB's rows come from the driver too
+    flags = (type_coerce(biblio.c.opac_suppressed, Integer), type_coerce(biblio.c.hidden_from_public, Integer),
+             type_coerce(itemtypes.c.notforloan, Integer))
+    row = (select(*(items.c[name] for name in _LOAN_ITEM_COLUMNS), biblio.c.itemtype, *flags)
+           .select_from(items.join(biblio, biblio.c.biblionumber == items.c.biblionumber)
+                        .outerjoin(itemtypes, itemtypes.c.itemtype == effective)))
+    return (row.where(items.c.itemnumber == bindparam("itemnumber")),
+            row.where(items.c.barcode == bindparam("barcode")))
+
+
+def loan_item(session: Session, item: Item | int | str) -> LoanItem:
+    """The item a loan or a return is about (``find_item``'s barcode or number, or an ``Item``)
+    as a ``LoanItem`` row, leaving no object in the session. Raises UNKNOWN_BARCODE."""
+    autoflush(session)  # the item as the transaction sees it, as an ORM read would
+    by_number, by_barcode = _loan_item_statements()
+    rows: list[tuple] = []
+    if isinstance(item, Item):
+        rows = read_rows(session, by_number, {"itemnumber": item.itemnumber})
+    elif isinstance(item, int):
+        rows = read_rows(session, by_number, {"itemnumber": item})
+    else:
+        text = str(item).strip()
+        if text:
+            rows = read_rows(session, by_barcode, {"barcode": text})
+        if not rows and text.isdigit() and len(text) < 10:
+            rows = read_rows(session, by_number, {"itemnumber": int(text)})
+    if not rows:
+        raise CirculationError("UNKNOWN_BARCODE", f"no item {item}")
+    return LoanItem(*rows[0])
 
 
 @dataclass(frozen=True)
@@ -336,7 +405,7 @@ def read_preferences(session: Session) -> None:
     prefetch(session, (*CIRCULATION_PREFERENCES, *visibility.PREFERENCES))
 
 
-def circulation_branch(session: Session, item: Item, patron: Patron | PatronState,
+def circulation_branch(session: Session, item: Item | LoanItem, patron: Patron | PatronState,
                        branchcode: str | None = None) -> str | None:
     """The library whose rules apply (Koha's CircControl: ItemHomeLibrary by default,
     PatronLibrary, or PickupLibrary = where the transaction happens)."""
@@ -348,7 +417,7 @@ def circulation_branch(session: Session, item: Item, patron: Patron | PatronStat
     return item.homebranch
 
 
-def _rules_for(session: Session, item: Item, patron: Patron | PatronState, branchcode: str | None = None):
+def _rules_for(session: Session, item: Item | LoanItem, patron: Patron | PatronState, branchcode: str | None = None):
     branch = circulation_branch(session, item, patron, branchcode)
     itype = effective_itemtype(session, item)
 
@@ -358,7 +427,7 @@ def _rules_for(session: Session, item: Item, patron: Patron | PatronState, branc
     return branch, itype, rule
 
 
-def calculate_due_date(session: Session, item: Item, patron: Patron | PatronState, start: dt.datetime | None = None,
+def calculate_due_date(session: Session, item: Item | LoanItem, patron: Patron | PatronState, start: dt.datetime | None = None,
                        *, branchcode: str | None = None, renewal: bool = False) -> dt.datetime:
     """Due date from ``issuelength`` (or ``renewalperiod`` on renewal) in ``lengthunit`` days or
     hours. A loan counted in days is due at 23:59 of its last day, as in Koha."""

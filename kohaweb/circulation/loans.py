@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
-from sqlalchemy import Select, bindparam, case, delete, func, or_, select, union_all
-from sqlalchemy.orm import Session
+from sqlalchemy import Select, bindparam, case, delete, func, insert, or_, select, union_all
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.util import identity_key
 
 from .. import ids
@@ -25,6 +25,7 @@ from ..models.circulation import CheckoutRenewal
 from ..preferences import get_preference
 from .common import (
     CirculationError,
+    LoanItem,
     PatronState,
     _archive_hold,
     _int_rule,
@@ -39,6 +40,7 @@ from .common import (
     is_expired,
     is_notforloan,
     is_restricted,
+    loan_item,
     loan_patron,
     read_preferences,
     renumber_hold_queue,
@@ -53,10 +55,10 @@ def can_checkout(session: Session, patron: Patron | int, item: Item | int | str,
     DEBARRED, EXPIRED, CARD_LOST, GNA, UNKNOWN_BARCODE, NOT_FOR_LOAN, ITEM_LOST, WTHDRAWN,
     ISSUED_TO_ANOTHER, ALREADY_ISSUED (to this patron: renew instead), RESERVE_WAITING (waiting
     for someone else), TOO_MANY (maxissueqty)."""
-    _check_loan(session, loan_patron(session, patron), _require_item(session, item), branchcode)
+    _check_loan(session, loan_patron(session, patron), loan_item(session, item), branchcode)
 
 
-def _check_loan(session: Session, patron: Patron | PatronState, item: Item,
+def _check_loan(session: Session, patron: Patron | PatronState, item: LoanItem,
                 branchcode: str | None) -> list[HoldRow]:
     """``can_checkout``'s checks; returns the holds a loan looks at (``_loan_holds``)."""
     if is_restricted(patron):
@@ -147,7 +149,7 @@ def _statements() -> _LoanStatements:
         holds=select(union_all(on_item, own_on_record).subquery()))
 
 
-def _loan_holds(session: Session, patron: Patron | PatronState, item: Item) -> list[HoldRow]:
+def _loan_holds(session: Session, patron: Patron | PatronState, item: LoanItem) -> list[HoldRow]:
     """In one statement, the holds a loan looks at: every hold on this item (one set aside for
     someone else refuses the loan, the patron's own is filled) and the patron's holds on its
     record that name no item (the first is filled). Each half reads by its own index."""
@@ -159,26 +161,72 @@ def _loan_holds(session: Session, patron: Patron | PatronState, item: Item) -> l
 def checkout(session: Session, patron: Patron | int, item: Item | int | str, *, branchcode: str | None = None,
              due: dt.datetime | None = None, catalog: Catalog | None = None) -> Checkout:
     """Lend ``item`` to ``patron`` (after ``can_checkout``). The patron's own hold on the record
-    or item is filled (moved to old_reserves with found F), as Koha does when the holder borrows."""
+    or item is filled (moved to old_reserves with found F), as Koha does when the holder borrows.
+
+    The item is read as one row (``loan_item``) and the loan and the item's change are written
+    by Core statements (``_store``, ``Catalog.update_item_columns``): no object is loaded or
+    flushed for them. The ``Checkout`` returned is in the session, as if loaded."""
     read_preferences(session)
     patron = loan_patron(session, patron)
-    item = _require_item(session, item)
+    item = loan_item(session, item)
     holds = _check_loan(session, patron, item, branchcode)
     now = utcnow()
     branchcode = branchcode or item.holdingbranch or item.homebranch or patron.branchcode
     due = due or calculate_due_date(session, item, patron, now, branchcode=branchcode)
-    loan = Checkout(issue_id=ids.next_id(session, "checkout"), borrowernumber=patron.borrowernumber,
-                    itemnumber=item.itemnumber, branchcode=branchcode, issuedate=now, date_due=due,
-                    renewals_count=0, auto_renew=False, onsite_checkout=False, timestamp=now)
-    session.add(loan)  # flushed with the item's change (update_item): one flush for the loan
+    loan = _store(session, Checkout, {
+        "issue_id": ids.next_id(session, "checkout"), "borrowernumber": patron.borrowernumber,
+        "itemnumber": item.itemnumber, "branchcode": branchcode, "issuedate": now, "date_due": due,
+        "renewals_count": 0, "auto_renew": False, "onsite_checkout": False, "timestamp": now})
     _fill_own_hold(session, patron, item, now, holds)
-    (catalog or Catalog(session)).update_item(
-        item.itemnumber, onloan=due.date(), issues=(item.issues or 0) + 1, datelastborrowed=now.date(),
+    (catalog or Catalog(session)).update_item_columns(
+        item, onloan=due.date(), issues=(item.issues or 0) + 1, datelastborrowed=now.date(),
         datelastseen=now, holdingbranch=branchcode)
     return loan
 
 
-def _fill_own_hold(session: Session, patron: Patron | PatronState, item: Item, now: dt.datetime,
+_Stored = TypeVar("_Stored", Checkout, OldCheckout)
+
+
+def _store(session: Session, model: type[_Stored], values: dict) -> _Stored:
+    """Insert a row of ``model``'s table (``issues``, ``old_issues``) by a Core statement and
+    return it as an object of the session, as if loaded: the columns ``values`` leaves out get
+    their scalar defaults (as the ORM's INSERT gives them) or NULL. An ``issue_id`` that is a
+    sequence's next value (``ids.next_id``) comes back from the INSERT (RETURNING)."""
+    table = model.__table__
+    row = {column.key: values[column.key] if column.key in values else _default(column) for column in table.columns}
+    connection = session.connection()  # not session.execute: no ORM event, no cache emptied
+    issue_id = row["issue_id"]
+    if isinstance(issue_id, int):
+        connection.execute(_insert_statement(model, False), row)
+    elif connection.dialect.insert_returning:
+        row["issue_id"] = connection.execute(_insert_statement(model, True), row).scalar_one()
+    else:  # a server without INSERT ... RETURNING: the sequence's value first
+        row["issue_id"] = session.scalar(select(issue_id))
+        connection.execute(_insert_statement(model, False), row)
+    stored = model(**row)
+    make_transient_to_detached(stored)
+    session.add(stored)
+    return stored
+
+
+def _default(column) -> object:
+    default = column.default
+    return default.arg if default is not None and default.is_scalar else None
+
+
+@functools.cache
+def _insert_statement(model: type, next_id: bool):
+    """The INSERT of every column of ``model``'s table; ``next_id``: the id is the checkout
+    sequence's next value, handed back."""
+    table = model.__table__
+    values = {column: bindparam(column.key) for column in table.columns}
+    if not next_id:
+        return insert(table).values(values)
+    values[table.c.issue_id] = ids.SEQUENCES["checkout"].next_value()
+    return insert(table).values(values).returning(table.c.issue_id)
+
+
+def _fill_own_hold(session: Session, patron: Patron | PatronState, item: LoanItem, now: dt.datetime,
                    holds: list[HoldRow]) -> None:
     """The patron's hold on this item, else their first on its record naming no item, is
     filled (``holds``: those ``_loan_holds`` read)."""
@@ -197,18 +245,18 @@ def _fill_own_hold(session: Session, patron: Patron | PatronState, item: Item, n
 
 def checkin(session: Session, item: Item | int | str, *, branchcode: str | None = None,
             catalog: Catalog | None = None) -> OldCheckout:
-    """Return an item: the loan moves to old_issues with its returndate. Raises ``not_checked_out``."""
+    """Return an item: the loan moves to old_issues with its returndate. Raises ``not_checked_out``.
+    As a loan, by Core statements (the ``OldCheckout`` returned is in the session)."""
     read_preferences(session)
-    item = _require_item(session, item)
+    item = loan_item(session, item)
     values = _take_loan(session, item.itemnumber)
     if values is None:
         raise CirculationError("not_checked_out", f"item {item.itemnumber} is not on loan")
     now = utcnow()
     values.update(returndate=now, timestamp=now)
-    old = OldCheckout(**values)
-    session.add(old)  # written with the item's change (update_item's flush)
-    (catalog or Catalog(session)).update_item(
-        item.itemnumber, onloan=None, datelastseen=now, holdingbranch=branchcode or item.holdingbranch)
+    old = _store(session, OldCheckout, values)
+    (catalog or Catalog(session)).update_item_columns(
+        item, onloan=None, datelastseen=now, holdingbranch=branchcode or item.holdingbranch)
     return old
 
 
