@@ -299,13 +299,22 @@ class Catalog:
         was = state.hidden_from_public
         hidden = self._hidden_with(state, typed)
         now = utcnow()
-        statements = _circulation_statements()
-        connection = session.connection()  # not session.execute: no ORM event, no cache emptied
-        connection.execute(statements.item(tuple(typed)), {**typed, "timestamp": now, "where_itemnumber": state.itemnumber})
-        record_values: dict[str, Any] = {"datestamp": now}
-        if hidden != was:  # written only when it changes, as _derive does
+        # the record's columns written only when they change, as the ORM's flush did (a datestamp
+        # has one-second resolution); the record's row first, then the item's, as the flush did
+        record_values: dict[str, Any] = {}
+        if state.datestamp != now:
+            record_values["datestamp"] = now
+        if hidden != was:
             record_values["hidden_from_public"] = hidden
-        connection.execute(statements.record(tuple(record_values)), {**record_values, "where_biblionumber": state.biblionumber})
+        connection = session.connection()  # not session.execute: no ORM event, no cache emptied
+        if record_values and connection.dialect.name not in ("postgresql", "mysql"):
+            connection.execute(_record_statement(tuple(record_values)),
+                               {**{f"new_{key}": value for key, value in record_values.items()},
+                                "where_biblionumber": state.biblionumber})
+        connection.execute(_item_statement(connection.dialect.name, tuple(typed), tuple(record_values)),
+                           {**{f"new_{key}": value for key, value in (*typed.items(), *record_values.items())},
+                            "new_timestamp": now, "where_itemnumber": state.itemnumber,
+                            "where_biblionumber": state.biblionumber})
         if held_item is not None:
             for key, value in {**typed, "timestamp": now}.items():
                 set_committed_value(held_item, key, value)
@@ -470,26 +479,35 @@ class Catalog:
 CIRCULATION_COLUMNS = frozenset({"onloan", "issues", "renewals", "datelastborrowed", "datelastseen", "holdingbranch"})
 
 
-class _CirculationStatements:
-    """``update_item_columns``'s UPDATEs of items and biblio, one per set of columns, built once."""
+@functools.cache
+def _item_statement(database: str, item_keys: tuple[str, ...], record_keys: tuple[str, ...]):
+    """``update_item_columns``'s write, built once per database and set of columns: the item's
+    columns (and its timestamp), with the record's (``record_keys``: its datestamp, visibility)
+    in the same statement on PostgreSQL (the record's UPDATE in a WITH the item's UPDATE reads,
+    so the record's row is written first) and MariaDB (one UPDATE of both tables); elsewhere
+    (SQLite) the record's UPDATE comes first as a statement of its own (``_record_statement``)."""
+    items, biblio = Item.__table__, Biblio.__table__
+    # parameters named apart from the columns: in an UPDATE of two tables, SQLAlchemy would set a
+    # column of the other table that a parameter is named after (biblio.timestamp)
+    item_values = {items.c[key]: bindparam(f"new_{key}") for key in (*item_keys, "timestamp")}
+    item_update = update(items).where(items.c.itemnumber == bindparam("where_itemnumber"))
+    if not record_keys or database not in ("postgresql", "mysql"):
+        return item_update.values(item_values)
+    record_values = {biblio.c[key]: bindparam(f"new_{key}") for key in record_keys}
+    if database == "mysql":
+        return (item_update.where(biblio.c.biblionumber == items.c.biblionumber,
+                                  biblio.c.biblionumber == bindparam("where_biblionumber"))
+                .values({**item_values, **record_values}))
+    record = (update(biblio).where(biblio.c.biblionumber == bindparam("where_biblionumber"))
+              .values(record_values).returning(biblio.c.biblionumber).cte("record"))
+    return item_update.add_cte(record).where(items.c.biblionumber == record.c.biblionumber).values(item_values)
 
-    @staticmethod
-    @functools.cache
-    def item(keys: tuple[str, ...]):
-        items = Item.__table__
-        return (update(items).where(items.c.itemnumber == bindparam("where_itemnumber"))
-                .values({items.c[key]: bindparam(key) for key in (*keys, "timestamp")}))
 
-    @staticmethod
-    @functools.cache
-    def record(keys: tuple[str, ...]):
-        biblio = Biblio.__table__
-        return (update(biblio).where(biblio.c.biblionumber == bindparam("where_biblionumber"))
-                .values({biblio.c[key]: bindparam(key) for key in keys}))
-
-
-def _circulation_statements() -> type[_CirculationStatements]:
-    return _CirculationStatements
+@functools.cache
+def _record_statement(record_keys: tuple[str, ...]):
+    biblio = Biblio.__table__
+    return (update(biblio).where(biblio.c.biblionumber == bindparam("where_biblionumber"))
+            .values({biblio.c[key]: bindparam(f"new_{key}") for key in record_keys}))
 
 
 class _ItemChangeOnUse(ItemChange):

@@ -256,6 +256,7 @@ class LoanItem(NamedTuple):
     datelastborrowed: dt.date | None
     datelastseen: dt.datetime | None
     record_itemtype: str | None  # biblio.itemtype: the item type when the item names none
+    datestamp: dt.datetime | None  # the record's
     opac_suppressed: int | bool | None  # as the database gives them: 0/1 or False/True
     hidden_from_public: int | bool | None
     itemtype_notforloan: int | bool | None  # of the effective item type (the item's, else the record's)
@@ -273,7 +274,7 @@ def _loan_item_statements() -> tuple[Select, Select]:
     # the booleans read as integers: no result conversion, so MariaDB's rows come from the driver too
     flags = (type_coerce(biblio.c.opac_suppressed, Integer), type_coerce(biblio.c.hidden_from_public, Integer),
              type_coerce(itemtypes.c.notforloan, Integer))
-    row = (select(*(items.c[name] for name in _LOAN_ITEM_COLUMNS), biblio.c.itemtype, *flags)
+    row = (select(*(items.c[name] for name in _LOAN_ITEM_COLUMNS), biblio.c.itemtype, biblio.c.datestamp, *flags)
            .select_from(items.join(biblio, biblio.c.biblionumber == items.c.biblionumber)
                         .outerjoin(itemtypes, itemtypes.c.itemtype == effective)))
     return (row.where(items.c.itemnumber == bindparam("itemnumber")),
