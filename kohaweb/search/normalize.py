@@ -98,14 +98,30 @@ def words(text: str) -> list[str]:
 _ASCII_WORD = re.compile("[0-9A-Za-z]+")
 
 
-@functools.lru_cache(maxsize=65536)  # headings, subjects and places repeat across records
-def word_tuple(text: str) -> tuple[str, ...]:
-    """``words`` as a tuple, cached (the indexer's form: no copy per call)."""
-    folded = fold(text)
-    found = (_ASCII_WORD if folded.isascii() else _word_patterns()[0]).findall(folded)
-    if len(folded) > MAX_TERM and any(len(w) > MAX_TERM for w in found):  # only a long text has a long word
+# The same for an ASCII text, without a regular expression: every byte but a digit or a letter
+# becomes a blank and capitals become small letters (what ``fold`` does to ASCII), and the
+# words are what ``split`` leaves (only blanks are left between them). About half the cost of
+# lowering the text and finding ``_ASCII_WORD`` in it, for nine texts out of ten.
+_ASCII_WORD_BYTES = bytes(c + 32 if 0x41 <= c <= 0x5A else c if 0x30 <= c <= 0x39 or 0x61 <= c <= 0x7A else 0x20
+                          for c in range(256))
+
+
+def text_words(text: str) -> tuple[str, ...]:
+    """``words`` as a tuple, not cached (``word_tuple`` is; the indexer keeps its own cache)."""
+    if text.isascii():
+        found = text.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
+        size = len(text)
+    else:
+        folded = fold(text)
+        found = (_ASCII_WORD if folded.isascii() else _word_patterns()[0]).findall(folded)
+        size = len(folded)
+    if size > MAX_TERM and any(len(w) > MAX_TERM for w in found):  # only a long text has a long word
         return tuple(w[:MAX_TERM] for w in found)
     return tuple(found)
+
+
+# ``text_words`` cached: headings, subjects and places repeat across records (searches' words too)
+word_tuple = functools.lru_cache(maxsize=65536)(text_words)
 
 
 _words = word_tuple
