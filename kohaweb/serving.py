@@ -98,7 +98,7 @@ def _serve_until_stopped(app: Any, sock: socket.socket, grace: float, options: d
 
     logging.basicConfig()  # as waitress.serve: its own messages reach stderr when nothing else is set up
     server = create_server(app, sockets=[sock], **options)
-    server.channel_class = _channel_class()
+    _use_channel(server)
     stopping = threading.Event()
 
     def stop_accepting() -> None:  # runs in the server's loop thread (waitress's trigger)
@@ -164,6 +164,34 @@ def _channel_class() -> type:
             return written
 
     return Channel
+
+
+def _use_channel(server) -> None:
+    """Make ``server`` (waitress's, one socket or several) open connections of ``_channel_class``."""
+    from waitress.server import BaseWSGIServer
+
+    listeners = [server] if isinstance(server, BaseWSGIServer) else [
+        d for d in server.map.values() if isinstance(d, BaseWSGIServer)]
+    channel = _channel_class()
+    for listener in listeners:
+        listener.channel_class = channel
+
+
+def paste_server(app: Any, global_conf: Any = None, **options: Any) -> int:
+    """PasteDeploy server runner: ``use = egg:kohaweb`` in ``[server:main]``, what ``pserve``
+    runs. waitress with its options from that section, in this process, with kohaweb's connection
+    (``_channel_class``). ``kohaweb serve`` reads the same section and adds worker processes and
+    the graceful stop."""
+    import logging
+
+    from waitress.server import create_server
+
+    logging.basicConfig()  # as waitress.serve
+    server = create_server(app, **options)
+    _use_channel(server)
+    server.print_listen("Serving on http://{}:{}")
+    server.run()
+    return 0
 
 
 def _in_loop(server, thunk: Callable[[], None]) -> None:

@@ -104,3 +104,42 @@ def test_a_busy_port_is_one_line_naming_the_setting(tmp_path, database_url, clea
     assert len(message.splitlines()) == 1, message
     assert f"cannot listen on 127.0.0.1:{port}" in message and "listen = host:port" in message
     assert str(ini) in message
+
+
+def test_pserve_runs_kohawebs_waitress_from_the_server_section(tmp_path, database_url, clean_db):
+    """``use = egg:kohaweb`` in [server:main] (as development.ini and production.ini say): pserve
+    serves with waitress and kohaweb's connection, the options of the section applied."""
+    port = free_port()
+    ini = tmp_path / "pserve.ini"
+    ini.write_text(f"[app:main]\nuse = egg:kohaweb\nkohaweb.database_url = {database_url}\n"
+                   f"kohaweb.secret = {TEST_SECRET}\nkohaweb.services = status\n\n"
+                   f"[server:main]\nuse = egg:kohaweb\nlisten = 127.0.0.1:{port}\nthreads = 2\n"
+                   f"ident = kohaweb-test\n")
+    pserve = os.path.join(os.path.dirname(sys.executable), "pserve")
+    server = subprocess.Popen([pserve, str(ini)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        assert b"status" in _get(f"http://127.0.0.1:{port}/")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+            assert response.headers["Server"] == "kohaweb-test"  # the section's option reached waitress
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def test_the_server_runner_gives_every_listener_kohawebs_connection():
+    from waitress.server import create_server
+
+    from kohaweb.serving import _use_channel
+
+    def app(environ, start_response):
+        start_response("200 OK", [])
+        return [b""]
+
+    server = create_server(app, listen=f"127.0.0.1:{free_port()} 127.0.0.1:{free_port()}")
+    try:
+        _use_channel(server)
+        listeners = [d for d in server.map.values() if hasattr(d, "channel_class")]
+        assert len(listeners) == 2
+        assert all(d.channel_class.__module__ == "kohaweb.serving" for d in listeners)
+    finally:
+        server.close()
