@@ -166,7 +166,7 @@ def settle(url: str, backend: str) -> None:
         if backend == "postgresql":
             conn.execute(text("VACUUM ANALYZE"))
         elif backend == "mariadb":
-            conn.execute(text("ANALYZE TABLE search_postings, search_records"))
+            conn.execute(text("ANALYZE TABLE search_postings, search_records, search_record_terms"))
         else:
             conn.execute(text("ANALYZE"))
     engine.dispose()

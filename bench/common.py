@@ -151,7 +151,8 @@ def report(title: str, **figures) -> None:
     print(f"{title}: " + "  ".join(parts), flush=True)
 
 
-INDEX_TABLES = ("search_postings", "search_records", "search_blocks", "search_segments", "search_reversed_terms")
+INDEX_TABLES = ("search_postings", "search_records", "search_record_terms", "search_blocks", "search_segments",
+                "search_reversed_terms")
 
 
 def index_size_mb(url: str) -> float:

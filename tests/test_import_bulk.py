@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from kohaweb import loading, marc
 from kohaweb.authorities import is_authority
@@ -120,10 +120,13 @@ def _snapshot(session) -> dict:
     for number, barcode, home, itype in session.execute(select(Item.biblionumber, Item.barcode, Item.homebranch,
                                                                Item.itype)):
         items.setdefault(number, []).append((barcode, home, itype))
-    r = tables.records
+    r, t = tables.records, tables.record_terms
     terms = {number: ({k: tuple(v) if v else None for k, v in decode_terms(blob).items()}, title, author, year)
              for number, blob, title, author, year in session.execute(
-                 select(r.c.biblionumber, r.c.terms, r.c.title, r.c.author, r.c.year))}
+                 select(r.c.biblionumber, t.c.terms, r.c.title, r.c.author, r.c.year)
+                 .join(t, t.c.biblionumber == r.c.biblionumber))}
+    assert len(terms) == session.scalar(select(func.count()).select_from(r)) \
+        == session.scalar(select(func.count()).select_from(t))  # both rows of every record
     p = tables.postings
     grouped: dict[tuple, list] = {}
     for idx, term, block, docs, positions, dels in session.execute(

@@ -87,6 +87,7 @@ def test_deltas_answer_as_merged_lists_before_and_after_compaction(dbsession):
                  for r in dbsession.execute(select(p)) if r.ndocs}
     dbsession.execute(p.delete())
     dbsession.execute(tables.records.delete())
+    dbsession.execute(tables.record_terms.delete())
     dbsession.execute(tables.blocks.delete())
     indexer.apply(dbsession, {n: _entry(t) for n, t in model.items()}, fresh=True)
     rebuilt = {(r.idx, r.term, r.block): (bytes(r.docs), bytes(r.positions or b"")) for r in dbsession.execute(select(p))}
@@ -262,7 +263,8 @@ def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
         .order_by(p.c.term, p.c.block, p.c.seg),
         select(p.c.term, p.c.block, p.c.docs, p.c.dels).where(p.c.idx == "title", p.c.term >= "co", p.c.term < "cp")
         .order_by(p.c.term, p.c.block, p.c.seg),
-        select(tables.records.c.terms).where(tables.records.c.biblionumber.in_([5, 6, 7])),
+        select(tables.record_terms.c.terms).where(tables.record_terms.c.biblionumber.in_([5, 6, 7])),
+        select(tables.records.c.title).where(tables.records.c.biblionumber.in_([5, 6, 7])),
         # a word searched in any and its title occurrences, together (postings.docs_and_keys_of)
         union_all(*[select(p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels, p.c.seg)
                     .where(p.c.idx == idx, p.c.term == "coral") for idx in ("any", "title")])
@@ -296,7 +298,7 @@ def test_postgresql_connections_plan_no_parallel_reads(engine):
 
 
 def test_stored_term_lists_round_trip_and_older_rows_still_read():
-    """``search_records.terms``: grouped by namespace now; rows written in the earlier line form
+    """``search_record_terms.terms``: grouped by namespace now; rows written in the earlier line form
     (with positions, or from before positions were kept) decode to the same keys."""
     import zlib
 

@@ -20,8 +20,12 @@ order; compaction reads the keys from there and removes the entries it has folde
 ``search_reversed_terms`` lists the terms of the word indexes written backwards, so that a
 left-truncated word is a range read (kohaweb.search.vocabulary).
 
-``search_records`` holds one row per indexed record: its sort keys and the list of (index, term)
-pairs it was indexed under, so that re-indexing or deleting it touches only its own terms.
+``search_records`` holds one row per indexed record: its sort keys. ``search_record_terms`` holds
+the list of (index, term) pairs it was indexed under, so that re-indexing or deleting it touches
+only its own terms. They are two tables because searches read the first (sorting, counting)
+and only writes read the second: its compressed lists are about 1.3 KB a record, and in one
+table every sort read a page per dozen records (on MariaDB's default 128 MB buffer pool, from
+the disk: a sort by title at 100k records took 27 ms against 6 ms with the lists apart).
 
 Text columns compare by code point on every database (MariaDB utf8mb4_bin, PostgreSQL "C",
 SQLite's default BINARY): the normaliser has already folded case and accents, and a linguistic
@@ -82,10 +86,15 @@ records = Table(
     Column("title", binary_string(MAX_TERM)),
     Column("author", binary_string(MAX_TERM)),
     Column("year", Integer),
-    Column("terms", blob(), nullable=False),
     Index("ix_search_records_title", "title", "biblionumber"),
     Index("ix_search_records_author", "author", "biblionumber"),
     Index("ix_search_records_year", "year", "biblionumber"),
+)
+
+record_terms = Table(
+    "search_record_terms", metadata,
+    Column("biblionumber", Integer, primary_key=True, autoincrement=False),
+    Column("terms", blob(), nullable=False),  # kohaweb.search.writer.encode_terms
 )
 
 reversed_terms = Table(
@@ -110,4 +119,4 @@ pending = Table(
     sqlite_with_rowid=False,
 )
 
-ALL = (postings, records, segments, blocks, reversed_terms, pending)
+ALL = (postings, records, record_terms, segments, blocks, reversed_terms, pending)

@@ -1,7 +1,7 @@
 """Writing posting lists: append-only deltas, whole new blocks, and compaction.
 
 A transaction that changes records compares each record's new entry with the one stored in
-``search_records`` and appends, per (index, term, block) that differs, one delta row: the
+``search_record_terms`` (and its sort keys in ``search_records``) and appends, per (index, term, block) that differs, one delta row: the
 records whose postings it sets (with their positions) and those it removes. It never reads or
 rewrites the rows a block already holds, so a write costs what it changes: a loan that touches
 no indexed value writes nothing. Every statement is a primary-key lookup or an insert, whatever
@@ -45,17 +45,17 @@ COMPACT_AFTER = 32  # delta segments a block collects before it is compacted
 _UNKNOWN = None  # positions of a term stored before positions were kept (never equal to a tuple)
 
 
-# --- what search_records stores per record -------------------------------------------------------
+# --- what search_records and search_record_terms store per record ------------------------------
 
 _GROUP = "\x1d"  # starts a namespace's group of terms (the normaliser never leaves a control character)
 
 
 def encode_terms(terms: dict) -> bytes:
-    """A record's keys with their word positions, compressed (``search_records.terms``).
+    """A record's keys with their word positions, compressed (``search_record_terms.terms``).
 
     Terms are grouped under their namespace, each namespace written once (``\\x1dany``, then one
     ``term<TAB>positions`` line per term): a fifth smaller than a namespace on every line, which
-    at 1M records is about 300 MB less of ``search_records``."""
+    at 1M records is about 300 MB less of ``search_record_terms``."""
     groups: dict[str, list[str]] = {}
     current = None
     lines: list[str] = []
@@ -107,8 +107,19 @@ def _signature(positions) -> tuple[int, ...]:
 
 
 def _record_row(number: int, entry) -> dict:
-    return {"biblionumber": number, "title": entry.title, "author": entry.author, "year": entry.year,
-            "terms": encode_terms(entry.terms)}
+    """The record's ``search_records`` row: its sort keys."""
+    return {"biblionumber": number, "title": entry.title, "author": entry.author, "year": entry.year}
+
+
+def _terms_row(number: int, entry) -> dict:
+    """The record's ``search_record_terms`` row: what it is indexed under."""
+    return {"biblionumber": number, "terms": encode_terms(entry.terms)}
+
+
+def _insert_records(conn, numbered: list[tuple[int, object]]) -> None:
+    """Both rows of each (number, entry)."""
+    insert_rows(conn, tables.records, [_record_row(n, e) for n, e in numbered])
+    insert_rows(conn, tables.record_terms, [_terms_row(n, e) for n, e in numbered])
 
 
 def encode_keys(keys: Iterable[Key]) -> bytes:
@@ -189,14 +200,15 @@ def _stored_terms(session: Session, numbers: list[int]) -> dict[int, tuple]:
     transaction re-indexes these records meanwhile: the data layer changed their ``biblio`` rows
     first, which holds those rows until commit. (A locking read here would make InnoDB wait on
     neighbouring records of other writers and deadlock.)"""
-    r = tables.records
+    r, t = tables.records, tables.record_terms
     out: dict[int, tuple] = {}
     for start in range(0, len(numbers), postings.CHUNK):
         chunk = numbers[start:start + postings.CHUNK]
-        rows = session.execute(select(r.c.biblionumber, r.c.terms, r.c.title, r.c.author, r.c.year)
-                               .where(r.c.biblionumber.in_(chunk)))
-        for number, blob, title, author, year in rows:
-            out[number] = (decode_terms(blob), title, author, year)
+        # two key lookups rather than a join, whose plan would depend on the planner's statistics
+        keys = {number: rest for number, *rest in session.execute(
+            select(r.c.biblionumber, r.c.title, r.c.author, r.c.year).where(r.c.biblionumber.in_(chunk)))}
+        for number, blob in session.execute(select(t.c.biblionumber, t.c.terms).where(t.c.biblionumber.in_(chunk))):
+            out[number] = (decode_terms(blob), *keys[number])
     return out
 
 
@@ -209,7 +221,7 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
     set_docs: dict[Key, list[int]] = {}
     set_keys: dict[Key, list[int]] = {}
     removed: dict[Key, list[int]] = {}
-    rewritten: list[int] = []  # records whose search_records row changes
+    rewritten: list[int] = []  # records whose stored rows change
     for number in numbers:
         entry = changes[number]
         old = stored.get(number)
@@ -251,11 +263,11 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
                          "dels": posting_format.pack_docs(gone) if gone else None})
         insert_rows(conn, tables.postings, rows)
     if rewritten:
-        r = tables.records
         existing = [n for n in rewritten if n in stored]
         for start in range(0, len(existing), postings.CHUNK):
-            conn.execute(delete(r).where(r.c.biblionumber.in_(existing[start:start + postings.CHUNK])))
-        insert_rows(conn, r, [_record_row(n, changes[n]) for n in rewritten if changes[n] is not None])
+            for table in (tables.records, tables.record_terms):
+                conn.execute(delete(table).where(table.c.biblionumber.in_(existing[start:start + postings.CHUNK])))
+        _insert_records(conn, [(n, changes[n]) for n in rewritten if changes[n] is not None])
     if not (set_docs or removed):
         return False
     s = tables.segments
@@ -269,10 +281,11 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
 class NewRows:
     """One block's index rows for records new to the index, made without a database: posting
     rows (idx, term, block, ndocs, docs, positions) awaiting their segment number, and the
-    records' ``search_records`` rows."""
+    records' ``search_records`` and ``search_record_terms`` rows."""
 
     postings: list[tuple]
     records: list[dict]
+    terms: list[dict]
 
 
 def new_record_rows(entries: dict) -> dict[int, NewRows]:
@@ -286,7 +299,8 @@ def new_record_rows(entries: dict) -> dict[int, NewRows]:
         # order, instead of at random (what keeps a large index's inserts off the disk)
         idxs, terms, ndocs, docs, positions = _packed_columns(block, block_entries)
         out[block] = NewRows(list(zip(idxs, terms, repeat(block), ndocs, docs, positions)),
-                             [_record_row(n, e) for n, e in block_entries.items()])
+                             [_record_row(n, e) for n, e in block_entries.items()],
+                             [_terms_row(n, e) for n, e in block_entries.items()])
     return out
 
 
@@ -313,7 +327,8 @@ def join_new_rows(parts: list[dict[int, NewRows]]) -> dict[int, NewRows]:
             positions = first[5] + then[5] if first[5] and then[5] else first[5] or then[5]
             rows[i] = (first[0], first[1], block, first[3] + then[3], first[4] + then[4], positions)
             rows[i - 1] = None
-        out[block] = NewRows(list(filter(None, rows)), [record for piece in pieces for record in piece.records])
+        out[block] = NewRows(list(filter(None, rows)), [record for piece in pieces for record in piece.records],
+                             [row for piece in pieces for row in piece.terms])
     return out
 
 
@@ -428,6 +443,7 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
                           [(idx, term, blk, seg, n, docs, positions, None)
                            for idx, term, blk, n, docs, positions in rows.postings])
         insert_rows(conn, tables.records, rows.records)
+        insert_rows(conn, tables.record_terms, rows.terms)
 
 
 _PENDING_COLUMNS = ("block", "seg", "idx", "term", "ndocs", "docs", "positions")
@@ -444,5 +460,5 @@ def write_new_block(session: Session, block: int, entries: dict) -> None:
         {"idx": key[0], "term": key[1], "block": block, "seg": 0, "ndocs": ndocs, "docs": docs,
          "positions": positions, "dels": None}
         for key, ndocs, docs, positions in rows])
-    insert_rows(conn, tables.records, [_record_row(n, e) for n, e in sorted(entries.items())])
+    _insert_records(conn, sorted(entries.items()))
     _insert_ignore(conn, tables.blocks, {"block": block})
