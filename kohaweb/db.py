@@ -34,6 +34,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         # as PostgreSQL: without REPEATABLE READ's gap locks, writers of neighbouring rows (two
         # imports, an edit beside a loan) do not deadlock, and reads see what has committed
         kwargs.setdefault("isolation_level", "READ COMMITTED")
+        kwargs.setdefault("pool_reset_on_return", None)  # _reset_mysql instead
     ping_idle = backend != "sqlite" and not kwargs.get("pool_pre_ping", False)
     try:
         engine = create_engine(parsed, **kwargs)
@@ -57,11 +58,48 @@ def make_engine(url: str, **kwargs) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
     elif backend in ("mysql", "mariadb"):
         event.listen(engine, "connect", _mysql_session)
+        event.listen(engine, "checkout", _transaction_unknown)
+        event.listen(engine, "begin", _transaction_began)
+        event.listen(engine, "commit", _transaction_ended)
+        event.listen(engine, "rollback", _transaction_ended)
+        event.listen(engine, "reset", _reset_mysql)
     elif backend == "postgresql":
         event.listen(engine, "connect", _postgres_session)
     if ping_idle:
         _ping_idle_connections(engine)
     return engine
+
+
+_TRANSACTION_ENDED = "kohaweb.db.transaction_ended"  # pooled connection's info: its last transaction ended
+
+
+def _transaction_unknown(dbapi_connection, connection_record, proxy) -> None:
+    connection_record.info[_TRANSACTION_ENDED] = False
+
+
+def _transaction_began(conn) -> None:
+    _mark_transaction(conn, False)
+
+
+def _transaction_ended(conn) -> None:
+    _mark_transaction(conn, True)
+
+
+def _mark_transaction(conn, ended: bool) -> None:
+    # an invalidated connection (the server went away) would try to reconnect here: its pooled
+    # connection is discarded anyway
+    if not conn.invalidated and not conn.closed:
+        conn.connection.info[_TRANSACTION_ENDED] = ended
+
+
+def _reset_mysql(dbapi_connection, connection_record, reset_state) -> None:
+    """A MariaDB connection given back to the pool is rolled back, unless the last transaction
+    begun on it since it was checked out has been committed or rolled back (what closing a session
+    does: every request ends that way). The pool's own reset rolled back again, and PyMySQL sends
+    a ROLLBACK whether or not a transaction is open: a round trip at the end of every request
+    and transaction (an SRU search ended with two ROLLBACKs)."""
+    if not (reset_state.transaction_was_reset or connection_record.info.get(_TRANSACTION_ENDED)):
+        dbapi_connection.rollback()
 
 
 def _sqlite_begin(conn) -> None:
