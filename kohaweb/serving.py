@@ -140,9 +140,9 @@ def _channel_class() -> type:
     ``select``. A task thread writes an answer under the connection's output lock and sends it
     itself (``write_soon``); meanwhile the output is pending and the socket writable, so the
     loop's ``select`` returned at once, found the lock taken, and went round again: about 80
-    turns per SRU answer, each taking the GIL the writing thread was waiting for. That was 0.6
-    to 0.8 ms of CPU per request (1.9 ms in all for a one-record search) and stalls of a few ms
-    for some answers. Here, while a task runs and its lock is held, the connection is not
+    turns per SRU answer, each taking the GIL the writing thread was waiting for. That was 0.4
+    to 0.6 ms of CPU per request (of 1.6 to 1.9 ms for a one-record search) and stalls of a few
+    ms for some answers. Here, while a task runs and its lock is held, the connection is not
     writable; the task thread wakes the loop (waitress's trigger) when it leaves output it
     could not send (a slow client), and at the end of every task as before. Above the
     high-water mark the loop flushes as before, since the task thread waits for it then."""
