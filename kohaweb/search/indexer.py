@@ -89,7 +89,9 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
         for value in phrases:
             terms[space, value] = None
     for name, values in extracted.identifiers.items():
-        for value in values:
+        # in order: a set of strings iterates in an order that changes with every process (hash
+        # randomisation), and so would the term list stored for the record (writer.encode_terms)
+        for value in sorted(values):
             terms[(name, value)] = None
     for name, numbers in extracted.numbers.items():
         # the number itself, and by tens and hundreds (whole decades and centuries of a range,
