@@ -190,6 +190,33 @@ def test_a_large_rebuild_builds_the_key_after_and_answers_the_same(key_after_dat
     assert _hits(dbsession, "coral") == [n for n, title in enumerate(titles, 1) if "coral" in title.split()]
 
 
+def test_a_rebuild_repacks_the_postings_only_when_their_key_was_not_built_after(
+        key_after_database, tmp_path, run_cli, dbsession, monkeypatch):
+    """The key built once the rows are in leaves them compact; a rebuild whose key drop gave up on
+    a reader wrote through the key, and its postings are repacked as after any load."""
+    from kohaweb.search import commands, indexer
+
+    monkeypatch.setattr(indexer, "TRUNCATE_WAIT_MS", 200)  # the reader below holds TRUNCATE off too
+    path = tmp_path / "load.mrc"
+    _write_file(path, 150)
+    status, _, err = run_cli("import", "--batch-size", "100", str(path))
+    assert status == 0, err
+    dbsession.rollback()
+    monkeypatch.setattr(staging, "KEY_AFTER_RECORDS", 100)
+    monkeypatch.setattr(staging, "DROP_WAIT_MS", 200)
+    repacked = []
+    monkeypatch.setattr(commands, "repack_after_load", lambda cli, postings=True: repacked.append(postings))
+    status, _, err = run_cli("index", "rebuild")
+    assert status == 0, err
+    with key_after_database.connect() as reader:  # a transaction that read the postings stays open
+        reader.execute(select(func.count()).select_from(tables.postings))
+        status, _, err = run_cli("index", "rebuild")
+        reader.rollback()
+    assert status == 0, err
+    assert repacked == [False, True]
+    assert _has_key(dbsession) and _hits(dbsession, "coral")
+
+
 def test_a_load_stopped_after_its_key_was_built_is_made_ready_by_the_next(key_after_database, session_factory,
                                                                            dbsession):
     if key_after_database.dialect.name != "mysql":

@@ -29,7 +29,7 @@ def run_rebuild(args, cli) -> int:
 
     from ..cli import CommandError
     from ..models import Biblio
-    from . import rebuild
+    from .indexer import rebuild_index
 
     if args.batch_size < 1:
         raise CommandError("--batch-size must be positive")
@@ -42,13 +42,12 @@ def run_rebuild(args, cli) -> int:
     with cli.transaction() as session:
         total = session.scalar(select(func.count()).select_from(Biblio)) or 0
     progress = cli.progress(total, "records")
-    done = rebuild(cli.site.session_factory, batch=args.batch_size, workers=args.workers, progress=progress.update)
+    rebuilt = rebuild_index(cli.site.session_factory, batch=args.batch_size, workers=args.workers,
+                            progress=progress.update)
     progress.finish()
-    cli.out.write(f"indexed {done} records; the index is ready\n")
-    from .staging import KEY_AFTER, KEY_AFTER_RECORDS
-
-    # a catalogue that large had its postings' key built after the rebuild, compact already
-    repack_after_load(cli, postings=not (cli.site.engine.dialect.name in KEY_AFTER and total >= KEY_AFTER_RECORDS))
+    cli.out.write(f"indexed {rebuilt.records} records; the index is ready\n")
+    # postings whose key was built after the rows went in are compact already
+    repack_after_load(cli, postings=not rebuilt.key_built)
     return 0
 
 

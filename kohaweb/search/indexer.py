@@ -235,6 +235,18 @@ def _inside(transaction, ancestor) -> bool:
 
 def rebuild(factory: sessionmaker[Session], *, batch: int = posting_format.BLOCK, workers: int = 1,
             progress: Callable[[int], None] | None = None) -> int:
+    """Re-index every record from its stored MARCXML (``rebuild_index``); the number of records."""
+    return rebuild_index(factory, batch=batch, workers=workers, progress=progress).records
+
+
+@dataclass(frozen=True)
+class Rebuilt:
+    records: int  # records indexed
+    key_built: bool  # the postings' key was built once the rows were in: compact, no repack needed
+
+
+def rebuild_index(factory: sessionmaker[Session], *, batch: int = posting_format.BLOCK, workers: int = 1,
+                  progress: Callable[[int], None] | None = None) -> Rebuilt:
     """Re-index every record from its stored MARCXML. The index is marked as being rebuilt first
     (services refuse to answer from it) and ready only when the last batch has committed, so an
     interrupted rebuild leaves it marked unusable rather than silently incomplete.
@@ -266,11 +278,13 @@ def rebuild(factory: sessionmaker[Session], *, batch: int = posting_format.BLOCK
         if pool:
             pool.close()
             pool.join()
-    staging.build_key_apart(factory.kw["bind"])  # dropped above, or by a staged load that stopped
+    # dropped above (unless readers held the table past staging.DROP_WAIT_MS), or by a staged
+    # load that stopped
+    key_built = staging.build_key_apart(factory.kw["bind"])
     with _tx(factory) as session:
         state.set_status(session, state.READY)
         state.set_number_layout(session)  # every record was indexed by entry_for above
-    return done
+    return Rebuilt(done, key_built)
 
 
 TRUNCATE_WAIT_MS = 10_000  # how long a rebuild waits for the index tables' readers to finish
