@@ -510,38 +510,40 @@ def _record_statement(record_keys: tuple[str, ...]):
             .values({biblio.c[key]: bindparam(f"new_{key}") for key in record_keys}))
 
 
+class _LoadedOnUse:
+    """A change's ``item`` or ``biblio`` attribute loaded from the change's ``session`` (by
+    ``model`` and the change's ``key``) when first read, unless it was set."""
+
+    def __init__(self, model: type, key: str):
+        self.model, self.key = model, key
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.slot = "_" + name
+
+    def __get__(self, change: Any, owner: type | None = None) -> Any:
+        if change is None:
+            return self
+        loaded = change.__dict__.get(self.slot)
+        if loaded is None and change.session is not None:
+            loaded = change.__dict__[self.slot] = change.session.get(self.model, getattr(change, self.key))
+        return loaded
+
+    def __set__(self, change: Any, value: Any) -> None:
+        change.__dict__[self.slot] = value
+
+
 class _ItemChangeOnUse(ItemChange):
     """An ``ItemChange`` whose ``item`` is loaded from ``session`` when first used."""
 
     session: Session | None = None
-
-    @property  # type: ignore[override]
-    def item(self) -> Any:
-        loaded = self.__dict__.get("_item")
-        if loaded is None and self.session is not None:
-            loaded = self.__dict__["_item"] = self.session.get(Item, self.itemnumber)
-        return loaded
-
-    @item.setter
-    def item(self, value: Any) -> None:
-        self.__dict__["_item"] = value
+    item = _LoadedOnUse(Item, "itemnumber")  # type: ignore[assignment]
 
 
 class _RecordChangeOnUse(RecordChange):
     """A ``RecordChange`` whose ``biblio`` is loaded from ``session`` when first used."""
 
     session: Session | None = None
-
-    @property  # type: ignore[override]
-    def biblio(self) -> Any:
-        loaded = self.__dict__.get("_biblio")
-        if loaded is None and self.session is not None:
-            loaded = self.__dict__["_biblio"] = self.session.get(Biblio, self.biblionumber)
-        return loaded
-
-    @biblio.setter
-    def biblio(self, value: Any) -> None:
-        self.__dict__["_biblio"] = value
+    biblio = _LoadedOnUse(Biblio, "biblionumber")  # type: ignore[assignment]
 
 
 # the column that holds the MARCXML (Koha's name, ``metadata``; the attribute is ``metadata_xml``)

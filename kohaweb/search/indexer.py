@@ -42,10 +42,6 @@ def _item_values(biblio: Any) -> list[dict]:
     return [{column: getattr(i, column) for column in ITEM_COLUMNS} for i in biblio.items]
 
 
-_FIELD_GAP = posting_format.FIELD_GAP
-_FIELD_STRIDE = posting_format.FIELD_STRIDE
-
-
 def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hidden: bool = False) -> Entry:
     """The index entry of one record."""
     extracted = mapping.extract(record, flavour, items)
@@ -79,7 +75,7 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
                     if pos <= MAX_POSITION:
                         positions.append(pos)
                     pos += 1
-            pos = -(-(pos + _FIELD_GAP) // _FIELD_STRIDE) * _FIELD_STRIDE  # posting_format.next_field_start, inline
+            pos = posting_format.next_field_start(pos)
             if value:
                 phrases[value] = None
         # a plain loop: a quarter cheaper here than dict.update over zipped pairs

@@ -107,7 +107,7 @@ _ASCII_WORD_BYTES = bytes(c + 32 if 0x41 <= c <= 0x5A else c if 0x30 <= c <= 0x3
 
 
 def text_words(text: str) -> tuple[str, ...]:
-    """``words`` as a tuple, not cached (``word_tuple`` is; the indexer keeps its own cache)."""
+    """``words`` as a tuple; ``word_tuple`` is this function cached, what callers use."""
     if text.isascii():
         found = text.encode("ascii").translate(_ASCII_WORD_BYTES).decode("ascii").split()
         size = len(text)
