@@ -307,7 +307,7 @@ class Catalog:
         if hidden != was:
             record_values["hidden_from_public"] = hidden
         connection = session.connection()  # not session.execute: no ORM event, no cache emptied
-        if record_values and connection.dialect.name not in ("postgresql", "mysql"):
+        if record_values and connection.dialect.name not in _RECORD_WITH_ITEM:
             connection.execute(_record_statement(tuple(record_values)),
                                {**{f"new_{key}": value for key, value in record_values.items()},
                                 "where_biblionumber": state.biblionumber})
@@ -479,6 +479,10 @@ class Catalog:
 CIRCULATION_COLUMNS = frozenset({"onloan", "issues", "renewals", "datelastborrowed", "datelastseen", "holdingbranch"})
 
 
+# databases whose item UPDATE also writes the record's row (``_item_statement``)
+_RECORD_WITH_ITEM = frozenset({"postgresql", "mysql", "mariadb"})
+
+
 @functools.cache
 def _item_statement(database: str, item_keys: tuple[str, ...], record_keys: tuple[str, ...]):
     """``update_item_columns``'s write, built once per database and set of columns: the item's
@@ -491,10 +495,10 @@ def _item_statement(database: str, item_keys: tuple[str, ...], record_keys: tupl
     # column of the other table that a parameter is named after (biblio.timestamp)
     item_values = {items.c[key]: bindparam(f"new_{key}") for key in (*item_keys, "timestamp")}
     item_update = update(items).where(items.c.itemnumber == bindparam("where_itemnumber"))
-    if not record_keys or database not in ("postgresql", "mysql"):
+    if not record_keys or database not in _RECORD_WITH_ITEM:
         return item_update.values(item_values)
     record_values = {biblio.c[key]: bindparam(f"new_{key}") for key in record_keys}
-    if database == "mysql":
+    if database in ("mysql", "mariadb"):  # SQLAlchemy's name for MariaDB by a mariadb:// URL
         return (item_update.where(biblio.c.biblionumber == items.c.biblionumber,
                                   biblio.c.biblionumber == bindparam("where_biblionumber"))
                 .values({**item_values, **record_values}))

@@ -171,3 +171,15 @@ def test_an_item_with_unflushed_changes_goes_through_update_item(dbsession, desk
         dbsession.autoflush = True
     dbsession.expire_all()
     assert item.itemnotes == "spine taped" and item.onloan is not None
+
+
+def test_mariadb_by_either_name_updates_the_record_with_the_item():
+    """SQLAlchemy names MariaDB's dialect ``mysql`` (mysql+pymysql://) or ``mariadb``
+    (mariadb+pymysql://): both write the record's row in the item's UPDATE."""
+    from sqlalchemy.dialects import mysql
+
+    from kohaweb.catalog import _item_statement
+
+    for name in ("mysql", "mariadb"):
+        sql = str(_item_statement(name, ("onloan",), ("datestamp",)).compile(dialect=mysql.dialect()))
+        assert sql.startswith("UPDATE items, biblio SET"), sql
