@@ -124,3 +124,41 @@ def test_loan_and_hold_sequences_start_after_every_id_used(tmp_path):
                 assert not {"checkout_ids", "hold_ids"} & set(inspect(conn).get_sequence_names())
         finally:
             engine.dispose()
+
+
+def test_record_terms_move_apart_and_back_with_their_records(tmp_path):
+    """0027 moves each record's term list to search_record_terms and remakes search_records with
+    its sort keys; back down they are one table again; nothing is lost either way."""
+    from sqlalchemy import text
+
+    rows = [(1, "coral", "doe", 1999, b"\x01terms-one"), (2, None, None, None, b"")]
+    with throwaway_database(selected_backend(), tmp_path) as url:
+        upgrade(url, "0026")
+        engine = make_engine(url)
+        try:
+            with engine.begin() as conn:
+                for number, title, author, year, terms in rows:
+                    conn.execute(text("INSERT INTO search_records (biblionumber, title, author, year, terms) "
+                                      "VALUES (:n, :t, :a, :y, :b)"),
+                                 {"n": number, "t": title, "a": author, "y": year, "b": terms})
+            upgrade(url)
+            with engine.connect() as conn:
+                keys = conn.execute(text("SELECT biblionumber, title, author, year FROM search_records "
+                                         "ORDER BY biblionumber")).all()
+                lists = conn.execute(text("SELECT biblionumber, terms FROM search_record_terms "
+                                          "ORDER BY biblionumber")).all()
+            assert [tuple(r) for r in keys] == [r[:4] for r in rows]
+            assert [(n, bytes(t)) for n, t in lists] == [(r[0], r[4]) for r in rows]
+            assert "terms" not in {c["name"] for c in inspect(engine).get_columns("search_records")}
+            assert {i["name"] for i in inspect(engine).get_indexes("search_records")} >= {
+                "ix_search_records_title", "ix_search_records_author", "ix_search_records_year"}
+            downgrade(url, "0026")
+            with engine.connect() as conn:
+                back = conn.execute(text("SELECT biblionumber, title, author, year, terms FROM search_records "
+                                         "ORDER BY biblionumber")).all()
+            assert [(*r[:4], bytes(r[4])) for r in back] == rows
+            assert "search_record_terms" not in inspect(engine).get_table_names()
+            upgrade(url)
+            assert _model_diff(engine) == []
+        finally:
+            engine.dispose()
