@@ -5,8 +5,9 @@ their items as 952/995 fields; ``--generator sample`` writes kohaweb.sampledata'
 
     .venv/bin/python bench/bench_import.py --records 100000 --backends sqlite postgresql mariadb
 
-Besides records/s it reports the CPU milliseconds per record of the writing process and of the
-worker processes (what to compare between changes on a shared machine) and the load average.
+Besides records/s it reports the CPU milliseconds per record of the writing process, of the
+worker processes and of the database server when it runs on this machine (what to compare
+between changes on a shared machine), and the load average.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import time
 import pymarc
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import add_data_options, data_choice, database, peak_rss_mb, report  # noqa: E402
+from common import add_data_options, data_choice, database, peak_rss_mb, report, server_cpu_seconds  # noqa: E402
 
 
 def write_file(path: str, records: int, flavour: str) -> None:
@@ -105,10 +106,15 @@ def main() -> None:
             load = os.getloadavg()[0]
             with database(backend, keep=args.keep) as url:
                 reference_data(url)
+                server = server_cpu_seconds(url)
                 elapsed, cpu, workers_cpu = run_import(url, path, args.batch_size, args.workers)
+                if server is not None:
+                    time.sleep(0.5)  # the import's PostgreSQL backends exit once their connections close
+                    server = server_cpu_seconds(url) - server
+            server_figure = {} if server is None else {"server_cpu_ms_per_record": 1000 * server / args.records}
             report(f"import {args.records} {generator} {args.flavour} records into {backend}", seconds=elapsed,
                    records_per_s=args.records / elapsed, main_cpu_ms_per_record=1000 * cpu / args.records,
-                   workers_cpu_ms_per_record=1000 * workers_cpu / args.records, load_before=load,
+                   workers_cpu_ms_per_record=1000 * workers_cpu / args.records, **server_figure, load_before=load,
                    load_after=os.getloadavg()[0], file_mb=size_mb, peak_rss_mb=peak_rss_mb(),
                    workers_peak_rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 

@@ -147,8 +147,38 @@ def percentiles(samples: list[float]) -> dict[str, float]:
 
 
 def report(title: str, **figures) -> None:
-    parts = [f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()]
+    parts = [f"{k}={v:,.2f}" if isinstance(v, float) and abs(v) < 10 and k.endswith("_ms_per_record")
+             else f"{k}={v:,.1f}" if isinstance(v, float) else f"{k}={v}" for k, v in figures.items()]
     print(f"{title}: " + "  ".join(parts), flush=True)
+
+
+def server_cpu_seconds(url: str) -> float | None:
+    """CPU seconds the database server has used so far (its own and its ended children's: a
+    PostgreSQL backend is counted once its connection has closed), read from /proc when the
+    server runs on this machine; None for SQLite or a server elsewhere."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                folder = conn.execute(text("SHOW data_directory")).scalar()
+                pid_file = os.path.join(folder, "postmaster.pid")
+            elif engine.dialect.name in ("mysql", "mariadb"):
+                pid_file = conn.execute(text("SELECT @@pid_file")).scalar()
+            else:
+                return None
+    finally:
+        engine.dispose()
+    try:
+        with open(pid_file) as f:
+            pid = int(f.readline())
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except (OSError, ValueError):
+        return None
+    ticks = os.sysconf("SC_CLK_TCK")
+    return sum(int(v) for v in fields[11:15]) / ticks  # utime, stime, cutime, cstime
 
 
 INDEX_TABLES = ("search_postings", "search_records", "search_record_terms", "search_blocks", "search_segments",

@@ -86,7 +86,7 @@ def build_site(raw: Mapping[str, Any], engine: Engine | None = None) -> tuple[Si
                         "from the environment)")
     if problems:
         raise ConfigError(problems)
-    engine = engine or db.make_engine(parsed["kohaweb"]["database_url"])
+    engine = engine or db.make_engine(parsed["kohaweb"]["database_url"], local_files=True)
     site = Site(parsed, engine, db.make_session_factory(engine), list(modules))
     hooks.search = backends[backend_name](site)
     plugins.attach(site, hooks, outbox=parsed["kohaweb"]["search.outbox"])

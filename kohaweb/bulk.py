@@ -8,8 +8,9 @@ it takes them:
 - SQLite: the driver's ``executemany``, which runs in-process;
 - PostgreSQL: ``COPY … FROM STDIN`` inside the same transaction, in the binary format when every
   column is an integer, a string, a boolean or bytes (``_copy_plan``);
-- MariaDB: multi-row ``INSERT`` statements with the values written as SQL literals, each
-  statement under ``MYSQL_STATEMENT_BYTES``.
+- MariaDB: ``LOAD DATA LOCAL INFILE`` from files of tab-separated fields when the rows are many
+  and the server allows it (kohaweb.load_data), else multi-row ``INSERT`` statements with the
+  values written as SQL literals, each statement under ``MYSQL_STATEMENT_BYTES``.
 
 Values go through each column type's bind processor first, as SQLAlchemy would (except bytes on
 PostgreSQL, which the driver takes as they are); ``insert_rows`` also gives left-out columns their
@@ -20,9 +21,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from functools import partial
 from itertools import chain
 from typing import Any
 
@@ -30,6 +33,7 @@ from sqlalchemy import Boolean, Enum, Integer, LargeBinary, String, Table, inser
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.types import BigInteger, SmallInteger, TypeDecorator, TypeEngine
 
+from . import load_data
 from .driver import driver_errors
 
 MYSQL_STATEMENT_BYTES = 4 << 20  # well under MariaDB's smallest max_allowed_packet default (16 MB)
@@ -72,10 +76,24 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
     if dialect.name == "sqlite":
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({', '.join('?' * len(columns))})", rows)
         return
-    quote = dialect.identifier_preparer.quote
-    head = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES "
+    mysql_insert_many(conn, table.name, columns, rows)
+
+
+def mysql_insert_many(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], *,
+                      ignore: bool = False) -> None:
+    """MariaDB: insert these rows (values through their bind processors already) into ``table``
+    by ``LOAD DATA LOCAL INFILE`` when they are many and the connection can, else by multi-row
+    INSERTs; ``ignore``: rows whose key is taken are left out (``INSERT IGNORE``)."""
+    quote = conn.dialect.identifier_preparer.quote
+    head = (f"INSERT {'IGNORE ' if ignore else ''}INTO {quote(table)} "
+            f"({', '.join(quote(c) for c in columns)}) VALUES ")
+    files = len(rows) >= load_data.LOAD_DATA_ROWS and load_data.loads_from_files(conn)
     with driver_errors(conn, head), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
-        execute_overlapped(cursor, mysql_inserts(head, rows))
+        if files:
+            with tempfile.TemporaryDirectory(prefix="kohaweb-load-") as folder:
+                run_overlapped(load_data.load_jobs(cursor, folder, table, columns, rows, ignore=ignore))
+        else:
+            execute_overlapped(cursor, mysql_inserts(head, rows))
 
 
 def _processed(rows: list[tuple], processors: list) -> list[tuple]:
@@ -148,10 +166,9 @@ def _bind_processor(column_type: TypeEngine, dialect: Dialect) -> Callable[[Any]
 
 def execute_overlapped(cursor: Any, statements: Iterator[str]) -> None:
     """Run the statements in order on the cursor, writing the next one while the database runs
-    the one before (in a thread of its own, which waits on the socket with the GIL released):
-    a block's posting rows are a dozen 4 MB statements, each about a quarter as long to write as
-    for the server to run. A single statement is run here, as it is. An error ends the run: the
-    statements after it are not run."""
+    the one before (``run_overlapped``): a block's posting rows are a dozen 4 MB statements,
+    each about a quarter as long to write as for the server to run. A single statement is run
+    here, as it is (no thread for the usual small insert)."""
     first = next(statements, None)
     if first is None:
         return
@@ -159,12 +176,22 @@ def execute_overlapped(cursor: Any, statements: Iterator[str]) -> None:
     if second is None:
         cursor.execute(first)
         return
+    run_overlapped(partial(cursor.execute, statement) for statement in chain([first, second], statements))
+
+
+def run_overlapped(jobs: Iterator[Callable[[], Any]]) -> None:
+    """Run the jobs in order in a thread of their own (which waits on the database's socket with
+    the GIL released), each next job taken from ``jobs`` while the one before runs: what makes a
+    job (a statement, a file) is done while the database works. An error ends the run: the jobs
+    after it are not run."""
     with ThreadPoolExecutor(1, thread_name_prefix="kohaweb-insert") as running:
-        previous = running.submit(cursor.execute, first)
-        for statement in chain([second], statements):
+        previous = None
+        for job in jobs:
+            if previous is not None:
+                previous.result()
+            previous = running.submit(job)
+        if previous is not None:
             previous.result()
-            previous = running.submit(cursor.execute, statement)
-        previous.result()
 
 
 def _defaults(table: Table, columns: Sequence[str]) -> dict[str, Any] | None:

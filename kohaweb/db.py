@@ -19,8 +19,11 @@ DRIVER_EXTRAS = {"postgresql": ("postgresql", "postgresql+psycopg://"),
 WRITER = "kohaweb_writer"  # execution option of engines whose sessions write (see for_writing)
 
 
-def make_engine(url: str, **kwargs) -> Engine:
-    """An engine configured for the catalogue; creates the SQLite file's folder if needed."""
+def make_engine(url: str, *, local_files: bool = False, **kwargs) -> Engine:
+    """An engine configured for the catalogue; creates the SQLite file's folder if needed.
+
+    ``local_files``: on MariaDB (PyMySQL), connections able to load rows from the client's files
+    (kohaweb.load_data, the import's bulk path); they read no file but the load's own."""
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -35,6 +38,10 @@ def make_engine(url: str, **kwargs) -> Engine:
         # imports, an edit beside a loan) do not deadlock, and reads see what has committed
         kwargs.setdefault("isolation_level", "READ COMMITTED")
         kwargs.setdefault("pool_reset_on_return", None)  # _reset_mysql instead
+        if local_files and parsed.get_driver_name() == "pymysql":
+            # the capability kohaweb.load_data's bulk path needs; each connection still refuses
+            # the server's requests for files but while that path runs its own statement
+            kwargs["connect_args"] = {"local_infile": True, **kwargs.get("connect_args", {})}
     ping_idle = backend != "sqlite" and not kwargs.get("pool_pre_ping", False)
     try:
         engine = create_engine(parsed, **kwargs)
@@ -192,6 +199,9 @@ def _sqlite_pragmas(dbapi_connection, _record) -> None:
 
 
 def _mysql_session(dbapi_connection, _record) -> None:
+    from .load_data import refuse_local_files
+
+    refuse_local_files(dbapi_connection)
     cursor = dbapi_connection.cursor()
     cursor.execute("SET time_zone = '+00:00'")  # timestamps are UTC everywhere (Koha bug 20665)
     cursor.execute("SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO'")

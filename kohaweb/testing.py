@@ -168,7 +168,7 @@ def database_url(tmp_path_factory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def engine(database_url) -> Iterator[Engine]:
-    engine = make_engine(database_url)
+    engine = make_engine(database_url, local_files=True)  # as the site's (kohaweb.app)
     yield engine
     engine.dispose()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from decimal import Decimal
 
 import pytest
@@ -19,13 +20,14 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
+    func,
     insert,
     select,
 )
 from sqlalchemy.dialects import mysql, postgresql
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 
-from kohaweb import bulk
+from kohaweb import bulk, load_data
 from kohaweb.models.base import LongText
 
 
@@ -51,6 +53,18 @@ ROWS = [
     {"id": 3, "short": None, "long": None, "blob": None, "moment": dt.datetime(1970, 1, 1), "day": dt.date(2000, 2, 29),
      "price": Decimal("0.01"), "flag": None},
 ]
+
+
+@pytest.fixture(autouse=True, params=["statements", "files"])
+def mariadb_way(request, engine, monkeypatch):
+    """On MariaDB every test runs twice: rows by INSERT statements and by LOAD DATA files."""
+    if request.param == "files":
+        if engine.dialect.name not in ("mysql", "mariadb"):
+            pytest.skip("LOAD DATA is MariaDB's")
+        monkeypatch.setattr(load_data, "LOAD_DATA_ROWS", 1)
+    else:
+        monkeypatch.setattr(load_data, "LOAD_DATA_ROWS", 10**9)
+    return request.param
 
 
 @pytest.fixture
@@ -175,3 +189,59 @@ def test_mariadb_literals_written_a_column_at_a_time_are_the_value_by_value_ones
     statements = list(bulk.mysql_inserts("INSERT INTO t VALUES ", rows))
     assert statements == ["INSERT INTO t VALUES " + ",".join(
         "(" + ",".join(bulk._mysql_literal(v) for v in row) + ")" for row in rows)]
+
+
+def test_many_rows_take_several_files_each_loaded_and_removed(engine, twin_tables, mariadb_way, monkeypatch):
+    if mariadb_way != "files":
+        pytest.skip("LOAD DATA is MariaDB's")
+    fast, _ = twin_tables
+    monkeypatch.setattr(load_data, "FILE_BYTES", 3_000)
+    folders = []
+    made = load_data.load_jobs
+
+    def watched(cursor, folder, *args, **kwargs):
+        folders.append(folder)
+        yield from made(cursor, folder, *args, **kwargs)
+
+    monkeypatch.setattr(load_data, "load_jobs", watched)
+    # every byte in a string and in bytes, tabs, newlines and backslashes included
+    rows = [{"id": n, "short": f"r\\{n}\t\n", "long": "é\\N\t" * n, "blob": bytes(range(256)) * (n % 3)}
+            for n in range(1, 301)]
+    with engine.begin() as conn:
+        assert load_data.loads_from_files(conn)
+        bulk.insert_rows(conn, fast, rows)
+    with engine.connect() as conn:
+        got = conn.execute(select(fast.c.id, fast.c.short, fast.c.long, fast.c.blob).order_by(fast.c.id)).all()
+    assert got == [(r["id"], r["short"], r["long"], r["blob"]) for r in rows]
+    assert len(folders) == 1 and not os.path.exists(folders[0])
+
+
+def test_a_loaded_value_too_long_is_an_error_not_a_truncation(engine, twin_tables):
+    fast, _ = twin_tables
+    with engine.begin() as conn:
+        with pytest.raises(DataError):
+            with conn.begin_nested():
+                bulk.insert_rows(conn, fast, [{"id": 1, "short": "fits"}, {"id": 2, "short": "x" * 41}])
+        assert conn.execute(select(func.count()).select_from(fast)).scalar() == 0
+
+
+def test_a_connection_reads_no_file_the_server_asks_for_but_its_own_loads(engine, tmp_path):
+    if engine.dialect.name not in ("mysql", "mariadb"):
+        pytest.skip("LOAD DATA is MariaDB's")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("1\tsecret\n")
+    metadata = MetaData()
+    table = _table(metadata, "test_bulk_secret")
+    metadata.drop_all(engine)
+    metadata.create_all(engine)
+    try:
+        raw = engine.raw_connection()
+        try:
+            with raw.cursor() as cursor, pytest.raises(RuntimeError):
+                cursor.execute(f"LOAD DATA LOCAL INFILE '{secret}' INTO TABLE test_bulk_secret (id, short)")
+        finally:
+            raw.invalidate()  # PyMySQL closes a connection that refused a file
+        with engine.connect() as conn:
+            assert conn.execute(select(func.count()).select_from(table)).scalar() == 0
+    finally:
+        metadata.drop_all(engine)

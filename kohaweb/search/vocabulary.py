@@ -30,7 +30,7 @@ from operator import itemgetter
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from ..bulk import execute_overlapped, mysql_inserts
+from ..bulk import mysql_insert_many
 from . import tables
 from .mapping import INDEXES
 
@@ -131,10 +131,7 @@ def add_reversed(conn, rows: list[tuple[str, str]], run: BatchRun | None = None)
                               "ON CONFLICT DO NOTHING"),
                          {"idx": [r[0] for r in chunk], "term": [r[1] for r in chunk]})
     elif dialect in ("mysql", "mariadb"):
-        quote = conn.dialect.identifier_preparer.quote
-        head = f"INSERT IGNORE INTO {quote(table)} (idx, term_reversed) VALUES "
-        with conn.connection.dbapi_connection.cursor() as cursor:
-            execute_overlapped(cursor, mysql_inserts(head, rows))
+        mysql_insert_many(conn, table, ("idx", "term_reversed"), rows, ignore=True)
     else:
         conn.exec_driver_sql(f"INSERT OR IGNORE INTO {table} (idx, term_reversed) VALUES (?, ?)", rows)
 

@@ -1,0 +1,195 @@
+"""MariaDB's fastest way in: many rows by ``LOAD DATA LOCAL INFILE`` (kohaweb.bulk's path there).
+
+A multi-row ``INSERT`` of literals makes the server parse every value as SQL: on an import
+block's posting rows, parsing was a third of MariaDB's CPU, and writing the literals most of the
+writing process's. ``LOAD DATA`` reads tab-separated fields instead: about half the server's CPU
+and a third of the client's for the same rows (444,276 posting rows of 8,192 real records: server
+2.0 -> 1.1 s, client 2.1 -> 0.6 s).
+
+Three things make it behave as the ``INSERT`` it replaces:
+
+- **Errors stay errors.** With ``LOCAL`` the server cannot stop the file half-way, so it turns
+  what would be an error (a duplicate key, a value too long) into a warning and goes on, as
+  ``IGNORE`` would. Each file is loaded under a savepoint; a warning (not a note) rolls it back
+  and is raised as the driver's error for its code, as the ``INSERT`` would have raised it.
+- **No file is read but ours.** PyMySQL reads whatever file the server names once the
+  connection has the ``LOCAL_FILES`` capability. kohaweb's MariaDB connections are made with it
+  (``kohaweb.db.make_engine``) but refuse such requests (``refuse_local_files``, at connect);
+  a load allows them on its connection only while its own statement runs.
+- **It falls back.** A server with ``local_infile`` off, or another driver, gets the ``INSERT``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.engine import Connection
+
+LOAD_DATA_ROWS = 500  # from this many rows a table's rows are loaded from a file (fewer: one INSERT)
+FILE_BYTES = 16 << 20  # each file at most about this size: the next is written while one loads
+
+_LOCAL_FILES = "kohaweb.load_data.local_files"  # pooled connection's info: whether the server allows them
+_SAVEPOINT = "kohaweb_load_data"
+
+
+def refuse_local_files(dbapi_connection: Any) -> None:
+    """Make a new PyMySQL connection refuse the server's requests for a local file (its default
+    when made without ``local_infile``); ``loads_from_files`` tells whether it can load."""
+    if hasattr(dbapi_connection, "_local_infile"):
+        dbapi_connection._local_infile = False
+
+
+def loads_from_files(conn: Connection) -> bool:
+    """Whether this MariaDB connection can take rows by ``LOAD DATA LOCAL INFILE``: PyMySQL,
+    connected with the capability, to a server whose ``local_infile`` is on (asked once per
+    pooled connection)."""
+    if conn.dialect.driver != "pymysql":
+        return False
+    from pymysql.constants import CLIENT
+
+    dbapi_connection = conn.connection.dbapi_connection
+    if not (getattr(dbapi_connection, "client_flag", 0) & CLIENT.LOCAL_FILES) \
+            or not hasattr(dbapi_connection, "_local_infile"):
+        return False
+    info = conn.connection.info
+    allowed = info.get(_LOCAL_FILES)
+    if allowed is None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SELECT @@local_infile")
+            allowed = info[_LOCAL_FILES] = bool(cursor.fetchone()[0])
+    return allowed
+
+
+def load_jobs(cursor: Any, folder: str, table: str, columns: Sequence[str], rows: list[tuple], *,
+              ignore: bool = False) -> Iterator[Callable[[], None]]:
+    """One job per file of rows (tuples of ``columns``' values, through their bind processors
+    already), written in ``folder``: each loads its file on ``cursor`` and removes it. A file is
+    written when its job is taken, so that ``kohaweb.bulk.run_overlapped`` writes one while the
+    server loads the one before. ``ignore``: rows whose key is taken are left out silently, as
+    ``INSERT IGNORE`` leaves them."""
+    names = ", ".join(f"`{name}`" for name in columns)
+    mode = "IGNORE " if ignore else ""
+    for number, lines in enumerate(_files(rows)):
+        path = os.path.join(folder, f"{number}.tsv")
+        with open(path, "wb") as out:
+            out.writelines(lines)
+        # the file is in LOAD DATA's default format: fields ended by tabs, lines by newlines,
+        # backslash escapes (``_escaped``), \N for NULL
+        statement = (f"LOAD DATA LOCAL INFILE '{_quoted(path)}' {mode}INTO TABLE `{table}` "
+                     f"CHARACTER SET utf8mb4 ({names})")
+        yield lambda statement=statement, path=path: _load(cursor, statement, path, ignore)
+
+
+def _quoted(path: str) -> str:
+    return path.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def _load(cursor: Any, statement: str, path: str, ignore: bool) -> None:
+    connection = cursor.connection
+    try:
+        if not ignore:
+            cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
+        connection._local_infile = True
+        try:
+            cursor.execute(statement)
+        finally:
+            connection._local_infile = False
+        if not ignore:
+            problem = _first_problem(cursor) if cursor.warning_count else None
+            if problem is not None:
+                cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
+                raise _driver_error(*problem)
+            cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
+    finally:
+        os.remove(path)
+
+
+def _first_problem(cursor: Any) -> tuple[int, str] | None:
+    """The first warning of the statement just run that is not a note (a note, such as a time's
+    fraction of a second rounded, passes in an ``INSERT`` too)."""
+    cursor.execute("SHOW WARNINGS")
+    return next(((code, message) for level, code, message in cursor.fetchall() if level != "Note"), None)
+
+
+def _driver_error(code: int, message: str) -> Exception:
+    from pymysql import err
+
+    return err.error_map.get(code, err.OperationalError)(code, message)
+
+
+def _files(rows: list[tuple]) -> Iterator[list[bytes]]:
+    """The rows as lines of tab-separated fields, cut into files of about ``FILE_BYTES``, written
+    a column at a time (a comprehension per column, as kohaweb.bulk's INSERT literals are)."""
+    lines: list[bytes] = []
+    size = 0
+    for start in range(0, len(rows), _SLICE_ROWS):
+        columns = [_field_column(values) for values in zip(*rows[start:start + _SLICE_ROWS], strict=True)]
+        for fields in zip(*columns, strict=True):
+            line = b"\t".join(fields) + b"\n"
+            lines.append(line)
+            size += len(line)
+            if size >= FILE_BYTES:
+                yield lines
+                lines, size = [], 0
+    if lines:
+        yield lines
+
+
+_SLICE_ROWS = 20_000
+_NULL = b"\\N"
+# a byte LOAD DATA's default format reads otherwise than as itself: its escape, its field and
+# line ends (a NUL byte, a quote or a carriage return are read as they are)
+_NEEDS_ESCAPES = re.compile(rb"[\\\t\n]").search
+
+
+def _escaped(data: bytes) -> bytes:
+    return data.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+
+
+def _field_column(values: tuple) -> list[bytes]:
+    """``_field`` of each value: a column of integers, strings or bytes (or NULLs) in one
+    comprehension of its own, the escapes inline (three C-level passes cost less than a call
+    to find out whether a value needs them: most packed postings do)."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if kinds == {int}:
+        return [_NULL if value is None else b"%d" % value for value in values]
+    if kinds == {bytes}:
+        return [_NULL if value is None else
+                value.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+                for value in values]
+    if kinds == {str}:
+        if not _NEEDS_ESCAPES("".join(filter(None, values)).encode("utf-8")):  # names, most terms
+            return [_NULL if value is None else value.encode("utf-8") for value in values]
+        return [_NULL if value is None else
+                value.encode("utf-8").replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
+                for value in values]
+    return list(map(_field, values))
+
+
+def _field(value: Any) -> bytes:
+    kind = type(value)
+    if value is None:
+        return _NULL
+    if kind is str:
+        return _escaped(value.encode("utf-8"))
+    if kind is bytes:
+        return _escaped(value)
+    if kind is bool:
+        return b"1" if value else b"0"
+    if kind is int:
+        return b"%d" % value
+    if kind is dt.datetime:
+        return value.isoformat(" ").encode("ascii")
+    if kind is dt.date or kind is dt.time:
+        return value.isoformat().encode("ascii")
+    if kind is Decimal:
+        return str(value).encode("ascii")
+    if kind is float:
+        return repr(value).encode("ascii")
+    raise TypeError(f"no LOAD DATA field for a {kind.__name__} value")
