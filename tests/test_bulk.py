@@ -245,3 +245,16 @@ def test_a_connection_reads_no_file_the_server_asks_for_but_its_own_loads(engine
             assert conn.execute(select(func.count()).select_from(table)).scalar() == 0
     finally:
         metadata.drop_all(engine)
+
+
+def test_a_server_that_allows_no_local_file_gets_insert_statements(engine, twin_tables, mariadb_way, monkeypatch):
+    if mariadb_way != "files":
+        pytest.skip("LOAD DATA is MariaDB's")
+    fast, _ = twin_tables
+    monkeypatch.setattr(load_data, "load_jobs", None)  # fails if it is called
+    with engine.begin() as conn:
+        conn.connection.info[load_data._LOCAL_FILES] = False  # what @@local_infile = 0 leaves
+        bulk.insert_rows(conn, fast, [{"id": n, "short": str(n)} for n in range(1, 11)])
+        conn.connection.info.pop(load_data._LOCAL_FILES)
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(fast)).scalar() == 10
