@@ -109,7 +109,6 @@ def main() -> None:
                 server = server_cpu_seconds(url)
                 elapsed, cpu, workers_cpu = run_import(url, path, args.batch_size, args.workers)
                 if server is not None:
-                    time.sleep(0.5)  # the import's PostgreSQL backends exit once their connections close
                     server = server_cpu_seconds(url) - server
             server_figure = {} if server is None else {"server_cpu_ms_per_record": 1000 * server / args.records}
             report(f"import {args.records} {generator} {args.flavour} records into {backend}", seconds=elapsed,

@@ -153,9 +153,9 @@ def report(title: str, **figures) -> None:
 
 
 def server_cpu_seconds(url: str) -> float | None:
-    """CPU seconds the database server has used so far (its own and its ended children's: a
-    PostgreSQL backend is counted once its connection has closed), read from /proc when the
-    server runs on this machine; None for SQLite or a server elsewhere."""
+    """CPU seconds the database server has used so far (with PostgreSQL's backends and helper
+    processes, live or ended), read from /proc when the server runs on this machine; None for
+    SQLite or a server elsewhere."""
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
@@ -173,12 +173,24 @@ def server_cpu_seconds(url: str) -> float | None:
     try:
         with open(pid_file) as f:
             pid = int(f.readline())
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
+        own = _proc_stat(pid)
     except (OSError, ValueError):
         return None
-    ticks = os.sysconf("SC_CLK_TCK")
-    return sum(int(v) for v in fields[11:15]) / ticks  # utime, stime, cutime, cstime
+    ticks = 0
+    for entry in os.listdir("/proc"):  # PostgreSQL's live backends and helpers: its children
+        if entry.isdigit() and entry != str(pid):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = _proc_stat(int(entry))
+                if int(fields[1]) == pid:
+                    ticks += int(fields[11]) + int(fields[12])
+    ticks += sum(int(v) for v in own[11:15])  # utime, stime, and the ended children's
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _proc_stat(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command's name (state first, then ppid...)."""
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
 
 
 INDEX_TABLES = ("search_postings", "search_records", "search_record_terms", "search_blocks", "search_segments",
