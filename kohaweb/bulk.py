@@ -20,6 +20,7 @@ scalar defaults.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,8 @@ from sqlalchemy.types import BigInteger, SmallInteger, TypeDecorator, TypeEngine
 
 from . import load_data
 from .driver import driver_errors
+
+log = logging.getLogger(__name__)
 
 MYSQL_STATEMENT_BYTES = 4 << 20  # well under MariaDB's smallest max_allowed_packet default (16 MB)
 
@@ -87,11 +90,16 @@ def mysql_insert_many(conn: Connection, table: str, columns: Sequence[str], rows
     quote = conn.dialect.identifier_preparer.quote
     head = (f"INSERT {'IGNORE ' if ignore else ''}INTO {quote(table)} "
             f"({', '.join(quote(c) for c in columns)}) VALUES ")
-    files = len(rows) >= load_data.LOAD_DATA_ROWS and load_data.loads_from_files(conn)
+    folder = None
+    if len(rows) >= load_data.LOAD_DATA_ROWS and load_data.loads_from_files(conn):
+        try:
+            folder = tempfile.TemporaryDirectory(prefix="kohaweb-load-")
+        except OSError as exc:  # no writable temporary folder (a locked-down service): statements
+            log.warning("no temporary folder for LOAD DATA (%s); inserting by statements", exc)
     with driver_errors(conn, head), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
-        if files:
-            with tempfile.TemporaryDirectory(prefix="kohaweb-load-") as folder:
-                run_overlapped(load_data.load_jobs(cursor, folder, table, columns, rows, ignore=ignore))
+        if folder is not None:
+            with folder as path:
+                run_overlapped(load_data.load_jobs(cursor, path, table, columns, rows, ignore=ignore))
         else:
             execute_overlapped(cursor, mysql_inserts(head, rows))
 
