@@ -148,6 +148,9 @@ def throwaway_database(backend: str, tmp_dir: Path) -> Iterator[str]:
     try:
         yield server + name
     finally:
+        from .search.compactor import wait_for_compaction
+
+        wait_for_compaction()  # a fold under way holds a connection to the database
         with admin.connect() as conn:
             if backend == "postgresql":
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -174,7 +177,11 @@ def engine(database_url) -> Iterator[Engine]:
 
 
 def clean_database(engine: Engine) -> None:
-    """Delete every row of every table (children first) and reset id counters."""
+    """Delete every row of every table (children first) and reset id counters, once the folds
+    of the search index the last test's writes started are done (they would write rows back)."""
+    from .search.compactor import wait_for_compaction
+
+    wait_for_compaction()
     with engine.begin() as conn:
         if engine.dialect.name == "mysql":
             conn.execute(text("SET FOREIGN_KEY_CHECKS=0"))

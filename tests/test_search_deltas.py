@@ -12,6 +12,7 @@ from sqlalchemy import func, select, text, union_all
 
 from kohaweb import search
 from kohaweb.search import Clause, compaction, indexer, posting_format, postings, tables, writer
+from kohaweb.search.compactor import wait_for_compaction
 from kohaweb.search.repack import RepackError, repack
 from kohaweb.testing import Catalog, selected_backend
 
@@ -112,6 +113,7 @@ def test_compaction_follows_enough_segments_after_commit(dbsession, monkeypatch)
     for title in ("river delta", "storm ocean", "coral atlas", "moss lichen"):
         catalog.update_record(biblio.biblionumber, _record(title))
         dbsession.commit()
+    assert wait_for_compaction(timeout=30)  # folded in the background on PostgreSQL and MariaDB
     s = tables.segments
     assert dbsession.scalar(select(func.count()).select_from(s)) < 3
     assert search.search(dbsession, Clause("title", "=", "moss lichen"), limit=10).ids == [biblio.biblionumber]
@@ -375,3 +377,51 @@ def test_a_repack_vacuums_what_a_load_fills(engine, session_factory):
     assert after["search_postings"] == before.get("search_postings", 0) + 1
     with session_factory() as session:
         _check(session, model)
+
+
+def test_the_write_that_makes_a_block_due_returns_before_the_fold(dbsession, monkeypatch):
+    """On PostgreSQL and MariaDB the fold runs in the background: the committing write does not
+    wait for it, and searches answer the same before and after it."""
+    if dbsession.get_bind().dialect.name == "sqlite":
+        pytest.skip("SQLite folds in the committing session: one writer at a time")
+    from kohaweb.search import compactor
+
+    monkeypatch.setattr(writer, "COMPACT_AFTER", 3)
+    release, started = threading.Event(), threading.Event()
+    fold = compaction.compact
+
+    def held_fold(session, block):
+        started.set()
+        assert release.wait(30)
+        return fold(session, block)
+
+    monkeypatch.setattr(compaction, "compact", held_fold)
+    catalog = Catalog(dbsession)
+    biblio = catalog.add_record(_record("coral reef"))
+    dbsession.commit()
+    for title in ("river delta", "storm ocean", "moss lichen"):
+        catalog.update_record(biblio.biblionumber, _record(title))
+        dbsession.commit()
+    assert started.wait(30)  # the fold began, held, and the commits above returned all the same
+    dbsession.close()
+    assert not compactor.wait_for_compaction(timeout=0.2)
+    assert search.search(dbsession, Clause("title", "=", "moss lichen"), limit=10).ids == [biblio.biblionumber]
+    dbsession.close()
+    release.set()
+    assert compactor.wait_for_compaction(timeout=30)
+    assert dbsession.scalar(select(func.count()).select_from(tables.segments)) < 3
+    assert search.search(dbsession, Clause("title", "=", "moss lichen"), limit=10).ids == [biblio.biblionumber]
+    assert search.search(dbsession, Clause("title", "=", "coral"), limit=10).ids == []
+
+
+def test_a_forked_process_folds_with_a_queue_of_its_own(monkeypatch):
+    from kohaweb.search import compactor
+
+    queue = compactor.Compactor()
+    folded = []
+    monkeypatch.setattr(compactor, "compact_blocks", lambda engine, blocks: folded.extend(blocks))
+    queue._pid = -1  # as a child sees its parent's queue after fork
+    queue._due[(0, 99)] = (None, 99)  # left by the parent: not this process's to fold
+    queue.submit(object(), [3, 1])
+    assert queue.wait(timeout=10)
+    assert folded == [1, 3]

@@ -1,7 +1,7 @@
 """Compaction: folding a block's delta segments back into one merged row per term.
 
-kohaweb.search.writer appends deltas; once a block has ``writer.COMPACT_AFTER`` segments, the
-committing session folds them (``compact``) in a transaction of its own, holding the block's
+kohaweb.search.writer appends deltas; once a block has ``writer.COMPACT_AFTER`` segments, they
+are folded (``compact``, run by kohaweb.search.compactor) in a transaction of their own, holding the block's
 ``search_blocks`` row exclusively (writers hold it shared until they commit), so compaction sees
 every delta of the block committed and none in flight. ``blocks_with_deltas`` lists the blocks
 that have segments left to fold.

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .. import marc
 from ..db import empty_sqlite_wal
 from ..models import Biblio
-from . import compaction, mapping, normalize, posting_format, staging, state, tables, writer
+from . import compactor, mapping, normalize, posting_format, staging, state, tables, writer
 from .posting_format import BLOCK_BITS, MAX_POSITION
 
 log = logging.getLogger(__name__)
@@ -189,27 +189,15 @@ def flush_pending(session: Session) -> None:
 
 def _compact_due(session: Session, transaction) -> None:
     """Once the session's outermost transaction has ended (savepoints do not count: the session
-    still holds its locks), fold the deltas of the blocks that collected enough of them, each in a
-    transaction of its own. It never waits for a lock: a block in use is compacted another time."""
+    still holds its locks), have the blocks that collected enough deltas folded
+    (kohaweb.search.compactor: in the background on PostgreSQL and MariaDB)."""
     if transaction.parent is not None or transaction.nested:
         return
     due = session.info.pop(_DUE, None)
     bind = session.info.pop("kohaweb.search.engine", None)
     if not due or bind is None:
         return
-    engine = getattr(bind, "engine", bind)
-    for block in sorted(due):
-        try:
-            with Session(engine) as other, other.begin():
-                if engine.dialect.name == "sqlite":  # another writer (even of this thread) may hold the lock
-                    other.execute(sql_text("PRAGMA busy_timeout = 100"))
-                try:
-                    compaction.compact(other, block)
-                finally:
-                    if engine.dialect.name == "sqlite":
-                        other.execute(sql_text("PRAGMA busy_timeout = 30000"))
-        except Exception:  # noqa: BLE001  (compaction is an optimisation; the deltas stay correct)
-            log.warning("compaction of search block %s deferred", block, exc_info=True)
+    compactor.compact_after_commit(getattr(bind, "engine", bind), due)
 
 
 def _discard(session: Session, previous_transaction) -> None:

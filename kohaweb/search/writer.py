@@ -7,8 +7,9 @@ rewrites the rows a block already holds, so a write costs what it changes: a loa
 no indexed value writes nothing. Every statement is a primary-key lookup or an insert, whatever
 the planner knows about the tables.
 
-Deltas accumulate per block; once a block has ``COMPACT_AFTER`` segments, the committing session
-folds them back (``compact``, kohaweb.search.compaction) in a transaction of its own. Writers hold the block's
+Deltas accumulate per block; once a block has ``COMPACT_AFTER`` segments, they are folded back
+(``compact``, kohaweb.search.compaction) in a transaction of their own once the writer's has
+ended, in the background on PostgreSQL and MariaDB (kohaweb.search.compactor). Writers hold the block's
 ``search_blocks`` row shared until they commit and compaction holds it exclusively, so
 compaction sees every delta of the block committed and none in flight, and writers of different
 (or the same) blocks never wait for each other.
