@@ -167,9 +167,7 @@ def _field_column(values: tuple) -> list[bytes]:
     if kinds == {str}:
         if not _NEEDS_ESCAPES("".join(filter(None, values)).encode("utf-8")):  # names, most terms
             return [_NULL if value is None else value.encode("utf-8") for value in values]
-        return [_NULL if value is None else
-                value.encode("utf-8").replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
-                for value in values]
+        return [_NULL if value is None else _escaped(value.encode("utf-8")) for value in values]
     return list(map(_field, values))
 
 

@@ -105,6 +105,6 @@ def compact_after_commit(engine: Engine, blocks: Iterable[int]) -> None:
 
 
 def wait_for_compaction(timeout: float | None = None) -> bool:
-    """Wait until the blocks this process made due are folded (tests; a command about to report
-    the index's state). False if ``timeout`` came first."""
+    """Wait until the blocks this process made due are folded (tests, and ``testing``'s clean-up
+    before it empties or drops a database). False if ``timeout`` came first."""
     return compactor.wait(timeout)
