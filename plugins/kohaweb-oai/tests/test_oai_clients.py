@@ -9,7 +9,8 @@ import itertools
 import pytest
 from lxml import etree
 
-from kohaweb.catalog import Catalog
+from kohaweb.catalog import Catalog, CatalogError
+from kohaweb.db import is_retryable
 from kohaweb.marc import read_records
 
 MARC_NS = "http://www.loc.gov/MARC21/slim"
@@ -23,23 +24,36 @@ def real_catalog(shared_data, dbsession, reference_data, clock):
     for name, flavour, count in (("marc21-collection.xml", "MARC21", 45), ("unimarc-collection.xml", "UNIMARC", 15)):
         records = [r.record for r in itertools.islice(read_records(str(shared_data / name)), count * 2)
                    if r.record is not None and not r.error]
-        stored = 0
         catalog = Catalog(dbsession)
+        added: list[int] = []
         for record in records:
-            if stored == count:
+            if len(added) == count:
                 break
-            try:
-                with dbsession.begin_nested():
-                    # UNIMARC 995 item data of these files does not fit the item columns
-                    items = [] if flavour == "UNIMARC" else None
-                    ids.append(catalog.add_record(record, flavour=flavour, items=items).biblionumber)
-                stored += 1
-            except Exception:  # noqa: BLE001  records the catalogue refuses are not this test's subject
-                continue
+            # UNIMARC 995 item data of these files does not fit the item columns
+            number = _add(dbsession, catalog, record, flavour, [] if flavour == "UNIMARC" else None)
+            if number is not None:
+                added.append(number)
         dbsession.commit()
-        assert stored == count
+        assert len(added) == count
+        ids += added
     clock.tick(60)
     return ids
+
+
+def _add(dbsession, catalog, record, flavour, items) -> int | None:
+    """The record's id once its savepoint is released (the index is written then), None if the
+    catalogue refuses it. A deadlock or lock wait is tried again, as a client of the data layer
+    would; any other error fails the test."""
+    for attempt in itertools.count():
+        try:
+            with dbsession.begin_nested():
+                number = catalog.add_record(record, flavour=flavour, items=items).biblionumber
+            return number
+        except CatalogError:  # records the catalogue refuses are not this test's subject
+            return None
+        except Exception as exc:
+            if attempt >= 3 or not is_retryable(exc):
+                raise
 
 
 def _number(identifier: str) -> int:
