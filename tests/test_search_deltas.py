@@ -8,7 +8,7 @@ import threading
 
 import pymarc
 import pytest
-from sqlalchemy import func, select, text, union_all
+from sqlalchemy import func, select, text, union_all, update
 
 from kohaweb import search
 from kohaweb.search import Clause, compaction, indexer, posting_format, postings, tables, writer
@@ -93,6 +93,84 @@ def test_deltas_answer_as_merged_lists_before_and_after_compaction(dbsession):
     indexer.apply(dbsession, {n: _entry(t) for n, t in model.items()}, fresh=True)
     rebuilt = {(r.idx, r.term, r.block): (bytes(r.docs), bytes(r.positions or b"")) for r in dbsession.execute(select(p))}
     assert compacted == rebuilt
+
+
+def _record_rows(session) -> tuple[dict, dict]:
+    r, t = tables.records, tables.record_terms
+    keys = {row.biblionumber: (row.title, row.author, row.year) for row in session.execute(select(r))}
+    terms = {row.biblionumber: writer.decode_terms(row.terms) for row in session.execute(select(t))}
+    return keys, terms
+
+
+def test_record_rows_after_edits_equal_those_a_rebuild_writes(dbsession):
+    """The records' own rows (sort keys, term lists) after edits of the title (keys and terms
+    change), of a subject alone (terms only), deletions and additions, in transactions of one
+    record, of a few and of more than are updated in place, equal what a rebuild writes."""
+    rng = random.Random(11)
+    numbers = [*range(1, 60), EDGE - 1, EDGE, EDGE + 1]
+    model: dict[int, tuple[str, str]] = {}
+
+    def entry(title: str, subject: str):
+        record = _record(title)
+        record.add_field(pymarc.Field(tag="650", indicators=pymarc.Indicators(" ", "0"),
+                                      subfields=[pymarc.Subfield("a", subject)]))
+        return indexer.entry_for(record, "MARC21", [])
+
+    for size in (1, 5, writer._UPDATE_AT_MOST + 8, 1, 3, len(numbers), 2):
+        changes = {}
+        for number in rng.sample(numbers, size):
+            title, subject = model.get(number, (_title(rng), _title(rng)))
+            roll = rng.random()
+            if number in model and roll < 0.2:
+                changes[number] = None
+                del model[number]
+                continue
+            if number not in model or roll < 0.6:
+                title = _title(rng)
+            else:
+                subject = _title(rng)
+            model[number] = (title, subject)
+            changes[number] = entry(title, subject)
+        indexer.apply(dbsession, changes)
+        dbsession.commit()
+    edited = _record_rows(dbsession)
+    assert set(edited[0]) == set(edited[1]) == set(model)
+    for table in (tables.postings, tables.records, tables.record_terms, tables.blocks, tables.segments):
+        dbsession.execute(table.delete())
+    indexer.apply(dbsession, {n: entry(*values) for n, values in model.items()}, fresh=True)
+    assert _record_rows(dbsession) == edited
+
+
+def test_an_edit_updates_the_records_rows_in_place(dbsession):
+    """One record edited: its term list is updated, and its sort keys only when they change;
+    neither row is deleted and inserted again (six round trips on PostgreSQL instead of two)."""
+    from sqlalchemy import event
+
+    def entry(title: str, subject: str):
+        record = _record(title)
+        record.add_field(pymarc.Field(tag="650", indicators=pymarc.Indicators(" ", "0"),
+                                      subfields=[pymarc.Subfield("a", subject)]))
+        return indexer.entry_for(record, "MARC21", [])
+
+    indexer.apply(dbsession, {5: entry("coral reef", "moss")})
+    dbsession.commit()
+    statements: list[str] = []
+    connection = dbsession.connection()
+    event.listen(connection, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: statements.append(" ".join(statement.split()).lower()))
+    indexer.apply(dbsession, {5: entry("coral reef", "river")})  # a subject: the terms alone change
+    writes = [s for s in statements if "search_record" in s and not s.startswith("select")]
+    assert len(writes) == 1 and writes[0].startswith("update search_record_terms"), writes
+    statements.clear()
+    indexer.apply(dbsession, {5: entry("atlas of the reef", "river")})  # the title: sort keys too
+    writes = sorted(s.split(" set ")[0] for s in statements if "search_record" in s and not s.startswith("select"))
+    assert writes == ["update search_record_terms", "update search_records"], writes
+    dbsession.commit()
+    assert _hits(dbsession, Clause("subject", "=", "river")) == [5]
+    assert _hits(dbsession, Clause("subject", "=", "moss")) == []
+    assert _record_rows(dbsession) == ({5: (entry("atlas of the reef", "river").title, None, 1999)},
+                                       {5: writer.decode_terms(writer.encode_terms(entry("atlas of the reef",
+                                                                                         "river").terms))})
 
 
 def test_a_record_changed_back_and_forth_in_one_transaction(dbsession):
@@ -267,6 +345,10 @@ def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
         .order_by(p.c.term, p.c.block, p.c.seg),
         select(tables.record_terms.c.terms).where(tables.record_terms.c.biblionumber.in_([5, 6, 7])),
         select(tables.records.c.title).where(tables.records.c.biblionumber.in_([5, 6, 7])),
+        # an edited record's own rows, updated in place (writer._RowChanges)
+        update(tables.record_terms).where(tables.record_terms.c.biblionumber == 5)
+        .values(terms=tables.record_terms.c.terms),
+        update(tables.records).where(tables.records.c.biblionumber == 5).values(year=tables.records.c.year + 1),
         # a word searched in any and its title occurrences, together (postings.docs_and_keys_of)
         union_all(*[select(p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels, p.c.seg)
                     .where(p.c.idx == idx, p.c.term == "coral") for idx in ("any", "title")])

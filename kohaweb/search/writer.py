@@ -4,8 +4,9 @@ A transaction that changes records compares each record's new entry with the one
 ``search_record_terms`` (and its sort keys in ``search_records``) and appends, per (index, term, block) that differs, one delta row: the
 records whose postings it sets (with their positions) and those it removes. It never reads or
 rewrites the rows a block already holds, so a write costs what it changes: a loan that touches
-no indexed value writes nothing. Every statement is a primary-key lookup or an insert, whatever
-the planner knows about the tables.
+no indexed value writes nothing, and a record's own two rows are updated in place, each only
+when it changed. Every statement is a primary-key lookup, an update by primary key or an
+insert, whatever the planner knows about the tables.
 
 Deltas accumulate per block; once a block has ``COMPACT_AFTER`` segments, they are folded back
 (``compact``, kohaweb.search.compaction) in a transaction of their own once the writer's has
@@ -31,7 +32,7 @@ from itertools import chain, compress, count, repeat
 from operator import eq, itemgetter
 
 import numpy as np
-from sqlalchemy import delete, insert, select
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from ..bulk import insert_rows, insert_tuples
@@ -222,7 +223,7 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
     set_docs: dict[Key, list[int]] = {}
     set_keys: dict[Key, list[int]] = {}
     removed: dict[Key, list[int]] = {}
-    rewritten: list[int] = []  # records whose stored rows change
+    rows_of = _RowChanges()
     for number in numbers:
         entry = changes[number]
         old = stored.get(number)
@@ -230,6 +231,7 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
         offset = number - base
         shifted = offset << POSITION_BITS
         new_terms = entry.terms if entry is not None else {}
+        terms_changed = False
         for key, positions in new_terms.items():
             signature = _signature(positions)
             if key in old_terms:
@@ -237,17 +239,15 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
                     continue
             else:
                 new_keys.add(key)
+            terms_changed = True
             set_docs.setdefault(key, []).append(offset)
             if positions:
                 set_keys.setdefault(key, []).extend(shifted | p for p in positions)
         for key in old_terms:
             if key not in new_terms:
+                terms_changed = True
                 removed.setdefault(key, []).append(offset)
-        if entry is None:
-            if old is not None:
-                rewritten.append(number)
-        elif old is None or set_docs or removed or old[1:] != (entry.title, entry.author, entry.year):
-            rewritten.append(number)
+        rows_of.note(number, entry, old, terms_changed)
     conn = session.connection()
     if set_docs or removed:
         written = sorted(set(set_docs) | set(removed))  # key order: see new_record_rows
@@ -263,17 +263,67 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
                          "positions": posting_format.pack_positions(positions) if positions else None,
                          "dels": posting_format.pack_docs(gone) if gone else None})
         insert_rows(conn, tables.postings, rows)
-    if rewritten:
-        existing = [n for n in rewritten if n in stored]
-        for start in range(0, len(existing), postings.CHUNK):
-            for table in (tables.records, tables.record_terms):
-                conn.execute(delete(table).where(table.c.biblionumber.in_(existing[start:start + postings.CHUNK])))
-        _insert_records(conn, [(n, changes[n]) for n in rewritten if changes[n] is not None])
+    rows_of.write(conn, changes)
     if not (set_docs or removed):
         return False
     s = tables.segments
     count = conn.execute(select(s.c.seg).where(s.c.block == block).limit(COMPACT_AFTER)).all()
     return len(count) >= COMPACT_AFTER
+
+
+class _RowChanges:
+    """What a delta does to the records' own rows (``search_records``: sort keys,
+    ``search_record_terms``: the term list): rows of new records inserted, rows of removed
+    records deleted, and for records already indexed only the row whose content changed.
+
+    An edit changes one record: two UPDATEs (one when its sort keys are unchanged), where
+    deleting and re-inserting both rows took six round trips on PostgreSQL (a COPY is two).
+    Past ``_UPDATE_AT_MOST`` changed records (a batch through the data layer), their rows are
+    deleted and inserted again in bulk, as PyMySQL sends an UPDATE per row."""
+
+    def __init__(self) -> None:
+        self.added: list[int] = []
+        self.dropped: list[int] = []
+        self.terms: list[int] = []  # indexed records whose term list changed
+        self.keys: list[int] = []  # indexed records whose sort keys changed
+
+    def note(self, number: int, entry, old: tuple | None, terms_changed: bool) -> None:
+        if old is None:
+            if entry is not None:
+                self.added.append(number)
+            return
+        if entry is None:
+            self.dropped.append(number)
+            return
+        if terms_changed:
+            self.terms.append(number)
+        if old[1:] != (entry.title, entry.author, entry.year):
+            self.keys.append(number)
+
+    def write(self, conn, changes: dict) -> None:
+        r, t = tables.records, tables.record_terms
+        changed = sorted(set(self.terms) | set(self.keys))
+        if len(changed) > _UPDATE_AT_MOST:  # rewritten whole, with the removed and the new ones
+            self.dropped += changed
+            self.added += changed
+            self.terms, self.keys = [], []
+        for start in range(0, len(self.dropped), postings.CHUNK):
+            chunk = self.dropped[start:start + postings.CHUNK]
+            for table in (r, t):
+                conn.execute(delete(table).where(table.c.biblionumber.in_(chunk)))
+        if self.terms:
+            conn.execute(update(t).where(t.c.biblionumber == bindparam("number")).values(terms=bindparam("blob")),
+                         [{"number": n, "blob": encode_terms(changes[n].terms)} for n in self.terms])
+        if self.keys:
+            conn.execute(update(r).where(r.c.biblionumber == bindparam("number")).values(
+                title=bindparam("title_key"), author=bindparam("author_key"), year=bindparam("year_key")),
+                [{"number": n, "title_key": changes[n].title, "author_key": changes[n].author,
+                  "year_key": changes[n].year} for n in self.keys])
+        if self.added:
+            _insert_records(conn, [(n, changes[n]) for n in sorted(self.added)])
+
+
+_UPDATE_AT_MOST = 32  # changed records whose rows are updated in place (more: deleted and inserted)
 
 
 # --- new records prepared elsewhere (kohaweb import's worker processes) ---------------------------
