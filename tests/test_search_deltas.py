@@ -33,6 +33,13 @@ def _entry(title: str):
     return indexer.entry_for(_record(title), "MARC21", [])
 
 
+def _entry_with_subject(title: str, subject: str):
+    record = _record(title)
+    record.add_field(pymarc.Field(tag="650", indicators=pymarc.Indicators(" ", "0"),
+                                  subfields=[pymarc.Subfield("a", subject)]))
+    return indexer.entry_for(record, "MARC21", [])
+
+
 def _expected(model: dict[int, str], word: str) -> list[int]:
     return sorted(n for n, title in model.items() if word in title.split())
 
@@ -110,12 +117,6 @@ def test_record_rows_after_edits_equal_those_a_rebuild_writes(dbsession):
     numbers = [*range(1, 60), EDGE - 1, EDGE, EDGE + 1]
     model: dict[int, tuple[str, str]] = {}
 
-    def entry(title: str, subject: str):
-        record = _record(title)
-        record.add_field(pymarc.Field(tag="650", indicators=pymarc.Indicators(" ", "0"),
-                                      subfields=[pymarc.Subfield("a", subject)]))
-        return indexer.entry_for(record, "MARC21", [])
-
     for size in (1, 5, writer._UPDATE_AT_MOST + 8, 1, 3, len(numbers), 2):
         changes = {}
         for number in rng.sample(numbers, size):
@@ -130,14 +131,14 @@ def test_record_rows_after_edits_equal_those_a_rebuild_writes(dbsession):
             else:
                 subject = _title(rng)
             model[number] = (title, subject)
-            changes[number] = entry(title, subject)
+            changes[number] = _entry_with_subject(title, subject)
         indexer.apply(dbsession, changes)
         dbsession.commit()
     edited = _record_rows(dbsession)
     assert set(edited[0]) == set(edited[1]) == set(model)
     for table in (tables.postings, tables.records, tables.record_terms, tables.blocks, tables.segments):
         dbsession.execute(table.delete())
-    indexer.apply(dbsession, {n: entry(*values) for n, values in model.items()}, fresh=True)
+    indexer.apply(dbsession, {n: _entry_with_subject(*values) for n, values in model.items()}, fresh=True)
     assert _record_rows(dbsession) == edited
 
 
@@ -146,31 +147,25 @@ def test_an_edit_updates_the_records_rows_in_place(dbsession):
     neither row is deleted and inserted again (six round trips on PostgreSQL instead of two)."""
     from sqlalchemy import event
 
-    def entry(title: str, subject: str):
-        record = _record(title)
-        record.add_field(pymarc.Field(tag="650", indicators=pymarc.Indicators(" ", "0"),
-                                      subfields=[pymarc.Subfield("a", subject)]))
-        return indexer.entry_for(record, "MARC21", [])
-
-    indexer.apply(dbsession, {5: entry("coral reef", "moss")})
+    indexer.apply(dbsession, {5: _entry_with_subject("coral reef", "moss")})
     dbsession.commit()
     statements: list[str] = []
     connection = dbsession.connection()
     event.listen(connection, "before_cursor_execute",
                  lambda conn, cursor, statement, *rest: statements.append(" ".join(statement.split()).lower()))
-    indexer.apply(dbsession, {5: entry("coral reef", "river")})  # a subject: the terms alone change
+    indexer.apply(dbsession, {5: _entry_with_subject("coral reef", "river")})  # a subject: the terms alone change
     writes = [s for s in statements if "search_record" in s and not s.startswith("select")]
     assert len(writes) == 1 and writes[0].startswith("update search_record_terms"), writes
     statements.clear()
-    indexer.apply(dbsession, {5: entry("atlas of the reef", "river")})  # the title: sort keys too
+    indexer.apply(dbsession, {5: _entry_with_subject("atlas of the reef", "river")})  # the title: sort keys too
     writes = sorted(s.split(" set ")[0] for s in statements if "search_record" in s and not s.startswith("select"))
     assert writes == ["update search_record_terms", "update search_records"], writes
     dbsession.commit()
     assert _hits(dbsession, Clause("subject", "=", "river")) == [5]
     assert _hits(dbsession, Clause("subject", "=", "moss")) == []
-    assert _record_rows(dbsession) == ({5: (entry("atlas of the reef", "river").title, None, 1999)},
-                                       {5: writer.decode_terms(writer.encode_terms(entry("atlas of the reef",
-                                                                                         "river").terms))})
+    final = _entry_with_subject("atlas of the reef", "river")
+    assert _record_rows(dbsession) == ({5: (final.title, None, 1999)},
+                                       {5: writer.decode_terms(writer.encode_terms(final.terms))})
 
 
 def test_a_record_changed_back_and_forth_in_one_transaction(dbsession):

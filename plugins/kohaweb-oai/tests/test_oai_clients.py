@@ -12,7 +12,6 @@ from lxml import etree
 from sqlalchemy.exc import DBAPIError
 
 from kohaweb.catalog import Catalog, CatalogError
-from kohaweb.db import is_retryable
 from kohaweb.marc import read_records
 
 MARC_NS = "http://www.loc.gov/MARC21/slim"
@@ -57,8 +56,7 @@ def _add(dbsession, catalog, record, flavour, items) -> int | None:
         except DBAPIError as exc:
             if attempt >= 3:
                 raise
-            kind = "retryable" if is_retryable(exc) else "not retryable"
-            warnings.warn(f"storing a record failed ({kind}), tried again: {exc!r}", stacklevel=1)
+            warnings.warn(f"storing a record failed, tried again: {exc!r}", stacklevel=1)
 
 
 def _number(identifier: str) -> int:
