@@ -82,6 +82,41 @@ def test_savepoints_and_rollbacks_keep_the_index_right(dbsession):
     assert _hits(dbsession, Clause("title", "=", "never")) == []
 
 
+def test_a_record_is_indexed_once_per_transaction_from_its_state_then(dbsession, reference_data, monkeypatch):
+    from kohaweb.search import indexer
+
+    catalog = Catalog(dbsession)
+    number = catalog.add_record(_record("Tidal charts")).biblionumber
+    items = [catalog.add_item(number, barcode=f"3999{n}", homebranch="FFL", holdingbranch="FFL", itype="BK")
+             for n in range(3)]
+    dbsession.commit()
+    made = []
+    real_entry_for = indexer.entry_for
+    monkeypatch.setattr(indexer, "entry_for", lambda *args, **kwargs: made.append(1) or real_entry_for(*args, **kwargs))
+    # an item changed outside a savepoint, another added inside one that rolls back: the entry
+    # written at commit is made once, from what is left
+    catalog.update_item(items[0].itemnumber, barcode="39990-new")
+    with pytest.raises(RuntimeError), dbsession.begin_nested():
+        catalog.add_item(number, barcode="39998", homebranch="FFL", holdingbranch="FFL", itype="BK")
+        assert _hits(dbsession, Clause("barcode", "=", "39998")) == [number]  # searched inside
+        raise RuntimeError("rolled back")
+    catalog.update_record(number, _record("Tidal charts, revised"))
+    dbsession.commit()
+    assert _hits(dbsession, Clause("barcode", "=", "39998")) == []
+    assert _hits(dbsession, Clause("barcode", "=", "39990new")) == [number]
+    assert _hits(dbsession, Clause("title", "=", "revised")) == [number]
+    assert len(made) == 2  # the search inside the savepoint wrote the queue once, the commit once
+    # a withdrawal (its items one by one, then the record) makes no entry at all
+    made.clear()
+    for item in items:
+        catalog.delete_item(item.itemnumber)
+    catalog.delete_record(number)
+    dbsession.commit()
+    assert made == []
+    assert _hits(dbsession, Clause("barcode", "=", "39991")) == []
+    assert _hits(dbsession, Clause("title", "=", "tidal")) == []
+
+
 def test_items_feed_item_indexes(dbsession, reference_data):
     catalog = Catalog(dbsession)
     biblio = catalog.add_record(_record("Island light"))

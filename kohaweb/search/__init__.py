@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pymarc
@@ -25,8 +26,10 @@ from .results import ScanTerm, SearchResult, SortKey, count_rows, scan, search
 from .state import SearchState, is_ready, search_state, status
 
 
-def index_record(session: Session, biblio: Any, record: pymarc.Record) -> None:
-    """(Re)index one record; called after every add or update."""
+def index_record(session: Session, biblio: Any, record: pymarc.Record | Callable[[], pymarc.Record]) -> None:
+    """(Re)index one record; called after every add or update. ``record`` is its MARC, or what
+    returns it when called: the entry is made when the session's queue is written, and only for
+    a record's last change."""
     from .indexer import index_record as run
 
     run(session, biblio, record)

@@ -93,7 +93,7 @@ class SqlSearchBackend:
 
         if change.item_columns is not None and not change.visibility_changed and not change.item_columns & ITEM_COLUMNS:
             return  # an item column no index reads (a checkout's onloan, issues...): the entry is the same
-        index_record(session, change.biblio, change.record())
+        index_record(session, change.biblio, change.record)  # parsed only if written (indexer._Deferred)
 
     def remove(self, session: Session, biblionumber: int) -> None:
         from . import remove_record

@@ -126,9 +126,29 @@ _DUE = "kohaweb.search.compact"
 BATCH = 2000
 
 
-def index_record(session: Session, biblio: Any, record: pymarc.Record) -> None:
-    entry = entry_for(record, biblio.flavour, _item_values(biblio), bool(biblio.hidden_from_public))
-    _queue(session, biblio.biblionumber, entry)
+@dataclass
+class _Deferred:
+    """A record's entry, computed when the queue is written: a record whose items are deleted
+    one by one before the record itself queues a change per item, and only the last change of
+    a record is written (a withdrawal computed none at all, at about 3 ms a change). Computed
+    then, it reads the record as it is at that moment: after any later change (which queued an
+    entry of its own, so this one is no longer the last) or after a savepoint's rollback (which
+    dropped what was queued in it, and restored the state this entry then reads)."""
+
+    biblio: Any
+    record: pymarc.Record | Callable[[], pymarc.Record]
+
+    def entry(self) -> Entry:
+        biblio, record = self.biblio, self.record
+        if callable(record):
+            record = record()
+        return entry_for(record, biblio.flavour, _item_values(biblio), bool(biblio.hidden_from_public))
+
+
+def index_record(session: Session, biblio: Any, record: pymarc.Record | Callable[[], pymarc.Record]) -> None:
+    """Queue a (re)index of ``biblio``; ``record`` is its MARC, or what returns it when called
+    (a record is then parsed only if this change is the one written)."""
+    _queue(session, biblio.biblionumber, _Deferred(biblio, record))
 
 
 def append_prepared(session: Session, blocks: dict) -> None:
@@ -163,7 +183,7 @@ def remove_record(session: Session, biblionumber: int) -> None:
     _queue(session, biblionumber, None)
 
 
-def _queue(session: Session, biblionumber: int, entry: Entry | None) -> None:
+def _queue(session: Session, biblionumber: int, entry: _Deferred | None) -> None:
     _hook(session)
     transaction = session.get_nested_transaction() or session.get_transaction()
     pending = session.info.setdefault(_PENDING, [])
@@ -181,9 +201,10 @@ def flush_pending(session: Session) -> None:
     # Inside a savepoint, what was queued outside it is written but also kept queued: if the
     # savepoint rolls back, those writes are undone and must be made again (writing is idempotent).
     session.info[_PENDING] = [e for e in pending if not _inside(e[2], nested)] if nested else []
-    final: dict[int, Entry | None] = {}
-    for biblionumber, entry, _ in pending:
-        final[biblionumber] = entry
+    last: dict[int, _Deferred | None] = {}
+    for biblionumber, deferred, _ in pending:
+        last[biblionumber] = deferred
+    final = {number: None if deferred is None else deferred.entry() for number, deferred in last.items()}
     _mark_due(session, apply(session, final))
 
 
