@@ -183,11 +183,11 @@ def remove_record(session: Session, biblionumber: int) -> None:
     _queue(session, biblionumber, None)
 
 
-def _queue(session: Session, biblionumber: int, entry: _Deferred | None) -> None:
+def _queue(session: Session, biblionumber: int, change: _Deferred | None) -> None:
     _hook(session)
     transaction = session.get_nested_transaction() or session.get_transaction()
     pending = session.info.setdefault(_PENDING, [])
-    pending.append((biblionumber, entry, transaction))
+    pending.append((biblionumber, change, transaction))
     if len(pending) >= BATCH and session.get_nested_transaction() is None:
         flush_pending(session)
 
