@@ -189,6 +189,9 @@ class Catalog:
         """Replace a record's MARC; embedded item fields are ignored (items change separately).
         ``frameworkcode``, when given, becomes the record's framework (Koha's ModBiblio)."""
         biblio = self.require(biblionumber)
+        # loaded before any attribute changes: loading it later would first flush them, in an
+        # UPDATE of their own (two round trips for the one row)
+        metadata = biblio.metadata_row
         record = self._coerce(record)
         if frameworkcode is not None:
             biblio.frameworkcode = frameworkcode
@@ -196,8 +199,8 @@ class Catalog:
         now = utcnow()
         for key, value in marc.summary(record, biblio.flavour).items():
             setattr(biblio, key, value)
-        biblio.metadata_row.metadata_xml = marc.record_to_xml(record).decode("utf-8")
-        biblio.metadata_row.timestamp = now
+        metadata.metadata_xml = marc.record_to_xml(record).decode("utf-8")
+        metadata.timestamp = now
         biblio.timestamp = now
         biblio.datestamp = now
         self.session.flush()

@@ -211,3 +211,43 @@ def test_a_preference_is_read_once_per_transaction_and_again_after_a_write(dbses
         assert get_preference(dbsession, "NoSuchPreference", "fallback") == "fallback"
     finally:
         event.remove(engine, "before_cursor_execute", note)
+
+
+def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(dbsession, reference_data):
+    """An edit whose subtitle and title change: one UPDATE of the ``biblio`` row (loading the
+    metadata row after setting the summary columns flushed them in an UPDATE of their own), and
+    the record's stored terms and sort keys read in one statement, and the block's segments
+    counted (for compaction) by the statement that locks the block; the index then holds the
+    new title and not the old one."""
+    import pymarc
+    from sqlalchemy import event
+
+    (number,) = _records(dbsession, ["Harbour lights"])
+    record = pymarc.Record(leader="00000nam a2200000 a 4500")
+    record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
+                                  subfields=[pymarc.Subfield("a", "Lighthouse keepers"),
+                                             pymarc.Subfield("b", "a history")]))
+    # stamped earlier, as a record edited later is: the edit changes its stamps too
+    dbsession.execute(text("UPDATE biblio SET timestamp = '2020-01-02 03:04:05', datestamp = '2020-01-02 03:04:05'"))
+    dbsession.commit()
+    dbsession.expunge_all()  # as a new request finds it: nothing loaded yet
+    seen: list[str] = []
+    engine = dbsession.get_bind()
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        Catalog(dbsession).update_record(number, record)
+        dbsession.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert len([s for s in seen if s.startswith("UPDATE biblio ")]) == 1, seen
+    index_reads = [s for s in seen if s.startswith("SELECT") and ("search_record_terms" in s or "FROM search_records" in s)]
+    assert len(index_reads) == 1 and "UNION ALL" in index_reads[0], index_reads
+    assert not [s for s in seen if s.startswith("SELECT search_segments")], seen
+    assert search.search(dbsession, Clause("title", "=", "lighthouse"), public=False).ids == [number]
+    assert search.search(dbsession, Clause("title", "=", "harbour"), public=False).ids == []
+    assert search.search(dbsession, Clause("title", "=", "lighthouse"), sort=(search.SortKey("title"),),
+                         public=False).ids == [number]

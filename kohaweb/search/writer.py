@@ -24,6 +24,7 @@ Every path also lists the terms it gives records in ``search_reversed_terms``
 
 from __future__ import annotations
 
+import functools
 import logging
 import zlib
 from collections.abc import Iterable
@@ -32,7 +33,18 @@ from itertools import chain, compress, count, repeat
 from operator import eq, itemgetter
 
 import numpy as np
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from ..bulk import insert_rows, insert_tuples
@@ -163,23 +175,38 @@ def _block_exists(session: Session, block: int) -> bool:
     return session.execute(select(b.c.block).where(b.c.block == block)).first() is not None
 
 
-def _share_block(session: Session, block: int) -> None:
-    """Hold the block's row shared until commit (created first if the block is new)."""
+def _share_block(session: Session, block: int) -> int:
+    """Hold the block's row shared until commit (created first if the block is new). Returns how
+    many delta segments the block had (up to ``COMPACT_AFTER``), read in the same statement."""
     b = tables.blocks
-    locked = select(b.c.block).where(b.c.block == block).with_for_update(read=True)
+    locked = _share_statement()
     if session.get_bind().dialect.name not in ("mysql", "mariadb"):
-        if session.execute(locked).first() is not None:  # the usual case: one round trip
-            return
+        found = session.execute(locked, {"block": block, "most": COMPACT_AFTER}).first()
+        if found is not None:  # the usual case: one round trip
+            return found[1]
     # on MariaDB a plain read first: a locking read of a missing row would take a gap lock, on
     # which the insert below (another connection) would wait for ever
     elif session.execute(select(b.c.block).where(b.c.block == block)).first() is not None:
-        session.execute(locked)
-        return
+        found = session.execute(locked, {"block": block, "most": COMPACT_AFTER}).first()
+        return found[1] if found is not None else 0  # gone only if a rebuild emptied the index meanwhile
     with autonomous(session) as conn:
         # created and committed on its own, so that two writers of a new block do not wait
         # for each other's whole transaction
         _insert_ignore(conn if conn is not None else session.connection(), b, {"block": block})
-    session.execute(locked)
+    found = session.execute(locked, {"block": block, "most": COMPACT_AFTER}).first()
+    return found[1] if found is not None else 0
+
+
+@functools.cache
+def _share_statement():
+    """The block's row, locked shared, with the number of its segments (counted up to
+    ``COMPACT_AFTER``): whether the segment a writer appends makes the block due for compaction
+    is then known without a round trip of its own. Segments other writers commit meanwhile are
+    not counted; the next write of the block counts them."""
+    b, s = tables.blocks, tables.segments
+    first = select(s.c.seg).where(s.c.block == bindparam("block")).limit(bindparam("most", type_=Integer)).subquery()
+    segments = select(func.count()).select_from(first).scalar_subquery()
+    return select(b.c.block, segments).where(b.c.block == bindparam("block")).with_for_update(read=True)
 
 
 def _insert_ignore(conn, table, row: dict) -> None:
@@ -202,22 +229,41 @@ def _stored_terms(session: Session, numbers: list[int]) -> dict[int, tuple]:
     transaction re-indexes these records meanwhile: the data layer changed their ``biblio`` rows
     first, which holds those rows until commit. (A locking read here would make InnoDB wait on
     neighbouring records of other writers and deadlock.)"""
-    r, t = tables.records, tables.record_terms
     out: dict[int, tuple] = {}
     for start in range(0, len(numbers), postings.CHUNK):
         chunk = numbers[start:start + postings.CHUNK]
-        # two key lookups rather than a join, whose plan would depend on the planner's statistics
-        keys = {number: rest for number, *rest in session.execute(
-            select(r.c.biblionumber, r.c.title, r.c.author, r.c.year).where(r.c.biblionumber.in_(chunk)))}
-        for number, blob in session.execute(select(t.c.biblionumber, t.c.terms).where(t.c.biblionumber.in_(chunk))):
+        keys: dict[int, list] = {}
+        blobs: dict[int, bytes] = {}
+        for number, blob, title, author, year, from_terms in session.execute(
+                _stored_statement(len(chunk) > 1), {"numbers": chunk if len(chunk) > 1 else chunk[0]}):
+            if from_terms:
+                blobs[number] = blob
+            else:
+                keys[number] = [title, author, year]
+        for number, blob in blobs.items():
             out[number] = (decode_terms(blob), *keys[number])
     return out
+
+
+@functools.cache
+def _stored_statement(several: bool):
+    """Both rows of records, in one round trip (an edit's is one of the few it makes): the
+    term list's and the sort keys' as the two branches of a UNION ALL, each a lookup by primary
+    key, where a join's plan would depend on the planner's statistics."""
+    r, t = tables.records, tables.record_terms
+    numbers = bindparam("numbers", expanding=True)
+    wanted = (lambda column: column.in_(numbers)) if several else (lambda column: column == bindparam("numbers"))
+    terms = select(t.c.biblionumber, t.c.terms, null().label("title"), null().label("author"),
+                   null().label("year"), literal_column("1").label("from_terms")).where(wanted(t.c.biblionumber))
+    keys = select(r.c.biblionumber, null(), r.c.title, r.c.author, r.c.year, literal_column("0")) \
+        .where(wanted(r.c.biblionumber))
+    return union_all(terms, keys)
 
 
 def _append_delta(session: Session, block: int, numbers: list[int], changes: dict, new_keys: set[Key]) -> bool:
     """Append one segment with what these records change in this block; True when the block is
     due for compaction. Adds to ``new_keys`` the keys a record gains."""
-    _share_block(session, block)
+    segments = _share_block(session, block)
     stored = _stored_terms(session, numbers)
     base = block << BLOCK_BITS
     set_docs: dict[Key, list[int]] = {}
@@ -264,11 +310,7 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
                          "dels": posting_format.pack_docs(gone) if gone else None})
         insert_rows(conn, tables.postings, rows)
     rows_of.write(conn, changes)
-    if not (set_docs or removed):
-        return False
-    s = tables.segments
-    count = conn.execute(select(s.c.seg).where(s.c.block == block).limit(COMPACT_AFTER)).all()
-    return len(count) >= COMPACT_AFTER
+    return bool(set_docs or removed) and segments + 1 >= COMPACT_AFTER
 
 
 class _RowChanges:
