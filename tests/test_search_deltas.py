@@ -311,6 +311,45 @@ def test_concurrent_writers_of_one_block(session_factory):
         _check(session, finals)
 
 
+@pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite has one writer at a time")
+def test_a_second_writer_of_a_new_block_does_not_wait_for_the_first(session_factory):
+    """The first writer of a block that does not exist yet creates its row apart and then holds
+    it shared; a second writer of that block, arriving while the first is still open, writes and
+    commits at once (a locking read of the missing row must not have left a lock on the gap,
+    on which the second writer's creation of the row would wait)."""
+    first_number, second_number = 40 * EDGE + 7, 40 * EDGE + 9  # a block no other test writes
+    with session_factory() as session, session.begin():
+        # their words already listed (kohaweb.search.vocabulary): two writers listing the same
+        # new word do wait for each other, on its unique key
+        indexer.apply(session, {41 * EDGE: _entry("coral reef river delta atlas")})
+    first = session_factory()
+    first.begin()
+    try:
+        indexer.apply(first, {first_number: _entry("coral reef atlas")})
+        done: list[bool] = []
+        errors: list[BaseException] = []
+
+        def second_writer() -> None:
+            try:
+                with session_factory() as session, session.begin():
+                    indexer.apply(session, {second_number: _entry("river delta atlas")})
+                done.append(True)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join(timeout=30)  # a writer waiting on the first would wait until its lock timeout
+        assert not errors, errors
+        assert done == [True], "the second writer waited for the first writer's transaction"
+        first.commit()
+    finally:
+        first.close()
+    with session_factory() as session:
+        assert _hits(session, Clause("title", "=", "atlas")) == [first_number, second_number, 41 * EDGE]
+        assert _hits(session, Clause("title", "=", "coral reef")) == [first_number, 41 * EDGE]
+
+
 @pytest.mark.skipif(selected_backend() == "sqlite", reason="planner statistics are a server matter")
 def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
     """The statements of the read and write paths are key lookups or key-range reads even when

@@ -179,22 +179,18 @@ def _share_block(session: Session, block: int) -> int:
     """Hold the block's row shared until commit (created first if the block is new). Returns how
     many delta segments the block had (up to ``COMPACT_AFTER``), read in the same statement."""
     b = tables.blocks
-    locked = _share_statement()
-    if session.get_bind().dialect.name not in ("mysql", "mariadb"):
-        found = session.execute(locked, {"block": block, "most": COMPACT_AFTER}).first()
-        if found is not None:  # the usual case: one round trip
-            return found[1]
-    # on MariaDB a plain read first: a locking read of a missing row would take a gap lock, on
-    # which the insert below (another connection) would wait for ever
-    elif session.execute(select(b.c.block).where(b.c.block == block)).first() is not None:
-        found = session.execute(locked, {"block": block, "most": COMPACT_AFTER}).first()
-        return found[1] if found is not None else 0  # gone only if a rebuild emptied the index meanwhile
+    found = session.execute(_share_statement(), {"block": block, "most": COMPACT_AFTER}).first()
+    if found is not None:  # the usual case: one round trip
+        return found[1]
+    # A new block. The locking read of the missing row took no gap lock (on MariaDB too: its
+    # sessions run at READ COMMITTED, kohaweb.db.make_engine), so another writer's insert below
+    # does not wait for this transaction.
     with autonomous(session) as conn:
         # created and committed on its own, so that two writers of a new block do not wait
         # for each other's whole transaction
         _insert_ignore(conn if conn is not None else session.connection(), b, {"block": block})
-    found = session.execute(locked, {"block": block, "most": COMPACT_AFTER}).first()
-    return found[1] if found is not None else 0
+    found = session.execute(_share_statement(), {"block": block, "most": COMPACT_AFTER}).first()
+    return found[1] if found is not None else 0  # gone only if a rebuild emptied the index meanwhile
 
 
 @functools.cache
