@@ -313,10 +313,11 @@ def test_concurrent_writers_of_one_block(session_factory):
 
 @pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite has one writer at a time")
 def test_a_second_writer_of_a_new_block_does_not_wait_for_the_first(session_factory):
-    """The first writer of a block that does not exist yet creates its row apart and then holds
-    it shared; a second writer of that block, arriving while the first is still open, writes and
-    commits at once (a locking read of the missing row must not have left a lock on the gap,
-    on which the second writer's creation of the row would wait)."""
+    """The first writer of a block that does not exist yet reads its row locked, finds none,
+    creates it on a connection of its own and holds it shared; a second writer of that block,
+    arriving while the first is still open, writes and commits at once. Had the locking read of
+    the missing row left a lock on the gap (MariaDB below READ COMMITTED), the first writer's
+    own creation of the row would have waited on it until the lock timeout."""
     first_number, second_number = 40 * EDGE + 7, 40 * EDGE + 9  # a block no other test writes
     with session_factory() as session, session.begin():
         # their words already listed (kohaweb.search.vocabulary): two writers listing the same
