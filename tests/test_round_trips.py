@@ -251,3 +251,30 @@ def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(db
     assert search.search(dbsession, Clause("title", "=", "harbour"), public=False).ids == []
     assert search.search(dbsession, Clause("title", "=", "lighthouse"), sort=(search.SortKey("title"),),
                          public=False).ids == [number]
+
+
+def test_a_public_record_number_look_up_reads_the_hidden_records_in_the_same_statement(dbsession, reference_data):
+    """A public rec.id search reads its block's record list and the records hidden from the
+    public in one statement (they were two round trips); a suppressed record is still not found,
+    and a staff search still finds it."""
+    from sqlalchemy import event
+
+    shown, suppressed, other = _records(dbsession, ["Tide tables", "Tide mills", "Salt marsh"])
+    Catalog(dbsession).set_suppressed(suppressed)
+    dbsession.commit()
+    seen: list[str] = []
+    engine = dbsession.get_bind()
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        assert search.search(dbsession, Clause("recid", "=", str(shown))).ids == [shown]
+        assert len([s for s in seen if "search_postings" in s]) == 1 and "UNION ALL" in seen[-1], seen
+        assert search.search(dbsession, Clause("recid", "=", str(suppressed))).ids == []
+        assert search.search(dbsession, Clause("recid", "within", f"{shown} {other}")).ids == [shown, other]
+        assert search.search(dbsession, Clause("recid", ">", "999999999")).ids == []
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
+    assert search.search(dbsession, Clause("recid", "=", str(suppressed)), public=False).ids == [suppressed]

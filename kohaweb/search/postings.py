@@ -267,6 +267,35 @@ def universe_between(session: Session, low: int | None, high: int | None) -> np.
     return every[keep]
 
 
+def universe_and_hidden_between(session: Session, low: int | None, high: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``universe_between`` and ``hidden`` from one statement: a public rec.id look-up makes one
+    round trip instead of two. Each part is its own key range (UNION ALL)."""
+    low = max(low or 0, 0)
+    if low > LARGEST_NUMBER or (high is not None and high < low):
+        return EMPTY, hidden(session)
+    bounded = high is not None and high <= LARGEST_NUMBER
+    params = {"idx": ALL[0], "term": ALL[1], "low": block_of(low), "hidden_idx": HIDDEN[0], "hidden_term": HIDDEN[1]}
+    if bounded:
+        params["high"] = block_of(high)
+    rows = read_rows(session, _blocks_and_hidden_statement(bounded), params)
+    every = _combine(_fold_rows([row[1:5] for row in rows if row[0] == ALL[0]], False), False)
+    keep = every >= low
+    if high is not None:
+        keep &= every <= high
+    return every[keep], _one_term_docs([row[1:5] for row in rows if row[0] == HIDDEN[0]])
+
+
+@functools.cache
+def _blocks_and_hidden_statement(bounded: bool):
+    p = tables.postings
+    columns = (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.dels, p.c.seg)
+    condition = [p.c.idx == bindparam("idx"), p.c.term == bindparam("term"), p.c.block >= bindparam("low")]
+    if bounded:
+        condition.append(p.c.block <= bindparam("high"))
+    hidden_rows = select(*columns).where(p.c.idx == bindparam("hidden_idx"), p.c.term == bindparam("hidden_term"))
+    return union_all(select(*columns).where(*condition), hidden_rows).order_by("idx", "term", "block", "seg")
+
+
 def size(session: Session) -> int:
     """How many records the index holds, summed in the database from the ``_all`` rows' counts
     (no posting list travels: at 1M records the list itself is 122 rows of up to 16 KB).

@@ -33,6 +33,8 @@ class NumberClauses:
     may_keep_multi_numbers: bool
     _universe: np.ndarray | None
     _number_layout: int | None
+    _hidden_too: bool  # a public search: the first read that can brings the hidden records too
+    hidden: np.ndarray | None  # those records, once read
     node: Callable[[Node], np.ndarray]  # evaluates any node of the tree
 
     def and_with_ranges(self, node: Boolean) -> np.ndarray | None:
@@ -161,6 +163,9 @@ class NumberClauses:
         """Indexed records numbered low..high (None: unbounded); only their blocks are read
         unless the whole list is already at hand."""
         if self._universe is None:
+            if self._hidden_too and self.hidden is None:  # a public search: what it must hide, in the same read
+                found, self.hidden = self.store.universe_and_hidden_between(self.session, low, high)
+                return found
             return self.store.universe_between(self.session, low, high)
         every = self._universe
         keep = np.ones(len(every), dtype=bool)
