@@ -4,10 +4,12 @@ order that counts the catalogue only when it weighs words against each other."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import create_engine, event, select, text
 
 from kohaweb import db, search
 from kohaweb.catalog import Catalog
@@ -17,6 +19,22 @@ from kohaweb.search import Clause, postings
 from kohaweb.testing import selected_backend
 
 server_only = pytest.mark.skipif(selected_backend() == "sqlite", reason="a server's connections only")
+
+
+@contextlib.contextmanager
+def _statements(dbsession) -> Iterator[list[str]]:
+    """The statements sent on ``dbsession``'s engine meanwhile, whitespace folded."""
+    seen: list[str] = []
+    engine = dbsession.get_bind()
+
+    def note(conn, cursor, statement, parameters, context, executemany):
+        seen.append(" ".join(statement.split()))
+
+    event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", note)
 
 
 def test_preferences_are_read_together_case_insensitively(dbsession):
@@ -179,20 +197,11 @@ def test_a_ranked_page_is_the_same_slice_of_the_whole_order(dbsession, reference
 
 
 def test_a_preference_is_read_once_per_transaction_and_again_after_a_write(dbsession):
-    from sqlalchemy import event
-
     from kohaweb.preferences import get_preference
 
     set_preference(dbsession, "CircControl", "PatronLibrary")
     dbsession.commit()
-    seen: list[str] = []
-    engine = dbsession.get_bind()
-
-    def note(conn, cursor, statement, parameters, context, executemany):
-        seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
+    with _statements(dbsession) as seen:
         assert get_preference(dbsession, "CircControl") == "PatronLibrary"
         assert get_preference(dbsession, "circcontrol") == "PatronLibrary"  # names match whatever their case
         assert len([s for s in seen if "systempreferences" in s]) == 1
@@ -209,8 +218,6 @@ def test_a_preference_is_read_once_per_transaction_and_again_after_a_write(dbses
         assert get_preference(dbsession, "CircControl") == "PatronLibrary"  # a new transaction reads again
         assert len([s for s in seen if "systempreferences" in s]) == 1
         assert get_preference(dbsession, "NoSuchPreference", "fallback") == "fallback"
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
 
 
 def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(dbsession, reference_data):
@@ -220,7 +227,6 @@ def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(db
     counted (for compaction) by the statement that locks the block; the index then holds the
     new title and not the old one."""
     import pymarc
-    from sqlalchemy import event
 
     (number,) = _records(dbsession, ["Harbour lights"])
     record = pymarc.Record(leader="00000nam a2200000 a 4500")
@@ -231,18 +237,9 @@ def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(db
     dbsession.execute(text("UPDATE biblio SET timestamp = '2020-01-02 03:04:05', datestamp = '2020-01-02 03:04:05'"))
     dbsession.commit()
     dbsession.expunge_all()  # as a new request finds it: nothing loaded yet
-    seen: list[str] = []
-    engine = dbsession.get_bind()
-
-    def note(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
+    with _statements(dbsession) as seen:
         Catalog(dbsession).update_record(number, record)
         dbsession.commit()
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
     assert len([s for s in seen if s.startswith("UPDATE biblio ")]) == 1, seen
     index_reads = [s for s in seen if s.startswith("SELECT") and ("search_record_terms" in s or "FROM search_records" in s)]
     assert len(index_reads) == 1 and "UNION ALL" in index_reads[0], index_reads
@@ -257,24 +254,13 @@ def test_a_public_record_number_look_up_reads_the_hidden_records_in_the_same_sta
     """A public rec.id search reads its block's record list and the records hidden from the
     public in one statement (they were two round trips); a suppressed record is still not found,
     and a staff search still finds it."""
-    from sqlalchemy import event
-
     shown, suppressed, other = _records(dbsession, ["Tide tables", "Tide mills", "Salt marsh"])
     Catalog(dbsession).set_suppressed(suppressed)
     dbsession.commit()
-    seen: list[str] = []
-    engine = dbsession.get_bind()
-
-    def note(conn, cursor, statement, parameters, context, executemany):
-        seen.append(" ".join(statement.split()))
-
-    event.listen(engine, "before_cursor_execute", note)
-    try:
+    with _statements(dbsession) as seen:
         assert search.search(dbsession, Clause("recid", "=", str(shown))).ids == [shown]
         assert len([s for s in seen if "search_postings" in s]) == 1 and "UNION ALL" in seen[-1], seen
         assert search.search(dbsession, Clause("recid", "=", str(suppressed))).ids == []
         assert search.search(dbsession, Clause("recid", "within", f"{shown} {other}")).ids == [shown, other]
         assert search.search(dbsession, Clause("recid", ">", "999999999")).ids == []
-    finally:
-        event.remove(engine, "before_cursor_execute", note)
     assert search.search(dbsession, Clause("recid", "=", str(suppressed)), public=False).ids == [suppressed]

@@ -240,60 +240,54 @@ LARGEST_NUMBER = 2**31 - 1  # record numbers are INTEGER columns
 
 
 @functools.cache
-def _blocks_statement(bounded: bool):
-    """The ``_all`` rows of blocks ``low``.. (``..high`` when ``bounded``)."""
-    p = tables.postings
-    condition = [p.c.idx == bindparam("idx"), p.c.term == bindparam("term"), p.c.block >= bindparam("low")]
-    if bounded:
-        condition.append(p.c.block <= bindparam("high"))
-    return select(p.c.term, p.c.block, p.c.docs, p.c.dels).where(*condition).order_by(p.c.term, p.c.block, p.c.seg)
-
-
-def universe_between(session: Session, low: int | None, high: int | None) -> np.ndarray:
-    """The indexed records numbered ``low``..``high`` (None: unbounded), reading only their blocks
-    (a rec.id look-up reads one block's row, not the whole catalogue's list)."""
-    low = max(low or 0, 0)
-    if low > LARGEST_NUMBER or (high is not None and high < low):
-        return EMPTY
-    bounded = high is not None and high <= LARGEST_NUMBER
-    params = {"idx": ALL[0], "term": ALL[1], "low": block_of(low)}
-    if bounded:
-        params["high"] = block_of(high)
-    rows = read_rows(session, _blocks_statement(bounded), params)
-    every = _combine(_fold_rows(rows, False), False)
-    keep = every >= low
-    if high is not None:
-        keep &= every <= high
-    return every[keep]
-
-
-def universe_and_hidden_between(session: Session, low: int | None, high: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """``universe_between`` and ``hidden`` from one statement: a public rec.id look-up makes one
-    round trip instead of two. Each part is its own key range (UNION ALL)."""
-    low = max(low or 0, 0)
-    if low > LARGEST_NUMBER or (high is not None and high < low):
-        return EMPTY, hidden(session)
-    bounded = high is not None and high <= LARGEST_NUMBER
-    params = {"idx": ALL[0], "term": ALL[1], "low": block_of(low), "hidden_idx": HIDDEN[0], "hidden_term": HIDDEN[1]}
-    if bounded:
-        params["high"] = block_of(high)
-    rows = read_rows(session, _blocks_and_hidden_statement(bounded), params)
-    every = _combine(_fold_rows([row[1:5] for row in rows if row[0] == ALL[0]], False), False)
-    keep = every >= low
-    if high is not None:
-        keep &= every <= high
-    return every[keep], _one_term_docs([row[1:5] for row in rows if row[0] == HIDDEN[0]])
-
-
-@functools.cache
-def _blocks_and_hidden_statement(bounded: bool):
+def _blocks_statement(bounded: bool, hidden_too: bool):
+    """The ``_all`` rows of blocks ``low``.. (``..high`` when ``bounded``), and with
+    ``hidden_too`` the ``_hidden`` rows, each its own key range (UNION ALL)."""
     p = tables.postings
     columns = (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.dels, p.c.seg)
     condition = [p.c.idx == bindparam("idx"), p.c.term == bindparam("term"), p.c.block >= bindparam("low")]
     if bounded:
         condition.append(p.c.block <= bindparam("high"))
-    hidden_rows = select(*columns).where(p.c.idx == bindparam("hidden_idx"), p.c.term == bindparam("hidden_term"))
-    return union_all(select(*columns).where(*condition), hidden_rows).order_by("idx", "term", "block", "seg")
+    blocks = select(*columns).where(*condition)
+    if hidden_too:
+        hidden_rows = select(*columns).where(p.c.idx == bindparam("hidden_idx"), p.c.term == bindparam("hidden_term"))
+        return union_all(blocks, hidden_rows).order_by("idx", "term", "block", "seg")
+    return blocks.order_by(p.c.term, p.c.block, p.c.seg)
+
+
+def universe_between(session: Session, low: int | None, high: int | None) -> np.ndarray:
+    """The indexed records numbered ``low``..``high`` (None: unbounded), reading only their blocks
+    (a rec.id look-up reads one block's row, not the whole catalogue's list)."""
+    return _between(session, low, high, hidden_too=False)[0]
+
+
+def universe_and_hidden_between(session: Session, low: int | None, high: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """``universe_between`` and ``hidden`` from one statement: a public rec.id look-up makes one
+    round trip instead of two."""
+    every, hidden_records = _between(session, low, high, hidden_too=True)
+    return every, hidden_records if hidden_records is not None else hidden(session)
+
+
+def _between(session: Session, low: int | None, high: int | None, *,
+             hidden_too: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """The records numbered ``low``..``high``, and with ``hidden_too`` the hidden records read
+    in the same statement (None when no statement was needed)."""
+    low = max(low or 0, 0)
+    if low > LARGEST_NUMBER or (high is not None and high < low):
+        return EMPTY, None
+    bounded = high is not None and high <= LARGEST_NUMBER
+    params = {"idx": ALL[0], "term": ALL[1], "low": block_of(low)}
+    if bounded:
+        params["high"] = block_of(high)
+    if hidden_too:
+        params |= {"hidden_idx": HIDDEN[0], "hidden_term": HIDDEN[1]}
+    rows = read_rows(session, _blocks_statement(bounded, hidden_too), params)
+    every = _combine(_fold_rows([row[1:5] for row in rows if row[0] == ALL[0]], False), False)
+    keep = every >= low
+    if high is not None:
+        keep &= every <= high
+    hidden_records = _one_term_docs([row[1:5] for row in rows if row[0] == HIDDEN[0]]) if hidden_too else None
+    return every[keep], hidden_records
 
 
 def size(session: Session) -> int:
