@@ -240,7 +240,7 @@ LARGEST_NUMBER = 2**31 - 1  # record numbers are INTEGER columns
 
 
 @functools.cache
-def _blocks_statement(bounded: bool, hidden_too: bool):
+def _blocks_statement(bounded: bool, hidden_too: bool = False):
     """The ``_all`` rows of blocks ``low``.. (``..high`` when ``bounded``), and with
     ``hidden_too`` the ``_hidden`` rows, each its own key range (UNION ALL)."""
     p = tables.postings
