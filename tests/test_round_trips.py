@@ -224,11 +224,14 @@ def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(db
     """An edit whose subtitle and title change: one UPDATE of the ``biblio`` row (loading the
     metadata row after setting the summary columns flushed them in an UPDATE of their own), and
     the record's stored terms and sort keys read in one statement, and the block's segments
-    counted (for compaction) by the statement that locks the block; the index then holds the
-    new title and not the old one."""
+    counted (for compaction) by the statement that locks the block, and of the record's items
+    only the columns the index reads; the index then holds the new title and not the old one,
+    and the items' barcodes still."""
     import pymarc
 
     (number,) = _records(dbsession, ["Harbour lights"])
+    for barcode in ("39001", "39002"):
+        Catalog(dbsession).add_item(number, barcode=barcode, homebranch="FFL", holdingbranch="FFL", itype="BK")
     record = pymarc.Record(leader="00000nam a2200000 a 4500")
     record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
                                   subfields=[pymarc.Subfield("a", "Lighthouse keepers"),
@@ -244,7 +247,12 @@ def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(db
     index_reads = [s for s in seen if s.startswith("SELECT") and ("search_record_terms" in s or "FROM search_records" in s)]
     assert len(index_reads) == 1 and "UNION ALL" in index_reads[0], index_reads
     assert not [s for s in seen if s.startswith("SELECT search_segments")], seen
+    # the items' columns the index reads, not whole items
+    (items_read,) = [s for s in seen if "FROM items" in s]
+    assert items_read.startswith("SELECT items.biblionumber, items.barcode, items.holdingbranch, "
+                                 "items.homebranch, items.itype FROM items"), items_read
     assert search.search(dbsession, Clause("title", "=", "lighthouse"), public=False).ids == [number]
+    assert search.search(dbsession, Clause("barcode", "=", "39002"), public=False).ids == [number]
     assert search.search(dbsession, Clause("title", "=", "harbour"), public=False).ids == []
     assert search.search(dbsession, Clause("title", "=", "lighthouse"), sort=(search.SortKey("title"),),
                          public=False).ids == [number]

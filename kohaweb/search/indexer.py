@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pymarc
-from sqlalchemy import delete, event, func, select
+from sqlalchemy import bindparam, delete, event, func, inspect, select
 from sqlalchemy import text as sql_text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
 from .. import marc
 from ..db import empty_sqlite_wal
-from ..models import Biblio
+from ..driver import autoflush
+from ..models import Biblio, Item
 from . import compactor, mapping, normalize, posting_format, staging, state, tables, writer
 from .posting_format import BLOCK_BITS, MAX_POSITION
 
@@ -40,6 +42,43 @@ ITEM_COLUMNS = frozenset({"barcode", "homebranch", "holdingbranch", "itype"})  #
 
 def _item_values(biblio: Any) -> list[dict]:
     return [{column: getattr(i, column) for column in ITEM_COLUMNS} for i in biblio.items]
+
+
+def _items_of(session: Session, biblios: list[Any]) -> dict[int, list[dict]]:
+    """The index's item columns of each of ``biblios``, by record number: from the items the
+    session holds where a record's ``items`` are loaded (a hook that needed them loaded them),
+    the others read in one statement per ``CHUNK`` records. Loading them as ORM items, whole
+    rows and an object each, was the costliest read of a record edit on MariaDB (0.8 ms against
+    0.25 for these four columns)."""
+    held = [b for b in biblios if _items_loaded(b)]
+    unread = [b for b in biblios if not _items_loaded(b)]
+    values = {biblio.biblionumber: _item_values(biblio) for biblio in held}
+    if unread:
+        autoflush(session)  # as the ORM's lazy load would: items added or changed but not flushed count
+        numbers = [biblio.biblionumber for biblio in unread]  # after the flush: a new record has its number
+        values.update((number, []) for number in numbers)
+        statement = _items_statement()
+        for start in range(0, len(numbers), CHUNK):
+            for number, *columns in session.execute(statement, {"numbers": numbers[start:start + CHUNK]}):
+                values[number].append(dict(zip(_ITEM_ORDER, columns)))
+    return values
+
+
+def _items_loaded(biblio: Any) -> bool:
+    state = inspect(biblio, raiseerr=False)
+    return state is None or "items" not in state.unloaded
+
+
+_ITEM_ORDER = tuple(sorted(ITEM_COLUMNS))
+CHUNK = 500  # records per items read
+
+
+@functools.cache
+def _items_statement():
+    items = Item.__table__
+    return (select(items.c.biblionumber, *(items.c[column] for column in _ITEM_ORDER))
+            .where(items.c.biblionumber.in_(bindparam("numbers", expanding=True)))
+            .order_by(items.c.biblionumber, items.c.itemnumber))
 
 
 def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hidden: bool = False) -> Entry:
@@ -138,11 +177,12 @@ class _Deferred:
     biblio: Any
     record: pymarc.Record | Callable[[], pymarc.Record]
 
-    def entry(self) -> Entry:
+    def entry(self, items: list[dict]) -> Entry:
+        """The entry, with ``items``: the index's columns of the record's items (``_items_of``)."""
         biblio, record = self.biblio, self.record
         if callable(record):
             record = record()
-        return entry_for(record, biblio.flavour, _item_values(biblio), bool(biblio.hidden_from_public))
+        return entry_for(record, biblio.flavour, items, bool(biblio.hidden_from_public))
 
 
 def index_record(session: Session, biblio: Any, record: pymarc.Record | Callable[[], pymarc.Record]) -> None:
@@ -204,7 +244,8 @@ def flush_pending(session: Session) -> None:
     last: dict[int, _Deferred | None] = {}
     for biblionumber, deferred, _ in pending:
         last[biblionumber] = deferred
-    final = {number: None if deferred is None else deferred.entry() for number, deferred in last.items()}
+    items = _items_of(session, [deferred.biblio for deferred in last.values() if deferred is not None])
+    final = {number: None if deferred is None else deferred.entry(items[number]) for number, deferred in last.items()}
     _mark_due(session, apply(session, final))
 
 
