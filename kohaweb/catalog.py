@@ -70,17 +70,21 @@ class Catalog:
 
     # --- reading -------------------------------------------------------------------------------
 
-    def get(self, biblionumber: int) -> Biblio | None:
-        return self.session.get(Biblio, biblionumber)
+    def get(self, biblionumber: int, *, with_marc: bool = False) -> Biblio | None:
+        """The record, or None; ``with_marc``: its MARC row read in the same statement (when the
+        session does not hold the record already), for a caller that reads or replaces it."""
+        options = [joinedload(Biblio.metadata_row)] if with_marc else None
+        return self.session.get(Biblio, biblionumber, options=options)
 
-    def require(self, biblionumber: int) -> Biblio:
-        biblio = self.get(biblionumber)
+    def require(self, biblionumber: int, *, with_marc: bool = False) -> Biblio:
+        """The record (``with_marc``: as ``get``); ``NotFound`` when there is none."""
+        biblio = self.get(biblionumber, with_marc=with_marc)
         if biblio is None:
             raise NotFound(f"no record with id {biblionumber}")
         return biblio
 
     def marc(self, biblionumber: int, *, with_items: bool = False) -> pymarc.Record:
-        biblio = self.require(biblionumber)
+        biblio = self.require(biblionumber, with_marc=True)
         record = marc.parse_xml(biblio.metadata_row.metadata_xml)
         if with_items:
             marc.embed_items(record, biblio.flavour, (item_dict(i) for i in biblio.items))
@@ -188,9 +192,9 @@ class Catalog:
                       frameworkcode: str | None = None) -> Biblio:
         """Replace a record's MARC; embedded item fields are ignored (items change separately).
         ``frameworkcode``, when given, becomes the record's framework (Koha's ModBiblio)."""
-        biblio = self.require(biblionumber)
-        # loaded before any attribute changes: loading it later would first flush them, in an
-        # UPDATE of their own (two round trips for the one row)
+        # the MARC row with the record, and before any attribute changes: loading it later would
+        # first flush them, in an UPDATE of their own (two round trips for the one row)
+        biblio = self.require(biblionumber, with_marc=True)
         metadata = biblio.metadata_row
         record = self._coerce(record)
         if frameworkcode is not None:
@@ -209,7 +213,7 @@ class Catalog:
 
     def delete_record(self, biblionumber: int) -> DeletedBiblio:
         """Move a record and its items to the deleted tables (refused while an item is on loan)."""
-        biblio = self.require(biblionumber)
+        biblio = self.require(biblionumber, with_marc=True)
         if self.session.scalar(select(Checkout.issue_id).join(Item, Item.itemnumber == Checkout.itemnumber)
                                .where(Item.biblionumber == biblionumber).limit(1)) is not None:
             raise CatalogError(f"record {biblionumber} has items on loan", "checked_out")

@@ -221,9 +221,9 @@ def test_a_preference_is_read_once_per_transaction_and_again_after_a_write(dbses
 
 
 def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(dbsession, reference_data):
-    """An edit whose subtitle and title change: one UPDATE of the ``biblio`` row (loading the
-    metadata row after setting the summary columns flushed them in an UPDATE of their own), and
-    the record's stored terms and sort keys read in one statement, and the block's segments
+    """An edit whose subtitle and title change: the record read with its MARC row, one UPDATE
+    of the ``biblio`` row (loading the metadata row after setting the summary columns flushed
+    them in an UPDATE of their own), and the record's stored terms and sort keys read in one statement, and the block's segments
     counted (for compaction) by the statement that locks the block, and of the record's items
     only the columns the index reads; the index then holds the new title and not the old one,
     and the items' barcodes still."""
@@ -244,6 +244,8 @@ def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(db
         Catalog(dbsession).update_record(number, record)
         dbsession.commit()
     assert len([s for s in seen if s.startswith("UPDATE biblio ")]) == 1, seen
+    # the record and its MARC row read together
+    assert len([s for s in seen if s.startswith("SELECT") and "biblio_metadata" in s]) == 1, seen
     index_reads = [s for s in seen if s.startswith("SELECT") and ("search_record_terms" in s or "FROM search_records" in s)]
     assert len(index_reads) == 1 and "UNION ALL" in index_reads[0], index_reads
     assert not [s for s in seen if s.startswith("SELECT search_segments")], seen
