@@ -221,12 +221,15 @@ def test_a_preference_is_read_once_per_transaction_and_again_after_a_write(dbses
 
 
 def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(dbsession, reference_data):
-    """An edit whose subtitle and title change: the record read with its MARC row, one UPDATE
-    of the ``biblio`` row (loading the metadata row after setting the summary columns flushed
-    them in an UPDATE of their own), and the record's stored terms and sort keys read in one statement, and the block's segments
-    counted (for compaction) by the statement that locks the block, and of the record's items
-    only the columns the index reads; the index then holds the new title and not the old one,
-    and the items' barcodes still."""
+    """An edit whose subtitle and title change makes these round trips:
+    - the record read with its MARC row;
+    - one UPDATE of the ``biblio`` row (loading the metadata row after setting the summary
+      columns flushed them in an UPDATE of their own);
+    - the record's stored terms and sort keys read in one statement;
+    - the block's segments counted (for compaction) by the statement that locks the block;
+    - its two index rows written in one statement on the servers;
+    - of the record's items, only the columns the index reads.
+    The index then holds the new title and not the old one, and the items' barcodes still."""
     import pymarc
 
     (number,) = _records(dbsession, ["Harbour lights"])
@@ -249,6 +252,11 @@ def test_a_record_edit_updates_its_row_once_and_reads_its_index_rows_together(db
     index_reads = [s for s in seen if s.startswith("SELECT") and ("search_record_terms" in s or "FROM search_records" in s)]
     assert len(index_reads) == 1 and "UNION ALL" in index_reads[0], index_reads
     assert not [s for s in seen if s.startswith("SELECT search_segments")], seen
+    # the record's two index rows (term list, sort keys) in one UPDATE on the servers
+    row_writes = [s for s in seen if s.startswith(("UPDATE search_record", "WITH sort_keys"))]
+    assert len(row_writes) == (2 if dbsession.get_bind().dialect.name == "sqlite" else 1), row_writes
+    assert dbsession.execute(text("SELECT title FROM search_records WHERE biblionumber = :n"),
+                             {"n": number}).scalar().startswith("lighthouse keepers")
     # the items' columns the index reads, not whole items
     (items_read,) = [s for s in seen if "FROM items" in s]
     assert items_read.startswith("SELECT items.biblionumber, items.barcode, items.holdingbranch, "

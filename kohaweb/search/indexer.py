@@ -60,7 +60,7 @@ def _items_of(session: Session, biblios: list[Any]) -> dict[int, list[dict]]:
         statement = _items_statement()
         for start in range(0, len(numbers), CHUNK):
             for number, *columns in session.execute(statement, {"numbers": numbers[start:start + CHUNK]}):
-                values[number].append(dict(zip(_ITEM_ORDER, columns)))
+                values[number].append(dict(zip(_ITEM_ORDER, columns, strict=True)))
     return values
 
 

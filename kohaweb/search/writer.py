@@ -349,19 +349,46 @@ class _RowChanges:
             chunk = self.dropped[start:start + postings.CHUNK]
             for table in (r, t):
                 conn.execute(delete(table).where(table.c.biblionumber.in_(chunk)))
-        if self.terms:
+        both = sorted(set(self.terms) & set(self.keys)) if conn.dialect.name in _BOTH_ROWS_AT_ONCE else []
+        if both:  # the two rows of each in one statement (an edit of a title changes both)
+            conn.execute(_both_rows_statement(conn.dialect.name),
+                         [{"number": n, "blob": encode_terms(changes[n].terms), **_keys_of(changes[n])} for n in both])
+        terms = [n for n in self.terms if n not in both]
+        keys = [n for n in self.keys if n not in both]
+        if terms:
             conn.execute(update(t).where(t.c.biblionumber == bindparam("number")).values(terms=bindparam("blob")),
-                         [{"number": n, "blob": encode_terms(changes[n].terms)} for n in self.terms])
-        if self.keys:
+                         [{"number": n, "blob": encode_terms(changes[n].terms)} for n in terms])
+        if keys:
             conn.execute(update(r).where(r.c.biblionumber == bindparam("number")).values(
                 title=bindparam("title_key"), author=bindparam("author_key"), year=bindparam("year_key")),
-                [{"number": n, "title_key": changes[n].title, "author_key": changes[n].author,
-                  "year_key": changes[n].year} for n in self.keys])
+                [{"number": n, **_keys_of(changes[n])} for n in keys])
         if self.added:
             _insert_records(conn, [(n, changes[n]) for n in sorted(self.added)])
 
 
 _UPDATE_AT_MOST = 32  # changed records whose rows are updated in place (more: deleted and inserted)
+# databases that write both rows of a record in one UPDATE (SQLite has no round trip to save)
+_BOTH_ROWS_AT_ONCE = frozenset({"postgresql", "mysql", "mariadb"})
+
+
+def _keys_of(entry) -> dict:
+    return {"title_key": entry.title, "author_key": entry.author, "year_key": entry.year}
+
+
+@functools.cache
+def _both_rows_statement(database: str):
+    """One UPDATE of a record's ``search_record_terms`` and ``search_records`` rows (an indexed
+    record has both, see ``_stored_terms``): on MariaDB an UPDATE of both tables, on PostgreSQL
+    the sort keys' UPDATE in a WITH beside the term list's (a data-modifying WITH runs whether
+    or not the statement reads it). Each row is found by its primary key."""
+    r, t = tables.records, tables.record_terms
+    keys = {r.c.title: bindparam("title_key"), r.c.author: bindparam("author_key"), r.c.year: bindparam("year_key")}
+    if database in ("mysql", "mariadb"):
+        return (update(t).where(t.c.biblionumber == bindparam("number"), r.c.biblionumber == t.c.biblionumber)
+                .values({t.c.terms: bindparam("blob"), **keys}))
+    sort_keys = update(r).where(r.c.biblionumber == bindparam("number")).values(keys).cte("sort_keys")
+    return (update(t).add_cte(sort_keys).where(t.c.biblionumber == bindparam("number"))
+            .values({t.c.terms: bindparam("blob")}))
 
 
 # --- new records prepared elsewhere (kohaweb import's worker processes) ---------------------------
