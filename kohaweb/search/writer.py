@@ -349,10 +349,11 @@ class _RowChanges:
             chunk = self.dropped[start:start + postings.CHUNK]
             for table in (r, t):
                 conn.execute(delete(table).where(table.c.biblionumber.in_(chunk)))
-        both = sorted(set(self.terms) & set(self.keys)) if conn.dialect.name in _BOTH_ROWS_AT_ONCE else []
+        both = set(self.terms) & set(self.keys) if conn.dialect.name in _BOTH_ROWS_AT_ONCE else set()
         if both:  # the two rows of each in one statement (an edit of a title changes both)
             conn.execute(_both_rows_statement(conn.dialect.name),
-                         [{"number": n, "blob": encode_terms(changes[n].terms), **_keys_of(changes[n])} for n in both])
+                         [{"number": n, "blob": encode_terms(changes[n].terms), **_keys_of(changes[n])}
+                          for n in sorted(both)])
         terms = [n for n in self.terms if n not in both]
         keys = [n for n in self.keys if n not in both]
         if terms:
@@ -372,6 +373,7 @@ _BOTH_ROWS_AT_ONCE = frozenset({"postgresql", "mysql", "mariadb"})
 
 
 def _keys_of(entry) -> dict:
+    """The parameters of a record's sort keys in the statements that write them."""
     return {"title_key": entry.title, "author_key": entry.author, "year_key": entry.year}
 
 
