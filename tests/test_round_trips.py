@@ -282,3 +282,32 @@ def test_a_public_record_number_look_up_reads_the_hidden_records_in_the_same_sta
         assert search.search(dbsession, Clause("recid", "within", f"{shown} {other}")).ids == [shown, other]
         assert search.search(dbsession, Clause("recid", ">", "999999999")).ids == []
     assert search.search(dbsession, Clause("recid", "=", str(suppressed)), public=False).ids == [suppressed]
+
+
+def test_the_items_of_records_edited_together_are_read_in_one_statement(dbsession, reference_data):
+    """Records edited in one transaction are indexed together at commit: their items' columns
+    come from one statement, each record's own items (one added after the edits, in the same
+    transaction, included). Loading each record's ORM items took a statement per record."""
+    import pymarc
+
+    first, second, bare = _records(dbsession, ["Harbour lights", "Salt marsh", "Tide mills"])
+    catalog = Catalog(dbsession)
+    catalog.add_item(first, barcode="39101", homebranch="FFL", holdingbranch="FFL", itype="BK")
+    catalog.add_item(second, barcode="39201", homebranch="FFL", holdingbranch="FFL", itype="BK")
+    dbsession.commit()
+    dbsession.expunge_all()
+    with _statements(dbsession) as seen:
+        catalog = Catalog(dbsession)
+        for number, title in ((first, "Lighthouse keepers"), (second, "Salt works"), (bare, "Tide tables")):
+            record = pymarc.Record(leader="00000nam a2200000 a 4500")
+            record.add_field(pymarc.Field(tag="245", indicators=pymarc.Indicators("0", "0"),
+                                          subfields=[pymarc.Subfield("a", title)]))
+            catalog.update_record(number, record)
+        catalog.add_item(second, barcode="39202", homebranch="FFL", holdingbranch="FFL", itype="BK")
+        dbsession.commit()
+    items_reads = [s for s in seen if s.startswith("SELECT items.biblionumber, items.barcode")]
+    assert len(items_reads) == 1, items_reads
+    assert search.search(dbsession, Clause("barcode", "=", "39101"), public=False).ids == [first]
+    assert search.search(dbsession, Clause("barcode", "=", "39201"), public=False).ids == [second]
+    assert search.search(dbsession, Clause("barcode", "=", "39202"), public=False).ids == [second]
+    assert search.search(dbsession, Clause("title", "=", "tables"), public=False).ids == [bare]
