@@ -360,9 +360,8 @@ class _RowChanges:
             conn.execute(update(t).where(t.c.biblionumber == bindparam("number")).values(terms=bindparam("blob")),
                          [{"number": n, "blob": encode_terms(changes[n].terms)} for n in terms])
         if keys:
-            conn.execute(update(r).where(r.c.biblionumber == bindparam("number")).values(
-                title=bindparam("title_key"), author=bindparam("author_key"), year=bindparam("year_key")),
-                [{"number": n, **_keys_of(changes[n])} for n in keys])
+            conn.execute(update(r).where(r.c.biblionumber == bindparam("number")).values(_sort_key_values()),
+                         [{"number": n, **_keys_of(changes[n])} for n in keys])
         if self.added:
             _insert_records(conn, [(n, changes[n]) for n in sorted(self.added)])
 
@@ -373,8 +372,15 @@ _BOTH_ROWS_AT_ONCE = frozenset({"postgresql", "mysql", "mariadb"})
 
 
 def _keys_of(entry) -> dict:
-    """The parameters of a record's sort keys in the statements that write them."""
+    """The parameters of a record's sort keys in the statements that write them
+    (``_sort_key_values``)."""
     return {"title_key": entry.title, "author_key": entry.author, "year_key": entry.year}
+
+
+def _sort_key_values() -> dict:
+    """The ``search_records`` columns an edit sets, each from its ``_keys_of`` parameter."""
+    r = tables.records
+    return {r.c.title: bindparam("title_key"), r.c.author: bindparam("author_key"), r.c.year: bindparam("year_key")}
 
 
 @functools.cache
@@ -384,7 +390,7 @@ def _both_rows_statement(database: str):
     the sort keys' UPDATE in a WITH beside the term list's (a data-modifying WITH runs whether
     or not the statement reads it). Each row is found by its primary key."""
     r, t = tables.records, tables.record_terms
-    keys = {r.c.title: bindparam("title_key"), r.c.author: bindparam("author_key"), r.c.year: bindparam("year_key")}
+    keys = _sort_key_values()
     if database in ("mysql", "mariadb"):
         return (update(t).where(t.c.biblionumber == bindparam("number"), r.c.biblionumber == t.c.biblionumber)
                 .values({t.c.terms: bindparam("blob"), **keys}))
