@@ -231,6 +231,19 @@ def dbsession(session_factory) -> Iterator[Session]:
     session.close()
 
 
+def see_other_writers(session: Session) -> None:
+    """Let ``session`` read afresh what another writer committed (the app through webtest, a live
+    server, a CLI command, another session): end its transaction and forget the objects it loaded.
+
+    ``session.rollback()`` alone is not enough: when no transaction is open (after a commit, say)
+    it is a no-op, and sessions are made with ``expire_on_commit=False``, so the objects it still
+    holds (kept alive by a variable, or by their reference cycles until the cycle collector runs)
+    are not expired and a ``get()`` or attribute read is answered from memory, stale.
+    """
+    session.rollback()
+    session.expire_all()
+
+
 @pytest.fixture
 def catalog(dbsession) -> Catalog:
     return Catalog(dbsession)

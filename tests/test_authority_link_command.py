@@ -11,7 +11,7 @@ from kohaweb.authorities import Authorities
 from kohaweb.catalog import Catalog
 from kohaweb.models import Biblio
 from kohaweb.search import Clause, authority_index
-from kohaweb.testing import basic_auth
+from kohaweb.testing import basic_auth, see_other_writers
 
 MARCXML = "application/marcxml+xml"
 
@@ -53,15 +53,6 @@ def linked_catalogue(dbsession):
     return darwin, reefs, numbers
 
 
-def _see_other_writers(session) -> None:
-    """Read afresh what another process (the command, the API) committed: end the session's
-    transaction and forget the objects it loaded. A rollback alone is a no-op when no transaction
-    is open, and records the session still held (kept alive by their reference cycles until the
-    cycle collector runs) were then answered from memory, stale."""
-    session.rollback()
-    session.expire_all()
-
-
 def links(session, number: int) -> list[tuple[str, list[str]]]:
     record = Catalog(session).marc(number)
     return [(f.tag, f.get_subfields("9")) for f in record.fields if not f.is_control_field() and f.tag >= "100"
@@ -77,7 +68,7 @@ def test_link_command_dry_run_then_link(run_cli, dbsession, session_factory, lin
     stamps = {n: dbsession.get(Biblio, n).datestamp for n in numbers}
     status, out, _ = run_cli("authorities", "link", "--batch-size", "2")
     assert status == 0 and "changed: 2" in out
-    _see_other_writers(dbsession)
+    see_other_writers(dbsession)
     with session_factory() as fresh:  # a session of its own: nothing it holds predates the command
         assert links(fresh, numbers[0]) == [("100", [str(darwin)]), ("650", [str(reefs)])]
         assert links(fresh, numbers[1]) == [("700", [str(darwin)])]
@@ -96,7 +87,7 @@ def test_reindex_and_status(run_cli, dbsession, linked_catalogue):
     assert status == 0 and "indexed 2 authorities" in out
     status, out, _ = run_cli("authorities", "status")
     assert "status: ready" in out and "authorities indexed: 2" in out
-    _see_other_writers(dbsession)
+    see_other_writers(dbsession)
     assert authority_index.search(dbsession, Clause("heading", "=", "darwin")).total == 1
 
 
@@ -108,7 +99,7 @@ def test_rest_update_rewrites_and_delete_removes_linked_headings(make_app, staff
     headers = basic_auth(*staff_user("cataloguer", "catalogue", "editauthorities")[:2])
     new = authority("100", "a", "Darwin, Charles Robert,", "d", "1809-1882")
     api.put(f"/api/v1/authorities/{darwin}", marc.record_to_xml(new), headers={**headers, "Content-Type": MARCXML})
-    _see_other_writers(dbsession)
+    see_other_writers(dbsession)
     first = Catalog(dbsession).marc(numbers[0]).get_fields("100")[0]
     assert [(s.code, s.value) for s in first.subfields] == [
         ("a", "Darwin, Charles Robert,"), ("d", "1809-1882"), ("e", "author."), ("9", str(darwin))]
@@ -116,7 +107,7 @@ def test_rest_update_rewrites_and_delete_removes_linked_headings(make_app, staff
     from kohaweb import search
     assert set(search.search(dbsession, Clause("author", "=", "charles robert")).ids) == set(numbers[:2])
     api.delete(f"/api/v1/authorities/{reefs}", headers=headers, status=204)
-    _see_other_writers(dbsession)
+    see_other_writers(dbsession)
     assert Catalog(dbsession).marc(numbers[0]).get_fields("650") == []
     assert links(dbsession, numbers[0]) == [("100", [str(darwin)])]
 
@@ -154,7 +145,7 @@ def test_merge_touches_only_changed_headings_in_fields_of_the_authority_type(dbs
     darwin, reefs, numbers = linked_catalogue
     status, out, err = run_cli("authorities", "link")
     assert status == 0 and "changed: 2" in out, (out, err)
-    _see_other_writers(dbsession)
+    see_other_writers(dbsession)
     catalog = Catalog(dbsession)
     assert links(dbsession, numbers[1]) == [("700", [str(darwin)])]
     # a stray $9 in a field another type controls (a topic pointing at the person) is not Koha's to merge

@@ -10,7 +10,7 @@ from oai_fixture import FixtureRecord, FixtureRepository, stamp
 from sqlalchemy import func, select
 from test_harvest import marc_payload
 
-from kohaweb.testing import serve
+from kohaweb.testing import see_other_writers, serve
 
 
 def login(app, userid: str, password: str) -> None:
@@ -43,7 +43,7 @@ def execute_queued(app) -> None:
 
 
 def count(dbsession, model) -> int:
-    dbsession.rollback()  # see what the app committed since
+    see_other_writers(dbsession)  # see what the app committed since
     return dbsession.scalar(select(func.count()).select_from(model))
 
 
@@ -67,7 +67,7 @@ def test_posts_need_the_csrf_token(admin, dbsession):
     form = admin.get("/harvest-sources").forms["new-source"]
     form["name"], form["base_url"] = "x", "http://example.org/oai"
     form.submit(status=303)
-    dbsession.rollback()  # end the snapshot of the count above
+    see_other_writers(dbsession)  # end the snapshot of the count above: the source the app added
     source_id = dbsession.scalar(select(HarvestSource.id))
     admin.post(f"/harvest-sources/{source_id}", {"name": "y", "base_url": "http://example.org/oai"}, status=400)
     admin.post(f"/harvest-sources/{source_id}/runs", status=400)
@@ -83,7 +83,7 @@ def test_add_run_edit_and_remove(admin, dbsession):
         form["name"], form["base_url"], form["sets"] = "Fixture", url + "/oai", ""
         page = form.submit(status=303).follow()
         assert "Source “Fixture” added." in page.text
-        dbsession.rollback()
+        see_other_writers(dbsession)  # the source the app added
         source = dbsession.scalar(select(HarvestSource))
         assert (source.base_url, source.metadata_prefix, source.enabled) == (url + "/oai", "marcxml", True)
 
@@ -110,14 +110,14 @@ def test_add_run_edit_and_remove(admin, dbsession):
     assert latest[1].text.strip() == "failed" and latest[8].text.strip()
 
     # edit: a new name is kept; a new URL forgets the high-water mark
-    dbsession.rollback()
+    see_other_writers(dbsession)  # the high-water mark the harvest set on `source`
     assert dbsession.get(HarvestSource, source.id).last_datestamp is not None
     form = page.forms["edit-source"]
     form["name"], form["base_url"], form["sets"], form["schedule"] = "Renamed", "https://other.example.org/oai", "a b", "daily"
     form["enabled"] = False
     page = form.submit(status=303).follow()
     assert "harvests it from the start" in page.text
-    dbsession.rollback()
+    see_other_writers(dbsession)  # the edit the app committed
     edited = dbsession.get(HarvestSource, source.id)
     assert (edited.name, edited.base_url, edited.sets, edited.schedule, edited.enabled, edited.last_datestamp) == (
         "Renamed", "https://other.example.org/oai", "a b", "daily", False, None)

@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select
 
 from kohaweb.models import Item, OaiSet, OaiSetBiblio
-from kohaweb.testing import TEST_SECRET
+from kohaweb.testing import TEST_SECRET, see_other_writers
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ oai.admin_email = oai-admin@library.example.org
 
 
 def members(session, spec) -> list[int]:
-    session.rollback()  # a new transaction sees what the command committed
+    see_other_writers(session)  # see what the command committed
     return sorted(session.scalars(select(OaiSetBiblio.biblionumber).join(OaiSet, OaiSet.id == OaiSetBiblio.set_id)
                                   .where(OaiSet.spec == spec)))
 

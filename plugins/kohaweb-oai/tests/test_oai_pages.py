@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from kohaweb.models import Item, OaiSet, OaiSetBiblio, OaiSetMapping
+from kohaweb.testing import see_other_writers
 
 
 @pytest.fixture
@@ -28,7 +29,7 @@ def admin(app, staff_user):
 
 
 def members(dbsession, set_id: int) -> int:
-    dbsession.rollback()  # see what the app committed since
+    see_other_writers(dbsession)  # see what the app committed since
     return dbsession.scalar(select(func.count()).select_from(OaiSetBiblio).where(OaiSetBiblio.set_id == set_id))
 
 
@@ -66,11 +67,11 @@ def test_posts_need_the_csrf_token(admin, dbsession):
     form = admin.get("/oai-sets/new").forms["oai-set"]
     form["spec"], form["name"] = "x", "X"
     form.submit("action", value="save", status=303)
-    dbsession.rollback()  # end the snapshot of the count above
+    see_other_writers(dbsession)  # end the snapshot of the count above: the set the app saved
     set_id = dbsession.scalar(select(OaiSet.id))
     admin.post(f"/oai-sets/{set_id}/delete", status=400)
     admin.post(f"/oai-sets/{set_id}", {"spec": "y", "name": "Y", "action": "save"}, status=400)
-    dbsession.rollback()
+    see_other_writers(dbsession)  # the refused posts changed nothing
     assert dbsession.scalar(select(OaiSet.spec)) == "x"
 
 
@@ -91,7 +92,7 @@ def test_add_preview_edit_rebuild_and_delete(admin, add_records, dbsession):
     assert dbsession.scalar(select(func.count()).select_from(OaiSetBiblio)) == 0
 
     saved = preview.forms["oai-set"].submit("action", value="save", status=303).follow()
-    dbsession.rollback()
+    see_other_writers(dbsession)  # the set the app saved
     row = dbsession.scalar(select(OaiSet).where(OaiSet.spec == "cpl"))
     assert row.name == "At Centerville" and [d.description for d in row.descriptions] == ["Held at CPL"]
     assert members(dbsession, row.id) == len(at_cpl)
@@ -124,7 +125,7 @@ def test_add_preview_edit_rebuild_and_delete(admin, add_records, dbsession):
     # delete
     set_id = row.id
     admin.get(f"/oai-sets/{set_id}").forms["delete-set"].submit(status=303)
-    dbsession.rollback()
+    see_other_writers(dbsession)  # the app deleted the set
     assert dbsession.scalar(select(func.count()).select_from(OaiSet)) == 0
     assert dbsession.scalar(select(func.count()).select_from(OaiSetBiblio)) == 0
     assert "No OAI sets yet." in admin.get("/oai-sets").text
@@ -147,7 +148,7 @@ def test_invalid_sets_are_refused_with_the_form_kept(admin, dbsession):
     duplicate = admin.get("/oai-sets/new").forms["oai-set"]
     duplicate["spec"], duplicate["name"] = "good", "Again"
     assert "exists" in duplicate.submit("action", value="save", status=409).text
-    dbsession.rollback()
+    see_other_writers(dbsession)  # only the first save was kept
     assert dbsession.scalar(select(func.count()).select_from(OaiSet)) == 1
 
 
@@ -179,6 +180,6 @@ def test_preview_across_batches_equals_the_saved_membership(admin, add_records, 
 
 
 def members_of_spec(dbsession, spec: str) -> int | None:
-    dbsession.rollback()
+    see_other_writers(dbsession)  # see what the app committed since
     set_id = dbsession.scalar(select(OaiSet.id).where(OaiSet.spec == spec))
     return None if set_id is None else members(dbsession, set_id)
