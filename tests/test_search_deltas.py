@@ -511,14 +511,14 @@ def test_the_write_that_makes_a_block_due_returns_before_the_fold(dbsession, mon
 
     monkeypatch.setattr(writer, "COMPACT_AFTER", 3)
     release, started = threading.Event(), threading.Event()
-    fold = compaction.compact
+    fold = compaction.compact_in_steps
 
-    def held_fold(session, block):
+    def held_fold(engine, block):
         started.set()
         assert release.wait(30)
-        return fold(session, block)
+        return fold(engine, block)
 
-    monkeypatch.setattr(compaction, "compact", held_fold)
+    monkeypatch.setattr(compaction, "compact_in_steps", held_fold)
     catalog = Catalog(dbsession)
     biblio = catalog.add_record(_record("coral reef"))
     dbsession.commit()
@@ -548,3 +548,120 @@ def test_a_forked_process_folds_with_a_queue_of_its_own(monkeypatch):
     queue.submit(object(), [3, 1])
     assert queue.wait(timeout=10)
     assert folded == [1, 3]
+
+
+def _changed_block(session, rng: random.Random, model: dict[int, str], transactions: int = 8) -> None:
+    """Random edits and deletions of NUMBERS, a transaction each: segments in several blocks."""
+    for _ in range(transactions):
+        changes = {}
+        for number in rng.sample(NUMBERS, 4):
+            if number in model and rng.random() < 0.25:
+                changes[number] = None
+                model.pop(number)
+            else:
+                model[number] = changes[number] = _title(rng)
+        indexer.apply(session, {n: (_entry(t) if t is not None else None) for n, t in changes.items()})
+        session.commit()
+
+
+def test_a_fold_in_steps_answers_as_one_in_a_single_transaction(dbsession):
+    """The background fold of the servers (list, fold, swap: three transactions) leaves the rows a
+    fold in one transaction leaves, and the same answers."""
+    rng = random.Random(11)
+    model: dict[int, str] = {}
+    _changed_block(dbsession, rng, model, transactions=12)
+    engine = dbsession.get_bind()
+    blocks = compaction.blocks_with_deltas(dbsession)
+    dbsession.close()
+    for block in blocks:
+        assert compaction.compact_in_steps(engine, block) > 0
+    assert dbsession.scalar(select(func.count()).select_from(tables.segments)) == 0
+    p = tables.postings
+    assert dbsession.scalar(select(func.count()).select_from(p).where(p.c.dels.is_not(None))) == 0
+    _check(dbsession, model)
+
+
+def _short_lock_wait(session) -> None:
+    """A writer that would wait for a held block fails within a second or two instead."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SET LOCAL lock_timeout = '2s'"))
+    else:
+        session.execute(text("SET SESSION innodb_lock_wait_timeout = 2"))
+
+
+@pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite folds in the committing session")
+def test_writers_of_a_block_go_on_while_it_is_folded(session_factory, monkeypatch):
+    """While the background fold reads and folds a block's rows, nothing holds the block: a
+    writer of that block (a word the fold is merging, a deletion) commits at once, and its delta
+    stays on top of the merged rows (answers right before and after the next fold)."""
+    rng = random.Random(5)
+    model: dict[int, str] = {}
+    with session_factory() as session:
+        _changed_block(session, rng, model)
+        engine = session.get_bind()
+    block = posting_format.block_of(NUMBERS[0])
+    fold = compaction._fold
+    writes: list[dict[int, str | None]] = []
+
+    def fold_then_write(conn, folded_block, logged):
+        folded = fold(conn, folded_block, logged)
+        changes: dict[int, str | None] = {1: "coral reef harbour", 2: None, 3: "storm ocean"}
+        with session_factory() as writer_session, writer_session.begin():
+            _short_lock_wait(writer_session)
+            indexer.apply(writer_session, {n: (_entry(t) if t else None) for n, t in changes.items()})
+        writes.append(changes)
+        return folded
+
+    monkeypatch.setattr(compaction, "_fold", fold_then_write)
+    assert compaction.compact_in_steps(engine, block) > 0
+    assert writes, "the writer did not run"
+    for number, title in writes[0].items():
+        if title is None:
+            model.pop(number, None)
+        else:
+            model[number] = title
+    with session_factory() as session:
+        s = tables.segments
+        assert session.scalar(select(func.count()).select_from(s).where(s.c.block == block)) == 1  # the writer's
+        _check(session, model)
+    monkeypatch.setattr(compaction, "_fold", fold)
+    assert compaction.compact_in_steps(engine, block) == 1
+    with session_factory() as session:
+        _check(session, model)
+
+
+@pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite folds in the committing session")
+def test_a_fold_that_another_fold_overtook_swaps_nothing_in(session_factory, monkeypatch):
+    """Two folds of one block (two processes): the one that swaps second finds its segments gone
+    and leaves the first one's rows as they are. Those rows also hold a write that came after the
+    second fold listed its segments: swapping its own rows in would lose that write."""
+    rng = random.Random(9)
+    model: dict[int, str] = {}
+    with session_factory() as session:
+        _changed_block(session, rng, model)
+        engine = session.get_bind()
+    block = posting_format.block_of(NUMBERS[0])
+    fold = compaction._fold
+    overtaken: list[int] = []
+
+    def overtaken_fold(conn, folded_block, logged):
+        folded = fold(conn, folded_block, logged)
+        if not overtaken:
+            with session_factory() as writer_session, writer_session.begin():
+                indexer.apply(writer_session, {1: _entry("moss lichen harbour"), 2: None})
+            model.update({1: "moss lichen harbour"})
+            model.pop(2, None)
+            monkeypatch.setattr(compaction, "_fold", fold)
+            overtaken.append(compaction.compact_in_steps(engine, folded_block))  # the other process's
+        return folded
+
+    monkeypatch.setattr(compaction, "_fold", overtaken_fold)
+    swapped = compaction.compact_in_steps(engine, block)
+    assert overtaken and overtaken[0] > 0
+    with session_factory() as session:
+        _check(session, model)  # the write after the listing is kept
+    assert swapped == 0
+    with session_factory() as session:
+        assert session.scalar(select(func.count()).select_from(tables.segments)
+                              .where(tables.segments.c.block == block)) == 0
+        _check(session, model)

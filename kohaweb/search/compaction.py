@@ -1,15 +1,27 @@
 """Compaction: folding a block's delta segments back into one merged row per term.
 
 kohaweb.search.writer appends deltas; once a block has ``writer.COMPACT_AFTER`` segments, they
-are folded (``compact``, run by kohaweb.search.compactor) in a transaction of their own, holding the block's
-``search_blocks`` row exclusively (writers hold it shared until they commit), so compaction sees
-every delta of the block committed and none in flight. ``blocks_with_deltas`` lists the blocks
-that have segments left to fold.
+are folded. Writers hold the block's ``search_blocks`` row shared until they commit; holding it
+exclusively shows that every delta logged so far is committed and none is in flight.
+
+- ``compact`` folds in the caller's transaction, holding the block exclusively throughout
+  (SQLite, where the committing session folds: one writer at a time anyway).
+- ``compact_in_steps`` (PostgreSQL and MariaDB, kohaweb.search.compactor's thread) holds the
+  block exclusively only for two short moments: to list the segments to fold, and to swap the
+  folded rows in. Reading and folding them, about three quarters of a fold (100-500 ms for a
+  block whose deltas touched common words), happens in between, while writers go on appending:
+  an edit or a deletion of a record of that block no longer waits for the fold.
+
+``blocks_with_deltas`` lists the blocks that have segments left to fold.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+import time
+from dataclasses import dataclass, field
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -17,61 +29,142 @@ from ..bulk import insert_rows
 from . import posting_folds, posting_format, postings, staging, tables
 from .writer import decode_keys
 
+SWAP_ATTEMPTS = 20  # tries at the block for the swap, SWAP_PAUSE apart (writers hold it for ms)
+SWAP_PAUSE = 0.05
+
+
+@dataclass
+class _Fold:
+    """What folding a block's logged segments (those up to ``upto``) gives."""
+
+    segments: list[int]
+    upto: int
+    rows: list[dict] = field(default_factory=list)  # the merged rows (seg 0)
+    replaced: dict[str, list[str]] = field(default_factory=dict)  # namespace -> terms whose rows they replace
+
 
 def compact(session: Session, block: int) -> int:
-    """Fold a block's delta segments into one row per term; returns the segments folded.
+    """Fold a block's delta segments into one row per term, in ``session``'s transaction; returns
+    the segments folded (0: the block is held by a writer, or has nothing to fold).
 
-    Holds the block exclusively, so every delta it reads is committed and none is in flight.
     Only the keys the logged segments wrote are read (a cost proportional to what was written
     since the last compaction); a key left with a single row that removes nothing stays as is."""
-    b, s, p = tables.blocks, tables.segments, tables.postings
+    logged = _hold_and_list(session, block)
+    if not logged:
+        return 0
+    conn = session.connection()
+    fold = _fold(conn, block, logged)
+    _swap(conn, block, fold)
+    return len(fold.segments)
+
+
+def compact_in_steps(engine: Engine, block: int) -> int:
+    """``compact`` in three transactions of its own, holding the block only to list the segments
+    and to swap the folded rows in; returns the segments folded (0: nothing folded, the block is
+    left for a later fold).
+
+    Correct because writers only ever add segments, each numbered above every segment already
+    committed when the block was last held (a writer numbers its segment while holding the
+    block shared, and numbers are handed out in increasing order), and because the swap replaces
+    only the rows up to the last listed segment. Another fold that got there first (another
+    process's) or a rebuild that emptied the index meanwhile leaves the listed segments gone:
+    nothing is swapped in then."""
+    with Session(engine) as session, session.begin():
+        logged = _hold_and_list(session, block)
+    if not logged:
+        return 0
+    with Session(engine) as session, session.begin():  # a plain read: committed rows, no lock
+        fold = _fold(session.connection(), block, logged)
+    for attempt in range(SWAP_ATTEMPTS):
+        with Session(engine) as session, session.begin():
+            held = _hold(session, block)
+            if held is None:  # the block is gone: a rebuild emptied the index
+                return 0
+            if held:
+                if not _still_logged(session, block, fold.segments) or staging.unfinished(session, block):
+                    return 0
+                _swap(session.connection(), block, fold)
+                return len(fold.segments)
+        time.sleep(SWAP_PAUSE * (attempt + 1) / 2)
+    return 0  # writers kept the block: the segments stay, for the next fold
+
+
+def _hold(session: Session, block: int) -> bool | None:
+    """Hold the block's row exclusively if no writer holds it (no wait): True, False if one does,
+    None if there is no such block."""
+    b = tables.blocks
     try:
         with session.begin_nested():
             found = session.execute(select(b.c.block).where(b.c.block == block).with_for_update(nowait=True)).first()
     except OperationalError:  # a writer holds the block: its deltas are not all committed yet
-        return 0
-    if found is None:
-        return 0
-    if staging.unfinished(session, block):  # a first load is not finished (kohaweb.search.staging)
-        return 0
-    logged = list(session.execute(select(s.c.seg, s.c.written).where(s.c.block == block).order_by(s.c.seg)))
-    if not logged:
-        return 0
+        return False
+    return None if found is None else True
+
+
+def _hold_and_list(session: Session, block: int) -> list[tuple[int, bytes]]:
+    """The block's logged segments (seg, keys written), in order, once it is held exclusively
+    (none while a writer holds it, or while a first load of it is unfinished)."""
+    if not _hold(session, block) or staging.unfinished(session, block):
+        return []
+    s = tables.segments
+    return [tuple(row) for row in session.execute(select(s.c.seg, s.c.written).where(s.c.block == block)
+                                                  .order_by(s.c.seg))]  # type: ignore[misc]
+
+
+def _still_logged(session: Session, block: int, segments: list[int]) -> bool:
+    s = tables.segments
+    found = 0
+    for start in range(0, len(segments), postings.CHUNK):
+        found += session.scalar(select(func.count()).select_from(s).where(
+            s.c.block == block, s.c.seg.in_(segments[start:start + postings.CHUNK]))) or 0
+    return found == len(segments)
+
+
+def _fold(conn: Connection, block: int, logged: list[tuple[int, bytes]]) -> _Fold:
+    """The merged rows of the keys these segments wrote, from their rows up to the last segment
+    (later segments, appended meanwhile, stay as deltas on top of the merged rows)."""
+    p = tables.postings
+    fold = _Fold(segments=[seg for seg, _ in logged], upto=logged[-1][0])
     by_idx: dict[str, set[str]] = {}
     for _, blob in logged:
         for idx, term in decode_keys(blob):
             by_idx.setdefault(idx, set()).add(term)
-    conn = session.connection()
-    rows_out: list[dict] = []
     for idx, terms in by_idx.items():
         ordered = sorted(terms)
         for start in range(0, len(ordered), postings.CHUNK):
             chunk = ordered[start:start + postings.CHUNK]
             rows = conn.execute(select(p.c.term, p.c.seg, p.c.docs, p.c.positions, p.c.dels).where(
-                p.c.idx == idx, p.c.block == block, p.c.term.in_(chunk)).order_by(p.c.term, p.c.seg)).all()
+                p.c.idx == idx, p.c.block == block, p.c.term.in_(chunk), p.c.seg <= fold.upto)
+                .order_by(p.c.term, p.c.seg)).all()
             groups: dict[str, list] = {}
             for term, seg, docs, positions, dels in rows:
                 groups.setdefault(term, []).append((seg, docs, positions, dels))
-            folded_terms = []
             for term, group in groups.items():
                 if len(group) == 1 and group[0][3] is None:
                     continue
-                folded_terms.append(term)
+                fold.replaced.setdefault(idx, []).append(term)
                 docs = posting_folds.fold_docs([(g[1], g[3]) for g in group])
                 positional = any(g[2] for g in group)
                 keys = posting_folds.fold_keys([(g[1], g[2], g[3]) for g in group]) if positional else None
                 if len(docs):
-                    rows_out.append({"idx": idx, "term": term, "block": block, "seg": 0, "ndocs": len(docs),
-                                     "docs": posting_format.encode_docs(docs),
-                                     "positions": posting_format.encode_positions(keys) if positional else None,
-                                     "dels": None})
-            if folded_terms:
-                conn.execute(delete(p).where(p.c.idx == idx, p.c.block == block, p.c.term.in_(folded_terms)))
-    insert_rows(conn, p, rows_out)
-    segs = [seg for seg, _ in logged]
-    for start in range(0, len(segs), postings.CHUNK):
-        conn.execute(delete(s).where(s.c.seg.in_(segs[start:start + postings.CHUNK])))
-    return len(segs)
+                    fold.rows.append({"idx": idx, "term": term, "block": block, "seg": 0, "ndocs": len(docs),
+                                      "docs": posting_format.encode_docs(docs),
+                                      "positions": posting_format.encode_positions(keys) if positional else None,
+                                      "dels": None})
+    return fold
+
+
+def _swap(conn: Connection, block: int, fold: _Fold) -> None:
+    """Replace the folded keys' rows (up to the fold's last segment) by the merged rows, and
+    forget the folded segments; the block is held exclusively."""
+    p, s = tables.postings, tables.segments
+    for idx, terms in fold.replaced.items():
+        for start in range(0, len(terms), postings.CHUNK):
+            conn.execute(delete(p).where(p.c.idx == idx, p.c.block == block,
+                                         p.c.term.in_(terms[start:start + postings.CHUNK]), p.c.seg <= fold.upto))
+    insert_rows(conn, p, fold.rows)
+    for start in range(0, len(fold.segments), postings.CHUNK):
+        conn.execute(delete(s).where(s.c.seg.in_(fold.segments[start:start + postings.CHUNK])))
 
 
 def blocks_with_deltas(session: Session) -> list[int]:

@@ -7,7 +7,8 @@ as it was, the fold landed on that one write: in an edit bench at 100k records o
 p95 of 176–235 ms (64–74 ms with the folds in the background; the edits' p95 stayed 20–26 ms).
 
 On PostgreSQL and MariaDB the blocks go to a thread of the process (``submit``) that folds them
-one at a time, each in a transaction of its own, while the writer goes on. Nothing waits for it:
+one at a time, while the writer goes on, holding each block only to list its segments and to
+swap the folded rows in (``compaction.compact_in_steps``). Nothing waits for it:
 the deltas stay correct, and a search reads them until they are folded. The thread runs while
 there is work and ends when there is none (the interpreter waits for a fold under way before it
 exits, so a command's last fold is not cut short). On SQLite the committing session folds the
@@ -32,18 +33,21 @@ log = logging.getLogger(__name__)
 
 
 def compact_blocks(engine: Engine, blocks: Iterable[int]) -> None:
-    """Fold each block's deltas in a transaction of its own; a block another writer holds, or
-    that fails, is left for a later fold (compaction is an optimisation: the deltas stay correct)."""
+    """Fold each block's deltas (on PostgreSQL and MariaDB in steps, holding the block only for
+    moments: ``compaction.compact_in_steps``; on SQLite in one transaction); a block another writer
+    holds, or that fails, is left for a later fold (compaction is an optimisation: the deltas stay
+    correct)."""
     for block in sorted(blocks):
         try:
+            if engine.dialect.name != "sqlite":
+                compaction.compact_in_steps(engine, block)
+                continue
             with Session(engine) as other, other.begin():
-                if engine.dialect.name == "sqlite":  # another writer (even of this thread) may hold the lock
-                    other.execute(text("PRAGMA busy_timeout = 100"))
+                other.execute(text("PRAGMA busy_timeout = 100"))  # another writer (even of this thread) may hold the lock
                 try:
                     compaction.compact(other, block)
                 finally:
-                    if engine.dialect.name == "sqlite":
-                        other.execute(text("PRAGMA busy_timeout = 30000"))
+                    other.execute(text("PRAGMA busy_timeout = 30000"))
         except Exception:  # noqa: BLE001
             log.warning("compaction of search block %s deferred", block, exc_info=True)
 
