@@ -564,9 +564,9 @@ def _changed_block(session, rng: random.Random, model: dict[int, str], transacti
         session.commit()
 
 
-def test_a_fold_in_steps_answers_as_one_in_a_single_transaction(dbsession):
-    """The background fold of the servers (list, fold, swap: three transactions) leaves the rows a
-    fold in one transaction leaves, and the same answers."""
+def test_a_fold_in_steps_leaves_merged_rows_and_the_same_answers(dbsession):
+    """The background fold of the servers (list, fold, swap: three transactions) folds every
+    segment and removal away, and searches answer as before it."""
     rng = random.Random(11)
     model: dict[int, str] = {}
     _changed_block(dbsession, rng, model, transactions=12)

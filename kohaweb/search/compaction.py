@@ -29,7 +29,10 @@ from ..bulk import insert_rows
 from . import posting_folds, posting_format, postings, staging, tables
 from .writer import decode_keys
 
-SWAP_ATTEMPTS = 20  # tries at the block for the swap, SWAP_PAUSE apart (writers hold it for ms)
+# tries at the block for the swap (writers hold it shared for milliseconds), each pause a little
+# longer than the last: about 5 s in all before the fold is left for later. Without NOWAIT, a
+# fold waiting behind an import's long transaction would make every writer queue behind it.
+SWAP_ATTEMPTS = 20
 SWAP_PAUSE = 0.05
 
 
