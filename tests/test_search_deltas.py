@@ -3,8 +3,10 @@ after compaction, across block edges, with concurrent writers; unchanged values 
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
+from collections.abc import Iterator
 
 import pymarc
 import pytest
@@ -581,12 +583,20 @@ def test_a_fold_in_steps_leaves_merged_rows_and_the_same_answers(dbsession):
     _check(dbsession, model)
 
 
-def _short_lock_wait(session) -> None:
-    """A writer that would wait for a held block fails within a second or two instead."""
+@contextlib.contextmanager
+def _short_lock_wait(session) -> Iterator[None]:
+    """A writer that would wait for a held block fails within a couple of seconds instead. On
+    MariaDB the setting is the connection's: put back before the connection returns to the
+    test session's pool."""
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SET LOCAL lock_timeout = '2s'"))
-    else:
-        session.execute(text("SET SESSION innodb_lock_wait_timeout = 2"))
+        session.execute(text("SET LOCAL lock_timeout = '2s'"))  # ends with the transaction
+        yield
+        return
+    session.execute(text("SET SESSION innodb_lock_wait_timeout = 2"))
+    try:
+        yield
+    finally:
+        session.execute(text("SET SESSION innodb_lock_wait_timeout = DEFAULT"))
 
 
 @pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite folds in the committing session")
@@ -606,8 +616,7 @@ def test_writers_of_a_block_go_on_while_it_is_folded(session_factory, monkeypatc
     def fold_then_write(conn, folded_block, logged):
         folded = fold(conn, folded_block, logged)
         changes: dict[int, str | None] = {1: "coral reef harbour", 2: None, 3: "storm ocean"}
-        with session_factory() as writer_session, writer_session.begin():
-            _short_lock_wait(writer_session)
+        with session_factory() as writer_session, writer_session.begin(), _short_lock_wait(writer_session):
             indexer.apply(writer_session, {n: (_entry(t) if t else None) for n, t in changes.items()})
         writes.append(changes)
         return folded
