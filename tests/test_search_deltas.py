@@ -70,20 +70,29 @@ def _title(rng: random.Random) -> str:
     return " ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(1, 5)))
 
 
-def test_deltas_answer_as_merged_lists_before_and_after_compaction(dbsession):
-    rng = random.Random(7)
-    model: dict[int, str] = {}
-    for _ in range(12):  # each transaction appends one segment per block it touches
+def _changed_block(session, rng: random.Random, model: dict[int, str], transactions: int = 8, *,
+                   per_transaction: int = 4, checked: bool = False) -> None:
+    """Random edits and deletions of NUMBERS, a transaction each (each transaction appends one
+    segment per block it touches), kept in ``model``; ``checked``: searches checked against the
+    model after each commit."""
+    for _ in range(transactions):
         changes = {}
-        for number in rng.sample(NUMBERS, 5):
+        for number in rng.sample(NUMBERS, per_transaction):
             if number in model and rng.random() < 0.25:
                 changes[number] = None
                 model.pop(number)
             else:
                 model[number] = changes[number] = _title(rng)
-        indexer.apply(dbsession, {n: (_entry(t) if t is not None else None) for n, t in changes.items()})
-        dbsession.commit()
-        _check(dbsession, model)
+        indexer.apply(session, {n: (_entry(t) if t is not None else None) for n, t in changes.items()})
+        session.commit()
+        if checked:
+            _check(session, model)
+
+
+def test_deltas_answer_as_merged_lists_before_and_after_compaction(dbsession):
+    rng = random.Random(7)
+    model: dict[int, str] = {}
+    _changed_block(dbsession, rng, model, 12, per_transaction=5, checked=True)
     assert dbsession.scalar(select(func.count()).select_from(tables.segments)) > 0
     for block in compaction.blocks_with_deltas(dbsession):
         assert compaction.compact(dbsession, block) > 0
@@ -550,20 +559,6 @@ def test_a_forked_process_folds_with_a_queue_of_its_own(monkeypatch):
     queue.submit(object(), [3, 1])
     assert queue.wait(timeout=10)
     assert folded == [1, 3]
-
-
-def _changed_block(session, rng: random.Random, model: dict[int, str], transactions: int = 8) -> None:
-    """Random edits and deletions of NUMBERS, a transaction each: segments in several blocks."""
-    for _ in range(transactions):
-        changes = {}
-        for number in rng.sample(NUMBERS, 4):
-            if number in model and rng.random() < 0.25:
-                changes[number] = None
-                model.pop(number)
-            else:
-                model[number] = changes[number] = _title(rng)
-        indexer.apply(session, {n: (_entry(t) if t is not None else None) for n, t in changes.items()})
-        session.commit()
 
 
 def test_a_fold_in_steps_leaves_merged_rows_and_the_same_answers(dbsession):
