@@ -13,7 +13,7 @@ import functools
 from collections.abc import Iterable
 
 import numpy as np
-from sqlalchemy import any_, bindparam, func, literal_column, select, union_all
+from sqlalchemy import BigInteger, any_, bindparam, cast, func, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
 from ..driver import read_rows
@@ -91,41 +91,70 @@ def docs_and_keys(session: Session, idx: str, terms: Iterable[str]) -> tuple[np.
     return _combine(docs_parts, several), _combine(keys_parts, several)
 
 
-def docs_and_keys_of(session: Session, words: list[tuple[str, str]]) -> dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]:
+def docs_and_keys_of(session: Session, words: list[tuple[str, str]], *, sized: bool = False
+                     ) -> tuple[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], int | None]:
     """``docs_and_keys`` of several (namespace, term) pairs from one statement (a ranked search on
     ``any`` also scores the word's title occurrences: one round trip instead of two). Each pair is
-    its own key range (UNION ALL), so the plan is key lookups whatever the planner knows."""
-    pairs = list(dict.fromkeys(words))
-    params = {f"{name}{n}": value for n, pair in enumerate(pairs) for name, value in zip(("idx", "term"), pair, strict=True)}
-    rows = read_rows(session, _pairs_statement(len(pairs)), params)
+    its own key range (UNION ALL), so the plan is key lookups whatever the planner knows. With
+    ``sized``, the same statement also counts the index's records (``size``, which ranking
+    weighs words by), else the count is None."""
+    rows, total = _pairs_rows(session, words, positional=True, sized=sized)
     grouped: dict[tuple[str, str], list] = {pair: [] for pair in words}
     for row in rows:
         grouped[(row[0], row[1])].append(row[1:6])  # as _rows gives them: term, block, docs, positions, dels
-    return {pair: _one_term_docs_and_keys(found) for pair, found in grouped.items()}
+    return {pair: _one_term_docs_and_keys(found) for pair, found in grouped.items()}, total
 
 
-def docs_of(session: Session, words: list[tuple[str, str]]) -> dict[tuple[str, str], np.ndarray]:
+def docs_of(session: Session, words: list[tuple[str, str]], *, sized: bool = False
+            ) -> tuple[dict[tuple[str, str], np.ndarray], int | None]:
     """``docs`` of several (namespace, term) pairs from one statement, each pair its own key range
-    (a public search reads its word and the hidden records' list in one round trip)."""
-    pairs = list(dict.fromkeys(words))
-    params = {f"{name}{n}": value for n, pair in enumerate(pairs) for name, value in zip(("idx", "term"), pair, strict=True)}
-    rows = read_rows(session, _pairs_statement(len(pairs), positional=False), params)
+    (a public search reads its word and the hidden records' list in one round trip); with
+    ``sized`` also ``size``, as ``docs_and_keys_of``."""
+    rows, total = _pairs_rows(session, words, positional=False, sized=sized)
     grouped: dict[tuple[str, str], list] = {pair: [] for pair in words}
     for row in rows:
         grouped[(row[0], row[1])].append(row[1:5])  # as _rows gives them: term, block, docs, dels
-    return {pair: _one_term_docs(found) for pair, found in grouped.items()}
+    return {pair: _one_term_docs(found) for pair, found in grouped.items()}, total
 
 
-@functools.lru_cache(maxsize=16)
-def _pairs_statement(count: int, positional: bool = True):
+_SIZE_MARK = "_size"  # the namespace column of the row that counts the index (no namespace has it)
+
+
+def _pairs_rows(session: Session, words: list[tuple[str, str]], *, positional: bool, sized: bool
+                ) -> tuple[list[tuple], int | None]:
+    pairs = list(dict.fromkeys(words))
+    params = {f"{name}{n}": value for n, pair in enumerate(pairs) for name, value in zip(("idx", "term"), pair, strict=True)}
+    if sized:
+        params |= {"size_idx": ALL[0], "size_term": ALL[1]}
+    rows = read_rows(session, _pairs_statement(len(pairs), positional, sized), params)
+    if not sized:
+        return rows, None
+    counted = [row for row in rows if row[0] == _SIZE_MARK]
+    # no _all row at all (an empty index) leaves no sums either
+    total = _size_of(int(counted[0][2]), int(counted[0][-1])) if counted else 0
+    return [row for row in rows if row[0] != _SIZE_MARK], total
+
+
+@functools.lru_cache(maxsize=32)
+def _pairs_statement(count: int, positional: bool = True, sized: bool = False):
     """``docs_and_keys_of``'s (or, not ``positional``, ``docs_of``'s) statement for ``count``
-    pairs (parameters idx0, term0, idx1...)."""
+    pairs (parameters idx0, term0, idx1...); ``sized``: and a last row whose ``block`` and
+    ``seg`` columns hold ``_size_statement``'s two sums (parameters size_idx, size_term)."""
     p = tables.postings
     columns = (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.positions, p.c.dels, p.c.seg) if positional else \
         (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.dels, p.c.seg)
     parts = [select(*columns).where(p.c.idx == bindparam(f"idx{n}"), p.c.term == bindparam(f"term{n}"))
              for n in range(count)]
-    return (parts[0] if count == 1 else union_all(*parts)).order_by("idx", "term", "block", "seg")
+    if sized:
+        # last, so that the statement's column types stay those of the posting rows (its blobs
+        # are read in binary, kohaweb.driver); BIGINT sums: MariaDB's SUM is a DECIMAL, which
+        # would make the whole block column come back as Decimal
+        added, removed = _sums(p)
+        blanks = [null().label(name) for name in (("docs", "positions", "dels") if positional else ("docs", "dels"))]
+        parts.append(select(literal_column(f"'{_SIZE_MARK}'").label("idx"), literal_column("''").label("term"),
+                            cast(added, BigInteger).label("block"), *blanks, cast(removed, BigInteger).label("seg"))
+                     .where(p.c.idx == bindparam("size_idx"), p.c.term == bindparam("size_term")))
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).order_by("idx", "term", "block", "seg")
 
 
 def docs_in_ranges(session: Session, ranges: list[tuple[str, str, str]]) -> np.ndarray:
@@ -297,16 +326,24 @@ def size(session: Session) -> int:
     Exact because a record enters ``_all`` once (its first segment) and leaves it once (a
     deletion marker); edits never rewrite ``_all`` (its signature does not change)."""
     ((added, removed),) = read_rows(session, _size_statement(), {"idx": ALL[0], "term": ALL[1]})
-    return int(added) - int(removed) // 2
+    return _size_of(int(added), int(removed))
+
+
+def _size_of(added: int, removed_bytes: int) -> int:
+    # a deletion marker is a record's two-byte offset in ``dels``
+    return added - removed_bytes // 2
+
+
+def _sums(p):
+    zero = literal_column("0")
+    return func.coalesce(func.sum(p.c.ndocs), zero), func.coalesce(func.sum(func.length(p.c.dels)), zero)
 
 
 @functools.cache
 def _size_statement():
     # parameters only, no value bound in the statement: it runs on the driver (kohaweb.driver)
     p = tables.postings
-    zero = literal_column("0")
-    return select(func.coalesce(func.sum(p.c.ndocs), zero), func.coalesce(func.sum(func.length(p.c.dels)), zero)) \
-        .where(p.c.idx == bindparam("idx"), p.c.term == bindparam("term"))
+    return select(*_sums(p)).where(p.c.idx == bindparam("idx"), p.c.term == bindparam("term"))
 
 
 def hidden(session: Session) -> np.ndarray:

@@ -36,12 +36,15 @@ def evaluate(session: Session, node: Node, evaluator: _Evaluator | None = None) 
 
 
 def evaluator_for(session: Session, *, ranked: bool, also_scored: dict[str, str] | None = None,
-                  hidden_too: bool = False) -> _Evaluator:
+                  hidden_too: bool = False, size_too: bool = False) -> _Evaluator:
     """An evaluator for one search; a ranked one keeps the words' positions it read, and reads a
     plain word's occurrences in ``also_scored[index]`` (the other index ranking scores it in) in
     the same statement. With ``hidden_too`` (a public search), the first plain word read also
-    brings the records hidden from the public (``hidden``), saving the search a round trip."""
-    return _Evaluator(session, remember_keys=ranked, also_scored=also_scored, hidden_too=hidden_too)
+    brings the records hidden from the public (``hidden``), and with ``size_too`` the number of
+    indexed records (``size``, which ranking weighs words by): each saves the search a round
+    trip."""
+    return _Evaluator(session, remember_keys=ranked, also_scored=also_scored, hidden_too=hidden_too,
+                      size_too=size_too)
 
 
 class _Evaluator(NumberClauses):
@@ -59,7 +62,7 @@ class _Evaluator(NumberClauses):
     indexes = INDEXES
 
     def __init__(self, session: Session, *, remember_keys: bool = False, also_scored: dict[str, str] | None = None,
-                 hidden_too: bool = False):
+                 hidden_too: bool = False, size_too: bool = False):
         self.session = session
         self._universe: np.ndarray | None = None
         self.remember_keys = remember_keys
@@ -67,6 +70,8 @@ class _Evaluator(NumberClauses):
         self._keys: dict[tuple[str, str, frozenset[str]], np.ndarray] = {}
         self._hidden_too = hidden_too
         self.hidden: np.ndarray | None = None  # the hidden records, when a read brought them
+        self._size_too = size_too
+        self.size: int | None = None  # the number of indexed records, when a read brought it
         self._number_layout: int | None = None  # read when a query first has a range to take
 
     def universe(self) -> np.ndarray:
@@ -146,24 +151,31 @@ class _Evaluator(NumberClauses):
             term = self.term_table.c.term
             return self.store.docs_where(self.session, idx, term >= prefix, term < _next(prefix))[1]
         terms = self.terms(idx, word, modifiers)
-        hidden = [posting_format.HIDDEN] if self._hidden_too and self.hidden is None and terms == [word] else []
+        plain = terms == [word]
+        hidden = [posting_format.HIDDEN] if self._hidden_too and self.hidden is None and plain else []
+        sized = self._size_too and self.size is None and plain
         if self.remember_keys:
             also = self.also_scored.get(idx)
-            if (also or hidden) and terms == [word]:  # a plain word with what goes with it, one statement
+            if (also or hidden or sized) and plain:  # a plain word with what goes with it, one statement
                 pairs = [(idx, word)] + ([(also, word)] if also else []) + hidden
-                read = self.store.docs_and_keys_of(self.session, pairs)
+                read, total = self.store.docs_and_keys_of(self.session, pairs, sized=sized)
                 if also:
                     self._keys[also, word, modifiers] = read[also, word][1]
                 if hidden:
                     self.hidden = read[posting_format.HIDDEN][0]
+                if sized:
+                    self.size = total
                 found, self._keys[idx, word, modifiers] = read[idx, word]
                 return found
             found, self._keys[idx, word, modifiers] = self.store.docs_and_keys(self.session, idx, terms)
             return found
-        if hidden:
-            read = self.store.docs_of(self.session, [(idx, word), *hidden])
-            self.hidden = read[posting_format.HIDDEN]
-            return read[idx, word]
+        if hidden or sized:
+            docs, total = self.store.docs_of(self.session, [(idx, word), *hidden], sized=sized)
+            if hidden:
+                self.hidden = docs[posting_format.HIDDEN]
+            if sized:
+                self.size = total
+            return docs[idx, word]
         return self.store.docs(self.session, idx, terms)
 
     def word_keys(self, idx: str, word: str, modifiers: frozenset[str] = frozenset()) -> np.ndarray:

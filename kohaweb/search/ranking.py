@@ -46,6 +46,22 @@ def rankable(node: Node) -> bool:
     return bool(_scored_clauses(node, []))
 
 
+def weighs_words(node: Node) -> bool:
+    """Whether ranking ``node`` scores more than one word (or a word in two indexes), so that
+    ``order`` needs the number of indexed records: a search then has its first read bring it
+    (kohaweb.search.query ``evaluator_for``) rather than ask for it apart."""
+    scored = 0
+    for clause in _scored_clauses(node, []):
+        try:
+            text, _, _ = _strip_anchors(clause.term)
+        except QueryError:
+            continue
+        scored += len(normalize.query_words(text)) * (2 if clause.index in ALSO_SCORED else 1)
+        if scored > 1:
+            return True
+    return False
+
+
 def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator | None = None,
           needed: int | None = None) -> np.ndarray:
     """``hits`` (sorted record numbers) in relevance order, best first; ``evaluator``: the one that
@@ -81,7 +97,9 @@ def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator 
             break
     # N only weighs words against each other: one word's idf is the same for every hit and
     # cannot change the order, so a one-word query does not count the catalogue
-    total = max(postings.size(session), 1) if len(scored) > 1 else None
+    total = None
+    if len(scored) > 1:
+        total = max(evaluator.size if evaluator.size is not None else postings.size(session), 1)
     scores = _scores(scored, hits, total)
     if needed is not None and needed < len(hits):
         # a page of a large result: only its records are ordered
@@ -173,4 +191,4 @@ def _word_score(keys: np.ndarray, hits: np.ndarray, total: int | None) -> np.nda
     return out
 
 
-__all__ = ["order", "rankable"]
+__all__ = ["order", "rankable", "weighs_words"]

@@ -52,8 +52,11 @@ def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, so
             raise QueryError("unsupported_sort", f"cannot sort by {key.index}", key.index)
     flush_pending(session)
     ranked = rank and not sort and ranking.rankable(node)
+    # what the page's order will need to know of the whole index comes with the first word read:
+    # the number of indexed records (a sort of many hits, and ranking by several words, weigh by it)
     evaluator = evaluator_for(session, ranked=ranked, also_scored=ranking.ALSO_SCORED if ranked else None,
-                              hidden_too=public)
+                              hidden_too=public,
+                              size_too=bool(sort) and sort[0].index != "recid" or ranked and ranking.weighs_words(node))
     hits = evaluate(session, node, evaluator)
     if public and len(hits):
         hidden = evaluator.hidden if evaluator.hidden is not None else postings.hidden(session)
@@ -65,19 +68,21 @@ def search(session: Session, node: Node, *, offset: int = 0, limit: int = 10, so
         if ranked:
             hits = ranking.order(session, node, hits, evaluator, needed=offset + limit)
         return SearchResult(total, hits[offset:offset + limit].tolist())
-    return SearchResult(total, _sorted_page(session, hits, sort, offset + limit)[offset:offset + limit])
+    return SearchResult(total, _sorted_page(session, hits, sort, offset + limit, evaluator.size)[offset:offset + limit])
 
 
 # --- sorting --------------------------------------------------------------------------------------
 
-def _sorted_page(session: Session, hits: np.ndarray, sort: tuple[SortKey, ...], needed: int) -> list[int]:
-    """The first ``needed`` hits in sort order (record number breaks ties)."""
+def _sorted_page(session: Session, hits: np.ndarray, sort: tuple[SortKey, ...], needed: int,
+                 size: int | None = None) -> list[int]:
+    """The first ``needed`` hits in sort order (record number breaks ties); ``size``: the number
+    of indexed records when the search's reads brought it."""
     first = sort[0]
     if first.index == "recid":
         ordered = hits if first.ascending else hits[::-1]
         return ordered[:needed].tolist()
     columns = _columns(sort)
-    total = postings.size(session) if len(hits) > FETCH_ALWAYS else 0
+    total = (size if size is not None else postings.size(session)) if len(hits) > FETCH_ALWAYS else 0
     if len(hits) <= FETCH_ALWAYS or len(hits) <= SMALL_SORT and not _walk_is_cheaper(total, len(hits), needed):
         rows = _rows_of(session, columns, hits.tolist())
     else:
