@@ -15,6 +15,7 @@ for nobody.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import socket
@@ -23,6 +24,40 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+# glibc's malloc (mallopt's parameter numbers, from malloc.h)
+_M_TRIM_THRESHOLD = -1
+_M_MMAP_THRESHOLD = -3
+MMAP_THRESHOLD = 32 * 1024 * 1024  # the largest glibc takes on 64-bit systems
+TRIM_THRESHOLD = 256 * 1024 * 1024
+_MALLOC_ENVIRONMENT = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
+
+
+def keep_freed_memory() -> bool:
+    """Have glibc's malloc keep the memory a request frees for the next request, rather than
+    hand it back to the system and fault it in again.
+
+    A search of a common word allocates arrays of megabytes (its posting lists, scores for every
+    hit) and frees them when it answers. By default glibc returns such blocks to the system
+    (``munmap``, or trimming the heap's top), so the next such search takes every page again as
+    a fresh zeroed page: on 1M realistic records a ranked common word caused 3,800 page faults
+    (15 MB) and spent half of its ranking time in them (15 -> 7 ms with the memory kept). Blocks
+    up to ``MMAP_THRESHOLD`` now come from the heap, and up to ``TRIM_THRESHOLD`` of free heap
+    is kept: a serving process's memory stays at its busiest level (within that much), as
+    most long-running servers' does. Left to the environment when it sets glibc's own
+    variables for these (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``); nothing is
+    done where the C library has no ``mallopt`` (macOS) or refuses it. Returns whether both
+    were set."""
+    if any(name in os.environ for name in _MALLOC_ENVIRONMENT):
+        return False
+    try:
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own C library
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    # both or neither: setting one stops glibc adjusting the other by itself, which then stays
+    # at its small default (measured: either alone faulted as many pages, or twice as many)
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
 def listening_socket(listen: str) -> socket.socket:
@@ -97,6 +132,7 @@ def _serve_until_stopped(app: Any, sock: socket.socket, grace: float, options: d
     from waitress.server import create_server
 
     logging.basicConfig()  # as waitress.serve: its own messages reach stderr when nothing else is set up
+    keep_freed_memory()
     server = create_server(app, sockets=[sock], **options)
     _use_channel(server)
     stopping = threading.Event()
@@ -187,6 +223,7 @@ def paste_server(app: Any, global_conf: Any = None, **options: Any) -> int:
     from waitress.server import create_server
 
     logging.basicConfig()  # as waitress.serve
+    keep_freed_memory()
     server = create_server(app, **options)
     _use_channel(server)
     server.print_listen("Serving on http://{}:{}")

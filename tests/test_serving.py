@@ -143,3 +143,43 @@ def test_the_server_runner_gives_every_listener_kohawebs_connection():
         assert all(d.channel_class.__module__ == "kohaweb.serving" for d in listeners)
     finally:
         server.close()
+
+
+_FAULTS_OF_BIG_ARRAYS = """
+import resource, sys
+import numpy as np
+from kohaweb.serving import keep_freed_memory
+kept = keep_freed_memory() if sys.argv[1] == "keep" else None
+def search():  # as a common word's search: several arrays of megabytes at once, then all freed
+    arrays = [np.ones(2_000_000) for _ in range(4)]
+    return sum(float(a.sum()) for a in arrays)
+search()  # the first time every page is new in any case
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    search()
+print(kept, resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def _faults(how: str, **environment: str) -> tuple[str, int]:
+    done = subprocess.run([sys.executable, "-c", _FAULTS_OF_BIG_ARRAYS, how], capture_output=True, text=True,
+                          env={**os.environ, **environment}, check=True)
+    kept, faults = done.stdout.split()
+    return kept, int(faults)
+
+
+def test_a_serving_process_keeps_the_memory_a_request_frees():
+    kept, faults = _faults("keep")
+    if kept != "True":
+        pytest.skip("this C library has no mallopt (not glibc)")
+    # 20 searches of 64 MB: kept, the first one's pages serve all the others
+    assert faults < 500, faults
+    _, by_default = _faults("default")
+    # glibc's default gives back a heap top of more than twice its largest block (here 16 MB),
+    # and the next search faults those pages in again (about 1,800 a search here)
+    assert by_default > 20 * 500, by_default
+
+
+def test_glibcs_own_variables_are_left_to_decide():
+    kept, _ = _faults("keep", MALLOC_TRIM_THRESHOLD_="131072")
+    assert kept == "False"
