@@ -9,13 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyramid.config import Configurator
-from pyramid.interfaces import IRequestExtensions, IRequestFactory
+from pyramid.interfaces import IRequestExtensions, IRequestFactory, IRoutesMapper
 from pyramid.request import Request
 from pyramid.session import BaseCookieSessionFactory
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from . import db, plugins, signing, transactions
+from .routing import FirstSegmentRoutesMapper
 from .settings import CORE_SETTINGS, ConfigError, parse_settings
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,8 @@ def make_app(raw: Mapping[str, Any], engine: Engine | None = None):
     site, modules = build_site(raw, engine)
     config = Configurator(settings=dict(raw))
     config.registry.kohaweb = site
+    # before any route is added: Pyramid then adds them all to this mapper (kohaweb.routing)
+    config.registry.registerUtility(FirstSegmentRoutesMapper(), IRoutesMapper)
     config.include(_core)
     for module in modules.values():
         if hasattr(module, "includeme"):  # a service may work through hooks alone
