@@ -69,7 +69,7 @@ def test_rows_that_only_add_records_read_as_their_fold(dbsession):
     docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
     want_docs, want_keys = _folded(dbsession, "title", "coral")
     assert docs.tolist() == want_docs.tolist() == numbers
-    together = postings.docs_and_keys_of(dbsession, [("title", "coral"), ("title", "reef"), ("any", "absent")])
+    together, _ = postings.docs_and_keys_of(dbsession, [("title", "coral"), ("title", "reef"), ("any", "absent")])
     assert together["title", "coral"][0].tolist() == numbers and together["title", "coral"][1].tolist() == keys.tolist()
     assert together["title", "reef"][1].tolist() == postings.keys(dbsession, "title", ["reef"]).tolist()
     assert len(together["any", "absent"][0]) == len(together["any", "absent"][1]) == 0
@@ -99,7 +99,7 @@ def test_blocks_of_one_row_beside_edited_blocks_read_as_their_fold(dbsession):
     assert want_docs.tolist() == [n for n in numbers if n != 2 * EDGE + 1]
     docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
     assert docs.tolist() == want_docs.tolist() and keys.tolist() == want_keys.tolist()
-    together = postings.docs_and_keys_of(dbsession, [("title", "coral"), ("title", "reef")])
+    together, _ = postings.docs_and_keys_of(dbsession, [("title", "coral"), ("title", "reef")])
     assert together["title", "coral"][0].tolist() == want_docs.tolist()
     assert together["title", "coral"][1].tolist() == want_keys.tolist()
     assert together["title", "reef"][0].tolist() == numbers
@@ -123,7 +123,7 @@ def test_a_record_set_again_without_removals_is_folded(dbsession):
     docs, keys = postings.docs_and_keys(dbsession, "title", ["coral"])
     want_docs, want_keys = _folded(dbsession, "title", "coral")
     assert docs.tolist() == want_docs.tolist() == [5, 6, 7]
-    together = postings.docs_and_keys_of(dbsession, [("title", "coral")])["title", "coral"]
+    together = postings.docs_and_keys_of(dbsession, [("title", "coral")])[0]["title", "coral"]
     assert together[0].tolist() == [5, 6, 7] and together[1].tolist() == want_keys.tolist()
     assert keys.tolist() == want_keys.tolist() == postings.keys(dbsession, "title", ["coral"]).tolist()
     assert postings.docs(dbsession, "title", ["coral"]).tolist() == [5, 6, 7]
