@@ -129,10 +129,9 @@ def _pairs_rows(session: Session, words: list[tuple[str, str]], *, positional: b
     rows = read_rows(session, _pairs_statement(len(pairs), positional, sized), params)
     if not sized:
         return rows, None
-    counted = [row for row in rows if row[0] == _SIZE_MARK]
-    # no _all row at all (an empty index) leaves no sums either
-    total = _size_of(int(counted[0][2]), int(counted[0][-1])) if counted else 0
-    return [row for row in rows if row[0] != _SIZE_MARK], total
+    # the sums always make one row (coalesced to 0 on an empty index)
+    (counted,) = [row for row in rows if row[0] == _SIZE_MARK]
+    return [row for row in rows if row[0] != _SIZE_MARK], _size_of(int(counted[2]), int(counted[-1]))
 
 
 @functools.lru_cache(maxsize=32)

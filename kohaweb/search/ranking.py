@@ -52,14 +52,19 @@ def weighs_words(node: Node) -> bool:
     (kohaweb.search.query ``evaluator_for``) rather than ask for it apart."""
     scored = 0
     for clause in _scored_clauses(node, []):
-        try:
-            text, _, _ = _strip_anchors(clause.term)
-        except QueryError:
-            continue
-        scored += len(normalize.query_words(text)) * (2 if clause.index in ALSO_SCORED else 1)
+        scored += len(_words_of(clause)) * (2 if clause.index in ALSO_SCORED else 1)
         if scored > 1:
             return True
     return False
+
+
+def _words_of(clause: Clause) -> list[str]:
+    """The words of a scored clause (none when its anchors are malformed)."""
+    try:
+        text, _, _ = _strip_anchors(clause.term)
+    except QueryError:
+        return []
+    return normalize.query_words(text)
 
 
 def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator | None = None,
@@ -73,11 +78,7 @@ def order(session: Session, node: Node, hits: np.ndarray, evaluator: _Evaluator 
     scored: list[tuple[np.ndarray, float]] = []  # (occurrences, weight) of each word or phrase
     budget = MAX_RANKED_WORDS
     for clause in _scored_clauses(node, []):
-        try:
-            text, _, _ = _strip_anchors(clause.term)
-        except QueryError:
-            continue
-        words = normalize.query_words(text)[:budget]
+        words = _words_of(clause)[:budget]
         budget -= len(words)
         targets = [(clause.index, WEIGHTS.get(clause.index, 1.0))]
         if clause.index in ALSO_SCORED:
