@@ -191,11 +191,29 @@ def test_mariadb_literals_written_a_column_at_a_time_are_the_value_by_value_ones
         "(" + ",".join(bulk._mysql_literal(v) for v in row) + ")" for row in rows)]
 
 
+def test_load_data_fields_made_a_column_at_a_time_are_the_value_by_value_ones():
+    columns = [
+        ("plain", "names", "é 中文 \U0001f600", ""),  # strings with nothing to escape: encoded at once
+        ("tab\there", "back\\slash", "line\nfeed", "ok", "\\N"),  # strings to escape
+        ("a", None, ""),  # a NULL among strings
+        (None, "a"),
+        ("a", 5, b"x", None),  # values of several kinds
+        (b"\t\n\\", b"", None, bytes(range(256))),
+        (b"x", "x"),
+        (1, None, 2**40, 0, -3),
+        (1, 2.5), (1, True), (True, False, None), (None, None),
+        (dt.date(2020, 1, 2), dt.datetime(2026, 12, 5, 1, 2, 3), Decimal("1.50")),
+    ]
+    for values in columns:
+        assert load_data._field_column(values) == [load_data._field(value) for value in values], values
+
+
 def test_many_rows_take_several_files_each_loaded_and_removed(engine, twin_tables, mariadb_way, monkeypatch):
     if mariadb_way != "files":
         pytest.skip("LOAD DATA is MariaDB's")
     fast, _ = twin_tables
     monkeypatch.setattr(load_data, "FILE_BYTES", 3_000)
+    monkeypatch.setattr(load_data, "_SLICE_ROWS", 16)  # files are cut between slices of rows
     folders = []
     made = load_data.load_jobs
 
