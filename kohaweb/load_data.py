@@ -156,10 +156,10 @@ def _field_column(values: tuple) -> list[bytes]:
     """``_field`` of each value: a column of integers, strings or bytes (or NULLs) in as few
     passes over its values as can be. A pass over an import batch's 446,000 posting rows costs
     more for reaching each value than for its work (a type check of every term alone was 0.1
-    s), so the column's kind is taken from its first value and a value of another kind makes the
-    pass fail (TypeError) and the column go value by value. Bytes are escaped inline: three
-    C-level passes over a packed posting cost less than a Python call to find out whether it
-    needs them (one in seven does)."""
+    s), so the column's kind is taken from its first value, and a value of another kind makes
+    the pass fail and the column go value by value. Bytes are escaped inline: three C-level
+    passes over a packed posting cost less than a Python call to find out whether it needs
+    them (one in seven does)."""
     kind = type(next((value for value in values if value is not None), None))
     if kind is type(None):  # a column of NULLs (a new posting's deletions)
         return [_NULL] * len(values)
@@ -172,7 +172,7 @@ def _field_column(values: tuple) -> list[bytes]:
                     for value in values]
         if kind is int and set(map(type, values)) <= {int, type(None)}:  # small ints: one object each
             return [_NULL if value is None else b"%d" % value for value in values]
-    except TypeError:  # a value of another kind
+    except (TypeError, AttributeError):  # a value of another kind
         pass
     return list(map(_field, values))
 

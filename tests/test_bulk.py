@@ -199,7 +199,7 @@ def test_load_data_fields_made_a_column_at_a_time_are_the_value_by_value_ones():
         (None, "a"),
         ("a", 5, b"x", None),  # values of several kinds
         (b"\t\n\\", b"", None, bytes(range(256))),
-        (b"x", "x"),
+        (b"x", "x"), (b"x", 5), ("x", 5), ("x", b"x"),
         (1, None, 2**40, 0, -3),
         (1, 2.5), (1, True), (True, False, None), (None, None),
         (dt.date(2020, 1, 2), dt.datetime(2026, 12, 5, 1, 2, 3), Decimal("1.50")),
