@@ -12,7 +12,9 @@ rare, medium and very common words per index, phrases, right and left truncation
 booleans of common words, date ranges, ISBN and rec.id look-ups and sorts, ``--per-kind`` of each
 (maximumRecords=10, marcxml). Prints throughput with 1 and 8 concurrent clients, a table of median
 and p95 latency per query kind for every server side by side, and, when idzebra-2.0 is installed,
-Zebra's hit counts next to kohaweb's for every query (agreement).
+Zebra's hit counts next to kohaweb's for every query (agreement). The servers run side by side
+and take turns, ``--rounds`` whole runs of the mix each, so that the machine's changes of speed
+fall on all of them alike (``timed_rounds``).
 kohaweb runs in its own processes, as Zebra does, so the client's work is not charged to it: as
 ``kohaweb serve --workers 2`` runs it (two waitress processes on one socket, 8 threads each; the
 machine has two cores and zebrasrv also answers from several processes), and also in one. ``--fast-load`` bulk-inserts the records and builds the index with
@@ -115,20 +117,45 @@ def run_concurrent(base: str, qs: list[tuple[str, str]], clients: int = 8) -> fl
     return len(qs) / (time.perf_counter() - started)
 
 
-def bench_server(label: str, base: str, qs: list[tuple[str, str]]) -> tuple[dict[str, int], float, float,
-                                                                         dict[str, list[float]]]:
-    if label.strip() == "zebra":
-        qs = [(kind, fold_terms(query)) for kind, query in qs]
-    # every server answers the whole mix once, untimed, before it is timed: Python's, the
-    # database's and Zebra's caches then hold what a server in service holds. (Only 20 queries
-    # warmed them before, and the first kohaweb server had also answered the mix's hit counts, so
-    # it ran warm and the others cold: kohaweb with 2 processes was 0.6 ms slower than with 1.)
-    for _, query in qs:
-        sru_get(base, query)
-    latencies, counts, sequential = run_sequential(base, qs)
-    concurrent = run_concurrent(base, qs)
-    report(f"{label} throughput req/s", sequential=sequential, clients_8=concurrent)
-    return counts, sequential, concurrent, latencies
+def timed_rounds(servers: dict[str, str], qs: list[tuple[str, str]], rounds: int
+                 ) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, int]], dict[str, float],
+                            dict[str, float]]:
+    """Latencies per kind, hit counts, sequential and 8-client requests/s of every server, the
+    servers running side by side and taking turns: each answers the whole mix once untimed
+    (Python's, the database's and Zebra's caches then hold what a server in service holds),
+    then ``rounds`` times over, whole runs alternating between the servers (the first of each
+    round moves on), and the same again with 8 clients.
+
+    The servers used to be timed one after the other, each once: the machine's speed, which
+    changes from minute to minute on a shared machine, then counted as the servers'
+    difference. In one such run every kind was 0.6 to 1.1 ms slower with kohaweb's 2 processes
+    than with 1 (measured first); with whole runs alternated the two were within 0.3 ms, either
+    way."""
+    mixes = {label: [(kind, fold_terms(query)) for kind, query in qs] if label == "zebra" else qs
+             for label in servers}
+    for label, base in servers.items():
+        for _, query in mixes[label]:
+            sru_get(base, query)
+    latencies: dict[str, dict[str, list[float]]] = {label: {} for label in servers}
+    counts: dict[str, dict[str, int]] = {}
+    seconds = dict.fromkeys(servers, 0.0)
+    concurrent: dict[str, list[float]] = {label: [] for label in servers}
+    labels = list(servers)
+    for round_ in range(rounds):
+        order = labels[round_ % len(labels):] + labels[:round_ % len(labels)]
+        for label in order:
+            found, found_counts, rate = run_sequential(servers[label], mixes[label])
+            for kind, values in found.items():
+                latencies[label].setdefault(kind, []).extend(values)
+            counts.setdefault(label, found_counts)
+            seconds[label] += len(qs) / rate
+        for label in order:
+            concurrent[label].append(run_concurrent(servers[label], mixes[label]))
+    sequential = {label: rounds * len(qs) / seconds[label] for label in labels}
+    clients = {label: sorted(concurrent[label])[len(concurrent[label]) // 2] for label in labels}
+    for label in labels:
+        report(f"{label} throughput req/s", sequential=sequential[label], clients_8=clients[label])
+    return latencies, counts, sequential, clients
 
 
 def side_by_side(results: dict[str, dict[str, list[float]]], kinds: list[str]) -> None:
@@ -247,30 +274,31 @@ def query_mix(url: str, base: str, args) -> list[tuple[str, str]]:
 
 def compare(url: str, args) -> None:
     report("kohaweb index size", megabytes=index_size_mb(url))
-    qs: list[tuple[str, str]] = []
-    results: dict[str, dict[str, list[float]]] = {}
-    for workers in sorted({1, args.workers}):
-        with kohaweb_server(url, workers) as base:
-            if not qs:
-                qs = query_mix(url, base, args)
-            label = f"kohaweb ({workers} process{'es' if workers > 1 else ''})"
-            counts, seq, conc, results[label] = bench_server(label, base, qs)
     zebra_ok = not args.no_zebra and shutil.which("zebraidx") and shutil.which("zebrasrv")
     if not args.no_zebra and not zebra_ok:
         print("zebra: idzebra-2.0 not installed (apt-get install idzebra-2.0); side-by-side skipped")
-    if zebra_ok:
-        from zebra_sru import zebra_server
+    with contextlib.ExitStack() as running:
+        servers: dict[str, str] = {}
+        for workers in sorted({1, args.workers}):
+            label = f"kohaweb ({workers} process{'es' if workers > 1 else ''})"
+            servers[label] = running.enter_context(kohaweb_server(url, workers))
+        qs = query_mix(url, next(iter(servers.values())), args)
+        if zebra_ok:
+            from zebra_sru import zebra_server
 
-        started = time.perf_counter()
-        with zebra_server(url) as zebra_base:
+            started = time.perf_counter()
+            servers["zebra"] = running.enter_context(zebra_server(url))
             report("zebra indexing", seconds=time.perf_counter() - started)
-            zcounts, zseq, zconc, results["zebra"] = bench_server("zebra", zebra_base, qs)
-        agree = [q for q in counts if counts[q] == zcounts.get(q)]
-        report("agreement", queries=len(counts), same_hit_count=len(agree))
-        for q in counts:
-            if counts[q] != zcounts.get(q):
-                print(f"  differs: {q}: kohaweb {counts[q]}, zebra {zcounts.get(q)}")
-        report("ratio kohaweb/zebra", sequential=seq / zseq, clients_8=conc / zconc)
+        results, counts, sequential, clients = timed_rounds(servers, qs, args.rounds)
+    main = [label for label in servers if label != "zebra"][-1]
+    if zebra_ok:
+        agree = [q for q in counts[main] if counts[main][q] == counts["zebra"].get(q)]
+        report("agreement", queries=len(counts[main]), same_hit_count=len(agree))
+        for q in counts[main]:
+            if counts[main][q] != counts["zebra"].get(q):
+                print(f"  differs: {q}: kohaweb {counts[main][q]}, zebra {counts['zebra'].get(q)}")
+        report("ratio kohaweb/zebra", sequential=sequential[main] / sequential["zebra"],
+               clients_8=clients[main] / clients["zebra"])
     side_by_side(results, list(dict.fromkeys(kind for kind, _ in sorted(qs, key=lambda q: kind_order(q[0])))))
 
 
@@ -286,6 +314,8 @@ def main() -> int:
     parser.add_argument("--url", help="an already loaded and migrated catalogue to benchmark (not dropped)")
     parser.add_argument("--workers", type=int, default=2,
                         help="kohaweb server processes for the comparison (also measured with 1)")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="timed runs of the whole mix per server, alternating between the servers")
     add_data_options(parser)
     parser.add_argument("--serve", nargs=3, metavar=("URL", "PORT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
