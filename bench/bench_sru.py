@@ -325,6 +325,8 @@ def main() -> int:
     add_data_options(parser)
     parser.add_argument("--serve", nargs=3, metavar=("URL", "PORT", "WORKERS"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     if args.serve:
         serve_child(args.serve[0], int(args.serve[1]), int(args.serve[2]))
         return 0
