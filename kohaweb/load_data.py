@@ -124,9 +124,8 @@ def _driver_error(code: int, message: str) -> Exception:
 
 def _files(rows: list[tuple]) -> Iterator[list[bytes]]:
     """The rows as lines of tab-separated fields, cut into files of about ``FILE_BYTES``, written
-    a column at a time (a comprehension per column, as kohaweb.bulk's INSERT literals are) and
-    joined into lines by C-level joins, a slice of rows at a time: a Python step per row was a
-    third of the writing process's time on an import's posting rows."""
+    a column at a time (``_field_column``, as kohaweb.bulk's INSERT literals are) and joined
+    into lines by C-level joins, a slice of rows at a time."""
     pieces: list[bytes] = []
     size = 0
     for start in range(0, len(rows), _SLICE_ROWS):
