@@ -5,19 +5,22 @@ their items as 952/995 fields; ``--generator sample`` writes kohaweb.sampledata'
 
     .venv/bin/python bench/bench_import.py --records 100000 --backends sqlite postgresql mariadb
 
-Besides records/s it reports the CPU milliseconds per record of the writing process, of the
-worker processes and of the database server when it runs on this machine (what to compare
-between changes on a shared machine), and the load average.
+Besides records/s it reports the pace of the load's first and last tenth and the seconds the
+command went on after its last batch (``LoadPace``), the CPU milliseconds per
+record of the writing process, of the worker processes and of the database server when it runs
+on this machine (what to compare between changes on a shared machine), and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 
 import pymarc
 
@@ -48,10 +51,51 @@ def reference_data(url: str) -> None:
     engine.dispose()
 
 
-def run_import(url: str, path: str, batch: int | None = None, workers: int | None = None) -> tuple[float, float, float]:
-    """Seconds taken, and CPU seconds of this (the writing) process and of the worker processes:
-    the machine's other load changes the first, much less the others. ``batch`` None: the
-    command's default batch size."""
+class LoadPace:
+    """When each batch of the command was stored (``kohaweb.cli.Progress.update``, called once a
+    batch has committed): the pace of the load's first and last tenth, and how long the command
+    went on after its last batch (the key's build or the staged rows' move, the repack)."""
+
+    def __init__(self) -> None:
+        self.started = time.perf_counter()
+        self.points: list[tuple[float, int]] = [(0.0, 0)]  # (seconds, records done)
+
+    @contextlib.contextmanager
+    def watching(self) -> Iterator[None]:
+        from kohaweb.cli import Progress
+
+        update = Progress.update
+
+        def timed(progress: Progress, count: int = 1) -> None:
+            update(progress, count)
+            self.points.append((time.perf_counter() - self.started, progress.done))
+
+        Progress.update = timed  # type: ignore[method-assign]
+        try:
+            yield
+        finally:
+            Progress.update = update  # type: ignore[method-assign]
+
+    def figures(self, ended: float) -> dict[str, float]:
+        """Records/s from the start to the first batch that passes a tenth of the load, and from
+        the last batch at or before nine tenths to the end of the load; seconds after it."""
+        load_end, total = self.points[-1]
+        if not total:
+            return {}
+        first = next((t, n) for t, n in self.points if n >= total / 10)
+        before_last = max((t, n) for t, n in self.points if n <= total * 9 / 10)
+        out = {"first_tenth_per_s": first[1] / first[0] if first[0] else 0.0}
+        if load_end > before_last[0]:
+            out["last_tenth_per_s"] = (total - before_last[1]) / (load_end - before_last[0])
+        out["after_load_s"] = ended - load_end
+        return out
+
+
+def run_import(url: str, path: str, batch: int | None = None, workers: int | None = None
+               ) -> tuple[float, float, float, LoadPace]:
+    """Seconds taken, and CPU seconds of this (the writing) process and of the worker processes
+    (the machine's other load changes the first, much less the others), and the command's timed
+    pace (``LoadPace``). ``batch`` None: the command's default batch size."""
     from kohaweb.cli import main
 
     with tempfile.NamedTemporaryFile("w", suffix=".ini", delete=False) as ini:
@@ -59,7 +103,8 @@ def run_import(url: str, path: str, batch: int | None = None, workers: int | Non
     try:
         children = _children_cpu()
         started, cpu = time.perf_counter(), time.process_time()
-        with open(os.devnull, "w") as devnull:
+        pace = LoadPace()
+        with open(os.devnull, "w") as devnull, pace.watching():
             stdout = sys.stdout
             sys.stdout = devnull
             try:
@@ -71,7 +116,7 @@ def run_import(url: str, path: str, batch: int | None = None, workers: int | Non
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         if status != 0:
             raise SystemExit(f"import failed with status {status}")
-        return elapsed, cpu, _children_cpu() - children
+        return elapsed, cpu, _children_cpu() - children, pace
     finally:
         os.remove(ini.name)
 
@@ -107,12 +152,13 @@ def main() -> None:
             with database(backend, keep=args.keep) as url:
                 reference_data(url)
                 server = server_cpu_seconds(url)
-                elapsed, cpu, workers_cpu = run_import(url, path, args.batch_size, args.workers)
+                elapsed, cpu, workers_cpu, pace = run_import(url, path, args.batch_size, args.workers)
                 if server is not None:
                     server = server_cpu_seconds(url) - server
             server_figure = {} if server is None else {"server_cpu_ms_per_record": 1000 * server / args.records}
             report(f"import {args.records} {generator} {args.flavour} records into {backend}", seconds=elapsed,
-                   records_per_s=args.records / elapsed, main_cpu_ms_per_record=1000 * cpu / args.records,
+                   records_per_s=args.records / elapsed, **pace.figures(elapsed),
+                   main_cpu_ms_per_record=1000 * cpu / args.records,
                    workers_cpu_ms_per_record=1000 * workers_cpu / args.records, **server_figure, load_before=load,
                    load_after=os.getloadavg()[0], file_mb=size_mb, peak_rss_mb=peak_rss_mb(),
                    workers_peak_rss_mb=resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
