@@ -56,7 +56,7 @@ def main() -> int:
     path = str(realistic.cached_file(args.records, seed=11, data=data))
     with database(args.backend) as url:
         reference_data(url)
-        seconds, _, _ = run_import(url, path)
+        seconds = run_import(url, path)[0]
         print(f"imported {args.records:,} records in {seconds:.1f} s", flush=True)
         return measure(url, args)
 

@@ -257,7 +257,7 @@ def load(url: str, args) -> None:
 
         path = realistic.cached_file(args.records, flavour="MARC21", seed=11, data=data_choice(args)[1])
         reference_data(url)
-        elapsed, _, _ = run_import(url, str(path))
+        elapsed = run_import(url, str(path))[0]
         report(f"catalogue {args.backend} (kohaweb import)", records=args.records,
                load_records_per_s=args.records / elapsed)
     else:
