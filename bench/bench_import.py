@@ -84,7 +84,7 @@ class LoadPace:
             return {}
         first = next((t, n) for t, n in self.points if n >= total / 10)
         before_last = max((t, n) for t, n in self.points if n <= total * 9 / 10)
-        out = {"first_tenth_per_s": first[1] / first[0] if first[0] else 0.0}
+        out = {"first_tenth_per_s": first[1] / first[0]}  # past the (0, 0) start: total > 0
         if load_end > before_last[0]:
             out["last_tenth_per_s"] = (total - before_last[1]) / (load_end - before_last[0])
         out["after_load_s"] = ended - load_end

@@ -30,6 +30,7 @@ import contextlib
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import threading
@@ -158,7 +159,7 @@ def timed_rounds(servers: dict[str, str], qs: list[tuple[str, str]], rounds: int
             warm(label)
             concurrent[label].append(run_concurrent(servers[label], mixes[label]))
     sequential = {label: rounds * len(qs) / seconds[label] for label in labels}
-    clients = {label: sorted(concurrent[label])[len(concurrent[label]) // 2] for label in labels}
+    clients = {label: statistics.median(concurrent[label]) for label in labels}
     for label in labels:
         report(f"{label} throughput req/s", sequential=sequential[label], clients_8=clients[label])
     return latencies, counts, sequential, clients
