@@ -93,6 +93,41 @@ def test_the_session_keeps_the_layout_the_state_gave(clean_db, clock, other_proc
         session.close()
 
 
+def test_a_range_search_takes_the_layout_from_the_cache_without_a_statement(clean_db, clock, other_process):
+    """A request whose ``search_state`` came from the cache has run no statement yet, so its
+    session has no transaction to keep the layout with: the query's number range takes the
+    layout from the cache too (it read the preference again, one round trip of a date range
+    search), within ``STATE_CACHE_SECONDS`` as the rest of the state, then reads it again."""
+    from sqlalchemy import event
+
+    other_process(state.MULTI_NUMBERS_PREFERENCE, "1")
+    _state(clean_db)  # cached by an earlier request
+    seen: list[str] = []
+
+    def note(conn, cursor, statement, *args) -> None:
+        if "systempreferences" in statement:
+            seen.append(statement)
+
+    event.listen(clean_db, "before_cursor_execute", note)
+    try:
+        session = make_session_factory(clean_db)()
+        try:
+            assert search.search_state(session).multi_numbers and not seen
+            assert session.get_transaction() is None  # nothing read yet
+            other_process(state.MULTI_NUMBERS_PREFERENCE, "2")
+            assert state.number_layout(session) == 1 and not seen
+        finally:
+            session.close()
+        clock[0] += state.STATE_CACHE_SECONDS + 0.001
+        session = make_session_factory(clean_db)()
+        try:
+            assert state.number_layout(session) == 2 and len(seen) == 1
+        finally:
+            session.close()
+    finally:
+        event.remove(clean_db, "before_cursor_execute", note)
+
+
 def test_a_rebuild_waits_out_the_cache_before_it_empties_the_index(session_factory, monkeypatch, sample_records):
     sample_records(3)
     seen: list[str] = []

@@ -72,11 +72,11 @@ def search_state(session: Session) -> SearchState:
     A layout read a moment late is harmless (a lower level answers the same, the older way),
     and a rebuild waits out the cache before it touches the index (``wait_for_searches``)."""
     engine = session.get_bind()
-    known = engine.__dict__.get(_CACHED_STATE)
-    now, written = clock(), writes()
-    if known is not None and known[0] > now and known[1] == written:
+    known = _trusted(engine)
+    if known is not None:
         state, layout = known[2], known[3]
     else:
+        now, written = clock(), writes()
         values = get_preferences(session, (PREFERENCE, SEE_FROM_PREFERENCE, MULTI_NUMBERS_PREFERENCE))
         layout = _layout(values[MULTI_NUMBERS_PREFERENCE])
         state = SearchState((values[PREFERENCE] or READY).lower(), preference_on(values[SEE_FROM_PREFERENCE]),
@@ -87,6 +87,14 @@ def search_state(session: Session) -> SearchState:
     return state
 
 
+def _trusted(engine) -> tuple | None:
+    """What ``search_state`` read on this engine, while it may still be trusted, else None."""
+    known = engine.__dict__.get(_CACHED_STATE)
+    if known is not None and known[0] > clock() and known[1] == writes():
+        return known
+    return None
+
+
 def wait_for_searches() -> None:
     """Wait until no process answers from a state read before now (after marking the index as
     being rebuilt, before emptying it): see ``STATE_CACHE_SECONDS``."""
@@ -95,12 +103,18 @@ def wait_for_searches() -> None:
 
 def number_layout(session: Session) -> int:
     """How every record of the index lists its numbers (``SearchIndexMultiNumbers``: 0, 1 or 2,
-    see ``NUMBER_LAYOUT``): as ``search_state`` read it in this transaction, else read now (a
-    search that did not ask ``search_state`` pays this statement when its query has a range)."""
+    see ``NUMBER_LAYOUT``): as ``search_state`` read it in this transaction, or as this process
+    read it within ``STATE_CACHE_SECONDS`` (when ``search_state`` found it cached, the session
+    had begun no transaction to keep it with), else read now (a search that did not ask
+    ``search_state`` pays this statement when its query has a range)."""
     known = session.info.get(_NUMBER_LAYOUT)
     if known is not None and known[0] is session.get_transaction() and known[0] is not None:
         return known[1]
-    layout = _layout(get_preferences(session, (MULTI_NUMBERS_PREFERENCE,))[MULTI_NUMBERS_PREFERENCE])
+    cached = _trusted(session.get_bind())
+    if cached is not None:
+        layout = cached[3]
+    else:
+        layout = _layout(get_preferences(session, (MULTI_NUMBERS_PREFERENCE,))[MULTI_NUMBERS_PREFERENCE])
     session.info[_NUMBER_LAYOUT] = (session.get_transaction(), layout)
     return layout
 
