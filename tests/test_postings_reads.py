@@ -241,6 +241,17 @@ def test_rows_with_removals_read_together_as_their_fold(dbsession):
         for pair in (["coral"], ["coral", "reef"], words):
             want = sorted(n for n, (title, _) in model.items() if set(pair) & set(title.split()))
             assert postings.docs(dbsession, "title", pair).tolist() == want, pair
+        # several pairs and the index's size in one statement (on MariaDB its rows come unordered
+        # and are put in block and segment order after the read): as each pair read alone
+        pairs = [("title", "coral"), ("any", "reef"), ("title", "atoll"), ("any", "lagoon")]
+        with_keys, size = postings.docs_and_keys_of(dbsession, pairs, sized=True)
+        only_docs, same_size = postings.docs_of(dbsession, pairs, sized=True)
+        assert size == same_size == postings.size(dbsession) == len(model)
+        for idx, word in pairs:
+            docs, keys = postings.docs_and_keys(dbsession, idx, [word])
+            assert with_keys[idx, word][0].tolist() == docs.tolist() == only_docs[idx, word].tolist()
+            assert with_keys[idx, word][1].tolist() == keys.tolist()
+            assert docs.tolist() == sorted(n for n, (title, _) in model.items() if word in title.split())
         term = tables.postings.c.term
         _, ranged = postings.docs_where(dbsession, posting_format.number_space("date"),
                                         term >= posting_format.number_term(1991), term <= posting_format.number_term(1993))
@@ -280,3 +291,25 @@ def test_a_batch_run_lists_again_what_a_rolled_back_savepoint_listed(dbsession):
 
     assert ids(f"{MASK_ANY}ensics") == [4]
     assert ids(f"{MASK_ANY}istics") == [1, 3]
+
+
+def test_a_read_left_unordered_is_put_in_block_and_segment_order(dbsession, monkeypatch):
+    """MariaDB's read of several pairs with the index's size has no ORDER BY (it would sort a
+    temporary table for it): the rows are put in order after the read, whatever order they came
+    in. Here every database takes MariaDB's form, and the rows come back reversed."""
+    for number, title in enumerate(["coral reef", "coral lagoon", "reef atoll", "coral atoll"], start=1):
+        indexer.apply(dbsession, {number: _entry(title), EDGE + number: _entry(title)})  # two blocks
+        dbsession.commit()  # a segment each
+    indexer.apply(dbsession, {2: _entry("lagoon")})  # 2 loses "coral": a removal in a later segment
+    dbsession.commit()
+    pairs = [("title", "coral"), ("any", "reef"), ("title", "atoll")]
+    separately = {pair: postings.docs_and_keys(dbsession, pair[0], [pair[1]]) for pair in pairs}
+    assert separately["title", "coral"][0].tolist() == [1, 4, EDGE + 1, EDGE + 2, EDGE + 4]
+    read = postings.read_rows
+    monkeypatch.setattr(postings, "ranges_in_one_select", lambda session: True)
+    monkeypatch.setattr(postings, "read_rows", lambda *args: read(*args)[::-1])
+    together, size = postings.docs_and_keys_of(dbsession, pairs, sized=True)
+    assert size == 8
+    for pair in pairs:
+        assert together[pair][0].tolist() == separately[pair][0].tolist(), pair
+        assert together[pair][1].tolist() == separately[pair][1].tolist(), pair
