@@ -297,15 +297,16 @@ def compare(url: str, args) -> None:
             servers["zebra"] = running.enter_context(zebra_server(url))
             report("zebra indexing", seconds=time.perf_counter() - started)
         results, counts, sequential, clients = timed_rounds(servers, qs, args.rounds)
-    main = [label for label in servers if label != "zebra"][-1]
+    kohaweb = [label for label in servers if label != "zebra"][-1]  # the --workers server
     if zebra_ok:
-        agree = [q for q in counts[main] if counts[main][q] == counts["zebra"].get(q)]
-        report("agreement", queries=len(counts[main]), same_hit_count=len(agree))
-        for q in counts[main]:
-            if counts[main][q] != counts["zebra"].get(q):
-                print(f"  differs: {q}: kohaweb {counts[main][q]}, zebra {counts['zebra'].get(q)}")
-        report("ratio kohaweb/zebra", sequential=sequential[main] / sequential["zebra"],
-               clients_8=clients[main] / clients["zebra"])
+        ours, zebra = counts[kohaweb], counts["zebra"]
+        agree = [q for q in ours if ours[q] == zebra.get(q)]
+        report("agreement", queries=len(ours), same_hit_count=len(agree))
+        for q in ours:
+            if ours[q] != zebra.get(q):
+                print(f"  differs: {q}: kohaweb {ours[q]}, zebra {zebra.get(q)}")
+        report("ratio kohaweb/zebra", sequential=sequential[kohaweb] / sequential["zebra"],
+               clients_8=clients[kohaweb] / clients["zebra"])
     side_by_side(results, list(dict.fromkeys(kind for kind, _ in sorted(qs, key=lambda q: kind_order(q[0])))))
 
 

@@ -428,7 +428,7 @@ def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
             assert all(row._mapping["type"] in ("const", "eq_ref", "ref", "range") for row in reads), rows
             assert all(row._mapping["key"] for row in reads), rows
             if "search_postings.idx =" in str(compiled):
-                # several key ranges are read without a temporary table to fill and sort
+                # reads of the postings (several key ranges included) fill and sort no temporary table
                 assert len(reads) == len(rows), rows
                 assert not any("temporary" in (row._mapping["Extra"] or "") for row in rows), rows
     dbsession.rollback()

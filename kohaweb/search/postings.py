@@ -29,6 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
+from ..db import backend_name
 from ..driver import read_rows
 from . import tables
 from .posting_folds import (
@@ -90,7 +91,7 @@ def ranges_in_one_select(session: Session) -> bool:
     index scans and sorts a few rows (the same 0.13 ms either way) and SQLite makes no round
     trip, so they keep the UNION ALL. The OR'd ranges never overlap (distinct pairs, distinct
     namespaces), so no row is read twice where the UNION ALL would have given it once."""
-    return session.get_bind().dialect.name in ("mysql", "mariadb")
+    return backend_name(session) == "mariadb"
 
 
 def _key_ranges(columns: tuple, ranges: list[list], joined: bool):
@@ -99,9 +100,13 @@ def _key_ranges(columns: tuple, ranges: list[list], joined: bool):
     (``ranges_in_one_select``), else a UNION ALL of one SELECT per range."""
     p = tables.postings
     if len(ranges) == 1 or joined:
-        condition = and_(*ranges[0]) if len(ranges) == 1 else or_(*[and_(*r) for r in ranges])
-        return select(*columns).where(condition).order_by(p.c.idx, p.c.term, p.c.block, p.c.seg)
+        return select(*columns).where(_any_range(ranges)).order_by(p.c.idx, p.c.term, p.c.block, p.c.seg)
     return union_all(*[select(*columns).where(*r) for r in ranges]).order_by("idx", "term", "block", "seg")
+
+
+def _any_range(ranges: list[list]):
+    """The condition of a row in any of ``ranges`` (each a list of conditions on the key)."""
+    return and_(*ranges[0]) if len(ranges) == 1 else or_(*[and_(*r) for r in ranges])
 
 
 def docs(session: Session, idx: str, terms: Iterable[str]) -> np.ndarray:
@@ -191,7 +196,7 @@ def _pairs_statement(count: int, positional: bool = True, sized: bool = False, j
     if not sized:
         return _key_ranges(columns, ranges, joined)
     if joined:
-        parts = [select(*columns).where(or_(*[and_(*r) for r in ranges]) if count > 1 else and_(*ranges[0]))]
+        parts = [select(*columns).where(_any_range(ranges))]
     else:
         parts = [select(*columns).where(*r) for r in ranges]
     # last, so that the statement's column types stay those of the posting rows (its blobs are
