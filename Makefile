@@ -7,7 +7,8 @@ PLUGINS := $(sort $(wildcard plugins/*/setup.cfg))
 PLUGIN_DIRS := $(patsubst %/setup.cfg,%,$(PLUGINS))
 INI ?= development.ini
 # Debian packages the tests drive as real clients (installed when missing and we are root).
-DEBIAN_PACKAGES := yaz zbar-tools libgd-barcode-perl chromium chromium-driver idzebra-2.0
+# libmariadb-dev and pkg-config build mysqlclient, MariaDB's driver.
+DEBIAN_PACKAGES := yaz zbar-tools libgd-barcode-perl chromium chromium-driver idzebra-2.0 libmariadb-dev pkg-config
 PYTEST_ARGS ?=
 
 .PHONY: run serve test test-sqlite test-postgresql test-mariadb lint install system-deps bench clean
@@ -20,6 +21,9 @@ $(VENV)/.installed: setup.cfg requirements-dev.txt $(PLUGINS)
 	   $(PIP) install -q -r requirements-dev.txt && \
 	   $(PIP) install -q -e . $(addprefix -e ,$(PLUGIN_DIRS)) ) > $(VENV)/install.log 2>&1 \
 	  || { cat $(VENV)/install.log; echo "install failed (log: $(VENV)/install.log)"; exit 1; }
+	@# MariaDB's C driver; without Connector/C's headers the MariaDB tests use PyMySQL instead
+	@$(PIP) install -q mysqlclient >> $(VENV)/install.log 2>&1 \
+	  || echo "note: mysqlclient did not build (apt-get install libmariadb-dev pkg-config); MariaDB runs on PyMySQL"
 	touch $@
 
 install: $(VENV)/.installed
@@ -49,7 +53,7 @@ lint: install
 # output is printed whole when it ends. Tests that use no database run on the SQLite pass only
 # (kohaweb.testing skips them on the others).
 TEST_JOBS ?= 3
-test: install system-deps lint
+test: system-deps install lint
 	$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-sqlite test-postgresql test-mariadb
 
 test-sqlite test-postgresql test-mariadb: test-%: install

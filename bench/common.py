@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import resource
 import statistics
@@ -21,7 +22,8 @@ from sqlalchemy import create_engine, text
 
 SERVERS = {
     "postgresql": ("postgresql+psycopg://postgres@127.0.0.1:5432/", "postgres"),
-    "mariadb": ("mysql+pymysql://root@127.0.0.1:3306/", ""),
+    "mariadb": (("mysql+mysqldb://" if importlib.util.find_spec("MySQLdb") else "mysql+pymysql://")
+                + "root@127.0.0.1:3306/", ""),
 }
 
 

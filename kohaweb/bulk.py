@@ -2,7 +2,7 @@
 
 SQLAlchemy's own bulk insert (``connection.execute(insert(table), rows)``) spends most of its
 time in Python per value: the parameters of thousands of rows are processed one by one, and on
-MariaDB PyMySQL escapes each of them again. Here the rows go to the database the cheapest way
+MariaDB the driver escapes each of them again. Here the rows go to the database the cheapest way
 it takes them:
 
 - SQLite: the driver's ``executemany``, which runs in-process;

@@ -79,7 +79,7 @@ def read_rows(session: Session, statement: Select, params: Mapping[str, Any]) ->
             if dispatch.before_cursor_execute:
                 dispatch.before_cursor_execute(conn, cursor, sql, values, None, False)
             cursor.execute(sql, values)
-            rows = list(cursor.fetchall())  # PyMySQL gives a tuple of rows
+            rows = list(cursor.fetchall())  # MariaDB's drivers give a tuple of rows
             if dispatch.after_cursor_execute:
                 dispatch.after_cursor_execute(conn, cursor, sql, values, None, False)
         finally:

@@ -31,6 +31,7 @@ from pyramid.response import Response
 from pyramid.tweens import EXCVIEW, INGRESS
 from sqlalchemy import exc as sa_exc
 
+from .db import mysql_error_code
 from .settings import ConfigError
 
 log = logging.getLogger(__name__)
@@ -157,10 +158,8 @@ def database_unavailable(exc: BaseException) -> bool:
         if state is None:  # raised by the client library itself: no connection to the server
             return isinstance(exc, sa_exc.OperationalError)
         return state.startswith(_POSTGRES_CLASSES) or state in _POSTGRES_CODES
-    if module.startswith("pymysql"):
-        args = getattr(orig, "args", ())
-        return bool(args) and args[0] in _MYSQL_CODES
-    return False
+    code = mysql_error_code(orig)
+    return code is not None and code in _MYSQL_CODES
 
 
 def database_unreachable(exc: BaseException) -> bool:
@@ -178,10 +177,8 @@ def database_unreachable(exc: BaseException) -> bool:
     if module.startswith("psycopg"):
         state = getattr(orig, "sqlstate", None)
         return state is None or state.startswith("08")
-    if module.startswith("pymysql"):
-        args = getattr(orig, "args", ())
-        return bool(args) and args[0] in _MYSQL_UNREACHABLE
-    return False
+    code = mysql_error_code(orig)
+    return code is not None and code in _MYSQL_UNREACHABLE
 
 
 def error_reason(exc: BaseException) -> str:
@@ -214,8 +211,7 @@ def _missing_table(exc: BaseException) -> bool:
         return str(orig).startswith("no such table")
     if getattr(orig, "sqlstate", None) == "42P01":
         return True
-    args = getattr(orig, "args", ())
-    return type(orig).__module__.startswith("pymysql") and bool(args) and args[0] == 1146
+    return mysql_error_code(orig) == 1146
 
 
 def database_error_view(exc: Exception, request: Request) -> Response:

@@ -12,11 +12,14 @@ Three things make it behave as the ``INSERT`` it replaces:
   what would be an error (a duplicate key, a value too long) into a warning and goes on, as
   ``IGNORE`` would. Each file is loaded under a savepoint; a warning (not a note) rolls it back
   and is raised as the driver's error for its code, as the ``INSERT`` would have raised it.
-- **No file is read but ours.** PyMySQL reads whatever file the server names once the
-  connection has the ``LOCAL_FILES`` capability. kohaweb's MariaDB connections are made with it
-  (``kohaweb.db.make_engine``) but refuse such requests (``refuse_local_files``, at connect);
-  a load allows them on its connection only while its own statement runs.
-- **It falls back.** A server with ``local_infile`` off, or another driver, gets the ``INSERT``.
+- **No file is read but ours.** A driver sends whatever file the server names once the
+  connection has the ``LOCAL_FILES`` capability, which the site's connections are made with
+  (``kohaweb.db.make_engine``). mysqlclient's are in MariaDB Connector/C's "auto" mode: a file
+  request is answered only right after a statement that begins with ``LOAD``, and kohaweb sends
+  no such statement but this module's. PyMySQL's refuse every request
+  (``refuse_local_files``, at connect) but while a load's own statement runs.
+- **It falls back.** A server with ``local_infile`` off, or an engine made without the
+  capability, gets the ``INSERT``.
 """
 
 from __future__ import annotations
@@ -45,18 +48,21 @@ def refuse_local_files(dbapi_connection: Any) -> None:
 
 
 def loads_from_files(conn: Connection) -> bool:
-    """Whether this MariaDB connection can take rows by ``LOAD DATA LOCAL INFILE``: PyMySQL,
-    connected with the capability, to a server whose ``local_infile`` is on (asked once per
-    pooled connection)."""
-    if conn.dialect.driver != "pymysql":
-        return False
-    from pymysql.constants import CLIENT
+    """Whether this MariaDB connection can take rows by ``LOAD DATA LOCAL INFILE``: made with
+    the capability (``kohaweb.db.make_engine``'s ``local_files``), by mysqlclient or PyMySQL,
+    to a server whose ``local_infile`` is on (asked once per pooled connection)."""
+    from .db import LOCAL_FILES
 
-    dbapi_connection = conn.connection.dbapi_connection
-    if not (getattr(dbapi_connection, "client_flag", 0) & CLIENT.LOCAL_FILES) \
-            or not hasattr(dbapi_connection, "_local_infile"):
-        return False
     info = conn.connection.info
+    if conn.dialect.driver not in ("mysqldb", "pymysql") or not info.get(LOCAL_FILES):
+        return False
+    dbapi_connection = conn.connection.dbapi_connection
+    if conn.dialect.driver == "pymysql":
+        from pymysql.constants import CLIENT
+
+        if not (getattr(dbapi_connection, "client_flag", 0) & CLIENT.LOCAL_FILES) \
+                or not hasattr(dbapi_connection, "_local_infile"):
+            return False
     allowed = info.get(_LOCAL_FILES)
     if allowed is None:
         with dbapi_connection.cursor() as cursor:
@@ -94,16 +100,19 @@ def _load(cursor: Any, statement: str, path: str, ignore: bool) -> None:
     try:
         if not ignore:
             cursor.execute(f"SAVEPOINT {_SAVEPOINT}")
-        connection._local_infile = True
-        try:
+        if hasattr(connection, "_local_infile"):  # PyMySQL: sends a file while this statement runs
+            connection._local_infile = True
+            try:
+                cursor.execute(statement)
+            finally:
+                connection._local_infile = False
+        else:
             cursor.execute(statement)
-        finally:
-            connection._local_infile = False
         if not ignore:
             problem = _first_problem(cursor) if cursor.warning_count else None
             if problem is not None:
                 cursor.execute(f"ROLLBACK TO SAVEPOINT {_SAVEPOINT}")
-                raise _driver_error(*problem)
+                raise _driver_error(connection, *problem)
             cursor.execute(f"RELEASE SAVEPOINT {_SAVEPOINT}")
     finally:
         os.remove(path)
@@ -116,10 +125,25 @@ def _first_problem(cursor: Any) -> tuple[int, str] | None:
     return next(((code, message) for level, code, message in cursor.fetchall() if level != "Note"), None)
 
 
-def _driver_error(code: int, message: str) -> Exception:
-    from pymysql import err
+def _driver_error(connection: Any, code: int, message: str) -> Exception:
+    """The exception the connection's driver raises for MariaDB's error ``code``."""
+    if type(connection).__module__.startswith("pymysql"):
+        from pymysql import err
 
-    return err.error_map.get(code, err.OperationalError)(code, message)
+        return err.error_map.get(code, err.OperationalError)(code, message)
+    import MySQLdb
+
+    # the classes mysqlclient gives the errors an INSERT can meet (its C table, in part)
+    kind = (MySQLdb.IntegrityError if code in _INTEGRITY_ERRORS else
+            MySQLdb.DataError if code in _DATA_ERRORS else MySQLdb.OperationalError)
+    return kind(code, message)
+
+
+# ER_DUP_ENTRY, ER_DUP_UNIQUE, ER_NO_REFERENCED_ROW(_2), ER_ROW_IS_REFERENCED(_2),
+# ER_NO_DEFAULT_FOR_FIELD, ER_BAD_NULL_ERROR
+_INTEGRITY_ERRORS = frozenset({1062, 1169, 1216, 1452, 1217, 1451, 1364, 1048})
+# WARN_DATA_TRUNCATED, WARN_NULL_TO_NOTNULL, ER_WARN_DATA_OUT_OF_RANGE, ER_DATA_TOO_LONG
+_DATA_ERRORS = frozenset({1265, 1263, 1264, 1406})
 
 
 def _files(rows: list[tuple]) -> Iterator[list[bytes]]:

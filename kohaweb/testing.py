@@ -9,6 +9,7 @@ tests are skipped with a message, except under CI (``CI`` set), where that is a 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -38,7 +39,9 @@ SCHEMAS = HERE / "testing_schemas"
 TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 SERVER_URLS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/",
-    "mariadb": "mysql+pymysql://root@127.0.0.1:3306/",
+    # mysqlclient, the supported driver; PyMySQL where it could not be built (no libmariadb-dev)
+    "mariadb": ("mysql+mysqldb://" if importlib.util.find_spec("MySQLdb") else "mysql+pymysql://")
+    + "root@127.0.0.1:3306/",
 }
 
 

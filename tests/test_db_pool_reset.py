@@ -12,12 +12,12 @@ from kohaweb.db import new_session
 @pytest.fixture
 def mariadb(clean_db):
     if clean_db.dialect.name not in ("mysql", "mariadb"):
-        pytest.skip("PyMySQL's ROLLBACK is a round trip; the other drivers know when no transaction is open")
+        pytest.skip("MariaDB's drivers send ROLLBACK as a round trip; the other drivers know when no transaction is open")
     return clean_db
 
 
 def _rollbacks(engine, work) -> list[str]:
-    """The ROLLBACKs PyMySQL sends to the server while ``work`` runs."""
+    """The ROLLBACKs the driver sends to the server while ``work`` runs."""
     sent: list[str] = []
     with engine.connect() as conn:  # the pooled connection the work will reuse
         dbapi_connection = conn.connection.dbapi_connection

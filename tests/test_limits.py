@@ -125,17 +125,18 @@ def test_ordinary_database_errors_stay_500(make_app, caplog):
         session.close()
 
 
-def test_a_mariadb_server_out_of_disk_is_unavailable_not_a_bug():
+@pytest.mark.parametrize("driver", ["MySQLdb", "pymysql"])
+def test_a_mariadb_server_out_of_disk_is_unavailable_not_a_bug(driver):
     # what MariaDB answered when a sort's temporary file filled its disk (errno 28)
-    import pymysql
+    module = pytest.importorskip(driver)
     from sqlalchemy.exc import InternalError, OperationalError
 
     from kohaweb.limits import database_unavailable, database_unreachable
 
-    full = InternalError("INSERT ...", {}, pymysql.err.InternalError(
+    full = InternalError("INSERT ...", {}, module.InternalError(
         3, "Error writing file '/tmp/#sql/fd=108' (Errcode: 28 \"No space left on device\")"))
     assert database_unavailable(full) and not database_unreachable(full)
-    gone = OperationalError("SELECT 1", {}, pymysql.err.OperationalError(2013, "Lost connection"))
+    gone = OperationalError("SELECT 1", {}, module.OperationalError(2013, "Lost connection"))
     assert database_unavailable(gone) and database_unreachable(gone)
-    wrong = InternalError("SELECT ...", {}, pymysql.err.InternalError(1054, "Unknown column"))
+    wrong = InternalError("SELECT ...", {}, module.InternalError(1054, "Unknown column"))
     assert not database_unavailable(wrong)

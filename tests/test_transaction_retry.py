@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-import pymysql
 import pytest
 import webtest
 from psycopg import errors as pg_errors
@@ -260,13 +259,19 @@ def test_attempts_come_from_kohaweb_db_attempts(make_app):
     (OperationalError("s", {}, pg_errors.SerializationFailure("could not serialize access")), True),
     (OperationalError("s", {}, pg_errors.LockNotAvailable("lock timeout")), True),
     (OperationalError("s", {}, pg_errors.UndefinedTable("no table")), False),
-    (OperationalError("s", {}, pymysql.err.OperationalError(1213, "Deadlock found")), True),
-    (OperationalError("s", {}, pymysql.err.OperationalError(1205, "Lock wait timeout exceeded")), True),
-    (OperationalError("s", {}, pymysql.err.OperationalError(2013, "Lost connection")), False),
     (ValueError("not a database error"), False),
-], ids=["sqlite-locked", "sqlite-other", "pg-deadlock", "pg-serialization", "pg-lock-timeout", "pg-other",
-        "mariadb-deadlock", "mariadb-lock-wait", "mariadb-lost", "other"])
+], ids=["sqlite-locked", "sqlite-other", "pg-deadlock", "pg-serialization", "pg-lock-timeout", "pg-other", "other"])
 def test_retryable_errors(error, retryable):
+    assert db.is_retryable(error) is retryable
+
+
+@database_independent
+@pytest.mark.parametrize("driver", ["MySQLdb", "pymysql"])
+@pytest.mark.parametrize(("code", "retryable"), [(1213, True), (1205, True), (2013, False)],
+                         ids=["deadlock", "lock-wait", "lost"])
+def test_retryable_errors_of_either_mariadb_driver(driver, code, retryable):
+    module = pytest.importorskip(driver)
+    error = OperationalError("s", {}, module.OperationalError(code, "Deadlock found, lock wait or lost"))
     assert db.is_retryable(error) is retryable
     try:  # found through the cause chain of a wrapping exception as well
         raise RuntimeError("wrapped") from error

@@ -317,7 +317,7 @@ class _RowChanges:
     An edit changes one record: two UPDATEs (one when its sort keys are unchanged), where
     deleting and re-inserting both rows took six round trips on PostgreSQL (a COPY is two).
     Past ``_UPDATE_AT_MOST`` changed records (a batch through the data layer), their rows are
-    deleted and inserted again in bulk, as PyMySQL sends an UPDATE per row."""
+    deleted and inserted again in bulk, as MariaDB's drivers send an UPDATE per row."""
 
     def __init__(self) -> None:
         self.added: list[int] = []
