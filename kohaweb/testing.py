@@ -40,8 +40,10 @@ TEST_SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 SERVER_URLS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/",
     # mysqlclient, the supported driver; PyMySQL where it could not be built (no libmariadb-dev)
-    "mariadb": ("mysql+mysqldb://" if importlib.util.find_spec("MySQLdb") else "mysql+pymysql://")
-    + "root@127.0.0.1:3306/",
+    # or where KOHAWEB_TEST_MARIADB_DRIVER=pymysql asks for it
+    "mariadb": "mysql+{}://root@127.0.0.1:3306/".format(
+        os.environ.get("KOHAWEB_TEST_MARIADB_DRIVER")
+        or ("mysqldb" if importlib.util.find_spec("MySQLdb") else "pymysql")),
 }
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .placeholders import bind
 from .safety import DIALECTS, Guard, Refused, check, limit_rows, parse_query
 
-# driver parameter styles: sqlite3 is "qmark"; psycopg and pymysql take "%s" and need a
+# driver parameter styles: sqlite3 is "qmark"; psycopg and MariaDB's drivers take "%s" and need a
 # literal % doubled
 QMARK_BACKENDS = frozenset({"sqlite"})
 

@@ -236,7 +236,7 @@ class Runner:
                     # closing a streamed result would read the rest of it: drop the connection
                     # instead, and detach the cursor so that its own close does not try either
                     cursor = getattr(result, "cursor", None)
-                    unread = getattr(cursor, "_result", None)  # pymysql's unbuffered result
+                    unread = getattr(cursor, "_result", None)  # PyMySQL's unbuffered result (mysqlclient: closed below)
                     if unread is not None and hasattr(unread, "unbuffered_active"):
                         unread.unbuffered_active = False
                     if cursor is not None and hasattr(cursor, "connection"):
@@ -335,7 +335,7 @@ def sqlite_readonly_engine(url: URL, pool_size: int, readable: Readable, max_byt
 def _message(exc: DBAPIError) -> str:
     orig = exc.orig
     if orig is not None and getattr(orig, "args", None) and len(orig.args) == 2 \
-            and isinstance(orig.args[0], int):  # pymysql: (code, message)
+            and isinstance(orig.args[0], int):  # MariaDB's drivers: (code, message)
         return str(orig.args[1])
     text = str(orig if orig is not None else exc).strip()
     return text.splitlines()[0][:500] if text else exc.__class__.__name__
