@@ -217,6 +217,11 @@ def _mysql_session(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("SET time_zone = '+00:00'")  # timestamps are UTC everywhere (Koha bug 20665)
     cursor.execute("SET SESSION sql_mode = 'STRICT_TRANS_TABLES,NO_ZERO_DATE,ERROR_FOR_DIVISION_BY_ZERO'")
+    # The index's terms are utf8mb4_bin. A value compared with a column takes the column's
+    # collation either way, but with utf8mb4_general_ci values (the charset's default) MariaDB
+    # sorted a term's rows again (a filesort, blobs and all) instead of reading them in the
+    # key's order. Only values compared with each other, no column involved, see the difference.
+    cursor.execute("SET SESSION collation_connection = 'utf8mb4_bin'")
     cursor.close()
 
 
