@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import os
 import resource
 import statistics
@@ -20,10 +19,11 @@ from collections.abc import Iterator
 
 from sqlalchemy import create_engine, text
 
+from kohaweb.db import mariadb_scheme
+
 SERVERS = {
     "postgresql": ("postgresql+psycopg://postgres@127.0.0.1:5432/", "postgres"),
-    "mariadb": (("mysql+mysqldb://" if importlib.util.find_spec("MySQLdb") else "mysql+pymysql://")
-                + "root@127.0.0.1:3306/", ""),
+    "mariadb": (mariadb_scheme() + "://root@127.0.0.1:3306/", ""),
 }
 
 

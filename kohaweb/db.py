@@ -23,6 +23,16 @@ LOCAL_FILES = "kohaweb.db.local_files"  # pooled connection's info: made able to
 WRITER = "kohaweb_writer"  # execution option of engines whose sessions write (see for_writing)
 
 
+def mariadb_scheme(driver: str | None = None) -> str:
+    """The URL scheme for MariaDB with ``driver`` ("mysqldb" or "pymysql"), or by default with the
+    supported driver where it is installed: ``mysql+mysqldb``, else ``mysql+pymysql``."""
+    if not driver:
+        import importlib.util
+
+        driver = "mysqldb" if importlib.util.find_spec("MySQLdb") else "pymysql"
+    return f"mysql+{driver}"
+
+
 def make_engine(url: str, *, local_files: bool = False, **kwargs) -> Engine:
     """An engine configured for the catalogue; creates the SQLite file's folder if needed.
 

@@ -9,7 +9,6 @@ tests are skipped with a message, except under CI (``CI`` set), where that is a 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session
 from . import ids
 from .auth import grant, hash_password
 from .catalog import Catalog
-from .db import make_engine, make_session_factory
+from .db import make_engine, make_session_factory, mariadb_scheme
 from .models import Base, Patron
 from .preferences import note_write
 
@@ -41,9 +40,7 @@ SERVER_URLS = {
     "postgresql": "postgresql+psycopg://postgres@127.0.0.1:5432/",
     # mysqlclient, the supported driver; PyMySQL where it could not be built (no libmariadb-dev)
     # or where KOHAWEB_TEST_MARIADB_DRIVER=pymysql asks for it
-    "mariadb": "mysql+{}://root@127.0.0.1:3306/".format(
-        os.environ.get("KOHAWEB_TEST_MARIADB_DRIVER")
-        or ("mysqldb" if importlib.util.find_spec("MySQLdb") else "pymysql")),
+    "mariadb": mariadb_scheme(os.environ.get("KOHAWEB_TEST_MARIADB_DRIVER")) + "://root@127.0.0.1:3306/",
 }
 
 

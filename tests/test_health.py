@@ -79,6 +79,18 @@ def test_a_missing_driver_is_one_line_naming_the_extra(tmp_path, capsys):
     assert "unknown kind of database" in capsys.readouterr().err
 
 
+def test_mariadb_scheme_takes_the_supported_driver_where_installed(monkeypatch):
+    import importlib.util
+
+    from kohaweb.db import mariadb_scheme
+
+    assert mariadb_scheme("pymysql") == "mysql+pymysql"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: object() if name == "MySQLdb" else None)
+    assert mariadb_scheme() == "mysql+mysqldb"
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    assert mariadb_scheme() == "mysql+pymysql"
+
+
 def test_an_unreachable_database_is_one_line(tmp_path, capsys):
     from kohaweb.cli import main
     from kohaweb.testing import free_port
