@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import importlib
 import os
-from importlib.metadata import entry_points
 
 from alembic import command
 from alembic.config import Config
+
+from .plugins import entry_points
 
 CORE_BRANCH = "kohaweb.migrations"
 ENTRY_POINT_GROUP = "kohaweb.migrations"
@@ -36,7 +37,7 @@ def _package_dir(module_name: str) -> str:
 
 def version_locations() -> list[str]:
     """The ``versions/`` directory of the core and of every installed plugin's branch."""
-    names = [CORE_BRANCH] + sorted(ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)
+    names = [CORE_BRANCH] + sorted(ep.value for ep in entry_points(ENTRY_POINT_GROUP)
                                    if ep.value != CORE_BRANCH)
     locations = []
     for name in dict.fromkeys(names):

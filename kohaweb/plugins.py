@@ -53,9 +53,22 @@ class Installed:
     version: str
 
 
+_entry_points: dict[str, tuple[metadata.EntryPoint, ...]] = {}
+
+
+def entry_points(group: str) -> tuple[metadata.EntryPoint, ...]:
+    """The installed entry points of ``group``, read once per process: the read scans every
+    installed distribution's metadata (milliseconds, and a site is built from ten of them), and
+    what is installed does not change under a running process (a new plugin needs a restart)."""
+    found = _entry_points.get(group)
+    if found is None:
+        found = _entry_points[group] = tuple(metadata.entry_points(group=group))
+    return found
+
+
 def installed(group: str) -> dict[str, Installed]:
     found = {}
-    for ep in metadata.entry_points(group=group):
+    for ep in entry_points(group):
         dist = ep.dist.name if ep.dist else "?"
         version = ep.dist.version if ep.dist else "?"
         found[ep.name] = Installed(group, ep.name, ep.value, dist, version)
@@ -63,8 +76,9 @@ def installed(group: str) -> dict[str, Installed]:
 
 
 def load(group: str, name: str) -> Any:
-    for ep in metadata.entry_points(group=group, name=name):
-        return ep.load()
+    for ep in entry_points(group):
+        if ep.name == name:
+            return ep.load()
     raise LookupError(name)
 
 
@@ -82,7 +96,7 @@ def service_settings(module: ModuleType) -> list[Setting]:
 
 def load_all(group: str) -> dict[str, object]:
     loaded = {}
-    for ep in sorted(metadata.entry_points(group=group), key=lambda e: e.name):
+    for ep in sorted(entry_points(group), key=lambda e: e.name):
         loaded[ep.name] = ep.load()
     return loaded
 
@@ -166,7 +180,7 @@ def build_hooks(services: Mapping[str, ModuleType] | None = None, *, installed_p
             manager.register(DeclaredSettings(declared), name=f"{name}.SETTINGS")
         _register(manager, module, name, problems)
     if installed_plugins:
-        for ep in sorted(metadata.entry_points(group=PLUGINS), key=lambda e: e.name):
+        for ep in sorted(entry_points(PLUGINS), key=lambda e: e.name):
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001  (report it with the others)

@@ -9,6 +9,7 @@ tests are skipped with a message, except under CI (``CI`` set), where that is a 
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
@@ -59,10 +60,22 @@ _NAMES_A_DATABASE = re.compile(r"selected_backend|KOHAWEB_TEST_DATABASE|throwawa
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Each test builds apps (a Pyramid registry: hundreds of thousands of objects in reference
+    # cycles), so the cycle collector's default pace (a young collection every 700 allocations)
+    # cost a fifth of a test run's CPU; collecting every 50,000 gives that back for some more
+    # memory (measured on the OAI and reports suites: 53-55 s -> 41-42 s, peak 219 -> 254 MB).
+    gc.set_threshold(50_000, 10, 10)
     config.addinivalue_line("markers", "every_database: run on every database's pass although the test uses no "
                             "database fixture")
     config.addinivalue_line("markers", "database_independent: run on the SQLite pass only although the test uses "
                             "a database fixture, because nothing it checks depends on the database")
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    # what the run has loaded so far (modules, collected tests) stays: the collector need not
+    # walk it again at every full collection
+    gc.collect()
+    gc.freeze()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
