@@ -14,7 +14,7 @@ from __future__ import annotations
 import gc
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -204,10 +204,26 @@ def typed_item(values: dict[str, Any]) -> dict[str, Any]:
 CHUNK = 8192
 
 
+@contextmanager
+def worker_pool(workers: int) -> Iterator[Any]:
+    """The processes that prepare records for :func:`prepared_batches` (None when ``workers`` is
+    1: records are prepared in this process). One pool serves a whole run, whatever its number of
+    files: starting one costs a fork per worker of a process that may hold a gigabyte."""
+    if workers <= 1:
+        yield None
+        return
+    methods = multiprocessing.get_all_start_methods()
+    mp_context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+    with mp_context.Pool(workers) as pool:
+        yield pool
+
+
 def prepared_batches(raw: Iterable[tuple[int, bytes | None, str | None]], allocate: Callable[[int], range],
-                     context: LoadContext, *, workers: int, chunk: int = CHUNK) -> Iterator[PreparedBatch]:
+                     context: LoadContext, *, workers: int, chunk: int = CHUNK, pool: Any = None
+                     ) -> Iterator[PreparedBatch]:
     """Raw records (position, data or None, why unreadable) prepared in chunks of at most
-    ``chunk``, in order, by ``workers`` processes (in this process when ``workers`` is 1).
+    ``chunk``, in order, by ``workers`` processes (in this process when ``workers`` is 1), those
+    of ``pool`` (:func:`worker_pool`) when given, else a pool of this call's own.
 
     Each chunk is numbered by ``allocate(len(chunk))`` here first, and cut so that its numbers
     stay within one block of the search index (a chunk ends where a block does): ``joined`` can
@@ -234,9 +250,9 @@ def prepared_batches(raw: Iterable[tuple[int, bytes | None, str | None]], alloca
         for raws, unreadable in _chunks(raw, room):
             yield _with_refused(prepare(raws, numbers(len(raws)), context), unreadable)
         return
-    methods = multiprocessing.get_all_start_methods()
-    mp_context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    with mp_context.Pool(workers) as pool:
+    with ExitStack() as own:
+        if pool is None:
+            pool = own.enter_context(worker_pool(workers))
         waiting: list = []
         for raws, unreadable in _chunks(raw, room):
             waiting.append((pool.apply_async(prepare, (raws, numbers(len(raws)), context)), unreadable))

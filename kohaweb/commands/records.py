@@ -52,7 +52,7 @@ REPACK_AFTER = 10_000
 
 
 def import_files(args, cli) -> int:
-    from .. import loading, marc
+    from .. import loading
 
     if args.batch_size < 1:
         raise CommandError("--batch-size must be positive")
@@ -73,45 +73,10 @@ def import_files(args, cli) -> int:
     identified = {path: _identify_or_error(path) for path in args.files}
     staged = begin_staged_load(factory, records=sum(found[2] for found in identified.values()
                                                     if not isinstance(found, OSError)))
-    for path in args.files:
-        found = identified[path]
-        if isinstance(found, OSError):
-            raise CommandError(f"{path}: {found.strerror or found}") from None
-        key, size, total = found
-        with cli.transaction() as session:
-            done = _progress_row(session, key, path, size)
-            resume_after, completed = done.position, done.completed
-        if completed and not args.again:
-            cli.err.write(f"{path}: already imported completely on {completed:%Y-%m-%d %H:%M} "
-                          "(--again to import it again)\n")
-            continue
-        if completed:
-            resume_after = 0
-            with cli.transaction() as session:
-                _restart(session, key)
-        elif resume_after:
-            cli.err.write(f"{path}: resuming after record {resume_after} (an earlier run stopped there)\n")
-        progress = cli.progress(total=max(total - resume_after, 0) or None, label="records")
-        raw = ((p, data, error) for p, data, error in marc.read_raw_records(path) if p > resume_after)
-        prepared = loading.prepared_batches(raw, lambda n: _allocate(cli, n), context, workers=workers,
-                                            chunk=min(args.batch_size, loading.CHUNK))
-        try:
-            for batch, (stored, stored_authorities) in _stored_in_turn(cli, key, run, staged,
-                                                                        loading.joined(prepared, args.batch_size)):
-                authorities += stored_authorities
-                stored -= stored_authorities
-                for item in batch.refused:
-                    cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
-                for item in batch.skipped_items:
-                    cli.err.write(f"{path}: record {item.position}: {item.reason}\n")
-                imported += stored
-                rejected += len(batch.refused)
-                progress.update(stored + stored_authorities + len(batch.refused))
-        except OSError as exc:
-            raise CommandError(f"{path}: {exc.strerror or exc}") from None
-        with cli.transaction() as session:
-            _finish(session, key)
-        progress.finish()
+    with loading.worker_pool(workers) as pool:
+        for path in args.files:
+            counts = _import_file(cli, args, path, identified[path], context, run, staged, workers, pool)
+            imported, rejected, authorities = imported + counts[0], rejected + counts[1], authorities + counts[2]
     if staged:  # the batches' posting rows were staged: put in key order (kohaweb.search.staging)
         from ..search.staging import FINISHING
 
@@ -125,6 +90,53 @@ def import_files(args, cli) -> int:
 
         repack_after_load(cli, postings=not staged)  # a staged load's postings are in order already
     return 0 if imported or authorities or not rejected else 1
+
+
+def _import_file(cli, args, path: str, found: tuple[str, int, int] | OSError, context: Any, run: BatchRun,
+                 staged: bool, workers: int, pool: Any) -> tuple[int, int, int]:
+    """One file of ``kohaweb import``, resumed where an earlier run stopped: (records imported,
+    refused, authority records imported)."""
+    from .. import loading, marc
+
+    imported = rejected = authorities = 0
+    if isinstance(found, OSError):
+        raise CommandError(f"{path}: {found.strerror or found}") from None
+    key, size, total = found
+    with cli.transaction() as session:
+        done = _progress_row(session, key, path, size)
+        resume_after, completed = done.position, done.completed
+    if completed and not args.again:
+        cli.err.write(f"{path}: already imported completely on {completed:%Y-%m-%d %H:%M} "
+                      "(--again to import it again)\n")
+        return 0, 0, 0
+    if completed:
+        resume_after = 0
+        with cli.transaction() as session:
+            _restart(session, key)
+    elif resume_after:
+        cli.err.write(f"{path}: resuming after record {resume_after} (an earlier run stopped there)\n")
+    progress = cli.progress(total=max(total - resume_after, 0) or None, label="records")
+    raw = ((p, data, error) for p, data, error in marc.read_raw_records(path) if p > resume_after)
+    prepared = loading.prepared_batches(raw, lambda n: _allocate(cli, n), context, workers=workers,
+                                        chunk=min(args.batch_size, loading.CHUNK), pool=pool)
+    try:
+        for batch, (stored, stored_authorities) in _stored_in_turn(cli, key, run, staged,
+                                                                    loading.joined(prepared, args.batch_size)):
+            authorities += stored_authorities
+            stored -= stored_authorities
+            for item in batch.refused:
+                cli.err.write(f"{path}: record {item.position} skipped: {item.reason}\n")
+            for item in batch.skipped_items:
+                cli.err.write(f"{path}: record {item.position}: {item.reason}\n")
+            imported += stored
+            rejected += len(batch.refused)
+            progress.update(stored + stored_authorities + len(batch.refused))
+    except OSError as exc:
+        raise CommandError(f"{path}: {exc.strerror or exc}") from None
+    with cli.transaction() as session:
+        _finish(session, key)
+    progress.finish()
+    return imported, rejected, authorities
 
 
 def _identify_or_error(path: str) -> tuple[str, int, int] | OSError:
