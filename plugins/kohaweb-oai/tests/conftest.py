@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +13,6 @@ from kohaweb_oai import views
 from lxml import etree
 
 from kohaweb import catalog as catalog_module
-from kohaweb import marc
 from kohaweb.testing import assert_valid, make_settings, serve
 
 NS = {"oai": "http://www.openarchives.org/OAI/2.0/", "marc": "http://www.loc.gov/MARC21/slim",
@@ -47,19 +45,7 @@ def clock(monkeypatch) -> Clock:
     clock = Clock(START)
     monkeypatch.setattr(catalog_module, "utcnow", clock.utcnow)
     monkeypatch.setattr(views, "current_time", clock.time)
-    import kohaweb.formats
-
-    if not hasattr(kohaweb.formats, "RecordSource"):  # the registry has not landed yet
-        monkeypatch.setattr(kohaweb.formats, "RecordSource", RecordSource, raising=False)
-        monkeypatch.setattr(kohaweb.formats, "RenderError", RenderError, raising=False)
     return clock
-
-
-def _install_formats(app) -> None:
-    """Until kohaweb.formats provides the registry, tests use a small local one (tests only)."""
-    site = app.registry.kohaweb
-    if site.formats is None:
-        site.formats = FakeRegistry()
 
 
 @pytest.fixture
@@ -93,9 +79,7 @@ def oai_app(clean_db, database_url):
 
     def factory(**overrides):
         raw = make_settings(database_url, ["oai"], **{**BASE_SETTINGS, **overrides})
-        app = make_app(raw, engine=clean_db)
-        _install_formats(app)
-        return webtest.TestApp(app)
+        return webtest.TestApp(make_app(raw, engine=clean_db))
 
     return factory
 
@@ -108,9 +92,7 @@ def oai_server(clean_db, database_url):
     @contextmanager
     def start(**overrides):
         raw = make_settings(database_url, ["oai"], **{**BASE_SETTINGS, **overrides})
-        app = make_app(raw, engine=clean_db)
-        _install_formats(app)
-        with serve(app) as url:
+        with serve(make_app(raw, engine=clean_db)) as url:
             yield url + "/cgi-bin/koha/oai.pl"
 
     return start
@@ -171,65 +153,3 @@ def oai():
     ``oai.token_of(root)``, ``oai.harvest(get, app, verb, **args)``."""
     return SimpleNamespace(NS=NS, error_codes=error_codes, identifiers=identifiers, token_of=token_of,
                            harvest=harvest)
-
-
-# --- a stand-in for kohaweb.formats' registry (marcxml, marc21, oai_dc), used by these tests only
-# while the core does not provide one; it follows the registry contract in DEVELOPING.md
-
-
-class RenderError(Exception):
-    pass
-
-
-@dataclass(frozen=True)
-class FakeFormat:
-    prefix: str
-    namespace: str
-    schema: str
-    flavours: frozenset = field(default_factory=lambda: frozenset({"MARC21", "UNIMARC"}))
-    include_items: bool = False
-    is_xml: bool = True
-
-    def accepts(self, flavour: str) -> bool:
-        return flavour in self.flavours
-
-    def render_bytes(self, source) -> bytes:
-        record = marc.parse_xml(source.marcxml)
-        if source.items:
-            marc.embed_items(record, source.flavour, source.items)
-        if self.prefix == "oai_dc":
-            dc = "http://purl.org/dc/elements/1.1/"
-            root = etree.Element("{http://www.openarchives.org/OAI/2.0/oai_dc/}dc",
-                                 nsmap={"oai_dc": "http://www.openarchives.org/OAI/2.0/oai_dc/", "dc": dc})
-            title = record.title if hasattr(record, "title") else None
-            etree.SubElement(root, f"{{{dc}}}title").text = title or ""
-            etree.SubElement(root, f"{{{dc}}}identifier").text = str(source.biblionumber)
-            return etree.tostring(root)
-        return etree.tostring(marc.record_to_element(record))
-
-
-class FakeRegistry:
-    def __init__(self):
-        self.formats = [
-            FakeFormat("marcxml", "http://www.loc.gov/MARC21/slim",
-                       "http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd"),
-            FakeFormat("marc21", "http://www.loc.gov/MARC21/slim",
-                       "http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd", frozenset({"MARC21"})),
-            FakeFormat("oai_dc", "http://www.openarchives.org/OAI/2.0/oai_dc/",
-                       "http://www.openarchives.org/OAI/2.0/oai_dc.xsd"),
-        ]
-
-    def oai(self, prefix):
-        return next((f for f in self.formats if f.prefix == prefix), None)
-
-    def oai_formats(self):
-        return list(self.formats)
-
-
-@dataclass
-class RecordSource:
-    biblionumber: int
-    flavour: str
-    marcxml: str
-    items: list | None = None
-    session: object = None

@@ -14,7 +14,7 @@ from kohaweb.app import make_app as build_app
 from kohaweb.testing import assert_valid, make_settings
 from kohaweb.testing_outage import outage_engine
 
-from .conftest import BASE_SETTINGS, NS, _install_formats
+from .conftest import BASE_SETTINGS, NS
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -65,9 +65,7 @@ def test_database_outage_is_503_with_retry_after(database_url, tmp_path, oai_sch
     sample_records(2)
     with outage_engine(database_url, tmp_path) as (engine, cut, restore):
         raw = make_settings(database_url, ["oai"], **{**BASE_SETTINGS, "kohaweb.retry_after": "120"})
-        wsgi = build_app(raw, engine=engine)
-        _install_formats(wsgi)
-        app = webtest.TestApp(wsgi)
+        app = webtest.TestApp(build_app(raw, engine=engine))
         args = {"verb": "ListRecords", "metadataPrefix": "oai_dc"}
         assert_valid(oai_schema, etree.fromstring(app.get("/oai", args).body))
         cut()
