@@ -91,3 +91,18 @@ def test_public_routes_are_documented(api):
     assert "/public/biblios/{biblio_id}" in document["paths"]
     operation = document["paths"]["/public/biblios/{biblio_id}/items"]["get"]
     assert operation.get("x-koha-authorization") in (None, {})
+
+
+def test_head_answers_as_get_without_a_body(api, hidden_catalogue):
+    """An operation declared for GET answers HEAD through the same view (Pyramid's GET predicate
+    admits HEAD; kohaweb registers no copy for HEAD): same status and headers, no body; a
+    method the path does not have is still a 405 naming HEAD among those it has."""
+    h = hidden_catalogue
+    for path, status in ((f"/api/v1/public/biblios/{h.open}/items", 200), ("/api/v1/public/biblios/999999/items", 404)):
+        got = api.get(path, status=status)
+        head = api.head(path, status=status)
+        assert head.body == b"" and got.body
+        assert head.content_type == got.content_type
+        assert head.headers["Content-Length"] == got.headers["Content-Length"]
+    refused = api.delete(f"/api/v1/public/biblios/{h.open}/items", status=405)
+    assert {"GET", "HEAD"} <= {m.strip() for m in refused.headers["Allow"].split(",")}
