@@ -82,16 +82,34 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
     mysql_insert_many(conn, table.name, columns, rows)
 
 
-def mysql_insert_many(conn: Connection, table: str, columns: Sequence[str], rows: list[tuple], *,
-                      ignore: bool = False) -> None:
+def insert_columns(conn: Connection, table: Table, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
+    """``insert_tuples`` of rows given as columns: ``values`` holds one sequence per name of
+    ``columns``, all as long. MariaDB's ``LOAD DATA`` writes its files a column at a time, so
+    there the rows are never made; elsewhere they are zipped from the columns."""
+    if not values or not len(values[0]):
+        return
+    dialect = conn.dialect
+    if dialect.name in ("mysql", "mariadb") and len(values[0]) >= load_data.LOAD_DATA_ROWS \
+            and load_data.loads_from_files(conn):
+        processors = [_bind_processor(table.c[c].type, dialect) for c in columns]
+        values = [column if p is None else list(map(p, column)) for p, column in zip(processors, values, strict=True)]
+        mysql_insert_many(conn, table.name, columns, values, by_columns=True)
+        return
+    insert_tuples(conn, table, columns, list(zip(*values, strict=True)))
+
+
+def mysql_insert_many(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
+                      ignore: bool = False, by_columns: bool = False) -> None:
     """MariaDB: insert these rows (values through their bind processors already) into ``table``
     by ``LOAD DATA LOCAL INFILE`` when they are many and the connection can, else by multi-row
-    INSERTs; ``ignore``: rows whose key is taken are left out (``INSERT IGNORE``)."""
+    INSERTs; ``ignore``: rows whose key is taken are left out (``INSERT IGNORE``); ``by_columns``:
+    ``rows`` are the columns' values, a sequence per column."""
+    count = len(rows[0]) if by_columns and rows else len(rows)
     quote = conn.dialect.identifier_preparer.quote
     head = (f"INSERT {'IGNORE ' if ignore else ''}INTO {quote(table)} "
             f"({', '.join(quote(c) for c in columns)}) VALUES ")
     folder = None
-    if len(rows) >= load_data.LOAD_DATA_ROWS and load_data.loads_from_files(conn):
+    if count >= load_data.LOAD_DATA_ROWS and load_data.loads_from_files(conn):
         try:
             folder = tempfile.TemporaryDirectory(prefix="kohaweb-load-")
         except OSError as exc:  # no writable temporary folder (a locked-down service): statements
@@ -99,9 +117,14 @@ def mysql_insert_many(conn: Connection, table: str, columns: Sequence[str], rows
     with driver_errors(conn, head), conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
         if folder is not None:
             with folder as path:
-                run_overlapped(load_data.load_jobs(cursor, path, table, columns, rows, ignore=ignore))
+                run_overlapped(load_data.load_jobs(cursor, path, table, columns,
+                                                   rows if by_columns else _columns_of(rows), ignore=ignore))
         else:
-            execute_overlapped(cursor, mysql_inserts(head, rows))
+            execute_overlapped(cursor, mysql_inserts(head, list(zip(*rows, strict=True)) if by_columns else rows))
+
+
+def _columns_of(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
+    return list(zip(*rows, strict=True))
 
 
 def _processed(rows: list[tuple], processors: list) -> list[tuple]:

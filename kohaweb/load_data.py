@@ -71,16 +71,16 @@ def loads_from_files(conn: Connection) -> bool:
     return allowed
 
 
-def load_jobs(cursor: Any, folder: str, table: str, columns: Sequence[str], rows: list[tuple], *,
+def load_jobs(cursor: Any, folder: str, table: str, columns: Sequence[str], values: Sequence[Sequence[Any]], *,
               ignore: bool = False) -> Iterator[Callable[[], None]]:
-    """One job per file of rows (tuples of ``columns``' values, through their bind processors
-    already), written in ``folder``: each loads its file on ``cursor`` and removes it. A file is
-    written when its job is taken, so that ``kohaweb.bulk.run_overlapped`` writes one while the
-    server loads the one before. ``ignore``: rows whose key is taken are left out silently, as
+    """One job per file of rows, given as columns (a sequence of values per name of ``columns``,
+    through their bind processors already), written in ``folder``: each loads its file on
+    ``cursor`` and removes it. A file is written when its job is taken, so that
+    ``kohaweb.bulk.run_overlapped`` writes one while the server loads the one before. ``ignore``: rows whose key is taken are left out silently, as
     ``INSERT IGNORE`` leaves them."""
     names = ", ".join(f"`{name}`" for name in columns)
     mode = "IGNORE " if ignore else ""
-    for number, lines in enumerate(_files(rows)):
+    for number, lines in enumerate(_files(values)):
         path = os.path.join(folder, f"{number}.tsv")
         with open(path, "wb") as out:
             out.writelines(lines)
@@ -146,15 +146,15 @@ _INTEGRITY_ERRORS = frozenset({1062, 1169, 1216, 1452, 1217, 1451, 1364, 1048})
 _DATA_ERRORS = frozenset({1265, 1263, 1264, 1406})
 
 
-def _files(rows: list[tuple]) -> Iterator[list[bytes]]:
-    """The rows as lines of tab-separated fields, cut into files of about ``FILE_BYTES``, written
-    a column at a time (``_field_column``, as kohaweb.bulk's INSERT literals are) and joined
-    into lines by C-level joins, a slice of rows at a time."""
+def _files(values: Sequence[Sequence[Any]]) -> Iterator[list[bytes]]:
+    """The rows of these columns as lines of tab-separated fields, cut into files of about
+    ``FILE_BYTES``, written a column at a time (``_field_column``, as kohaweb.bulk's INSERT
+    literals are) and joined into lines by C-level joins, a slice of rows at a time."""
     pieces: list[bytes] = []
     size = 0
-    for start in range(0, len(rows), _SLICE_ROWS):
-        columns = [_field_column(values) for values in zip(*rows[start:start + _SLICE_ROWS], strict=True)]
-        piece = b"\n".join(map(b"\t".join, zip(*columns, strict=True))) + b"\n"
+    for start in range(0, len(values[0]) if values else 0, _SLICE_ROWS):
+        fields = [_field_column(column[start:start + _SLICE_ROWS]) for column in values]
+        piece = b"\n".join(map(b"\t".join, zip(*fields, strict=True))) + b"\n"
         pieces.append(piece)
         size += len(piece)
         if size >= FILE_BYTES:
@@ -175,7 +175,7 @@ def _escaped(data: bytes) -> bytes:
     return data.replace(b"\\", b"\\\\").replace(b"\t", b"\\t").replace(b"\n", b"\\n")
 
 
-def _field_column(values: tuple) -> list[bytes]:
+def _field_column(values: Sequence[Any]) -> list[bytes]:
     """``_field`` of each value: a column of integers, strings or bytes (or NULLs) in as few
     passes over its values as can be. A pass over an import batch's 446,000 posting rows costs
     more for reaching each value than for its work (a type check of every term alone was 0.1
@@ -200,7 +200,7 @@ def _field_column(values: tuple) -> list[bytes]:
     return list(map(_field, values))
 
 
-def _text_column(values: tuple) -> list[bytes]:
+def _text_column(values: Sequence[str]) -> list[bytes]:
     """A column of strings as LOAD DATA fields: joined by newlines, searched once for what needs
     escaping, encoded and split again (one pass over the strings, the rest over one text).
     Raises TypeError when a value is not a string (a NULL included)."""

@@ -91,6 +91,21 @@ def test_rows_read_back_as_sqlalchemys_insert_writes_them(engine, twin_tables):
     assert [row.copies for row in got] == [7, 7, 7]  # the scalar default of a column the rows leave out
 
 
+def test_rows_given_as_columns_read_back_as_rows_given_as_tuples(engine, twin_tables):
+    """``insert_columns`` (new posting rows' path: on MariaDB files written a column at a time)
+    stores what ``insert_tuples`` stores from the same rows."""
+    fast, plain = twin_tables
+    names = ("id", "short", "long", "blob", "moment", "day", "price", "flag", "copies")
+    rows = [tuple(row.get(name, 7) for name in names) for row in ROWS]
+    with engine.begin() as conn:
+        bulk.insert_columns(conn, fast, names, list(zip(*rows, strict=True)))
+        bulk.insert_tuples(conn, plain, names, rows)
+        bulk.insert_columns(conn, fast, names, [[] for _ in names])  # no rows: nothing to do
+    with engine.connect() as conn:
+        assert conn.execute(select(fast).order_by(fast.c.id)).all() == \
+            conn.execute(select(plain).order_by(plain.c.id)).all()
+
+
 def test_many_rows_take_several_statements(engine, twin_tables, monkeypatch):
     fast, _ = twin_tables
     monkeypatch.setattr(bulk, "MYSQL_STATEMENT_BYTES", 2_000)

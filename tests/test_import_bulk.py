@@ -224,6 +224,6 @@ def test_chunks_end_where_index_blocks_end_and_join_into_one_row_per_term(shared
         expected = new_record_rows(entries)
         assert batch.index.keys() == expected.keys()
         for block, rows in expected.items():
-            assert batch.index[block].postings == rows.postings
+            assert batch.index[block].postings.rows() == rows.postings.rows()
             assert batch.index[block].records == rows.records
     assert all(len(b.numbers) <= 200 for b in loading.joined(chunks, 200))  # the limit holds too

@@ -5,6 +5,7 @@ keys past 65,536 distinct ones, ASCII and non-ASCII text, odd characters in reco
 from __future__ import annotations
 
 import io
+import pickle
 import random
 import unicodedata
 import zlib
@@ -16,7 +17,7 @@ import pytest
 from lxml import etree
 
 from kohaweb import marc, xmltext
-from kohaweb.search import normalize, writer
+from kohaweb.search import normalize, packing, writer
 from kohaweb.search.indexer import Entry
 from kohaweb.search.posting_format import BLOCK_BITS, POSITION_BITS
 
@@ -90,10 +91,34 @@ def test_new_record_rows_match_their_reference(vocabulary):
     assert writer._packed(block, entries) == expected
     rows = writer.new_record_rows(entries)
     assert list(rows) == [block]
-    assert rows[block].postings == [(key[0], key[1], block, n, docs, positions)
-                                    for key, n, docs, positions in expected]
+    assert rows[block].postings.rows() == [(key[0], key[1], block, n, docs, positions)
+                                           for key, n, docs, positions in expected]
     assert writer.new_record_rows({}) == {}
     assert writer._packed(block, {numbers[0]: Entry()}) == []
+
+
+def test_posting_columns_survive_pickling_and_rebuild_from_their_rows():
+    """What a worker sends the writing process: the same rows after a pickle's round trip, and
+    from their own rows again; a term holding a newline (no normalised term does) keeps its rows."""
+    entries = {}
+    for number, words in ((8, ["reef", "coral"]), (9, ["coral", "odd\nterm"]), (12, ["reef"])):
+        entry = Entry()
+        for at, word in enumerate(words):
+            entry.terms[("any", word)] = [at]
+        entry.terms[("title=", " ".join(words))] = None
+        entries[number] = entry
+    columns = packing.pack(0, entries)
+    assert isinstance(columns.terms, list)  # not newline-joined: the joined text would not split back
+    expected = [(key[0], key[1], 0, n, docs, positions) for key, n, docs, positions in _reference_packed(0, entries)]
+    assert columns.rows() == expected
+    assert pickle.loads(pickle.dumps(columns)) == columns
+    assert packing.PostingColumns.from_rows(0, expected).rows() == expected
+    assert [(name, start, stop) for name, start, stop in columns.runs()] == [("any", 0, 3), ("title=", 3, 6)]
+    del entries[9]
+    plain = packing.pack(0, entries)
+    assert isinstance(plain.terms, str) and plain.term_column == ["coral", "reef", "reef", "reef coral"]
+    assert len(packing.pack(0, {})) == 0 and packing.pack(0, {}).rows() == []
+    assert packing.PostingColumns.from_rows(0, []).rows() == []
 
 
 def test_packed_keys_beyond_16_bits():
@@ -113,7 +138,7 @@ def test_stable_order_is_numpy_stable_argsort():
     rng = np.random.default_rng(5)
     for high in (3, 70_000, 1 << 31):
         ranks = rng.integers(0, high, 5000)
-        assert (writer._stable_order(ranks) == np.argsort(ranks, kind="stable")).all()
+        assert (packing._stable_order(ranks) == np.argsort(ranks, kind="stable")).all()
 
 
 # --- words ---------------------------------------------------------------------------------------

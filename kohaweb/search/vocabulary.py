@@ -22,7 +22,6 @@ in practice only imports meet there at all.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from itertools import repeat
 from operator import itemgetter
@@ -33,6 +32,7 @@ from sqlalchemy.orm import Session
 from ..bulk import mysql_insert_many
 from . import tables
 from .mapping import INDEXES
+from .packing import PostingColumns
 
 Key = tuple[str, str]  # (namespace, term)
 
@@ -55,22 +55,14 @@ def reversed_keys(keys: Iterable[Key]) -> list[tuple[str, str]]:
     return _sorted_rows(by_index)
 
 
-def reversed_keys_of_rows(blocks: Iterable[list[tuple]]) -> list[tuple[str, str]]:
-    """``reversed_keys`` of posting rows ``(namespace, term, ...)``, each list sorted by key (an
-    import batch's blocks, a quarter million rows each): each listed namespace's rows are found
-    by bisection and its terms reversed by C-level calls, not by a Python step per row."""
+def reversed_keys_of_columns(blocks: Iterable[PostingColumns]) -> list[tuple[str, str]]:
+    """``reversed_keys`` of new posting rows as ``PostingColumns`` (an import batch's blocks): each listed namespace's terms are one slice of a block's terms."""
     by_index: dict[str, set[str]] = {}
-    for rows in blocks:
-        names = list(map(_NAMESPACE, rows))
-        for idx in LISTED:
-            start = bisect_left(names, idx)
-            end = bisect_right(names, idx, start)
-            if start < end:
-                by_index.setdefault(idx, set()).update(map(_TERM, rows[start:end]))
+    for columns in blocks:
+        for idx, start, stop in columns.runs():
+            if idx in LISTED:
+                by_index.setdefault(idx, set()).update(columns.term_column[start:stop])
     return _sorted_rows(by_index)
-
-
-_NAMESPACE, _TERM = itemgetter(0), itemgetter(1)
 
 
 def _sorted_rows(by_index: dict[str, set[str]]) -> list[tuple[str, str]]:
@@ -115,7 +107,7 @@ def add(conn, keys: Iterable[Key], run: BatchRun | None = None) -> None:
 
 
 def add_reversed(conn, rows: list[tuple[str, str]], run: BatchRun | None = None) -> None:
-    """``add`` of rows made by ``reversed_keys`` or ``reversed_keys_of_rows``."""
+    """``add`` of rows made by ``reversed_keys`` or ``reversed_keys_of_columns``."""
     if run is not None:
         rows = run.not_known(rows)
     if not rows:

@@ -29,10 +29,9 @@ import logging
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import chain, compress, count, repeat
+from itertools import chain, compress
 from operator import eq, itemgetter
 
-import numpy as np
 from sqlalchemy import (
     Integer,
     bindparam,
@@ -47,9 +46,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from ..bulk import insert_rows, insert_tuples
+from ..bulk import insert_columns, insert_rows
 from ..db import autonomous
-from . import posting_format, postings, staging, tables, vocabulary
+from . import packing, posting_format, postings, staging, tables, vocabulary
 from .posting_format import BLOCK_BITS, POSITION_BITS
 
 log = logging.getLogger(__name__)
@@ -404,10 +403,10 @@ def _both_rows_statement(database: str):
 @dataclass
 class NewRows:
     """One block's index rows for records new to the index, made without a database: posting
-    rows (idx, term, block, ndocs, docs, positions) awaiting their segment number, and the
-    records' ``search_records`` and ``search_record_terms`` rows."""
+    rows (``packing.PostingColumns``, awaiting their segment number), and the records'
+    ``search_records`` and ``search_record_terms`` rows."""
 
-    postings: list[tuple]
+    postings: packing.PostingColumns
     records: list[dict]
     terms: list[dict]
 
@@ -417,15 +416,12 @@ def new_record_rows(entries: dict) -> dict[int, NewRows]:
     by_block: dict[int, dict] = {}
     for number in sorted(entries):
         by_block.setdefault(posting_format.block_of(number), {})[number] = entries[number]
-    out = {}
-    for block, block_entries in by_block.items():
-        # in key order: each page of the postings' B-tree is then visited once per batch, in
-        # order, instead of at random (what keeps a large index's inserts off the disk)
-        idxs, terms, ndocs, docs, positions = _packed_columns(block, block_entries)
-        out[block] = NewRows(list(zip(idxs, terms, repeat(block), ndocs, docs, positions)),
-                             [_record_row(n, e) for n, e in block_entries.items()],
-                             [_terms_row(n, e) for n, e in block_entries.items()])
-    return out
+    # in key order: each page of the postings' B-tree is then visited once per batch, in order,
+    # instead of at random (what keeps a large index's inserts off the disk)
+    return {block: NewRows(packing.pack(block, block_entries),
+                           [_record_row(n, e) for n, e in block_entries.items()],
+                           [_terms_row(n, e) for n, e in block_entries.items()])
+            for block, block_entries in by_block.items()}
 
 
 def join_new_rows(parts: list[dict[int, NewRows]]) -> dict[int, NewRows]:
@@ -444,14 +440,15 @@ def join_new_rows(parts: list[dict[int, NewRows]]) -> dict[int, NewRows]:
         # a stable sort keeps each key's rows in the groups' order (their records ascending), so
         # joining a key's rows is concatenating their bytes; each piece is already a sorted run.
         # Only the keys of several groups need Python work: found by C-level comparisons
-        rows = sorted(chain.from_iterable(piece.postings for piece in pieces), key=_ROW_KEY)
+        rows = sorted(chain.from_iterable(piece.postings.rows() for piece in pieces), key=_ROW_KEY)
         keys = list(map(_ROW_KEY, rows))
         for i in compress(range(1, len(rows)), map(eq, keys[1:], keys)):
             first, then = rows[i - 1], rows[i]
             positions = first[5] + then[5] if first[5] and then[5] else first[5] or then[5]
             rows[i] = (first[0], first[1], block, first[3] + then[3], first[4] + then[4], positions)
             rows[i - 1] = None
-        out[block] = NewRows(list(filter(None, rows)), [record for piece in pieces for record in piece.records],
+        out[block] = NewRows(packing.PostingColumns.from_rows(block, list(filter(None, rows))),
+                             [record for piece in pieces for record in piece.records],
                              [row for piece in pieces for row in piece.terms])
     return out
 
@@ -461,80 +458,8 @@ _ROW_KEY = itemgetter(0, 1)  # a posting row's (namespace, term)
 
 def _packed(block: int, entries: dict) -> list[tuple[Key, int, bytes, bytes | None]]:
     """(key, record count, packed docs, packed positions or None) of these records, in key order."""
-    idxs, terms, ndocs, docs, positions = _packed_columns(block, entries)
-    return list(zip(zip(idxs, terms, strict=True), ndocs, docs, positions, strict=True))
-
-
-def _packed_columns(block: int, entries: dict) -> tuple[list[str], list[str], list[int], list[bytes],
-                                                         list[bytes | None]]:
-    """``_packed`` as columns: namespaces, terms, record counts, packed docs, packed positions
-    (None when the key has none), in key order.
-
-    The records' (key, offset) pairs and occurrences are gathered into flat arrays and ordered
-    by key (records come in number order, so offsets and positions stay sorted within a key);
-    each key's row is then a slice of two byte strings. This is the import's hottest loop: a
-    record adds about 200 keys and 190 occurrences, most keys new to the batch. Each pair's key
-    is hashed once (numbered by its first occurrence); only the distinct keys are sorted."""
-    base = block << BLOCK_BITS
-    first_pair: dict[Key, int] = {}  # each distinct key -> the index of its first pair
-    numbering = count()
-    pair_first: list[int] = []
-    pair_offset: list[int] = []
-    counts: list[int] = []
-    flat: list[int] = []
-    # C-level list operations per record (extend, map, chain), not a Python step per key
-    for number in sorted(entries):
-        terms = entries[number].terms
-        pair_first.extend(map(first_pair.setdefault, terms, numbering))
-        pair_offset.extend([number - base] * len(terms))
-        values = terms.values()
-        counts.extend([len(v) if v else 0 for v in values])
-        flat.extend(chain.from_iterable(filter(None, values)))
-    if not first_pair:
-        return [], [], [], [], []
-    keys = list(first_pair)
-    idxs = list(map(itemgetter(0), keys))
-    terms_of = list(map(itemgetter(1), keys))
-    # the distinct keys in (namespace, term) order, as two stable sorts comparing strings (a
-    # tuple comparison costs twice as much)
-    by_key = sorted(range(len(keys)), key=terms_of.__getitem__)
-    by_key.sort(key=idxs.__getitem__)
-    rank_of_first = np.empty(len(pair_first), dtype=np.int64)
-    rank_of_first[np.fromiter(first_pair.values(), dtype=np.int64, count=len(keys))[by_key]] = \
-        np.arange(len(keys))
-    pair_rank = rank_of_first[np.asarray(pair_first, dtype=np.int64)]
-    offsets = np.asarray(pair_offset, dtype=np.int64)
-    order = _stable_order(pair_rank)
-    docs_blob = offsets[order].astype("<u2").tobytes()
-    ndocs = np.bincount(pair_rank, minlength=len(keys))
-    doc_ends = np.cumsum(ndocs)
-    # the occurrences follow their pairs: pair by pair in ``order``, each pair's run as it came
-    repeat_counts = np.asarray(counts, dtype=np.int64)
-    occurrences = (np.repeat(offsets, repeat_counts) << POSITION_BITS) | np.asarray(flat, dtype=np.int64)
-    run_starts = np.cumsum(repeat_counts) - repeat_counts
-    sorted_counts = repeat_counts[order]
-    sorted_ends = np.cumsum(sorted_counts)
-    occurrence_order = (np.repeat(run_starts[order] - (sorted_ends - sorted_counts), sorted_counts)
-                        + np.arange(int(sorted_ends[-1])))
-    positions_blob = occurrences[occurrence_order].astype("<u4").tobytes()
-    doc_stops = (2 * doc_ends).tolist()
-    position_stops = (4 * sorted_ends[doc_ends - 1]).tolist()  # every key has at least one pair
-    docs = list(map(docs_blob.__getitem__, map(slice, [0, *doc_stops[:-1]], doc_stops)))
-    positions = [positions_blob[start:stop] or None
-                 for start, stop in zip([0, *position_stops[:-1]], position_stops, strict=True)]
-    return (list(map(idxs.__getitem__, by_key)), list(map(terms_of.__getitem__, by_key)), ndocs.tolist(),
-            docs, positions)
-
-
-def _stable_order(ranks: np.ndarray) -> np.ndarray:
-    """``np.argsort(ranks, kind="stable")`` for ranks from 0 to 2**32 - 1, as numpy's radix sort
-    of their 16-bit halves (what it sorts 16-bit integers with; for 64-bit ones it takes a
-    timsort, five times slower here)."""
-    order = np.argsort((ranks & 0xFFFF).astype(np.uint16), kind="stable")
-    high = (ranks >> 16).astype(np.uint16)
-    if not high.any():
-        return order
-    return order[np.argsort(high[order], kind="stable")]
+    return [((idx, term), ndocs, docs, positions)
+            for idx, term, _, ndocs, docs, positions in packing.pack(block, entries).rows()]
 
 
 STAGED = "kohaweb.search.staged"  # session.info: this session stores a staged load's batch
@@ -548,8 +473,7 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
     # a staged load's rows go to the staging table on SQLite (on PostgreSQL to the postings,
     # whose key is built when the load ends): kohaweb.search.staging
     staged = bool(session.info.get(STAGED)) and conn.dialect.name in staging.PENDING
-    columns = ("idx", "term", "block", "seg", "ndocs", "docs", "positions", "dels")
-    vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_rows(rows.postings for rows in blocks.values()),
+    vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_columns(rows.postings for rows in blocks.values()),
                             session.info.get(vocabulary.RUN))
     for block in sorted(blocks):
         rows = blocks[block]
@@ -558,19 +482,20 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
         # import batch adds at most one row per key and block); compaction folds the keys edits
         # write, with whatever rows those keys have
         seg = conn.execute(insert(s).values(block=block, written=_NO_KEYS)).inserted_primary_key[0]
+        p = rows.postings
+        constant = [block] * len(p), [seg] * len(p)
+        values = {"idx": p.namespace_column(), "term": p.term_column, "block": constant[0], "seg": constant[1],
+                  "ndocs": p.ndocs_column(), "docs": p.docs_column(), "positions": p.positions_column()}
         if staged:  # keyed (block, segment, namespace, term): appended at the end of the B-tree
-            insert_tuples(conn, tables.pending, _PENDING_COLUMNS,
-                          [(blk, seg, idx, term, n, docs, positions)
-                           for idx, term, blk, n, docs, positions in rows.postings])
+            insert_columns(conn, tables.pending, _PENDING_COLUMNS, [values[name] for name in _PENDING_COLUMNS])
         else:
-            insert_tuples(conn, tables.postings, columns,
-                          [(idx, term, blk, seg, n, docs, positions, None)
-                           for idx, term, blk, n, docs, positions in rows.postings])
+            insert_columns(conn, tables.postings, _POSTING_COLUMNS, [values[name] for name in _POSTING_COLUMNS])
         insert_rows(conn, tables.records, rows.records)
         insert_rows(conn, tables.record_terms, rows.terms)
 
 
 _PENDING_COLUMNS = ("block", "seg", "idx", "term", "ndocs", "docs", "positions")
+_POSTING_COLUMNS = ("idx", "term", "block", "seg", "ndocs", "docs", "positions")  # dels: NULL
 
 
 # --- whole new blocks (rebuild, bulk load) --------------------------------------------------------
@@ -578,11 +503,10 @@ _PENDING_COLUMNS = ("block", "seg", "idx", "term", "ndocs", "docs", "positions")
 def write_new_block(session: Session, block: int, entries: dict) -> None:
     """Write a block that holds nothing yet as merged rows, reading nothing back."""
     conn = session.connection()
-    rows = _packed(block, entries)
-    vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_rows([[row[0] for row in rows]]))
-    insert_rows(conn, tables.postings, [
-        {"idx": key[0], "term": key[1], "block": block, "seg": 0, "ndocs": ndocs, "docs": docs,
-         "positions": positions, "dels": None}
-        for key, ndocs, docs, positions in rows])
+    columns = packing.pack(block, entries)
+    vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_columns([columns]))
+    insert_columns(conn, tables.postings, _POSTING_COLUMNS,
+                   [columns.namespace_column(), columns.term_column, [block] * len(columns), [0] * len(columns),
+                    columns.ndocs_column(), columns.docs_column(), columns.positions_column()])
     _insert_records(conn, sorted(entries.items()))
     _insert_ignore(conn, tables.blocks, {"block": block})
