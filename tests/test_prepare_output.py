@@ -73,11 +73,30 @@ def _random_entries(rng: random.Random, numbers: list[int], vocabulary: int) -> 
             idx = rng.choice(["any", "title", "title=", "isbn", "date#", "é"])
             term = f"w{rng.randrange(vocabulary)}"
             if idx in ("title=", "isbn", "date#"):
-                entry.terms[(idx, term)] = None
+                entry.add((idx, term))
             else:
-                entry.terms[(idx, term)] = sorted(rng.sample(range(0, 65000), rng.randrange(1, 4)))
+                entry.add((idx, term), sorted(rng.sample(range(0, 65000), rng.randrange(1, 4))))
         entries[number] = entry
     return entries
+
+
+def test_a_record_terms_grouped_are_its_terms_by_key(shared_data):
+    """``Entry.groups`` (what the import packs and stores) against its keyed view: the stored term
+    list is what the keyed terms' reference encoding gives and decodes back to them, on real
+    records (several numbers, repeated namespaces) and the tricky ones."""
+    from kohaweb.search.indexer import entry_for
+
+    records = [read.record for read in marc.read_records(str(shared_data / "marc21-collection.xml"))
+               if read.record is not None][:300] + _tricky_records()
+    for record in records:
+        entry = entry_for(record, marc.MARC21, [{"barcode": "B1", "homebranch": "CPL", "holdingbranch": "MPL",
+                                                 "itype": "BK"}], hidden=True)
+        terms = entry.terms
+        assert sum(map(len, entry.groups.values())) == len(terms) and all(entry.groups.values())
+        assert writer.encode_groups(entry.groups) == _reference_encode_terms(terms)
+        assert writer.decode_terms(writer.encode_groups(entry.groups)) == {
+            key: tuple(positions or ()) for key, positions in terms.items()}
+        assert ("_hidden", "") in terms and ("_all", "") in terms
 
 
 @pytest.mark.parametrize("vocabulary", [5, 300, 100_000])
@@ -86,7 +105,7 @@ def test_new_record_rows_match_their_reference(vocabulary):
     block = 3
     numbers = sorted(rng.sample(range(block << BLOCK_BITS, (block + 1) << BLOCK_BITS), 400))
     entries = _random_entries(rng, numbers, vocabulary)
-    entries[numbers[0]].terms.clear()  # a record with no key at all
+    entries[numbers[0]].groups.clear()  # a record with no key at all
     expected = _reference_packed(block, entries)
     assert writer._packed(block, entries) == expected
     rows = writer.new_record_rows(entries)
@@ -104,8 +123,8 @@ def test_posting_columns_survive_pickling_and_rebuild_from_their_rows():
     for number, words in ((8, ["reef", "coral"]), (9, ["coral", "odd\nterm"]), (12, ["reef"])):
         entry = Entry()
         for at, word in enumerate(words):
-            entry.terms[("any", word)] = [at]
-        entry.terms[("title=", " ".join(words))] = None
+            entry.add(("any", word), [at])
+        entry.add(("title=", " ".join(words)))
         entries[number] = entry
     columns = packing.pack(0, entries)
     assert isinstance(columns.terms, list)  # not newline-joined: the joined text would not split back
@@ -127,8 +146,8 @@ def test_packed_keys_beyond_16_bits():
     for number in range(1, 401):
         entry = Entry()
         for i in range(180):
-            entry.terms[("any", f"t{(number * 7919 + i * 104729) % 90_000:05d}")] = [i]
-        entry.terms[("title=", f"p{number}")] = None
+            entry.add(("any", f"t{(number * 7919 + i * 104729) % 90_000:05d}"), [i])
+        entry.add(("title=", f"p{number}"))
         entries[number] = entry
     assert len({key for e in entries.values() for key in e.terms}) > 1 << 16
     assert writer._packed(0, entries) == _reference_packed(0, entries)

@@ -26,15 +26,32 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, term)
 
 
+Terms = dict[str, list[int] | None]  # one namespace's terms: word positions (None outside word indexes)
+
+
 @dataclass
 class Entry:
-    """What one record puts in the index: its terms (with word positions for word indexes, None
-    for the others) and its sort keys."""
+    """What one record puts in the index: its terms, grouped by namespace (``groups``: {namespace:
+    {term: word positions, or None outside word indexes}}), and its sort keys.
 
-    terms: dict[Key, list[int] | None] = field(default_factory=dict)
+    Grouped, a record's 200-odd terms are keyed by their strings: an import packs a block's
+    1.8 million (term, record) pairs (kohaweb.search.packing) and writes each record's term list
+    (``writer.encode_groups``) without making a (namespace, term) tuple per term and hashing it
+    again; ``terms`` gives them by that key, for comparing a record's old and new terms."""
+
+    groups: dict[str, Terms] = field(default_factory=dict)
     title: str | None = None
     author: str | None = None
     year: int | None = None
+
+    @property
+    def terms(self) -> dict[Key, list[int] | None]:
+        """The terms by (namespace, term): a dict made on each call (``add`` changes the entry)."""
+        return {(name, term): positions for name, terms in self.groups.items() for term, positions in terms.items()}
+
+    def add(self, key: Key, positions: list[int] | None = None) -> None:
+        """Index the record under ``key`` (with these word positions)."""
+        self.groups.setdefault(key[0], {})[key[1]] = positions
 
 
 ITEM_COLUMNS = frozenset({"barcode", "homebranch", "holdingbranch", "itype"})  # what the index reads of items
@@ -90,12 +107,10 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
     extracted = mapping.extract(record, flavour, items)
     entry = Entry(title=normalize.sort_key(extracted.title), author=normalize.sort_key(extracted.author),
                   year=extracted.year)
-    terms = entry.terms
+    groups = entry.groups
     cache: dict[str, tuple[tuple[str, ...], str]] = {}  # most texts feed two indexes (their own and "any")
     word_tuple = normalize.word_tuple
     for name, texts in extracted.fields.items():
-        # the words of one index in a dict of their own (string keys: no key tuple per word),
-        # joined to the entry's keys at the end
         found: dict[str, list[int]] = {}
         phrases: dict[str, None] = {}
         pos = 0
@@ -121,17 +136,12 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
             pos = posting_format.next_field_start(pos)
             if value:
                 phrases[value] = None
-        # a plain loop: a quarter cheaper here than dict.update over zipped pairs
-        for word, positions in found.items():
-            terms[name, word] = positions
-        space = posting_format.phrase_space(name)
-        for value in phrases:
-            terms[space, value] = None
+        _merge(groups, name, found)
+        _merge(groups, posting_format.phrase_space(name), phrases)
     for name, values in extracted.identifiers.items():
         # in order: a set of strings iterates in an order that changes with every process (hash
-        # randomisation), and so would the term list stored for the record (writer.encode_terms)
-        for value in sorted(values):
-            terms[(name, value)] = None
+        # randomisation), and so would the term list stored for the record (writer.encode_groups)
+        _merge(groups, name, dict.fromkeys(sorted(values)))
     for name, numbers in extracted.numbers.items():
         # the number itself, and by tens and hundreds (whole decades and centuries of a range,
         # kohaweb.search.query_numbers numbers_between); the same again apart when the record has
@@ -140,14 +150,25 @@ def entry_for(record: pymarc.Record, flavour: str, items: list[dict] | None, hid
         if len(numbers) > 1:
             spaces.append(posting_format.multi_number_space(name))
         for space in spaces:
-            for number in numbers:
-                terms[(space, posting_format.number_term(number))] = None
-                for step in posting_format.NUMBER_BUCKETS:
-                    terms[(posting_format.number_bucket_space(space, step), posting_format.number_term(number // step))] = None
-    terms[posting_format.ALL] = None
+            _merge(groups, space, dict.fromkeys(map(posting_format.number_term, numbers)))
+            for step in posting_format.NUMBER_BUCKETS:
+                _merge(groups, posting_format.number_bucket_space(space, step),
+                       dict.fromkeys(posting_format.number_term(number // step) for number in numbers))
+    entry.add(posting_format.ALL)
     if hidden:
-        terms[posting_format.HIDDEN] = None
+        entry.add(posting_format.HIDDEN)
     return entry
+
+
+def _merge(groups: dict[str, Terms], name: str, terms: Terms) -> None:
+    """Add one namespace's terms to an entry's groups (no group for none)."""
+    if not terms:
+        return
+    group = groups.get(name)
+    if group is None:
+        groups[name] = terms
+    else:
+        group.update(terms)
 
 
 def apply(session: Session, changes: dict[int, Entry | None], *, fresh: bool = False) -> set[int]:
@@ -219,7 +240,7 @@ def _mark_due(session: Session, due: set[int]) -> None:
 
 def hide_entry(entry: Entry) -> Entry:
     """The entry with the hidden-from-public flag set."""
-    entry.terms[posting_format.HIDDEN] = None
+    entry.add(posting_format.HIDDEN)
     return entry
 
 

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import chain, count, repeat
-from operator import itemgetter
 
 import numpy as np
 
@@ -116,46 +115,54 @@ def _joined(terms: list[str]) -> str | list[str]:
 
 
 def pack(block: int, entries: dict) -> PostingColumns:
-    """The posting rows that index these records (entries by record number, all in ``block``).
+    """The posting rows that index these records (``indexer.Entry`` by record number, all in
+    ``block``).
 
     The records' (key, offset) pairs and occurrences are gathered into flat arrays and ordered
     by key (records come in number order, so offsets and positions stay sorted within a key).
     This is the import's hottest loop: a record adds about 200 keys and 190 occurrences, most
-    keys new to the batch. Each pair's key is hashed once (numbered by its first occurrence);
-    only the distinct keys are sorted."""
+    keys new to the batch. Each pair's term is looked up once, in its namespace's dict (numbered
+    by its first pair); only the distinct terms are sorted, a namespace at a time."""
     base = block << BLOCK_BITS
-    first_pair: dict[Key, int] = {}  # each distinct key -> the index of its first pair
+    first_pair: dict[str, dict[str, int]] = {}  # namespace -> term -> the index of its first pair
     numbering = count()
     pair_first: list[int] = []
     pair_offset: list[int] = []
     counts: list[int] = []
     flat: list[int] = []
-    # C-level list operations per record (extend, map, chain), not a Python step per key
+    # C-level list operations per record and namespace (extend, map, chain), not a Python step per key
     for number in sorted(entries):
-        terms = entries[number].terms
-        pair_first.extend(map(first_pair.setdefault, terms, numbering))
-        pair_offset.extend([number - base] * len(terms))
-        values = terms.values()
-        counts.extend([len(v) if v else 0 for v in values])
-        flat.extend(chain.from_iterable(filter(None, values)))
-    if not first_pair:
+        pairs = len(pair_first)
+        for name, terms in entries[number].groups.items():
+            numbered = first_pair.get(name)
+            if numbered is None:
+                numbered = first_pair[name] = {}
+            pair_first.extend(map(numbered.setdefault, terms, numbering))
+            values = terms.values()
+            counts.extend([len(v) if v else 0 for v in values])
+            flat.extend(chain.from_iterable(filter(None, values)))
+        pair_offset.extend([number - base] * (len(pair_first) - pairs))
+    # the distinct keys in (namespace, term) order: the namespaces', each one's terms sorted
+    namespaces: list[tuple[str, int]] = []
+    sorted_terms: list[str] = []
+    firsts: list[int] = []
+    for name in sorted(first_pair):
+        numbered = first_pair[name]
+        if numbered:
+            terms = sorted(numbered)
+            namespaces.append((name, len(terms)))
+            sorted_terms.extend(terms)
+            firsts.extend(map(numbered.__getitem__, terms))
+    if not firsts:
         nothing = np.zeros(0, dtype=np.int64)
         return PostingColumns(block, [], "", nothing, b"", nothing, b"", nothing)
-    keys = list(first_pair)
-    idxs = list(map(itemgetter(0), keys))
-    terms_of = list(map(itemgetter(1), keys))
-    # the distinct keys in (namespace, term) order, as two stable sorts comparing strings (a
-    # tuple comparison costs twice as much)
-    by_key = sorted(range(len(keys)), key=terms_of.__getitem__)
-    by_key.sort(key=idxs.__getitem__)
     rank_of_first = np.empty(len(pair_first), dtype=np.int64)
-    rank_of_first[np.fromiter(first_pair.values(), dtype=np.int64, count=len(keys))[by_key]] = \
-        np.arange(len(keys))
+    rank_of_first[np.asarray(firsts, dtype=np.int64)] = np.arange(len(firsts))
     pair_rank = rank_of_first[np.asarray(pair_first, dtype=np.int64)]
     offsets = np.asarray(pair_offset, dtype=np.int64)
     order = _stable_order(pair_rank)
     docs_blob = offsets[order].astype("<u2").tobytes()
-    ndocs = np.bincount(pair_rank, minlength=len(keys))
+    ndocs = np.bincount(pair_rank, minlength=len(firsts))
     doc_ends = np.cumsum(ndocs)
     # the occurrences follow their pairs: pair by pair in ``order``, each pair's run as it came
     repeat_counts = np.asarray(counts, dtype=np.int64)
@@ -166,9 +173,8 @@ def pack(block: int, entries: dict) -> PostingColumns:
     occurrence_order = (np.repeat(run_starts[order] - (sorted_ends - sorted_counts), sorted_counts)
                         + np.arange(int(sorted_ends[-1])))
     positions_blob = occurrences[occurrence_order].astype("<u4").tobytes()
-    return PostingColumns(block, _runs(idxs), _joined(list(map(terms_of.__getitem__, by_key))), ndocs,
-                          docs_blob, 2 * doc_ends, positions_blob,
-                          4 * sorted_ends[doc_ends - 1])  # every key has at least one pair
+    return PostingColumns(block, namespaces, _joined(sorted_terms), ndocs, docs_blob, 2 * doc_ends,
+                          positions_blob, 4 * sorted_ends[doc_ends - 1])  # every key has at least one pair
 
 
 def _stable_order(ranks: np.ndarray) -> np.ndarray:

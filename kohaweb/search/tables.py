@@ -94,7 +94,7 @@ records = Table(
 record_terms = Table(
     "search_record_terms", metadata,
     Column("biblionumber", Integer, primary_key=True, autoincrement=False),
-    Column("terms", blob(), nullable=False),  # kohaweb.search.writer.encode_terms
+    Column("terms", blob(), nullable=False),  # kohaweb.search.writer.encode_groups
 )
 
 reversed_terms = Table(

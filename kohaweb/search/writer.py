@@ -64,30 +64,39 @@ _GROUP = "\x1d"  # starts a namespace's group of terms (the normaliser never lea
 
 
 def encode_terms(terms: dict) -> bytes:
-    """A record's keys with their word positions, compressed (``search_record_terms.terms``).
-
-    Terms are grouped under their namespace, each namespace written once (``\\x1dany``, then one
-    ``term<TAB>positions`` line per term): a fifth smaller than a namespace on every line, which
-    at 1M records is about 300 MB less of ``search_record_terms``."""
-    groups: dict[str, list[str]] = {}
-    current = None
-    lines: list[str] = []
+    """``encode_groups`` of terms keyed by (namespace, term) (the authority index's entries)."""
+    groups: dict[str, dict] = {}
     for (idx, term), positions in terms.items():
-        # an index's keys mostly come one after another, with the very same name string: its
-        # group is looked up again only when the name changes (equal names that are other
-        # objects just take the lookup)
-        if idx is not current:
-            found = groups.get(idx)
-            if found is None:
-                found = groups[idx] = [_GROUP + idx]
-            lines, current = found, idx
-        if not positions:
-            lines.append(term)
-        elif len(positions) == 1:  # most words occur once: no join, no map
-            lines.append(f"{term}\t{positions[0]}")
-        else:
-            lines.append(f"{term}\t{','.join(map(str, positions))}")
-    return zlib.compress("\n".join(chain.from_iterable(groups.values())).encode("utf-8"), 6)
+        group = groups.get(idx)
+        if group is None:
+            group = groups[idx] = {}
+        group[term] = positions
+    return encode_groups(groups)
+
+
+def encode_groups(groups: dict[str, dict]) -> bytes:
+    """A record's terms, grouped by namespace (``indexer.Entry.groups``), with their word
+    positions, compressed (``search_record_terms.terms``).
+
+    Each namespace is written once (``\x1dany``, then one ``term<TAB>positions`` line per term):
+    a fifth smaller than a namespace on every line, which at 1M records is about 300 MB less of
+    ``search_record_terms``."""
+    lines: list[str] = []
+    for idx, terms in groups.items():
+        if not terms:
+            continue
+        lines.append(_GROUP + idx)
+        if not any(terms.values()):  # no positions (phrases, identifiers, numbers): the terms alone
+            lines.extend(terms)
+            continue
+        for term, positions in terms.items():
+            if not positions:
+                lines.append(term)
+            elif len(positions) == 1:  # most words occur once: no join, no map
+                lines.append(f"{term}\t{positions[0]}")
+            else:
+                lines.append(f"{term}\t{','.join(map(str, positions))}")
+    return zlib.compress("\n".join(lines).encode("utf-8"), 6)
 
 
 def decode_terms(blob: bytes | None) -> dict[Key, tuple[int, ...] | None]:
@@ -126,7 +135,7 @@ def _record_row(number: int, entry) -> dict:
 
 def _terms_row(number: int, entry) -> dict:
     """The record's ``search_record_terms`` row: what it is indexed under."""
-    return {"biblionumber": number, "terms": encode_terms(entry.terms)}
+    return {"biblionumber": number, "terms": encode_groups(entry.groups)}
 
 
 def _insert_records(conn, numbered: list[tuple[int, object]]) -> None:
@@ -351,13 +360,13 @@ class _RowChanges:
         both = set(self.terms) & set(self.keys) if conn.dialect.name in _BOTH_ROWS_AT_ONCE else set()
         if both:  # the two rows of each in one statement (an edit of a title changes both)
             conn.execute(_both_rows_statement(conn.dialect.name),
-                         [{"number": n, "blob": encode_terms(changes[n].terms), **_keys_of(changes[n])}
+                         [{"number": n, "blob": encode_groups(changes[n].groups), **_keys_of(changes[n])}
                           for n in sorted(both)])
         terms = [n for n in self.terms if n not in both]
         keys = [n for n in self.keys if n not in both]
         if terms:
             conn.execute(update(t).where(t.c.biblionumber == bindparam("number")).values(terms=bindparam("blob")),
-                         [{"number": n, "blob": encode_terms(changes[n].terms)} for n in terms])
+                         [{"number": n, "blob": encode_groups(changes[n].groups)} for n in terms])
         if keys:
             conn.execute(update(r).where(r.c.biblionumber == bindparam("number")).values(_sort_key_values()),
                          [{"number": n, **_keys_of(changes[n])} for n in keys])
