@@ -132,16 +132,17 @@ def pack(block: int, entries: dict) -> PostingColumns:
     flat: list[int] = []
     # C-level list operations per record and namespace (extend, map, chain), not a Python step per key
     for number in sorted(entries):
-        pairs = len(pair_first)
-        for name, terms in entries[number].groups.items():
+        groups = entries[number].groups
+        for name, terms in groups.items():
             numbered = first_pair.get(name)
             if numbered is None:
                 numbered = first_pair[name] = {}
             pair_first.extend(map(numbered.setdefault, terms, numbering))
-            values = terms.values()
-            counts.extend([len(v) if v else 0 for v in values])
-            flat.extend(chain.from_iterable(filter(None, values)))
-        pair_offset.extend([number - base] * (len(pair_first) - pairs))
+        # the record's positions, its namespaces' one after another as their terms were numbered
+        values = list(chain.from_iterable(map(dict.values, groups.values())))
+        counts.extend([len(v) if v else 0 for v in values])
+        flat.extend(chain.from_iterable(filter(None, values)))
+        pair_offset.extend([number - base] * len(values))
     # the distinct keys in (namespace, term) order: the namespaces', each one's terms sorted
     namespaces: list[tuple[str, int]] = []
     sorted_terms: list[str] = []
