@@ -63,6 +63,7 @@ def make_engine(url: str, *, local_files: bool = False, **kwargs) -> Engine:
             # the server's requests for files but while that path runs its own statement
             kwargs["connect_args"] = {"local_infile": True, **kwargs.get("connect_args", {})}
     ping_idle = backend != "sqlite" and not kwargs.get("pool_pre_ping", False)
+    made_with = dict(kwargs)
     try:
         engine = create_engine(parsed, **kwargs)
     except ModuleNotFoundError as exc:
@@ -96,7 +97,11 @@ def make_engine(url: str, *, local_files: bool = False, **kwargs) -> Engine:
         event.listen(engine, "connect", _postgres_session)
     if ping_idle:
         _ping_idle_connections(engine)
+    engine.__dict__[_MADE_WITH] = (url, made_with)
     return engine
+
+
+_MADE_WITH = "_kohaweb_made_with"  # make_engine's arguments, kept on the engine for its readers' twin
 
 
 _TRANSACTION_ENDED = "kohaweb.db.transaction_ended"  # pooled connection's info: its last transaction ended
@@ -271,14 +276,38 @@ def for_writing(engine: Engine) -> Engine:
 
 
 def for_reading(engine: Engine) -> Engine:
-    """The same engine (same pool) for sessions that only read. On PostgreSQL their statements
-    run in autocommit: at READ COMMITTED, PostgreSQL's level, every statement takes a snapshot of
-    its own in a transaction too, so a reader sees nothing different, and the BEGIN and ROLLBACK
-    round trips are saved (a tenth of a rare-term SRU search). Elsewhere nothing changes:
-    MariaDB's drivers would pay two SET statements to switch, and SQLite's reads make no round trips."""
+    """The engine for sessions that only read: their statements run in autocommit, and their end
+    sends no ROLLBACK (a tenth of a rare-term SRU search on both servers). A reader sees nothing
+    different: at READ COMMITTED, the level of both here, every statement reads what had
+    committed when it began, in a transaction or not.
+
+    - PostgreSQL: the same engine and pool, in autocommit (psycopg switches without a round trip).
+    - MariaDB: an engine of its own (``_readers_engine``), whose connections are in autocommit
+      from the moment they connect: the drivers switch a connection with a statement each way,
+      which would cost what it saves. SQLAlchemy's ``skip_autocommit_rollback`` then spares the
+      ROLLBACK that ends every session.
+    - SQLite: the engine itself (its reads make no round trips)."""
     if engine.dialect.name == "postgresql":
         return _derived(engine, "_kohaweb_for_reading", {"isolation_level": "AUTOCOMMIT"})
+    if engine.dialect.name in ("mysql", "mariadb"):
+        return _readers_engine(engine)
     return engine
+
+
+def _readers_engine(engine: Engine) -> Engine:
+    """A MariaDB engine's twin for readers (see ``for_reading``), made once and disposed with
+    it; the engine itself when it was not made by ``make_engine``. Its connections load no files."""
+    readers = engine.__dict__.get("_kohaweb_readers")
+    if readers is not None:
+        return readers
+    made_with = engine.__dict__.get(_MADE_WITH)
+    if made_with is None:
+        return engine
+    url, kwargs = made_with
+    readers = make_engine(url, **{**kwargs, "isolation_level": "AUTOCOMMIT", "skip_autocommit_rollback": True})
+    event.listen(engine, "engine_disposed", lambda _engine: readers.dispose())
+    engine.__dict__["_kohaweb_readers"] = readers  # two threads at once: either twin may stay, as in _derived
+    return readers
 
 
 def _derived(engine: Engine, attribute: str, options: dict[str, object]) -> Engine:

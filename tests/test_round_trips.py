@@ -108,7 +108,7 @@ def test_the_count_read_with_a_word_is_the_index_size(dbsession, reference_data)
 
 
 @server_only
-def test_read_sessions_run_without_a_transaction_on_postgresql(engine, clean_db):
+def test_read_sessions_run_without_a_transaction_on_the_servers(engine, clean_db):
     factory = db.make_session_factory(engine)
     reader = db.new_session(factory, read=True)
     try:
@@ -117,7 +117,7 @@ def test_read_sessions_run_without_a_transaction_on_postgresql(engine, clean_db)
         if selected_backend() == "postgresql":
             assert connection.autocommit is True  # no BEGIN, no ROLLBACK
         elif selected_backend() == "mariadb":
-            assert connection.get_autocommit() is False  # unchanged: switching would cost two SETs
+            assert connection.get_autocommit() is True  # a connection of the readers' own pool
     finally:
         reader.close()
     writer = db.new_session(factory)
@@ -125,6 +125,8 @@ def test_read_sessions_run_without_a_transaction_on_postgresql(engine, clean_db)
         writer.execute(select(1))
         if selected_backend() == "postgresql":
             assert writer.connection().connection.dbapi_connection.autocommit is False
+        elif selected_backend() == "mariadb":
+            assert writer.connection().connection.dbapi_connection.get_autocommit() is False
     finally:
         writer.rollback()
         writer.close()
@@ -133,14 +135,22 @@ def test_read_sessions_run_without_a_transaction_on_postgresql(engine, clean_db)
 def test_reading_and_writing_engines_are_made_once_on_their_own_pool(database_url, tmp_path):
     """Each request's session takes its engine's reading or writing variant: made once per engine
     (building one per request cost 3% of an SRU search's CPU), on that engine's pool, also after
-    ``dispose`` replaced the pool, and never another engine's (a replica's reads stay on it)."""
+    ``dispose`` replaced the pool, and never another engine's (a replica's reads stay on it).
+    MariaDB's readers have a pool of their own (``for_reading``), disposed with the engine's."""
     primary, other = db.make_engine(database_url), db.make_engine(f"sqlite:///{tmp_path}/other.db")
+    own_readers = selected_backend() == "mariadb"
     try:
         for variant in (db.for_reading, db.for_writing):
             assert variant(primary) is variant(primary)
             assert variant(other) is not variant(primary) and variant(other).pool is other.pool
+            with variant(primary).connect() as conn:
+                conn.execute(select(1))
             primary.dispose()
-            assert variant(primary).pool is primary.pool
+            if own_readers and variant is db.for_reading:
+                assert variant(primary).pool is not primary.pool and variant(primary).pool.checkedin() == 0
+                assert variant(primary).url == primary.url
+            else:
+                assert variant(primary).pool is primary.pool
         reader = db.new_session(db.make_session_factory(primary), read=True)
         try:
             assert reader.get_bind() is db.for_reading(primary) and reader.execute(select(1)).scalar() == 1
