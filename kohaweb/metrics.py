@@ -311,19 +311,25 @@ class SiteCollector(Collector):
         yield from self._database()
 
     def _pool(self) -> Iterator[Metric]:
-        pool = self.site.engine.pool
+        from .db import for_reading
+
+        # the site's pool, and on MariaDB its readers' own (kohaweb.db.for_reading), summed
+        pools = [self.site.engine.pool]
+        readers = for_reading(self.site.engine).pool
+        if readers is not pools[0]:
+            pools.append(readers)
         # SQLAlchemy's QueuePool has all four; pools without a size (SQLite in memory, NullPool)
         # report what they have
         for name, method, doc in (
-                ("kohaweb_db_pool_size", "size", "Connections the database pool keeps."),
+                ("kohaweb_db_pool_size", "size", "Connections the database pools keep."),
                 ("kohaweb_db_pool_checked_out", "checkedout", "Pool connections in use by requests."),
-                ("kohaweb_db_pool_checked_in", "checkedin", "Idle connections in the pool."),
-                ("kohaweb_db_pool_overflow", "overflow", "Connections beyond the pool size (negative: "
+                ("kohaweb_db_pool_checked_in", "checkedin", "Idle connections in the pools."),
+                ("kohaweb_db_pool_overflow", "overflow", "Connections beyond the pools' size (negative: "
                  "pool slots never opened yet).")):
-            reader = getattr(pool, method, None)
-            if callable(reader):
+            readers_of = [getattr(pool, method, None) for pool in pools]
+            if all(callable(reader) for reader in readers_of):
                 try:
-                    yield GaugeMetricFamily(name, doc, value=float(reader()))
+                    yield GaugeMetricFamily(name, doc, value=float(sum(reader() for reader in readers_of)))
                 except (TypeError, ValueError):  # a pool class whose method means something else
                     continue
 

@@ -18,9 +18,10 @@ pytestmark = pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite h
 
 
 def _server_ids(engine) -> list[int]:
+    """The server ids of the connections the site's engine makes, its readers' included (on
+    MariaDB a pool of their own, kohaweb.db.for_reading)."""
     ids: list[int] = []
 
-    @event.listens_for(engine, "connect")
     def remember(dbapi_connection, record) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("SELECT pg_backend_pid()" if selected_backend() == "postgresql" else "SELECT CONNECTION_ID()")
@@ -29,6 +30,9 @@ def _server_ids(engine) -> list[int]:
         if selected_backend() == "postgresql":
             dbapi_connection.commit()
 
+    readers = db.for_reading(engine)
+    for pooled in [engine] if readers.pool is engine.pool else [engine, readers]:
+        event.listen(pooled, "connect", remember)
     return ids
 
 

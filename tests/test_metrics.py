@@ -170,6 +170,7 @@ def test_database_up_follows_an_outage(database_url, clean_db, tmp_path):
 
 
 def test_index_and_pool_gauges(make_app, sample_records, engine):
+    from kohaweb.db import for_reading
     from kohaweb.search import state, tables
 
     sample_records(3)
@@ -184,6 +185,9 @@ def test_index_and_pool_gauges(make_app, sample_records, engine):
     assert samples(families, "kohaweb_search_index_pending_segments") == {(): pending}
     assert samples(families, "kohaweb_db_pool_size")[()] >= 1
     assert samples(families, "kohaweb_db_pool_checked_out")[()] >= 0
+    pools = {id(engine.pool): engine.pool, id(for_reading(engine).pool): for_reading(engine).pool}
+    # every pool of the site counted (on MariaDB its readers have their own, kohaweb.db.for_reading)
+    assert samples(families, "kohaweb_db_pool_size")[()] == sum(pool.size() for pool in pools.values())
 
     with Session(engine) as session, session.begin():
         state.set_status(session, state.REBUILDING)
