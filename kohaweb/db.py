@@ -38,6 +38,7 @@ def make_engine(url: str, *, local_files: bool = False, **kwargs) -> Engine:
 
     ``local_files``: on MariaDB, connections able to load rows from the client's files
     (kohaweb.load_data, the import's bulk path); they read no file but the load's own."""
+    made_with = dict(kwargs)  # as given: a readers' twin (``for_reading``) is made without local files
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -63,7 +64,6 @@ def make_engine(url: str, *, local_files: bool = False, **kwargs) -> Engine:
             # the server's requests for files but while that path runs its own statement
             kwargs["connect_args"] = {"local_infile": True, **kwargs.get("connect_args", {})}
     ping_idle = backend != "sqlite" and not kwargs.get("pool_pre_ping", False)
-    made_with = dict(kwargs)
     try:
         engine = create_engine(parsed, **kwargs)
     except ModuleNotFoundError as exc:

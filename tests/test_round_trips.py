@@ -118,6 +118,8 @@ def test_read_sessions_run_without_a_transaction_on_the_servers(engine, clean_db
             assert connection.autocommit is True  # no BEGIN, no ROLLBACK
         elif selected_backend() == "mariadb":
             assert connection.get_autocommit() is True  # a connection of the readers' own pool
+            if hasattr(connection, "client_flag"):  # mysqlclient: made without the site's local files
+                assert not connection.client_flag & 128  # CLIENT.LOCAL_FILES
     finally:
         reader.close()
     writer = db.new_session(factory)
