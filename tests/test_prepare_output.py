@@ -34,7 +34,8 @@ def _reference_encode_terms(terms: dict) -> bytes:
 
 
 def _reference_packed(block: int, entries: dict) -> list[tuple]:
-    """One row per key in key order, built key by key from the records in number order."""
+    """One row per key in key order, built key by key from the records in number order, as
+    ``PostingColumns.rows`` gives them: (namespace, term, block, record count, docs, positions)."""
     base = block << BLOCK_BITS
     docs: dict[tuple, list[int]] = {}
     occurrences: dict[tuple, list[int]] = {}
@@ -42,7 +43,7 @@ def _reference_packed(block: int, entries: dict) -> list[tuple]:
         for key, positions in entries[number].terms.items():
             docs.setdefault(key, []).append(number - base)
             occurrences.setdefault(key, []).extend(((number - base) << POSITION_BITS) | p for p in positions or ())
-    return [(key, len(docs[key]), np.asarray(docs[key], dtype="<u2").tobytes(),
+    return [(*key, block, len(docs[key]), np.asarray(docs[key], dtype="<u2").tobytes(),
              np.asarray(occurrences[key], dtype="<u4").tobytes() if occurrences[key] else None)
             for key in sorted(docs)]
 
@@ -107,13 +108,12 @@ def test_new_record_rows_match_their_reference(vocabulary):
     entries = _random_entries(rng, numbers, vocabulary)
     entries[numbers[0]].groups.clear()  # a record with no key at all
     expected = _reference_packed(block, entries)
-    assert writer._packed(block, entries) == expected
+    assert packing.pack(block, entries).rows() == expected
     rows = writer.new_record_rows(entries)
     assert list(rows) == [block]
-    assert rows[block].postings.rows() == [(key[0], key[1], block, n, docs, positions)
-                                           for key, n, docs, positions in expected]
+    assert rows[block].postings.rows() == expected
     assert writer.new_record_rows({}) == {}
-    assert writer._packed(block, {numbers[0]: Entry()}) == []
+    assert packing.pack(block, {numbers[0]: Entry()}).rows() == []
 
 
 def test_posting_columns_survive_pickling_and_rebuild_from_their_rows():
@@ -128,7 +128,7 @@ def test_posting_columns_survive_pickling_and_rebuild_from_their_rows():
         entries[number] = entry
     columns = packing.pack(0, entries)
     assert isinstance(columns.terms, list)  # not newline-joined: the joined text would not split back
-    expected = [(key[0], key[1], 0, n, docs, positions) for key, n, docs, positions in _reference_packed(0, entries)]
+    expected = _reference_packed(0, entries)
     assert columns.rows() == expected
     assert pickle.loads(pickle.dumps(columns)) == columns
     assert packing.PostingColumns.from_rows(0, expected).rows() == expected
@@ -150,7 +150,7 @@ def test_packed_keys_beyond_16_bits():
         entry.add(("title=", f"p{number}"))
         entries[number] = entry
     assert len({key for e in entries.values() for key in e.terms}) > 1 << 16
-    assert writer._packed(0, entries) == _reference_packed(0, entries)
+    assert packing.pack(0, entries).rows() == _reference_packed(0, entries)
 
 
 def test_stable_order_is_numpy_stable_argsort():

@@ -78,7 +78,7 @@ def encode_groups(groups: dict[str, dict]) -> bytes:
     """A record's terms, grouped by namespace (``indexer.Entry.groups``), with their word
     positions, compressed (``search_record_terms.terms``).
 
-    Each namespace is written once (``\x1dany``, then one ``term<TAB>positions`` line per term):
+    Each namespace is written once (``\\x1dany``, then one ``term<TAB>positions`` line per term):
     a fifth smaller than a namespace on every line, which at 1M records is about 300 MB less of
     ``search_record_terms``."""
     lines: list[str] = []
@@ -463,12 +463,6 @@ def join_new_rows(parts: list[dict[int, NewRows]]) -> dict[int, NewRows]:
 
 
 _ROW_KEY = itemgetter(0, 1)  # a posting row's (namespace, term)
-
-
-def _packed(block: int, entries: dict) -> list[tuple[Key, int, bytes, bytes | None]]:
-    """(key, record count, packed docs, packed positions or None) of these records, in key order."""
-    return [((idx, term), ndocs, docs, positions)
-            for idx, term, _, ndocs, docs, positions in packing.pack(block, entries).rows()]
 
 
 STAGED = "kohaweb.search.staged"  # session.info: this session stores a staged load's batch
