@@ -76,8 +76,8 @@ def load_jobs(cursor: Any, folder: str, table: str, columns: Sequence[str], valu
     """One job per file of rows, given as columns (a sequence of values per name of ``columns``,
     through their bind processors already), written in ``folder``: each loads its file on
     ``cursor`` and removes it. A file is written when its job is taken, so that
-    ``kohaweb.bulk.run_overlapped`` writes one while the server loads the one before. ``ignore``: rows whose key is taken are left out silently, as
-    ``INSERT IGNORE`` leaves them."""
+    ``kohaweb.bulk.run_overlapped`` writes one while the server loads the one before.
+    ``ignore``: rows whose key is taken are left out silently, as ``INSERT IGNORE`` leaves them."""
     names = ", ".join(f"`{name}`" for name in columns)
     mode = "IGNORE " if ignore else ""
     for number, lines in enumerate(_files(values)):
