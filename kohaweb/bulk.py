@@ -84,18 +84,18 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
 
 def insert_columns(conn: Connection, table: Table, columns: Sequence[str], values: Sequence[Sequence[Any]]) -> None:
     """``insert_tuples`` of rows given as columns: ``values`` holds one sequence per name of
-    ``columns``, all as long. MariaDB's ``LOAD DATA`` writes its files a column at a time, so
-    there the rows are never made; elsewhere they are zipped from the columns."""
+    ``columns``, all as long. MariaDB's ``LOAD DATA`` files are written a column at a time, so
+    there the rows are never made; its INSERT statements and the other databases take them
+    zipped from the columns."""
     if not values or not len(values[0]):
         return
     dialect = conn.dialect
-    if dialect.name in ("mysql", "mariadb") and len(values[0]) >= load_data.LOAD_DATA_ROWS \
-            and load_data.loads_from_files(conn):
-        processors = [_bind_processor(table.c[c].type, dialect) for c in columns]
-        values = [column if p is None else list(map(p, column)) for p, column in zip(processors, values, strict=True)]
-        mysql_insert_many(conn, table.name, columns, values, by_columns=True)
+    if dialect.name not in ("mysql", "mariadb"):
+        insert_tuples(conn, table, columns, list(zip(*values, strict=True)))
         return
-    insert_tuples(conn, table, columns, list(zip(*values, strict=True)))
+    processors = [_bind_processor(table.c[c].type, dialect) for c in columns]
+    values = [column if p is None else list(map(p, column)) for p, column in zip(processors, values, strict=True)]
+    mysql_insert_many(conn, table.name, columns, values, by_columns=True)
 
 
 def mysql_insert_many(conn: Connection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
@@ -118,13 +118,10 @@ def mysql_insert_many(conn: Connection, table: str, columns: Sequence[str], rows
         if folder is not None:
             with folder as path:
                 run_overlapped(load_data.load_jobs(cursor, path, table, columns,
-                                                   rows if by_columns else _columns_of(rows), ignore=ignore))
+                                                   rows if by_columns else list(zip(*rows, strict=True)),
+                                                   ignore=ignore))
         else:
             execute_overlapped(cursor, mysql_inserts(head, list(zip(*rows, strict=True)) if by_columns else rows))
-
-
-def _columns_of(rows: Sequence[Sequence[Any]]) -> list[Sequence[Any]]:
-    return list(zip(*rows, strict=True))
 
 
 def _processed(rows: list[tuple], processors: list) -> list[tuple]:

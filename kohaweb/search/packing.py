@@ -33,17 +33,18 @@ class PostingColumns:
       in a term; a list of terms where one holds a newline all the same);
     - ``ndocs``: each row's record count;
     - ``docs`` and ``positions``: every row's packed records and occurrences
-      (kohaweb.search.posting_format) back to back, each row's ending at its ``doc_stops`` and
-      ``position_stops``; a row with no positions has none (None in ``positions_column``).
+      (kohaweb.search.posting_format) back to back; a row's records end two bytes a record after
+      the previous row's, its occurrences at its ``position_stops`` (a row with none has None in
+      ``positions_column``).
 
-    ``rows`` gives the tuple per row that other paths take."""
+    ``by_column`` gives the rows' values as the index's tables take them, ``rows`` a tuple per
+    row."""
 
     block: int
     namespaces: list[tuple[str, int]]
     terms: str | list[str]
     ndocs: np.ndarray
     docs: bytes
-    doc_stops: np.ndarray
     positions: bytes
     position_stops: np.ndarray
 
@@ -70,10 +71,17 @@ class PostingColumns:
         return self.ndocs.tolist()
 
     def docs_column(self) -> list[bytes]:
-        return _slices(self.docs, self.doc_stops)
+        return _slices(self.docs, 2 * np.cumsum(self.ndocs))
 
     def positions_column(self) -> list[bytes | None]:
         return [piece or None for piece in _slices(self.positions, self.position_stops)]
+
+    def by_column(self, seg: int) -> dict[str, list]:
+        """The rows' values by column of ``search_postings`` (and of its staging table), in
+        segment ``seg``; ``dels`` is left out (NULL: new rows remove nothing)."""
+        return {"idx": self.namespace_column(), "term": self.term_column, "block": [self.block] * len(self),
+                "seg": [seg] * len(self), "ndocs": self.ndocs_column(), "docs": self.docs_column(),
+                "positions": self.positions_column()}
 
     def runs(self) -> Iterator[tuple[str, int, int]]:
         """(namespace, first row, row after its last) of each namespace, in order."""
@@ -93,10 +101,9 @@ class PostingColumns:
         if not rows:
             return pack(block, {})
         idxs, terms, _, ndocs, docs, positions = zip(*rows, strict=True)
-        doc_stops = np.cumsum([len(d) for d in docs])
         position_stops = np.cumsum([len(p) if p else 0 for p in positions])
         return cls(block, _runs(idxs), _joined(list(terms)), np.asarray(ndocs, dtype=np.int64), b"".join(docs),
-                   doc_stops, b"".join(filter(None, positions)), position_stops)
+                   b"".join(filter(None, positions)), position_stops)
 
 
 def _slices(blob: bytes, stops: np.ndarray) -> list[bytes]:
@@ -156,7 +163,7 @@ def pack(block: int, entries: dict) -> PostingColumns:
             firsts.extend(map(numbered.__getitem__, terms))
     if not firsts:
         nothing = np.zeros(0, dtype=np.int64)
-        return PostingColumns(block, [], "", nothing, b"", nothing, b"", nothing)
+        return PostingColumns(block, [], "", nothing, b"", b"", nothing)
     rank_of_first = np.empty(len(pair_first), dtype=np.int64)
     rank_of_first[np.asarray(firsts, dtype=np.int64)] = np.arange(len(firsts))
     pair_rank = rank_of_first[np.asarray(pair_first, dtype=np.int64)]
@@ -174,8 +181,8 @@ def pack(block: int, entries: dict) -> PostingColumns:
     occurrence_order = (np.repeat(run_starts[order] - (sorted_ends - sorted_counts), sorted_counts)
                         + np.arange(int(sorted_ends[-1])))
     positions_blob = occurrences[occurrence_order].astype("<u4").tobytes()
-    return PostingColumns(block, namespaces, _joined(sorted_terms), ndocs, docs_blob, 2 * doc_ends,
-                          positions_blob, 4 * sorted_ends[doc_ends - 1])  # every key has at least one pair
+    return PostingColumns(block, namespaces, _joined(sorted_terms), ndocs, docs_blob, positions_blob,
+                          4 * sorted_ends[doc_ends - 1])  # every key has at least one pair
 
 
 def _stable_order(ranks: np.ndarray) -> np.ndarray:

@@ -485,14 +485,10 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
         # import batch adds at most one row per key and block); compaction folds the keys edits
         # write, with whatever rows those keys have
         seg = conn.execute(insert(s).values(block=block, written=_NO_KEYS)).inserted_primary_key[0]
-        p = rows.postings
-        constant = [block] * len(p), [seg] * len(p)
-        values = {"idx": p.namespace_column(), "term": p.term_column, "block": constant[0], "seg": constant[1],
-                  "ndocs": p.ndocs_column(), "docs": p.docs_column(), "positions": p.positions_column()}
-        if staged:  # keyed (block, segment, namespace, term): appended at the end of the B-tree
-            insert_columns(conn, tables.pending, _PENDING_COLUMNS, [values[name] for name in _PENDING_COLUMNS])
-        else:
-            insert_columns(conn, tables.postings, _POSTING_COLUMNS, [values[name] for name in _POSTING_COLUMNS])
+        # a staged load's table is keyed (block, segment, namespace, term): appended at the end of its B-tree
+        table, names = (tables.pending, _PENDING_COLUMNS) if staged else (tables.postings, _POSTING_COLUMNS)
+        values = rows.postings.by_column(seg)
+        insert_columns(conn, table, names, [values[name] for name in names])
         insert_rows(conn, tables.records, rows.records)
         insert_rows(conn, tables.record_terms, rows.terms)
 
@@ -508,8 +504,7 @@ def write_new_block(session: Session, block: int, entries: dict) -> None:
     conn = session.connection()
     columns = packing.pack(block, entries)
     vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_columns([columns]))
-    insert_columns(conn, tables.postings, _POSTING_COLUMNS,
-                   [columns.namespace_column(), columns.term_column, [block] * len(columns), [0] * len(columns),
-                    columns.ndocs_column(), columns.docs_column(), columns.positions_column()])
+    values = columns.by_column(0)
+    insert_columns(conn, tables.postings, _POSTING_COLUMNS, [values[name] for name in _POSTING_COLUMNS])
     _insert_records(conn, sorted(entries.items()))
     _insert_ignore(conn, tables.blocks, {"block": block})
