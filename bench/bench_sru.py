@@ -37,11 +37,21 @@ import threading
 import time
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 
 from lxml import etree
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import add_data_options, data_choice, database, index_size_mb, load_catalogue, percentiles, report  # noqa: E402
+from common import (  # noqa: E402
+    add_data_options,
+    data_choice,
+    database,
+    database_reads,
+    index_size_mb,
+    load_catalogue,
+    percentiles,
+    report,
+)
 from sru_queries import build_mix, kind_order, term_statistics  # noqa: E402
 
 SRW = "{http://www.loc.gov/zing/srw/}"
@@ -118,8 +128,8 @@ def run_concurrent(base: str, qs: list[tuple[str, str]], clients: int = 8) -> fl
     return len(qs) / (time.perf_counter() - started)
 
 
-def timed_rounds(servers: dict[str, str], qs: list[tuple[str, str]], rounds: int
-                 ) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, int]], dict[str, float],
+def timed_rounds(servers: dict[str, str], qs: list[tuple[str, str]], rounds: int,
+                 reads: Callable[[], int | None] | None = None) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, int]], dict[str, float],
                             dict[str, float]]:
     """Latencies per kind, hit counts, sequential and 8-client requests/s of every server, the
     servers running side by side and taking turns: in each of ``rounds`` rounds each server in
@@ -146,22 +156,32 @@ def timed_rounds(servers: dict[str, str], qs: list[tuple[str, str]], rounds: int
     seconds = dict.fromkeys(servers, 0.0)
     concurrent: dict[str, list[float]] = {label: [] for label in servers}
     labels = list(servers)
+    pages = dict.fromkeys(labels, 0)
+
+    def reads_now() -> int:
+        return (reads() or 0) if reads else 0
+
     for round_ in range(rounds):
         order = labels[round_ % len(labels):] + labels[:round_ % len(labels)]
         for label in order:
             warm(label)
+            before = reads_now()
             found, found_counts, rate = run_sequential(servers[label], mixes[label])
+            pages[label] += reads_now() - before
             for kind, values in found.items():
                 latencies[label].setdefault(kind, []).extend(values)
             counts.setdefault(label, found_counts)
             seconds[label] += len(qs) / rate
         for label in order:
             warm(label)
+            before = reads_now()
             concurrent[label].append(run_concurrent(servers[label], mixes[label]))
+            pages[label] += reads_now() - before
     sequential = {label: rounds * len(qs) / seconds[label] for label in labels}
     clients = {label: statistics.median(concurrent[label]) for label in labels}
     for label in labels:
-        report(f"{label} throughput req/s", sequential=sequential[label], clients_8=clients[label])
+        database = {"database_pages_read": pages[label]} if reads and label != "zebra" else {}
+        report(f"{label} throughput req/s", sequential=sequential[label], clients_8=clients[label], **database)
     return latencies, counts, sequential, clients
 
 
@@ -296,7 +316,7 @@ def compare(url: str, args) -> None:
             started = time.perf_counter()
             servers["zebra"] = running.enter_context(zebra_server(url))
             report("zebra indexing", seconds=time.perf_counter() - started)
-        results, counts, sequential, clients = timed_rounds(servers, qs, args.rounds)
+        results, counts, sequential, clients = timed_rounds(servers, qs, args.rounds, lambda: database_reads(url))
     kohaweb = [label for label in servers if label != "zebra"][-1]  # the --workers server
     if zebra_ok:
         ours, zebra = counts[kohaweb], counts["zebra"]

@@ -9,8 +9,9 @@ import` processes (``--workers`` each), which take the incremental path since th
 empty. Meanwhile this process lends and returns items of the base catalogue through
 ``kohaweb.circulation`` (the data layer, index included). Circulation is timed alone before the
 imports and again while they run: what a desk feels while the catalogue is being loaded.
-Reports each import's records/s, the circulation transactions' percentiles, and how many writes
-failed (a lock timeout or deadlock would show there).
+Reports each import's records/s, the circulation transactions' percentiles, how many writes
+failed (a lock timeout or deadlock would show there), and on MariaDB how often and how long
+transactions waited for another's row lock meanwhile.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import add_data_options, data_choice, database, percentiles, report  # noqa: E402
+from common import add_data_options, data_choice, database, percentiles, report, row_lock_waits  # noqa: E402
 
 
 def kohaweb_import(ini: str, path: str, workers: int) -> subprocess.Popen:
@@ -130,6 +131,7 @@ def main() -> None:
                   flush=True)
             desk = Desk(url)
             alone = desk.run_for(300)
+            locks_before = row_lock_waits(url)
             started = time.perf_counter()
             imports = [kohaweb_import(ini.name, path, args.workers) for path in files]
             during, ends = desk.run_while(imports, started)
@@ -145,6 +147,10 @@ def main() -> None:
                     figures[f"circulation_{name}_{key}_ms"] = 1000 * value
                 figures[f"circulation_{name}_count"] = len(samples)
             figures.update(circulation_refused=desk.refused, circulation_failed=desk.failed)
+            locks_after = row_lock_waits(url)
+            if locks_before and locks_after:  # MariaDB: waits for another writer's row lock meanwhile
+                figures.update(row_lock_waits=locks_after[0] - locks_before[0],
+                               row_lock_wait_s=(locks_after[1] - locks_before[1]) / 1000)
             report(f"two imports of {args.each:,} records each + circulation, into {args.base:,} ({backend})",
                    **figures)
 

@@ -189,6 +189,46 @@ def server_cpu_seconds(url: str) -> float | None:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def database_reads(url: str) -> int | None:
+    """Pages the database server has read from outside its own cache so far: on MariaDB
+    ``Innodb_buffer_pool_reads`` (the whole server's; InnoDB reads with ``O_DIRECT`` by default,
+    so each is a read from the disk), on PostgreSQL this database's ``blks_read`` (from the
+    system's page cache or the disk); None on SQLite. The difference over a timed run tells
+    whether its figures include waiting for the disk."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "postgresql":
+                return int(conn.execute(text(
+                    "SELECT blks_read FROM pg_stat_database WHERE datname = current_database()")).scalar() or 0)
+            if engine.dialect.name in ("mysql", "mariadb"):
+                row = conn.execute(text("SHOW GLOBAL STATUS LIKE 'Innodb_buffer_pool_reads'")).first()
+                return int(row[1]) if row else None
+            return None
+    finally:
+        engine.dispose()
+
+
+def row_lock_waits(url: str) -> tuple[int, float] | None:
+    """How many times transactions have waited for another's row lock so far, and the
+    milliseconds they waited, on MariaDB (``Innodb_row_lock_waits``, ``Innodb_row_lock_time``:
+    the whole server's); None elsewhere. What serialises concurrent writers shows here."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        if engine.dialect.name not in ("mysql", "mariadb"):
+            return None
+        with engine.connect() as conn:
+            status = dict(conn.execute(text(
+                "SHOW GLOBAL STATUS WHERE variable_name IN ('Innodb_row_lock_waits', 'Innodb_row_lock_time')")).all())
+    finally:
+        engine.dispose()
+    return int(status["Innodb_row_lock_waits"]), float(status["Innodb_row_lock_time"])
+
+
 def _proc_stat(pid: int) -> list[str]:
     """The fields of /proc/PID/stat after the command's name (state first, then ppid...)."""
     with open(f"/proc/{pid}/stat") as f:

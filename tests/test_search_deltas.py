@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from kohaweb import search
-from kohaweb.search import Clause, compaction, indexer, posting_format, postings, tables, writer
+from kohaweb.search import MASK_ANY, Clause, compaction, indexer, posting_format, postings, tables, writer
 from kohaweb.search.compactor import wait_for_compaction
 from kohaweb.search.repack import RepackError, repack
 from kohaweb.testing import Catalog, selected_backend
@@ -368,6 +368,68 @@ def test_a_second_writer_of_a_new_block_does_not_wait_for_the_first(session_fact
         assert _hits(session, Clause("title", "=", "coral reef")) == [first_number, 41 * EDGE]
 
 
+@pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite has one writer at a time")
+def test_two_writers_giving_records_the_same_new_word_do_not_wait_for_each_other(session_factory):
+    """A word no record had is listed for left truncation (kohaweb.search.vocabulary) in a short
+    transaction of its own: a second writer giving another record that word, while the first
+    writer's transaction is still open, commits at once (listed in the writers' transactions,
+    the unique key made it wait for the first's commit). Both records are then found, by the word
+    and by its ending; a writer that rolls back leaves its new word listed, finding nothing."""
+    first_number, second_number, third_number = 44 * EDGE + 3, 45 * EDGE + 5, 46 * EDGE + 1
+    first = session_factory()
+    first.begin()
+    try:
+        indexer.apply(first, {first_number: _entry("quetzalcoatlomancy of the coral reef")})
+        done: list[bool] = []
+        errors: list[BaseException] = []
+
+        def second_writer() -> None:
+            try:
+                with session_factory() as session, session.begin():
+                    indexer.apply(session, {second_number: _entry("quetzalcoatlomancy and the river delta")})
+                done.append(True)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join(timeout=30)  # a writer waiting on the first would wait until its lock timeout
+        assert not errors, errors
+        assert done == [True], "the second writer waited for the first writer's transaction"
+        first.commit()
+    finally:
+        first.close()
+    with session_factory() as session, session.begin():
+        indexer.apply(session, {third_number: _entry("brontosaurolatry of the storm")})
+        session.rollback()
+    with session_factory() as session:
+        assert _hits(session, Clause("title", "=", "quetzalcoatlomancy")) == [first_number, second_number]
+        assert _hits(session, Clause("title", "=", f"{MASK_ANY}coatlomancy")) == [first_number, second_number]
+        listed = set(session.scalars(select(tables.reversed_terms.c.term_reversed)
+                                     .where(tables.reversed_terms.c.idx == "title")))
+        assert "yrtaloruasotnorb" in listed  # listed apart, committed though its writer rolled back
+        assert _hits(session, Clause("title", "=", f"{MASK_ANY}saurolatry")) == []
+        assert _hits(session, Clause("title", "=", "brontosaurolatry")) == []
+
+
+def test_an_edit_lists_only_the_new_words_it_gives_records(dbsession):
+    """An edit reads which of the words it gives records are listed, and lists the others: a
+    word listed before is not written again (its row is left as it is), a new one is."""
+    indexer.apply(dbsession, {11: _entry("coral reef atlas")})
+    dbsession.commit()
+    count = select(func.count()).select_from(tables.reversed_terms)
+    before = dbsession.scalar(count)
+    indexer.apply(dbsession, {12: _entry("coral atlas")})  # words every record had: nothing listed
+    assert dbsession.scalar(count) == before
+    indexer.apply(dbsession, {11: _entry("coral reef atlas of lichens")})
+    dbsession.commit()
+    found = set(dbsession.scalars(select(tables.reversed_terms.c.term_reversed).where(
+        tables.reversed_terms.c.idx == "title")))
+    assert {"snehcil", "fo", "laroc", "feer", "salta"} <= found
+    assert dbsession.scalar(count) > before
+    assert _hits(dbsession, Clause("title", "=", f"{MASK_ANY}chens")) == [11]
+
+
 @pytest.mark.skipif(selected_backend() == "sqlite", reason="planner statistics are a server matter")
 def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
     """The statements of the read and write paths are key lookups or key-range reads even when
@@ -380,7 +442,7 @@ def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
         # earlier test's ANALYZE left on the shared tables cannot reach them, nothing else holds a
         # lock on them, and the rollback at the end drops them (so the test never commits here).
         dbsession.execute(text("CREATE SCHEMA never_analysed"))
-        for table in ("search_postings", "search_records", "search_blocks", "search_segments"):
+        for table in ("search_postings", "search_records", "search_blocks", "search_segments", "search_reversed_terms"):
             dbsession.execute(text(f"CREATE TABLE never_analysed.{table} (LIKE public.{table} INCLUDING ALL)"
                                    " WITH (autovacuum_enabled = off)"))
         dbsession.execute(text("SET LOCAL search_path = never_analysed, public"))
@@ -413,6 +475,10 @@ def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
                                                               hidden_idx="_hidden", hidden_term=""),
         postings._ranges_statement(2, joined).params(idx0="date#", low0="0000001990", high0="0000001995",
                                                      idx1="date#/10", low1="0000000200", high1="0000000201"),
+        # which of the words an edit gives records are listed (vocabulary._listed_rows)
+        select(tables.reversed_terms.c.idx, tables.reversed_terms.c.term_reversed).where(
+            (tables.reversed_terms.c.idx == "title") & tables.reversed_terms.c.term_reversed.in_(["laroc", "feer"])
+            | (tables.reversed_terms.c.idx == "any") & tables.reversed_terms.c.term_reversed.in_(["laroc"])),
         # a left-truncated word: the namespace's terms LIKE it (query.Evaluator.expand)
         select(p.c.term).where(p.c.idx == "title", p.c.term.like("%oral")).distinct().order_by(p.c.term),
     ]

@@ -174,7 +174,7 @@ def apply(session: Session, changes: dict, *, fresh: bool = False) -> set[int]:
             write_new_block(session, block, {n: changes[n] for n in numbers if changes[n] is not None})
         elif _append_delta(session, block, numbers, changes, new_keys):
             due.add(block)
-    vocabulary.add(session.connection(), new_keys)
+    vocabulary.add(session, new_keys)
     return due
 
 
@@ -476,7 +476,7 @@ def append_new(session: Session, blocks: dict[int, NewRows]) -> None:
     # a staged load's rows go to the staging table on SQLite (on PostgreSQL to the postings,
     # whose key is built when the load ends): kohaweb.search.staging
     staged = bool(session.info.get(STAGED)) and conn.dialect.name in staging.PENDING
-    vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_columns(rows.postings for rows in blocks.values()),
+    vocabulary.add_reversed(session, vocabulary.reversed_keys_of_columns(rows.postings for rows in blocks.values()),
                             session.info.get(vocabulary.RUN))
     for block in sorted(blocks):
         rows = blocks[block]
@@ -503,7 +503,7 @@ def write_new_block(session: Session, block: int, entries: dict) -> None:
     """Write a block that holds nothing yet as merged rows, reading nothing back."""
     conn = session.connection()
     columns = packing.pack(block, entries)
-    vocabulary.add_reversed(conn, vocabulary.reversed_keys_of_columns([columns]))
+    vocabulary.add_reversed(session, vocabulary.reversed_keys_of_columns([columns]))
     values = columns.by_column(0)
     insert_columns(conn, tables.postings, _POSTING_COLUMNS, [values[name] for name in _POSTING_COLUMNS])
     _insert_records(conn, sorted(entries.items()))
