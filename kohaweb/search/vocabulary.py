@@ -19,12 +19,13 @@ On PostgreSQL and MariaDB the terms are listed in a short transaction of their o
 writer of the same new term wait until the first writer's insert commits, and listed inside the
 writer's transaction that was the whole transaction. Two imports of records sharing their
 vocabulary spent a third of their time so (MariaDB, ``bench/bench_writers.py``: 28 s of row lock
-waits in 80 s, every one on this table). Now a writer waits at most for another's listing. A term
-listed by a writer that then rolls back stays listed and lists nothing, as a term whose records
-are gone. An edit first reads which of the terms it gives records are listed (one key lookup per
-term, in one statement) and lists only the others, so that the usual
-edit, whose words are known, writes nothing here and commits once. Each statement adds its terms
-in key order, so two writers listing at once cannot deadlock. SQLite has one writer at a time:
+waits in 80 s, every one on this table). Now a writer waits at most for another's listing, and
+nothing in a writer's own transaction touches the table, so its listing cannot wait on itself.
+A term listed by a writer that then rolls back stays listed and lists nothing, as a term whose
+records are gone. An edit first reads which of the terms it gives records are listed (a key
+lookup each, in one statement) and lists only the others, so that the usual edit, whose words
+are known, writes nothing here and commits once. Each statement adds its terms in key order, so
+two writers listing at once cannot deadlock. SQLite has one writer at a time:
 its terms are listed in the writer's transaction.
 """
 
