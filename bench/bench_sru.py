@@ -129,7 +129,8 @@ def run_concurrent(base: str, qs: list[tuple[str, str]], clients: int = 8) -> fl
 
 
 def timed_rounds(servers: dict[str, str], qs: list[tuple[str, str]], rounds: int,
-                 reads: Callable[[], int | None] | None = None) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, int]], dict[str, float],
+                 reads: Callable[[], int | None] | None = None
+                 ) -> tuple[dict[str, dict[str, list[float]]], dict[str, dict[str, int]], dict[str, float],
                             dict[str, float]]:
     """Latencies per kind, hit counts, sequential and 8-client requests/s of every server, the
     servers running side by side and taking turns: in each of ``rounds`` rounds each server in
