@@ -328,6 +328,36 @@ def test_concurrent_writers_of_one_block(session_factory):
         _check(session, finals)
 
 
+def _second_writer_commits_while_the_first_is_open(session_factory, first_changes: dict, second_changes: dict
+                                                   ) -> None:
+    """Apply ``first_changes`` in a transaction left open while a thread applies ``second_changes``
+    in one of its own and commits; assert the thread did not wait for the first transaction
+    (it would have waited until its lock timeout), then commit the first."""
+    first = session_factory()
+    first.begin()
+    try:
+        indexer.apply(first, first_changes)
+        done: list[bool] = []
+        errors: list[BaseException] = []
+
+        def second_writer() -> None:
+            try:
+                with session_factory() as session, session.begin():
+                    indexer.apply(session, second_changes)
+                done.append(True)
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join(timeout=30)
+        assert not errors, errors
+        assert done == [True], "the second writer waited for the first writer's transaction"
+        first.commit()
+    finally:
+        first.close()
+
+
 @pytest.mark.skipif(selected_backend() == "sqlite", reason="SQLite has one writer at a time")
 def test_a_second_writer_of_a_new_block_does_not_wait_for_the_first(session_factory):
     """The first writer of a block that does not exist yet reads its row locked, finds none,
@@ -337,32 +367,10 @@ def test_a_second_writer_of_a_new_block_does_not_wait_for_the_first(session_fact
     own creation of the row would have waited on it until the lock timeout."""
     first_number, second_number = 40 * EDGE + 7, 40 * EDGE + 9  # a block no other test writes
     with session_factory() as session, session.begin():
-        # their words already listed (kohaweb.search.vocabulary): two writers listing the same
-        # new word do wait for each other, on its unique key
+        # a record of another block with the writers' words, found below beside theirs
         indexer.apply(session, {41 * EDGE: _entry("coral reef river delta atlas")})
-    first = session_factory()
-    first.begin()
-    try:
-        indexer.apply(first, {first_number: _entry("coral reef atlas")})
-        done: list[bool] = []
-        errors: list[BaseException] = []
-
-        def second_writer() -> None:
-            try:
-                with session_factory() as session, session.begin():
-                    indexer.apply(session, {second_number: _entry("river delta atlas")})
-                done.append(True)
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-
-        thread = threading.Thread(target=second_writer)
-        thread.start()
-        thread.join(timeout=30)  # a writer waiting on the first would wait until its lock timeout
-        assert not errors, errors
-        assert done == [True], "the second writer waited for the first writer's transaction"
-        first.commit()
-    finally:
-        first.close()
+    _second_writer_commits_while_the_first_is_open(
+        session_factory, {first_number: _entry("coral reef atlas")}, {second_number: _entry("river delta atlas")})
     with session_factory() as session:
         assert _hits(session, Clause("title", "=", "atlas")) == [first_number, second_number, 41 * EDGE]
         assert _hits(session, Clause("title", "=", "coral reef")) == [first_number, 41 * EDGE]
@@ -376,29 +384,9 @@ def test_two_writers_giving_records_the_same_new_word_do_not_wait_for_each_other
     the unique key made it wait for the first's commit). Both records are then found, by the word
     and by its ending; a writer that rolls back leaves its new word listed, finding nothing."""
     first_number, second_number, third_number = 44 * EDGE + 3, 45 * EDGE + 5, 46 * EDGE + 1
-    first = session_factory()
-    first.begin()
-    try:
-        indexer.apply(first, {first_number: _entry("quetzalcoatlomancy of the coral reef")})
-        done: list[bool] = []
-        errors: list[BaseException] = []
-
-        def second_writer() -> None:
-            try:
-                with session_factory() as session, session.begin():
-                    indexer.apply(session, {second_number: _entry("quetzalcoatlomancy and the river delta")})
-                done.append(True)
-            except BaseException as exc:  # noqa: BLE001
-                errors.append(exc)
-
-        thread = threading.Thread(target=second_writer)
-        thread.start()
-        thread.join(timeout=30)  # a writer waiting on the first would wait until its lock timeout
-        assert not errors, errors
-        assert done == [True], "the second writer waited for the first writer's transaction"
-        first.commit()
-    finally:
-        first.close()
+    _second_writer_commits_while_the_first_is_open(
+        session_factory, {first_number: _entry("quetzalcoatlomancy of the coral reef")},
+        {second_number: _entry("quetzalcoatlomancy and the river delta")})
     with session_factory() as session, session.begin():
         indexer.apply(session, {third_number: _entry("brontosaurolatry of the storm")})
         session.rollback()
