@@ -381,6 +381,13 @@ def _retryable_driver_error(orig: BaseException | None) -> bool:
     return mysql_error_code(orig) in _MARIADB_RETRYABLE
 
 
+def engine_of(session: Session) -> Engine:
+    """The engine ``session`` runs on, also when it is bound to a connection (a request's read
+    session on its thread's kept connection, kohaweb.reader_connections)."""
+    bind = session.get_bind()
+    return bind.engine if isinstance(bind, Connection) else bind
+
+
 def backend_name(session_or_engine) -> str:
     bind = session_or_engine.get_bind() if isinstance(session_or_engine, Session) else session_or_engine
     name = bind.dialect.name
@@ -398,8 +405,7 @@ def autonomous(session: Session) -> Iterator[Connection | None]:
     wait, makes it durable too, and a crash can only lose a counter step or a marker that no
     committed transaction used. A loan waited for the disk twice; while an import was writing,
     each wait took about 3 ms here (on an idle disk the difference is lost in the noise)."""
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
+    engine = engine_of(session)
     if engine.dialect.name == "sqlite":
         yield None
         return

@@ -312,6 +312,7 @@ class SiteCollector(Collector):
 
     def _pool(self) -> Iterator[Metric]:
         from .db import for_reading
+        from .reader_connections import kept_connections
 
         # the site's pool, and on MariaDB its readers' own (kohaweb.db.for_reading), summed
         pools = [self.site.engine.pool]
@@ -322,7 +323,8 @@ class SiteCollector(Collector):
         # report what they have
         for name, method, doc in (
                 ("kohaweb_db_pool_size", "size", "Connections the database pools keep."),
-                ("kohaweb_db_pool_checked_out", "checkedout", "Pool connections in use by requests."),
+                ("kohaweb_db_pool_checked_out", "checkedout", "Pool connections in use by requests, and "
+                 "those serving threads keep for their read-only requests (kohaweb_db_kept_reader_connections)."),
                 ("kohaweb_db_pool_checked_in", "checkedin", "Idle connections in the pools."),
                 ("kohaweb_db_pool_overflow", "overflow", "Connections beyond the pools' size (negative: "
                  "pool slots never opened yet).")):
@@ -332,6 +334,10 @@ class SiteCollector(Collector):
                     yield GaugeMetricFamily(name, doc, value=float(sum(reader() for reader in readers_of)))
                 except (TypeError, ValueError):  # a pool class whose method means something else
                     continue
+        yield GaugeMetricFamily("kohaweb_db_kept_reader_connections",
+                                "Connections serving threads keep for their read-only requests "
+                                "(counted as checked out of the pool).",
+                                value=float(kept_connections(self.site.engine)))
 
     def _database(self) -> Iterator[Metric]:
         from .models import Biblio

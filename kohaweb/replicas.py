@@ -32,7 +32,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import db
+from . import db, reader_connections
 from .app import USED_PRIMARY
 
 log = logging.getLogger(__name__)
@@ -97,13 +97,17 @@ class ReadReplicas:
 
     def session(self) -> Session:
         """A read-only session: on the next usable replica in turn, else on the primary."""
+        return db.new_session(self.factory(), read=True)
+
+    def factory(self) -> sessionmaker[Session]:
+        """The session factory of the next usable replica in turn, else the primary's."""
         if self.replicas:
             start = next(self._turn)
             for i in range(len(self.replicas)):
                 replica = self.replicas[(start + i) % len(self.replicas)]
                 if self._usable(replica):
-                    return db.new_session(replica.session_factory, read=True)
-        return db.new_session(self.primary, read=True)
+                    return replica.session_factory
+        return self.primary
 
     def _usable(self, replica: Replica) -> bool:
         now = self.clock()
@@ -149,16 +153,19 @@ def read_session(site) -> Session:
 def session_beside(session: Session) -> Session:
     """A new session on the database ``session`` reads (primary or that very replica), so that work
     continued after the request (a streamed response) sees what the request saw."""
-    return db.new_session(db.make_session_factory(session.get_bind()))
+    return db.new_session(db.make_session_factory(db.engine_of(session)))
 
 
 def _read_dbsession(request: Request) -> Session:
     site = request.registry.kohaweb
-    if request.authorization is not None or WROTE_COOKIE in request.cookies:
-        session = db.new_session(site.session_factory, read=True)  # read your own writes; staff see the primary
+    replicas: ReadReplicas | None = site.extras.get("replicas")
+    if replicas is None or request.authorization is not None or WROTE_COOKIE in request.cookies:
+        factory = site.session_factory  # read your own writes; staff see the primary
     else:
-        session = read_session(site)
-    request.add_finished_callback(lambda _request: session.close())
+        factory = replicas.factory()
+    # on the serving thread's kept connection (kohaweb.reader_connections)
+    session = reader_connections.request_session(factory)
+    request.add_finished_callback(lambda _request: reader_connections.close(session))
     return session
 
 

@@ -171,6 +171,7 @@ def test_database_up_follows_an_outage(database_url, clean_db, tmp_path):
 
 def test_index_and_pool_gauges(make_app, sample_records, engine):
     from kohaweb.db import for_reading
+    from kohaweb.reader_connections import kept_connections
     from kohaweb.search import state, tables
 
     sample_records(3)
@@ -188,6 +189,8 @@ def test_index_and_pool_gauges(make_app, sample_records, engine):
     pools = {id(engine.pool): engine.pool, id(for_reading(engine).pool): for_reading(engine).pool}
     # every pool of the site counted (on MariaDB its readers have their own, kohaweb.db.for_reading)
     assert samples(families, "kohaweb_db_pool_size")[()] == sum(pool.size() for pool in pools.values())
+    # the read-only requests' connections the serving threads keep (kohaweb.reader_connections)
+    assert samples(families, "kohaweb_db_kept_reader_connections")[()] == kept_connections(engine)
 
     with Session(engine) as session, session.begin():
         state.set_status(session, state.REBUILDING)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db import engine_of
 from ..models import SystemPreference
 from ..preferences import get_preferences, set_preference, writes
 
@@ -71,7 +72,7 @@ def search_state(session: Session) -> SearchState:
 
     A layout read a moment late is harmless (a lower level answers the same, the older way),
     and a rebuild waits out the cache before it touches the index (``wait_for_searches``)."""
-    engine = session.get_bind()
+    engine = engine_of(session)
     known = _trusted(engine)
     if known is not None:
         state, layout = known[2], known[3]
@@ -110,7 +111,7 @@ def number_layout(session: Session) -> int:
     known = session.info.get(_NUMBER_LAYOUT)
     if known is not None and known[0] is session.get_transaction() and known[0] is not None:
         return known[1]
-    cached = _trusted(session.get_bind())
+    cached = _trusted(engine_of(session))
     if cached is not None:
         layout = cached[3]
     else:
