@@ -26,6 +26,7 @@ Bounds and safety:
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 import weakref
@@ -61,7 +62,7 @@ class _Keeper:
         self.state = _ThreadState()
         self.lock = threading.Lock()
         self.kept: dict[int, tuple[weakref.ref, Connection | None]] = {}  # slot -> (its thread, connection)
-        self._slots = iter(range(1 << 62))
+        self._slots = itertools.count()
 
     def lease(self) -> Connection | None:
         """This thread's connection, ready for a session; None when it must use the pool."""

@@ -125,3 +125,15 @@ def test_sqlite_and_pools_that_keep_nothing_read_as_before(database_url):
         assert reader_connections.kept_connections(engine) == 0
     finally:
         engine.dispose()
+
+
+@server_only
+def test_a_requests_read_session_is_on_its_threads_kept_connection(make_app, engine):
+    app = make_app(services=["sru"])
+    search = {"operation": "searchRetrieve", "version": "1.1", "query": "dc.title=anything"}
+    app.get("/sru", params=search)
+    kept = reader_connections.kept_connections(engine)
+    in_use = db.for_reading(engine).pool.checkedout()
+    assert kept >= 1  # the request's read session kept its thread's connection
+    app.get("/sru", params=search)
+    assert (reader_connections.kept_connections(engine), db.for_reading(engine).pool.checkedout()) == (kept, in_use)
