@@ -7,9 +7,10 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.exc import DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -171,12 +172,22 @@ def _ping_idle_connections(engine: Engine) -> None:
         since = record.info.pop("kohaweb_checked_in", None)
         if since is None or time.monotonic() - since < PING_AFTER_IDLE:
             return  # new (just connected) or used moments ago
-        try:
-            dialect.do_ping(dbapi_connection)
-        except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, dbapi_connection, None):
-                raise DisconnectionError(str(exc)) from exc
-            raise
+        lost = ping(dialect, dbapi_connection)
+        if lost is not None:
+            raise DisconnectionError(str(lost)) from lost
+
+
+def ping(dialect: Dialect, dbapi_connection: Any) -> Exception | None:
+    """Ping a driver's connection: the error saying the server dropped it, None when it answered
+    (any other error is raised). For connections that rested (``PING_AFTER_IDLE``): the pool's
+    on checkout, and those serving threads keep (kohaweb.reader_connections)."""
+    try:
+        dialect.do_ping(dbapi_connection)
+    except dialect.loaded_dbapi.Error as exc:
+        if dialect.is_disconnect(exc, dbapi_connection, None):
+            return exc
+        raise
+    return None
 
 
 def empty_sqlite_wal(engine: Engine, wait: float = 2.0, above: int = SQLITE_WAL_LIMIT) -> bool:

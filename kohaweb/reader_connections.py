@@ -129,14 +129,10 @@ class _Keeper:
 
     def _alive(self, connection: Connection) -> bool:
         """Ping a connection that rested: False when the server dropped it."""
-        dialect = self.engine.dialect
-        try:
-            dialect.do_ping(connection.connection.dbapi_connection)
-        except dialect.loaded_dbapi.Error as exc:
-            if dialect.is_disconnect(exc, connection.connection.dbapi_connection, None):
-                connection.invalidate(exc)
-                return False
-            raise
+        lost = db.ping(self.engine.dialect, connection.connection.dbapi_connection)
+        if lost is not None:
+            connection.invalidate(lost)
+            return False
         return True
 
     def close_all(self, *_args: Any) -> None:
@@ -169,9 +165,7 @@ def _keeper(factory: sessionmaker[Session]) -> _Keeper | None:
         return None
     keeper = _Keeper(engine, pool.size())
     engine.__dict__[_KEEPER] = keeper  # two threads at once: either keeper may stay, as in db._derived
-    event.listen(base, "engine_disposed", keeper.close_all)
-    if engine is not base:
-        event.listen(engine, "engine_disposed", keeper.close_all)
+    event.listen(base, "engine_disposed", keeper.close_all)  # disposing the site's engine disposes its readers'
     return keeper
 
 
