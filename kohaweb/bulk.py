@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import re
 import tempfile
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
@@ -211,7 +212,15 @@ def run_overlapped(jobs: Iterator[Callable[[], Any]]) -> None:
     """Run the jobs in order in a thread of their own (which waits on the database's socket with
     the GIL released), each next job taken from ``jobs`` while the one before runs: what makes a
     job (a statement, a file) is done while the database works. An error ends the run: the jobs
-    after it are not run."""
+    after it are not run.
+
+    Once the interpreter is exiting (its main thread has ended: a compaction the exit waits for,
+    kohaweb.search.compactor), concurrent.futures takes no new work: the jobs then run one after
+    the other in the calling thread."""
+    if not threading.main_thread().is_alive():
+        for job in jobs:
+            job()
+        return
     with ThreadPoolExecutor(1, thread_name_prefix="kohaweb-insert") as running:
         previous = None
         for job in jobs:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
+import textwrap
 from decimal import Decimal
 
 import pytest
@@ -319,3 +322,25 @@ def test_without_a_writable_temporary_folder_rows_go_by_statements(engine, twin_
         bulk.insert_rows(conn, fast, [{"id": n, "short": str(n)} for n in range(1, 11)])
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(fast)).scalar() == 10
+
+
+def test_overlapped_jobs_run_while_the_interpreter_exits():
+    # a background compaction the exit waits for still writes its rows: concurrent.futures takes
+    # no new work once the main thread has ended, so the jobs run in the calling thread
+    script = textwrap.dedent("""
+        import threading, time
+        from kohaweb.bulk import run_overlapped
+
+        done = []
+
+        def after_main_thread():
+            while threading.main_thread().is_alive():
+                time.sleep(0.01)
+            run_overlapped(iter([lambda: done.append(1), lambda: done.append(2), lambda: done.append(3)]))
+            print("ran", done, flush=True)
+
+        threading.Thread(target=after_main_thread).start()
+    """)
+    finished = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 0, finished.stderr
+    assert finished.stdout.strip() == "ran [1, 2, 3]", finished.stderr

@@ -136,23 +136,21 @@ def _fold(conn: Connection, block: int, logged: list[tuple[int, bytes]]) -> _Fol
         ordered = sorted(terms)
         for start in range(0, len(ordered), postings.CHUNK):
             chunk = ordered[start:start + postings.CHUNK]
-            rows = conn.execute(select(p.c.term, p.c.seg, p.c.docs, p.c.positions, p.c.dels).where(
+            rows = conn.execute(select(p.c.term, p.c.docs, p.c.positions, p.c.dels).where(
                 p.c.idx == idx, p.c.block == block, p.c.term.in_(chunk), p.c.seg <= fold.upto)
                 .order_by(p.c.term, p.c.seg)).all()
             groups: dict[str, list] = {}
-            for term, seg, docs, positions, dels in rows:
-                groups.setdefault(term, []).append((seg, docs, positions, dels))
-            for term, group in groups.items():
-                if len(group) == 1 and group[0][3] is None:
-                    continue
+            for term, docs, positions, dels in rows:  # in segment order
+                groups.setdefault(term, []).append((docs, positions, dels))
+            # a key left with a single row that removes nothing is merged already
+            folded = [(term, group) for term, group in groups.items() if len(group) > 1 or group[0][2] is not None]
+            for (term, _), (docs, keys) in zip(folded, posting_folds.fold_groups([group for _, group in folded]),
+                                               strict=True):
                 fold.replaced.setdefault(idx, []).append(term)
-                docs = posting_folds.fold_docs([(g[1], g[3]) for g in group])
-                positional = any(g[2] for g in group)
-                keys = posting_folds.fold_keys([(g[1], g[2], g[3]) for g in group]) if positional else None
                 if len(docs):
                     fold.rows.append({"idx": idx, "term": term, "block": block, "seg": 0, "ndocs": len(docs),
                                       "docs": posting_format.encode_docs(docs),
-                                      "positions": posting_format.encode_positions(keys) if positional else None,
+                                      "positions": None if keys is None else posting_format.encode_positions(keys),
                                       "dels": None})
     return fold
 

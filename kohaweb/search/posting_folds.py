@@ -48,6 +48,75 @@ def fold_keys(rows: list[tuple[bytes, bytes | None, bytes | None]]) -> np.ndarra
     return keys
 
 
+_DOC_BITS = BLOCK_BITS  # a block-local record offset
+_ROW_BITS = 29  # rows of one fold (a compaction reads a few thousand)
+_KEY_BITS = BLOCK_BITS + POSITION_BITS  # a block-local occurrence key
+
+
+def fold_groups(groups: list[list[tuple[bytes, bytes | None, bytes | None]]]
+                ) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """``fold_docs`` and ``fold_keys`` of many (term, block) groups of rows (docs, positions,
+    dels) at once, with a fixed number of numpy calls whatever the groups and their rows: what
+    compaction folds, a few hundred terms touched by a block's segments, cost a dozen numpy calls
+    per row and term folded one by one (most of an edit's share of the fold).
+
+    Per group, (local docs, local keys), keys None when no row of the group has positions. A
+    record belongs to a group when the last row of the group that names it (in its docs or its
+    dels) names it in its docs (a row removes what it names, then adds its docs), and keeps the
+    occurrences that row gives it."""
+    counts = [len(group) for group in groups]
+    rows = [row for group in groups for row in group]
+    total = len(rows)
+    if total >= 1 << _ROW_BITS or len(groups) >= 1 << (63 - _DOC_BITS - _ROW_BITS - 1):
+        raise ValueError("too many rows to fold at once")
+    row_ids = np.arange(total, dtype=np.int64)
+    group_of_row = np.repeat(np.arange(len(groups), dtype=np.int64), counts)
+    added = [len(row[0]) // 2 for row in rows]
+    removed = [len(row[2] or b"") // 2 for row in rows]
+    mentioned = np.concatenate((decode_local_docs(b"".join([row[0] for row in rows])),
+                                decode_local_docs(b"".join([row[2] or b"" for row in rows]))))
+    row_of = np.concatenate((np.repeat(row_ids, added), np.repeat(row_ids, removed)))
+    is_add = np.concatenate((np.ones(sum(added), dtype=np.int64), np.zeros(sum(removed), dtype=np.int64)))
+    # one code per mention, ordered by group, record, row, and adds after removals within a row
+    # (a row's docs win over its dels): the last code of a (group, record) is its last mention
+    mention = (((group_of_row[row_of] << _DOC_BITS | mentioned) << _ROW_BITS | row_of) << 1) | is_add
+    mention.sort(kind="stable")  # timsort: the rows come as sorted runs
+    where = mention >> (_ROW_BITS + 1)  # (group, record)
+    last = np.ones(len(mention), dtype=bool)
+    np.not_equal(where[1:], where[:-1], out=last[:-1])
+    won = mention[last & ((mention & 1) == 1)] >> 1  # (group, record, row) of the records kept, sorted
+    won_group = won >> (_DOC_BITS + _ROW_BITS)
+    docs = (won >> _ROW_BITS) & ((1 << _DOC_BITS) - 1)
+    doc_ends = np.searchsorted(won_group, np.arange(1, len(groups) + 1))
+
+    positional = [any(row[1] for row in group) for group in groups]
+    key_ends = None
+    if any(positional):
+        blobs = [row[1] or b"" for row in rows]
+        keys = decode_local_positions(b"".join(blobs))
+        key_rows = np.repeat(row_ids, [len(blob) // 4 for blob in blobs])
+        key_groups = group_of_row[key_rows]
+        # an occurrence is kept when its row is the one its record was kept from
+        found = sorted_sets.member(((key_groups << _DOC_BITS | keys >> POSITION_BITS) << _ROW_BITS) | key_rows, won)
+        kept = (key_groups[found] << _KEY_BITS) | keys[found]
+        kept = sorted_sets.distinct(np.sort(kept, kind="stable"))
+        keys = kept & ((1 << _KEY_BITS) - 1)
+        key_ends = np.searchsorted(kept >> _KEY_BITS, np.arange(1, len(groups) + 1))
+    out: list[tuple[np.ndarray, np.ndarray | None]] = []
+    doc_start = key_start = 0
+    for number, has_positions in enumerate(positional):
+        doc_end = int(doc_ends[number])
+        group_keys = None
+        if key_ends is not None:
+            key_end = int(key_ends[number])
+            if has_positions:
+                group_keys = keys[key_start:key_end]
+            key_start = key_end
+        out.append((docs[doc_start:doc_end], group_keys))
+        doc_start = doc_end
+    return out
+
+
 def _appended(added: list[bytes], removed: list[bytes | None]) -> np.ndarray | None:
     """The rows' records when every row only appends records after the previous rows' ones (what
     an import writes: one segment per batch, numbers ascending), else None. Such rows remove
@@ -179,10 +248,11 @@ def _fold_rows(rows, positional: bool) -> list[np.ndarray]:
     """Global arrays, in (term, block) order, from rows ordered by term, block and segment: runs
     of (term, block) groups of one row each decoded in one piece (a truncated word expands to
     hundreds of terms over every block: one numpy call per group was most of its read), the
-    groups of several rows folded."""
+    groups of several rows folded (all at once when there are several: ``fold_groups``)."""
     out: list[np.ndarray] = []
     run: list[tuple[int, tuple]] = []
     decode = _run_keys if positional else _run_docs
+    folded: list[tuple[int, int, list]] = []  # (place in out, block, the group's rows)
     for block, group in _groups(rows):
         if len(group) == 1:
             run.append((block, group[0]))
@@ -190,10 +260,18 @@ def _fold_rows(rows, positional: bool) -> list[np.ndarray]:
         if run:
             out.append(decode(run))
             run = []
-        if positional:
-            out.append(fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)))
-        else:
-            out.append(fold_docs(group) + (block << BLOCK_BITS))
+        folded.append((len(out), block, group if positional else [(docs, None, dels) for docs, dels in group]))
+        out.append(EMPTY)
     if run:
         out.append(decode(run))
+    if len(folded) == 1:  # one group: folded row by row, fewer numpy calls than fold_groups makes
+        place, block, group = folded[0]
+        out[place] = (fold_keys(group) + (block << (BLOCK_BITS + POSITION_BITS)) if positional
+                      else fold_docs([(docs, dels) for docs, _, dels in group]) + (block << BLOCK_BITS))
+    elif folded:
+        for (place, block, _), (docs, keys) in zip(folded, fold_groups([group for _, _, group in folded]), strict=True):
+            if positional:
+                out[place] = EMPTY if keys is None else keys + (block << (BLOCK_BITS + POSITION_BITS))
+            else:
+                out[place] = docs + (block << BLOCK_BITS)
     return out
