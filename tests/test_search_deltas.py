@@ -477,6 +477,10 @@ def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
             | (tables.reversed_terms.c.idx == "any") & tables.reversed_terms.c.term_reversed.in_(["laroc"])),
         # a left-truncated word: the namespace's terms LIKE it (query.Evaluator.expand)
         select(p.c.term).where(p.c.idx == "title", p.c.term.like("%oral")).distinct().order_by(p.c.term),
+        # a fold's read of the keys its segments wrote, of several namespaces at once, and their
+        # rows' deletion when the folded ones are swapped in (kohaweb.search.compaction)
+        compaction._rows_statement(0, 10**6, {"title": ["coral", "reef"], "any": ["coral"]}, joined),
+        *compaction._delete_statements(0, 10**6, {"title": ["coral", "reef"], "any": ["coral"]}, joined),
     ]
     # (search_segments holds a few rows per block: a full read of so small a table is the right plan)
     for statement in statements:

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from operator import itemgetter
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select, union_all
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -126,43 +127,80 @@ def _still_logged(session: Session, block: int, segments: list[int]) -> bool:
 def _fold(conn: Connection, block: int, logged: list[tuple[int, bytes]]) -> _Fold:
     """The merged rows of the keys these segments wrote, from their rows up to the last segment
     (later segments, appended meanwhile, stay as deltas on top of the merged rows)."""
-    p = tables.postings
     fold = _Fold(segments=[seg for seg, _ in logged], upto=logged[-1][0])
-    by_idx: dict[str, set[str]] = {}
-    for _, blob in logged:
-        for idx, term in decode_keys(blob):
-            by_idx.setdefault(idx, set()).add(term)
-    for idx, terms in by_idx.items():
-        ordered = sorted(terms)
-        for start in range(0, len(ordered), postings.CHUNK):
-            chunk = ordered[start:start + postings.CHUNK]
-            rows = conn.execute(select(p.c.term, p.c.docs, p.c.positions, p.c.dels).where(
-                p.c.idx == idx, p.c.block == block, p.c.term.in_(chunk), p.c.seg <= fold.upto)
-                .order_by(p.c.term, p.c.seg)).all()
-            groups: dict[str, list] = {}
-            for term, docs, positions, dels in rows:  # in segment order
-                groups.setdefault(term, []).append((docs, positions, dels))
-            # a key left with a single row that removes nothing is merged already
-            folded = [(term, group) for term, group in groups.items() if len(group) > 1 or group[0][2] is not None]
-            for (term, _), (docs, keys) in zip(folded, posting_folds.fold_groups([group for _, group in folded]),
-                                               strict=True):
-                fold.replaced.setdefault(idx, []).append(term)
-                if len(docs):
-                    fold.rows.append({"idx": idx, "term": term, "block": block, "seg": 0, "ndocs": len(docs),
-                                      "docs": posting_format.encode_docs(docs),
-                                      "positions": None if keys is None else posting_format.encode_positions(keys),
-                                      "dels": None})
+    keys = sorted({key for _, blob in logged for key in decode_keys(blob)})
+    joined = conn.dialect.name in ("mysql", "mariadb")  # postings.ranges_in_one_select
+    for start in range(0, len(keys), postings.CHUNK):
+        # the chunk's keys of every namespace in one read (a deletion's segment names some forty
+        # namespaces: a statement each was most of a fold's time); grouped by key, in segment order
+        rows = sorted(conn.execute(_rows_statement(block, fold.upto, _by_namespace(keys[start:start + postings.CHUNK]),
+                                                   joined)).all(), key=_KEY_AND_SEGMENT)
+        groups: dict[tuple[str, str], list] = {}
+        for idx, term, _, docs, positions, dels in rows:
+            groups.setdefault((idx, term), []).append((docs, positions, dels))
+        # a key left with a single row that removes nothing is merged already
+        folded = [(key, group) for key, group in groups.items() if len(group) > 1 or group[0][2] is not None]
+        for (idx, term), (docs, keys_of) in zip((key for key, _ in folded),
+                                                posting_folds.fold_groups([group for _, group in folded]), strict=True):
+            fold.replaced.setdefault(idx, []).append(term)
+            if len(docs):
+                fold.rows.append({"idx": idx, "term": term, "block": block, "seg": 0, "ndocs": len(docs),
+                                  "docs": posting_format.encode_docs(docs),
+                                  "positions": None if keys_of is None else posting_format.encode_positions(keys_of),
+                                  "dels": None})
     return fold
+
+
+_KEY_AND_SEGMENT = itemgetter(0, 1, 2)  # (idx, term, seg) of a _rows_statement row
+
+
+def _by_namespace(keys: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for idx, term in keys:
+        out.setdefault(idx, []).append(term)
+    return out
+
+
+def _ranges(block: int, upto: int, by_idx: dict[str, list[str]]) -> list[list]:
+    """Per namespace, its terms' rows of the block up to segment ``upto``: key ranges."""
+    p = tables.postings
+    return [[p.c.idx == idx, p.c.term.in_(terms), p.c.block == block, p.c.seg <= upto] for idx, terms in by_idx.items()]
+
+
+def _rows_statement(block: int, upto: int, by_idx: dict[str, list[str]], joined: bool):
+    """The rows (idx, term, seg, docs, positions, dels) of these keys of a block up to ``upto``
+    in one read, in no order: the namespaces' key ranges OR'd in one SELECT on MariaDB, a UNION
+    ALL of a SELECT per namespace elsewhere (``postings.ranges_in_one_select``). Unordered, so
+    that no database sorts the rows' blobs (the caller orders a few thousand keys)."""
+    p = tables.postings
+    columns = (p.c.idx, p.c.term, p.c.seg, p.c.docs, p.c.positions, p.c.dels)
+    ranges = _ranges(block, upto, by_idx)
+    if joined or len(ranges) == 1:
+        return select(*columns).where(or_(*[and_(*r) for r in ranges]))
+    return union_all(*[select(*columns).where(*r) for r in ranges])
+
+
+def _delete_statements(block: int, upto: int, by_idx: dict[str, list[str]], joined: bool) -> list:
+    """Deleting these keys' rows of a block up to ``upto``: on MariaDB one statement, its key
+    ranges OR'd (its range optimizer probes the key for them, as for reads), elsewhere one per
+    namespace, each a plain key range whatever the planner knows."""
+    p = tables.postings
+    ranges = _ranges(block, upto, by_idx)
+    if joined:
+        return [delete(p).where(or_(*[and_(*r) for r in ranges]))]
+    return [delete(p).where(*r) for r in ranges]
 
 
 def _swap(conn: Connection, block: int, fold: _Fold) -> None:
     """Replace the folded keys' rows (up to the fold's last segment) by the merged rows, and
     forget the folded segments; the block is held exclusively."""
     p, s = tables.postings, tables.segments
-    for idx, terms in fold.replaced.items():
-        for start in range(0, len(terms), postings.CHUNK):
-            conn.execute(delete(p).where(p.c.idx == idx, p.c.block == block,
-                                         p.c.term.in_(terms[start:start + postings.CHUNK]), p.c.seg <= fold.upto))
+    replaced = [(idx, term) for idx, terms in fold.replaced.items() for term in terms]
+    joined = conn.dialect.name in ("mysql", "mariadb")
+    for start in range(0, len(replaced), postings.CHUNK):
+        for statement in _delete_statements(block, fold.upto, _by_namespace(replaced[start:start + postings.CHUNK]),
+                                            joined):
+            conn.execute(statement)
     insert_rows(conn, p, fold.rows)
     for start in range(0, len(fold.segments), postings.CHUNK):
         conn.execute(delete(s).where(s.c.seg.in_(fold.segments[start:start + postings.CHUNK])))
