@@ -259,6 +259,49 @@ def test_a_changed_field_rewrites_its_own_keys_not_those_of_the_fields_after_it(
     dbsession.rollback()
 
 
+def test_an_edit_reads_the_stored_terms_of_changed_namespaces_only(dbsession, monkeypatch):
+    """A namespace whose stored text is the new entry's is not decoded (writer._Stored); a term
+    list stored in the earlier line form is compared term by term; both write the same deltas."""
+    import zlib
+
+    def record(title: str, subject: str) -> pymarc.Record:
+        out = _record(title)
+        out.add_field(pymarc.Field(tag="650", indicators=pymarc.Indicators(" ", "0"),
+                                   subfields=[pymarc.Subfield("a", subject)]))
+        return out
+
+    indexer.apply(dbsession, {7: indexer.entry_for(record("coral reef", "Storm surges"), "MARC21", []),
+                              8: indexer.entry_for(record("coral reef", "Storm surges"), "MARC21", [])})
+    dbsession.commit()
+    # record 8's list as a site upgraded from before the grouped form still holds it
+    t = tables.record_terms
+    (blob,) = dbsession.execute(select(t.c.terms).where(t.c.biblionumber == 8)).one()
+    lines = "\n".join(f"{idx}\t{term}\t{','.join(map(str, positions or ()))}"
+                      for (idx, term), positions in writer.decode_terms(blob).items())
+    dbsession.execute(update(t).where(t.c.biblionumber == 8).values(terms=zlib.compress(lines.encode("utf-8"))))
+    dbsession.commit()
+    decoded: list[str] = []
+    group_terms = writer._group_terms
+    monkeypatch.setattr(writer, "_group_terms", lambda text: decoded.append(text.split("\n")[0][1:]) or group_terms(text))
+    entries = {n: indexer.entry_for(record("coral lagoon", "Storm surges"), "MARC21", []) for n in (7, 8)}
+    indexer.apply(dbsession, entries)
+    assert decoded and {"title", "any"} <= set(decoded)  # record 7's changed namespaces...
+    assert not {"subject", "subject=", "_all"} & set(decoded)  # ...and none of the unchanged ones
+    seg = dbsession.scalar(select(func.max(tables.segments.c.seg)))
+    written = dbsession.execute(select(tables.postings.c.idx, tables.postings.c.term, tables.postings.c.docs,
+                                       tables.postings.c.dels).where(tables.postings.c.seg == seg)).all()
+    offsets = {(idx, term): (posting_format.decode_local_docs(docs).tolist(),
+                             posting_format.decode_local_docs(dels).tolist()) for idx, term, docs, dels in written}
+    assert offsets["title", "lagoon"] == ([7, 8], []) and offsets["title", "reef"] == ([], [7, 8])
+    assert ("subject", "storm") not in offsets  # the same subject: not written for either record
+    stored = writer.decode_terms(dbsession.execute(select(t.c.terms).where(t.c.biblionumber == 8)).scalar_one())
+    assert stored == writer.decode_terms(writer.encode_groups(entries[8].groups))  # rewritten in the grouped form
+    assert _hits(dbsession, Clause("title", "=", "coral lagoon")) == [7, 8]
+    assert _hits(dbsession, Clause("title", "=", "reef")) == []
+    assert _hits(dbsession, Clause("subject", "=", "storm surges")) == [7, 8]
+    dbsession.rollback()
+
+
 def test_a_loan_reads_nothing_of_the_record_or_the_index(dbsession, reference_data):
     """A change to item columns neither the index, the visibility rules nor the OAI set rules
     read (what checkouts, check-ins and renewals write) neither parses the record nor touches

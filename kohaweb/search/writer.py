@@ -81,22 +81,57 @@ def encode_groups(groups: dict[str, dict]) -> bytes:
     Each namespace is written once (``\\x1dany``, then one ``term<TAB>positions`` line per term):
     a fifth smaller than a namespace on every line, which at 1M records is about 300 MB less of
     ``search_record_terms``."""
-    lines: list[str] = []
+    return _compress(group_texts(groups))
+
+
+def _compress(texts: dict[str, str]) -> bytes:
+    return zlib.compress("\n".join(texts.values()).encode("utf-8"), 6)
+
+
+def group_texts(groups: dict[str, dict]) -> dict[str, str]:
+    """Each namespace's part of ``encode_groups``'s text, by namespace (those with terms): an
+    edit compares them with the stored ones (``stored_group_texts``) and reads the terms of
+    only the namespaces whose text changed."""
+    out: dict[str, str] = {}
     for idx, terms in groups.items():
         if not terms:
             continue
-        lines.append(_GROUP + idx)
+        lines = [_GROUP + idx]
         if not any(terms.values()):  # no positions (phrases, identifiers, numbers): the terms alone
             lines.extend(terms)
-            continue
-        for term, positions in terms.items():
-            if not positions:
-                lines.append(term)
-            elif len(positions) == 1:  # most words occur once: no join, no map
-                lines.append(f"{term}\t{positions[0]}")
-            else:
-                lines.append(f"{term}\t{','.join(map(str, positions))}")
-    return zlib.compress("\n".join(lines).encode("utf-8"), 6)
+        else:
+            for term, positions in terms.items():
+                if not positions:
+                    lines.append(term)
+                elif len(positions) == 1:  # most words occur once: no join, no map
+                    lines.append(f"{term}\t{positions[0]}")
+                else:
+                    lines.append(f"{term}\t{','.join(map(str, positions))}")
+        out[idx] = "\n".join(lines)
+    return out
+
+
+def stored_group_texts(blob: bytes | None) -> dict[str, str] | None:
+    """``group_texts`` of a stored term list (``encode_groups``); None for the earlier form
+    (``decode_terms`` reads it)."""
+    text = zlib.decompress(blob).decode("utf-8") if blob else ""
+    if not text:
+        return {}
+    if not text.startswith(_GROUP):
+        return None
+    out: dict[str, str] = {}
+    for piece in text[1:].split("\n" + _GROUP):
+        out[piece.partition("\n")[0]] = _GROUP + piece
+    return out
+
+
+def _group_terms(text: str) -> dict[str, tuple[int, ...]]:
+    """The terms of one namespace's text (``group_texts``) with their positions."""
+    out: dict[str, tuple[int, ...]] = {}
+    for line in text.split("\n")[1:]:
+        term, tab, positions = line.partition("\t")
+        out[term] = tuple(int(p) for p in positions.split(",")) if tab else ()
+    return out
 
 
 def decode_terms(blob: bytes | None) -> dict[Key, tuple[int, ...] | None]:
@@ -117,10 +152,9 @@ def decode_terms(blob: bytes | None) -> dict[Key, tuple[int, ...] | None]:
                 out[(parts[0], parts[1])] = tuple(int(p) for p in parts[2].split(",")) if parts[2] else ()
         return out
     for group in text[1:].split("\n" + _GROUP):
-        idx, *lines = group.split("\n")
-        for line in lines:
-            term, tab, positions = line.partition("\t")
-            out[(idx, term)] = tuple(int(p) for p in positions.split(",")) if tab else ()
+        idx = group.partition("\n")[0]
+        for term, positions in _group_terms(group).items():
+            out[(idx, term)] = positions
     return out
 
 
@@ -228,7 +262,9 @@ def _insert_ignore(conn, table, row: dict) -> None:
 
 
 def _stored_terms(session: Session, numbers: list[int]) -> dict[int, tuple]:
-    """(terms, title, author, year) as stored for these records. A plain read is the latest
+    """(the term list's ``stored_group_texts`` by namespace, title, author, year) as stored for
+    these records; for a term list of the earlier form, its terms by namespace instead of the
+    texts (``_Stored``). A plain read is the latest
     committed version (READ COMMITTED on the servers, one writer on SQLite), and no other
     transaction re-indexes these records meanwhile: the data layer changed their ``biblio`` rows
     first, which holds those rows until commit. (A locking read here would make InnoDB wait on
@@ -245,8 +281,38 @@ def _stored_terms(session: Session, numbers: list[int]) -> dict[int, tuple]:
             else:
                 keys[number] = [title, author, year]
         for number, blob in blobs.items():
-            out[number] = (decode_terms(blob), *keys[number])
+            out[number] = (_Stored(blob), *keys[number])
     return out
+
+
+class _Stored:
+    """A record's stored term list, read by namespace: ``changes`` gives, for each namespace whose
+    terms may differ from a new entry's, both sides' terms. The namespaces whose text is the
+    new entry's (``group_texts``) are not read at all: an edit of a title changes two or three
+    of a record's thirty-odd namespaces, and reading every term of the list was the largest
+    piece of an edit's own work."""
+
+    def __init__(self, blob: bytes) -> None:
+        self.texts = stored_group_texts(blob)
+        self.earlier: dict[str, dict] | None = None
+        if self.texts is None:  # the earlier form: every term compared
+            self.earlier = {}
+            for (idx, term), positions in decode_terms(blob).items():
+                self.earlier.setdefault(idx, {})[term] = positions
+
+    def changes(self, new_groups: dict[str, dict], new_texts: dict[str, str] | None
+                ) -> Iterable[tuple[str, dict, dict]]:
+        """(namespace, stored terms, new terms) of the namespaces that may have changed."""
+        if self.texts is None or new_texts is None:
+            stored = self.earlier if self.texts is None else {idx: _group_terms(text) for idx, text in self.texts.items()}
+            assert stored is not None
+            for idx in stored.keys() | new_groups.keys():
+                yield idx, stored.get(idx, {}), new_groups.get(idx) or {}
+            return
+        for idx in self.texts.keys() | new_texts.keys():
+            text = self.texts.get(idx)
+            if text != new_texts.get(idx):
+                yield idx, _group_terms(text) if text is not None else {}, new_groups.get(idx) or {}
 
 
 @functools.cache
@@ -277,27 +343,29 @@ def _append_delta(session: Session, block: int, numbers: list[int], changes: dic
     for number in numbers:
         entry = changes[number]
         old = stored.get(number)
-        old_terms = old[0] if old else {}
         offset = number - base
         shifted = offset << POSITION_BITS
-        new_terms = entry.terms if entry is not None else {}
+        new_groups = entry.groups if entry is not None else {}
+        texts = group_texts(new_groups) if old is not None and entry is not None else None
+        compared = old[0].changes(new_groups, texts) if old is not None else \
+            ((idx, {}, terms) for idx, terms in new_groups.items())
         terms_changed = False
-        for key, positions in new_terms.items():
-            signature = _signature(positions)
-            if key in old_terms:
-                if old_terms[key] == signature:
-                    continue
-            else:
-                new_keys.add(key)
-            terms_changed = True
-            set_docs.setdefault(key, []).append(offset)
-            if positions:
-                set_keys.setdefault(key, []).extend(shifted | p for p in positions)
-        for key in old_terms:
-            if key not in new_terms:
+        for idx, old_terms, new_terms in compared:
+            for term, positions in new_terms.items():
+                if term in old_terms:
+                    if old_terms[term] == _signature(positions):
+                        continue
+                else:
+                    new_keys.add((idx, term))
                 terms_changed = True
-                removed.setdefault(key, []).append(offset)
-        rows_of.note(number, entry, old, terms_changed)
+                set_docs.setdefault((idx, term), []).append(offset)
+                if positions:
+                    set_keys.setdefault((idx, term), []).extend(shifted | p for p in positions)
+            for term in old_terms:
+                if term not in new_terms:
+                    terms_changed = True
+                    removed.setdefault((idx, term), []).append(offset)
+        rows_of.note(number, entry, old, terms_changed, texts)
     conn = session.connection()
     if set_docs or removed:
         written = sorted(set(set_docs) | set(removed))  # key order: see new_record_rows
@@ -332,8 +400,13 @@ class _RowChanges:
         self.dropped: list[int] = []
         self.terms: list[int] = []  # indexed records whose term list changed
         self.keys: list[int] = []  # indexed records whose sort keys changed
+        self.texts: dict[int, dict[str, str]] = {}  # new group_texts already made, by record
 
-    def note(self, number: int, entry, old: tuple | None, terms_changed: bool) -> None:
+    def note(self, number: int, entry, old: tuple | None, terms_changed: bool,
+             texts: dict[str, str] | None = None) -> None:
+        """What the delta does to this record's rows (``texts``: its new ``group_texts``, if made)."""
+        if texts is not None:
+            self.texts[number] = texts
         if old is None:
             if entry is not None:
                 self.added.append(number)
@@ -360,18 +433,22 @@ class _RowChanges:
         both = set(self.terms) & set(self.keys) if conn.dialect.name in _BOTH_ROWS_AT_ONCE else set()
         if both:  # the two rows of each in one statement (an edit of a title changes both)
             conn.execute(_both_rows_statement(conn.dialect.name),
-                         [{"number": n, "blob": encode_groups(changes[n].groups), **_keys_of(changes[n])}
+                         [{"number": n, "blob": self._blob(n, changes), **_keys_of(changes[n])}
                           for n in sorted(both)])
         terms = [n for n in self.terms if n not in both]
         keys = [n for n in self.keys if n not in both]
         if terms:
             conn.execute(update(t).where(t.c.biblionumber == bindparam("number")).values(terms=bindparam("blob")),
-                         [{"number": n, "blob": encode_groups(changes[n].groups)} for n in terms])
+                         [{"number": n, "blob": self._blob(n, changes)} for n in terms])
         if keys:
             conn.execute(update(r).where(r.c.biblionumber == bindparam("number")).values(_sort_key_values()),
                          [{"number": n, **_keys_of(changes[n])} for n in keys])
         if self.added:
             _insert_records(conn, [(n, changes[n]) for n in sorted(self.added)])
+
+    def _blob(self, number: int, changes: dict) -> bytes:
+        texts = self.texts.get(number)
+        return encode_groups(changes[number].groups) if texts is None else _compress(texts)
 
 
 _UPDATE_AT_MOST = 32  # changed records whose rows are updated in place (more: deleted and inserted)
