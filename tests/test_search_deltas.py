@@ -89,7 +89,10 @@ def _changed_block(session, rng: random.Random, model: dict[int, str], transacti
             _check(session, model)
 
 
-def test_deltas_answer_as_merged_lists_before_and_after_compaction(dbsession):
+@pytest.mark.parametrize("batch_bytes", [compaction.FOLD_BATCH_BYTES, 1])
+def test_deltas_answer_as_merged_lists_before_and_after_compaction(dbsession, monkeypatch, batch_bytes):
+    # batch_bytes 1: every key folded in a fold_groups call of its own (compaction._fold_in_batches)
+    monkeypatch.setattr(compaction, "FOLD_BATCH_BYTES", batch_bytes)
     rng = random.Random(7)
     model: dict[int, str] = {}
     _changed_block(dbsession, rng, model, 12, per_transaction=5, checked=True)

@@ -140,8 +140,7 @@ def _fold(conn: Connection, block: int, logged: list[tuple[int, bytes]]) -> _Fol
             groups.setdefault((idx, term), []).append((docs, positions, dels))
         # a key left with a single row that removes nothing is merged already
         folded = [(key, group) for key, group in groups.items() if len(group) > 1 or group[0][2] is not None]
-        for (idx, term), (docs, keys_of) in zip((key for key, _ in folded),
-                                                posting_folds.fold_groups([group for _, group in folded]), strict=True):
+        for (idx, term), (docs, keys_of) in _fold_in_batches(folded):
             fold.replaced.setdefault(idx, []).append(term)
             if len(docs):
                 fold.rows.append({"idx": idx, "term": term, "block": block, "seg": 0, "ndocs": len(docs),
@@ -149,6 +148,25 @@ def _fold(conn: Connection, block: int, logged: list[tuple[int, bytes]]) -> _Fol
                                   "positions": None if keys_of is None else posting_format.encode_positions(keys_of),
                                   "dels": None})
     return fold
+
+
+FOLD_BATCH_BYTES = 4 << 20  # posting bytes folded in one fold_groups call
+
+
+def _fold_in_batches(folded: list[tuple[tuple[str, str], list]]):
+    """(key, (docs, keys)) of each key's rows, folded many keys at a time but never more than
+    ``FOLD_BATCH_BYTES`` of rows at once: fold_groups holds several int64 arrays of every record
+    and occurrence it is given, and a block's common words are megabytes of them."""
+    batch: list[tuple[tuple[str, str], list]] = []
+    size = 0
+    for key, group in folded:
+        batch.append((key, group))
+        size += sum(len(docs) + len(positions or b"") + len(dels or b"") for docs, positions, dels in group)
+        if size >= FOLD_BATCH_BYTES:
+            yield from zip([k for k, _ in batch], posting_folds.fold_groups([g for _, g in batch]), strict=True)
+            batch, size = [], 0
+    if batch:
+        yield from zip([k for k, _ in batch], posting_folds.fold_groups([g for _, g in batch]), strict=True)
 
 
 _KEY_AND_SEGMENT = itemgetter(0, 1, 2)  # (idx, term, seg) of a _rows_statement row
