@@ -129,7 +129,7 @@ def _fold(conn: Connection, block: int, logged: list[tuple[int, bytes]]) -> _Fol
     (later segments, appended meanwhile, stay as deltas on top of the merged rows)."""
     fold = _Fold(segments=[seg for seg, _ in logged], upto=logged[-1][0])
     keys = sorted({key for _, blob in logged for key in decode_keys(blob)})
-    joined = conn.dialect.name in ("mysql", "mariadb")  # postings.ranges_in_one_select
+    joined = postings.ranges_in_one_select(conn)
     for start in range(0, len(keys), postings.CHUNK):
         # the chunk's keys of every namespace in one read (a deletion's segment names some forty
         # namespaces: a statement each was most of a fold's time); grouped by key, in segment order
@@ -214,7 +214,7 @@ def _swap(conn: Connection, block: int, fold: _Fold) -> None:
     forget the folded segments; the block is held exclusively."""
     p, s = tables.postings, tables.segments
     replaced = [(idx, term) for idx, terms in fold.replaced.items() for term in terms]
-    joined = conn.dialect.name in ("mysql", "mariadb")
+    joined = postings.ranges_in_one_select(conn)
     for start in range(0, len(replaced), postings.CHUNK):
         for statement in _delete_statements(block, fold.upto, _by_namespace(replaced[start:start + postings.CHUNK]),
                                             joined):

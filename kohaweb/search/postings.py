@@ -27,6 +27,7 @@ from sqlalchemy import (
     select,
     union_all,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from ..db import backend_name
@@ -78,7 +79,7 @@ from .posting_format import (  # noqa: F401
 CHUNK = 500  # terms per IN list
 
 
-def ranges_in_one_select(session: Session) -> bool:
+def ranges_in_one_select(session: Session | Connection) -> bool:
     """Whether a read of several key ranges of the postings is one SELECT whose ranges are OR'd
     (MariaDB) rather than a UNION ALL of a SELECT per range (PostgreSQL, SQLite).
 
