@@ -262,9 +262,10 @@ def test_a_changed_field_rewrites_its_own_keys_not_those_of_the_fields_after_it(
     dbsession.rollback()
 
 
-def test_an_edit_reads_the_stored_terms_of_changed_namespaces_only(dbsession, monkeypatch):
-    """A namespace whose stored text is the new entry's is not decoded (writer._Stored); a term
-    list stored in the earlier line form is compared term by term; both write the same deltas."""
+def test_an_edit_reads_the_stored_terms_of_changed_namespaces_only(dbsession):
+    """A namespace whose stored text is the new entry's is not decoded, and of the others only
+    the lines that differ (writer._Stored); a term list stored in the earlier line form is
+    compared term by term; both write the same deltas."""
     import zlib
 
     def record(title: str, subject: str) -> pymarc.Record:
@@ -283,13 +284,17 @@ def test_an_edit_reads_the_stored_terms_of_changed_namespaces_only(dbsession, mo
                       for (idx, term), positions in writer.decode_terms(blob).items())
     dbsession.execute(update(t).where(t.c.biblionumber == 8).values(terms=zlib.compress(lines.encode("utf-8"))))
     dbsession.commit()
-    decoded: list[str] = []
-    group_terms = writer._group_terms
-    monkeypatch.setattr(writer, "_group_terms", lambda text: decoded.append(text.split("\n")[0][1:]) or group_terms(text))
     entries = {n: indexer.entry_for(record("coral lagoon", "Storm surges"), "MARC21", []) for n in (7, 8)}
+    # record 7's comparison: only the namespaces whose text changed, only the lines that differ
+    (blob7,) = dbsession.execute(select(t.c.terms).where(t.c.biblionumber == 7)).one()
+    groups = entries[7].groups
+    compared = {idx: (old, new) for idx, old, new in
+                writer._Stored(blob7).changes(groups, writer.group_texts(groups))}
+    assert {"title", "any"} <= set(compared)
+    assert not {"subject", "subject=", "_all"} & set(compared)
+    assert "coral" not in compared["title"][0] and "coral" not in compared["title"][1]  # unchanged line
+    assert set(compared["title"][0]) == {"reef"} and set(compared["title"][1]) == {"lagoon"}
     indexer.apply(dbsession, entries)
-    assert decoded and {"title", "any"} <= set(decoded)  # record 7's changed namespaces...
-    assert not {"subject", "subject=", "_all"} & set(decoded)  # ...and none of the unchanged ones
     seg = dbsession.scalar(select(func.max(tables.segments.c.seg)))
     written = dbsession.execute(select(tables.postings.c.idx, tables.postings.c.term, tables.postings.c.docs,
                                        tables.postings.c.dels).where(tables.postings.c.seg == seg)).all()

@@ -127,8 +127,13 @@ def stored_group_texts(blob: bytes | None) -> dict[str, str] | None:
 
 def _group_terms(text: str) -> dict[str, tuple[int, ...]]:
     """The terms of one namespace's text (``group_texts``) with their positions."""
+    return _lines_terms(text.split("\n")[1:])
+
+
+def _lines_terms(lines: Iterable[str]) -> dict[str, tuple[int, ...]]:
+    """The terms of lines of a namespace's text with their positions."""
     out: dict[str, tuple[int, ...]] = {}
-    for line in text.split("\n")[1:]:
+    for line in lines:
         term, tab, positions = line.partition("\t")
         out[term] = tuple(int(p) for p in positions.split(",")) if tab else ()
     return out
@@ -287,9 +292,10 @@ def _stored_terms(session: Session, numbers: list[int]) -> dict[int, tuple]:
 
 class _Stored:
     """A record's stored term list, read by namespace: ``changes`` gives, for each namespace whose
-    terms may differ from a new entry's, both sides' terms. The namespaces whose text is the
-    new entry's (``group_texts``) are not read at all: an edit of a title changes two or three
-    of a record's thirty-odd namespaces, and reading every term of the list was the largest
+    terms may differ from a new entry's, both sides' terms that may differ. The namespaces whose
+    text is the new entry's (``group_texts``) are not read at all, and of the others only the
+    lines that differ: an edit of a title changes two or three of a record's thirty-odd
+    namespaces and a dozen of its terms, and reading every term of the list was the largest
     piece of an edit's own work."""
 
     def __init__(self, blob: bytes) -> None:
@@ -302,7 +308,8 @@ class _Stored:
 
     def changes(self, new_groups: dict[str, dict], new_texts: dict[str, str] | None
                 ) -> Iterable[tuple[str, dict, dict]]:
-        """(namespace, stored terms, new terms) of the namespaces that may have changed."""
+        """(namespace, stored terms, new terms) of the namespaces that may have changed: every
+        term of both sides, or (both texts given) those whose line is on one side only."""
         if self.texts is None or new_texts is None:
             stored = self.earlier if self.texts is None else {idx: _group_terms(text) for idx, text in self.texts.items()}
             assert stored is not None
@@ -310,9 +317,16 @@ class _Stored:
                 yield idx, stored.get(idx, {}), new_groups.get(idx) or {}
             return
         for idx in self.texts.keys() | new_texts.keys():
-            text = self.texts.get(idx)
-            if text != new_texts.get(idx):
-                yield idx, _group_terms(text) if text is not None else {}, new_groups.get(idx) or {}
+            text, new_text = self.texts.get(idx), new_texts.get(idx)
+            if text == new_text:
+                continue
+            # a line is a term with its positions: the lines on one side only are the terms that
+            # came, went or moved, the only ones parsed (a title edit changes ~13 of ~240)
+            old_lines = text.split("\n")[1:] if text is not None else []
+            new_lines = new_text.split("\n")[1:] if new_text is not None else []
+            group = new_groups.get(idx) or {}
+            came = {line.partition("\t")[0] for line in set(new_lines).difference(old_lines)}
+            yield idx, _lines_terms(set(old_lines).difference(new_lines)), {term: group[term] for term in came}
 
 
 @functools.cache
