@@ -95,10 +95,6 @@ class ReadReplicas:
         replicas = [Replica(url, db.make_engine(url)) for url in core["replica_urls"]]
         return cls(primary, replicas, core["replica_max_lag"], core["replica_retry"])
 
-    def session(self) -> Session:
-        """A read-only session: on the next usable replica in turn, else on the primary."""
-        return db.new_session(self.factory(), read=True)
-
     def factory(self) -> sessionmaker[Session]:
         """The session factory of the next usable replica in turn, else the primary's."""
         if self.replicas:
@@ -141,13 +137,6 @@ class ReadReplicas:
     def dispose(self) -> None:
         for replica in self.replicas:
             replica.engine.dispose()
-
-
-def read_session(site) -> Session:
-    """A read-only session of the site's own (the caller closes it): on a replica when one is
-    usable, else on the primary. For work outside a request's lifetime (streamed responses)."""
-    replicas: ReadReplicas | None = site.extras.get("replicas")
-    return replicas.session() if replicas is not None else db.new_session(site.session_factory, read=True)
 
 
 def session_beside(session: Session) -> Session:

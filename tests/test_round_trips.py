@@ -310,7 +310,7 @@ def test_a_public_record_number_look_up_reads_the_hidden_records_in_the_same_sta
     dbsession.commit()
     with _statements(dbsession) as seen:
         assert search.search(dbsession, Clause("recid", "=", str(shown))).ids == [shown]
-        # one statement, two key ranges: the block's list and the hidden records' (postings._key_ranges)
+        # one statement, two key ranges: the block's list and the hidden records' (postings.key_ranges)
         assert len([s for s in seen if "search_postings" in s]) == 1, seen
         assert seen[-1].count("search_postings.term =") == 2, seen
         assert search.search(dbsession, Clause("recid", "=", str(suppressed))).ids == []

@@ -512,7 +512,7 @@ def test_index_statements_use_keys_on_never_analysed_tables(dbsession):
         update(tables.record_terms).where(tables.record_terms.c.biblionumber == 5)
         .values(terms=tables.record_terms.c.terms),
         update(tables.records).where(tables.records.c.biblionumber == 5).values(year=tables.records.c.year + 1),
-        # several key ranges in one read, as this database gets them (postings._key_ranges): a word
+        # several key ranges in one read, as this database gets them (postings.key_ranges): a word
         # searched in any and its title occurrences (postings.docs_and_keys_of), the same with the
         # index's size (a ranked search), a rec.id's block with the hidden records, a date range's pieces
         postings._pairs_statement(2, joined=joined).params(idx0="any", term0="coral", idx1="title", term1="coral"),

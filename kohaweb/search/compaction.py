@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass, field
 from operator import itemgetter
 
-from sqlalchemy import and_, delete, func, or_, select, union_all
+from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -187,15 +187,12 @@ def _ranges(block: int, upto: int, by_idx: dict[str, list[str]]) -> list[list]:
 
 def _rows_statement(block: int, upto: int, by_idx: dict[str, list[str]], joined: bool):
     """The rows (idx, term, seg, docs, positions, dels) of these keys of a block up to ``upto``
-    in one read, in no order: the namespaces' key ranges OR'd in one SELECT on MariaDB, a UNION
-    ALL of a SELECT per namespace elsewhere (``postings.ranges_in_one_select``). Unordered, so
-    that no database sorts the rows' blobs (the caller orders a few thousand keys)."""
+    in one read, in no order (``postings.key_ranges``: the namespaces' key ranges OR'd on
+    MariaDB, a UNION ALL elsewhere); no database sorts the rows' blobs, the caller orders a few
+    thousand keys."""
     p = tables.postings
-    columns = (p.c.idx, p.c.term, p.c.seg, p.c.docs, p.c.positions, p.c.dels)
-    ranges = _ranges(block, upto, by_idx)
-    if joined or len(ranges) == 1:
-        return select(*columns).where(or_(*[and_(*r) for r in ranges]))
-    return union_all(*[select(*columns).where(*r) for r in ranges])
+    return postings.key_ranges((p.c.idx, p.c.term, p.c.seg, p.c.docs, p.c.positions, p.c.dels),
+                               _ranges(block, upto, by_idx), joined, ordered=False)
 
 
 def _delete_statements(block: int, upto: int, by_idx: dict[str, list[str]], joined: bool) -> list:
@@ -205,7 +202,7 @@ def _delete_statements(block: int, upto: int, by_idx: dict[str, list[str]], join
     p = tables.postings
     ranges = _ranges(block, upto, by_idx)
     if joined:
-        return [delete(p).where(or_(*[and_(*r) for r in ranges]))]
+        return [delete(p).where(postings.any_range(ranges))]
     return [delete(p).where(*r) for r in ranges]
 
 

@@ -95,17 +95,20 @@ def ranges_in_one_select(session: Session | Connection) -> bool:
     return backend_name(session) == "mariadb"
 
 
-def _key_ranges(columns: tuple, ranges: list[list], joined: bool):
+def key_ranges(columns: tuple, ranges: list[list], joined: bool, *, ordered: bool = True):
     """A read of ``columns`` of the postings rows matching any of ``ranges`` (each a list of
-    conditions on the key), in key order: one SELECT with the ranges OR'd when ``joined``
-    (``ranges_in_one_select``), else a UNION ALL of one SELECT per range."""
+    conditions on the key), in key order (``ordered``; else in no order, for a caller that orders
+    the rows itself rather than have the database sort their blobs): one SELECT with the ranges
+    OR'd when ``joined`` (``ranges_in_one_select``), else a UNION ALL of one SELECT per range."""
     p = tables.postings
     if len(ranges) == 1 or joined:
-        return select(*columns).where(_any_range(ranges)).order_by(p.c.idx, p.c.term, p.c.block, p.c.seg)
-    return union_all(*[select(*columns).where(*r) for r in ranges]).order_by("idx", "term", "block", "seg")
+        read = select(*columns).where(any_range(ranges))
+        return read.order_by(p.c.idx, p.c.term, p.c.block, p.c.seg) if ordered else read
+    union = union_all(*[select(*columns).where(*r) for r in ranges])
+    return union.order_by("idx", "term", "block", "seg") if ordered else union
 
 
-def _any_range(ranges: list[list]):
+def any_range(ranges: list[list]):
     """The condition of a row in any of ``ranges`` (each a list of conditions on the key)."""
     return and_(*ranges[0]) if len(ranges) == 1 else or_(*[and_(*r) for r in ranges])
 
@@ -141,7 +144,7 @@ def docs_and_keys_of(session: Session, words: list[tuple[str, str]], *, sized: b
                      ) -> tuple[dict[tuple[str, str], tuple[np.ndarray, np.ndarray]], int | None]:
     """``docs_and_keys`` of several (namespace, term) pairs from one statement (a ranked search on
     ``any`` also scores the word's title occurrences: one round trip instead of two). Each pair is
-    its own key range (``_key_ranges``), so the plan is key lookups whatever the planner knows. With
+    its own key range (``key_ranges``), so the plan is key lookups whatever the planner knows. With
     ``sized``, the same statement also counts the index's records (``size``, which ranking
     weighs words by), else the count is None."""
     rows, total = _pairs_rows(session, words, positional=True, sized=sized)
@@ -154,7 +157,7 @@ def docs_and_keys_of(session: Session, words: list[tuple[str, str]], *, sized: b
 def docs_of(session: Session, words: list[tuple[str, str]], *, sized: bool = False
             ) -> tuple[dict[tuple[str, str], np.ndarray], int | None]:
     """``docs`` of several (namespace, term) pairs from one statement, each pair its own key range
-    (``_key_ranges``; a public search reads its word and the hidden records' list in one round trip); with
+    (``key_ranges``; a public search reads its word and the hidden records' list in one round trip); with
     ``sized`` also ``size``, as ``docs_and_keys_of``."""
     rows, total = _pairs_rows(session, words, positional=False, sized=sized)
     grouped: dict[tuple[str, str], list] = {pair: [] for pair in words}
@@ -195,9 +198,9 @@ def _pairs_statement(count: int, positional: bool = True, sized: bool = False, j
         (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.dels, p.c.seg)
     ranges = [[p.c.idx == bindparam(f"idx{n}"), p.c.term == bindparam(f"term{n}")] for n in range(count)]
     if not sized:
-        return _key_ranges(columns, ranges, joined)
+        return key_ranges(columns, ranges, joined)
     if joined:
-        parts = [select(*columns).where(_any_range(ranges))]
+        parts = [select(*columns).where(any_range(ranges))]
     else:
         parts = [select(*columns).where(*r) for r in ranges]
     # last, so that the statement's column types stay those of the posting rows (its blobs are
@@ -218,7 +221,7 @@ def _pairs_statement(count: int, positional: bool = True, sized: bool = False, j
 def docs_in_ranges(session: Session, ranges: list[tuple[str, str, str]]) -> np.ndarray:
     """The records of every term ``low``..``high`` (inclusive) of each ``(namespace, low, high)``,
     from one statement (the pieces of a number range: its edge years, decades and centuries),
-    each range its own key range (``_key_ranges``), so the plan is range scans whatever the
+    each range its own key range (``key_ranges``), so the plan is range scans whatever the
     planner knows."""
     if len(ranges) == 1:
         idx, low, high = ranges[0]
@@ -240,7 +243,7 @@ def _ranges_statement(count: int, joined: bool = False):
     p = tables.postings
     ranges = [[p.c.idx == bindparam(f"idx{n}"), p.c.term >= bindparam(f"low{n}"), p.c.term <= bindparam(f"high{n}")]
               for n in range(count)]
-    return _key_ranges((p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.dels, p.c.seg), ranges, joined)
+    return key_ranges((p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.dels, p.c.seg), ranges, joined)
 
 
 def _columns(positional: bool) -> tuple:
@@ -329,7 +332,7 @@ LARGEST_NUMBER = 2**31 - 1  # record numbers are INTEGER columns
 @functools.cache
 def _blocks_statement(bounded: bool, hidden_too: bool = False, joined: bool = False):
     """The ``_all`` rows of blocks ``low``.. (``..high`` when ``bounded``), and with
-    ``hidden_too`` the ``_hidden`` rows, each its own key range (``_key_ranges``)."""
+    ``hidden_too`` the ``_hidden`` rows, each its own key range (``key_ranges``)."""
     p = tables.postings
     columns = (p.c.idx, p.c.term, p.c.block, p.c.docs, p.c.dels, p.c.seg)
     blocks = [p.c.idx == bindparam("idx"), p.c.term == bindparam("term"), p.c.block >= bindparam("low")]
@@ -337,7 +340,7 @@ def _blocks_statement(bounded: bool, hidden_too: bool = False, joined: bool = Fa
         blocks.append(p.c.block <= bindparam("high"))
     ranges = [blocks, [p.c.idx == bindparam("hidden_idx"), p.c.term == bindparam("hidden_term")]] if hidden_too \
         else [blocks]
-    return _key_ranges(columns, ranges, joined)
+    return key_ranges(columns, ranges, joined)
 
 
 def universe_between(session: Session, low: int | None, high: int | None) -> np.ndarray:

@@ -172,15 +172,17 @@ def _record_row(number: int, entry) -> dict:
     return {"biblionumber": number, "title": entry.title, "author": entry.author, "year": entry.year}
 
 
-def _terms_row(number: int, entry) -> dict:
-    """The record's ``search_record_terms`` row: what it is indexed under."""
-    return {"biblionumber": number, "terms": encode_groups(entry.groups)}
+def _terms_row(number: int, entry, texts: dict[str, str] | None = None) -> dict:
+    """The record's ``search_record_terms`` row: what it is indexed under (``texts``: its
+    ``group_texts``, when already made)."""
+    return {"biblionumber": number, "terms": encode_groups(entry.groups) if texts is None else _compress(texts)}
 
 
-def _insert_records(conn, numbered: list[tuple[int, object]]) -> None:
-    """Both rows of each (number, entry)."""
+def _insert_records(conn, numbered: list[tuple[int, object]], texts: dict[int, dict[str, str]] | None = None) -> None:
+    """Both rows of each (number, entry) (``texts``: ``group_texts`` already made, by number)."""
+    made = texts or {}
     insert_rows(conn, tables.records, [_record_row(n, e) for n, e in numbered])
-    insert_rows(conn, tables.record_terms, [_terms_row(n, e) for n, e in numbered])
+    insert_rows(conn, tables.record_terms, [_terms_row(n, e, made.get(n)) for n, e in numbered])
 
 
 def encode_keys(keys: Iterable[Key]) -> bytes:
@@ -267,9 +269,8 @@ def _insert_ignore(conn, table, row: dict) -> None:
 
 
 def _stored_terms(session: Session, numbers: list[int]) -> dict[int, tuple]:
-    """(the term list's ``stored_group_texts`` by namespace, title, author, year) as stored for
-    these records; for a term list of the earlier form, its terms by namespace instead of the
-    texts (``_Stored``). A plain read is the latest
+    """(the term list, read by namespace: ``_Stored``, title, author, year) as stored for these
+    records. A plain read is the latest
     committed version (READ COMMITTED on the servers, one writer on SQLite), and no other
     transaction re-indexes these records meanwhile: the data layer changed their ``biblio`` rows
     first, which holds those rows until commit. (A locking read here would make InnoDB wait on
@@ -299,20 +300,15 @@ class _Stored:
     piece of an edit's own work."""
 
     def __init__(self, blob: bytes) -> None:
-        self.texts = stored_group_texts(blob)
-        self.earlier: dict[str, dict] | None = None
-        if self.texts is None:  # the earlier form: every term compared
-            self.earlier = {}
-            for (idx, term), positions in decode_terms(blob).items():
-                self.earlier.setdefault(idx, {})[term] = positions
+        self.blob = blob
+        self.texts = stored_group_texts(blob)  # None: the earlier form
 
     def changes(self, new_groups: dict[str, dict], new_texts: dict[str, str] | None
                 ) -> Iterable[tuple[str, dict, dict]]:
         """(namespace, stored terms, new terms) of the namespaces that may have changed: every
         term of both sides, or (both texts given) those whose line is on one side only."""
         if self.texts is None or new_texts is None:
-            stored = self.earlier if self.texts is None else {idx: _group_terms(text) for idx, text in self.texts.items()}
-            assert stored is not None
+            stored = self._terms()
             for idx in stored.keys() | new_groups.keys():
                 yield idx, stored.get(idx, {}), new_groups.get(idx) or {}
             return
@@ -327,6 +323,15 @@ class _Stored:
             group = new_groups.get(idx) or {}
             came = {line.partition("\t")[0] for line in set(new_lines).difference(old_lines)}
             yield idx, _lines_terms(set(old_lines).difference(new_lines)), {term: group[term] for term in came}
+
+    def _terms(self) -> dict[str, dict]:
+        """Every stored term, by namespace."""
+        if self.texts is not None:
+            return {idx: _group_terms(text) for idx, text in self.texts.items()}
+        out: dict[str, dict] = {}
+        for (idx, term), positions in decode_terms(self.blob).items():
+            out.setdefault(idx, {})[term] = positions
+        return out
 
 
 @functools.cache
@@ -458,11 +463,10 @@ class _RowChanges:
             conn.execute(update(r).where(r.c.biblionumber == bindparam("number")).values(_sort_key_values()),
                          [{"number": n, **_keys_of(changes[n])} for n in keys])
         if self.added:
-            _insert_records(conn, [(n, changes[n]) for n in sorted(self.added)])
+            _insert_records(conn, [(n, changes[n]) for n in sorted(self.added)], self.texts)
 
     def _blob(self, number: int, changes: dict) -> bytes:
-        texts = self.texts.get(number)
-        return encode_groups(changes[number].groups) if texts is None else _compress(texts)
+        return _terms_row(number, changes[number], self.texts.get(number))["terms"]
 
 
 _UPDATE_AT_MOST = 32  # changed records whose rows are updated in place (more: deleted and inserted)
